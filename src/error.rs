@@ -1,0 +1,49 @@
+//! Every way a call into the core can fail, with a message that names the bad input.
+//!
+//! Owns the error enum only. A failed call changes nothing: callers rely on that, and
+//! the C layer maps each variant to one status code.
+
+use crate::value::ValueType;
+
+/// An error from the core. Every variant's message says what was wrong and with what.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("peer id {0} is invalid: peer ids must be in 1..=2^53-1 (they double as yrs client ids)")]
+    BadPeerId(u64),
+    #[error("peer {0} is this context's own peer id")]
+    SelfPeer(u64),
+    #[error("peer {0} is not a member of this context")]
+    UnknownPeer(u64),
+    #[error("value id must be 1..={max} bytes of UTF-8, got {len} bytes")]
+    BadValueId { len: usize, max: usize },
+    #[error("no value with id {0:?}")]
+    UnknownValue(String),
+    #[error("value {0:?} was removed")]
+    Removed(String),
+    #[error("value handle {0} is stale or was never issued by this context")]
+    StaleHandle(u64),
+    #[error("value {id:?} holds {actual:?}, not {expected:?}")]
+    WrongType { id: String, expected: ValueType, actual: ValueType },
+    #[error("policy {policy} cannot combine values of type {ty:?}")]
+    PolicyNotSupported { policy: &'static str, ty: ValueType },
+    #[error("custom merge function {0:?} is not registered in this context")]
+    UnknownMerge(String),
+    #[error("{what} is {len} bytes, the limit is {max}")]
+    TooLarge { what: &'static str, len: usize, max: usize },
+    #[error("message rejected: {0}")]
+    Decode(String),
+    #[error("message has protocol version {got}, this library speaks {supported}")]
+    ProtocolVersion { got: u8, supported: u8 },
+    #[error("message was sent by this context's own peer id {0}")]
+    FromSelf(u64),
+    #[error("option {name} = {value} is out of range: {why}")]
+    BadOption { name: &'static str, value: u64, why: &'static str },
+    #[error("context already holds {0} values, the configured maximum")]
+    TooManyValues(usize),
+}
+
+impl Error {
+    pub(crate) fn decode(msg: impl Into<String>) -> Error {
+        Error::Decode(msg.into())
+    }
+}

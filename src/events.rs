@@ -1,0 +1,109 @@
+//! Change events and the bounded queue the host polls them from.
+//!
+//! Owns the event type and the queue. Nothing here calls back into the host: events are
+//! pulled with `Context::poll_change` until it returns `None`. If the host stops polling,
+//! the queue stays bounded: a new event for a value that already has one queued merges
+//! into it (oldest `old`, newest everything else), and once the queue is full an event
+//! for a value with nothing queued is dropped and counted.
+
+use crate::context::{SyncState, ValueHandle};
+use crate::value::Value;
+use std::collections::VecDeque;
+
+/// What happened to a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The value appeared here because another peer created it.
+    Created,
+    /// The value read by this context changed (local write, remote write, correction,
+    /// or a mode switch that changes what reads return).
+    Modified,
+    /// Only the sync state changed (for example `Syncing` -> `Converged`).
+    StateChanged,
+    /// The value was removed, here or by another peer.
+    Removed,
+}
+
+/// One change, as the host sees it. `old` and `new` are what `Context::get` returned
+/// before and after (`None` for a removed or not yet written value).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeEvent {
+    pub value: ValueHandle,
+    pub kind: ChangeKind,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub state: SyncState,
+    /// True when a concurrent write from another peer replaced what this peer showed.
+    pub is_correction: bool,
+    /// Peer whose write caused the change (this context's own id for local writes).
+    pub origin: u64,
+    /// Host time of the change, in the milliseconds the host passes to `tick`.
+    pub time_ms: u64,
+}
+
+pub(crate) struct EventQueue {
+    queue: VecDeque<ChangeEvent>,
+    /// Absolute number of the event at the front of `queue`.
+    head: u64,
+    capacity: usize,
+    pub coalesced: u64,
+    pub dropped: u64,
+}
+
+impl EventQueue {
+    pub fn new(capacity: usize) -> EventQueue {
+        EventQueue { queue: VecDeque::new(), head: 0, capacity, coalesced: 0, dropped: 0 }
+    }
+
+    /// Pushes `ev`; `slot` is the value's record of its queued event (absolute number),
+    /// kept by the caller so merging is O(1).
+    pub fn push(&mut self, ev: ChangeEvent, slot: &mut Option<u64>) {
+        if let Some(n) = *slot {
+            let full = self.queue.len() >= self.capacity;
+            if n >= self.head && full {
+                let queued = &mut self.queue[(n - self.head) as usize];
+                if queued.value == ev.value {
+                    merge(queued, ev);
+                    self.coalesced += 1;
+                    return;
+                }
+            }
+        }
+        if self.queue.len() >= self.capacity {
+            self.dropped += 1;
+            return;
+        }
+        *slot = Some(self.head + self.queue.len() as u64);
+        self.queue.push_back(ev);
+    }
+
+    pub fn pop(&mut self) -> Option<ChangeEvent> {
+        let ev = self.queue.pop_front()?;
+        self.head += 1;
+        Some(ev)
+    }
+
+    /// Absolute number of the next event `pop` returns.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+fn merge(into: &mut ChangeEvent, ev: ChangeEvent) {
+    let kind = match (into.kind, ev.kind) {
+        (ChangeKind::Created, ChangeKind::Removed) | (_, ChangeKind::Removed) => ChangeKind::Removed,
+        (ChangeKind::Created, _) => ChangeKind::Created,
+        (_, ChangeKind::StateChanged) if into.kind != ChangeKind::StateChanged => into.kind,
+        (_, k) => k,
+    };
+    into.kind = kind;
+    into.new = ev.new;
+    into.state = ev.state;
+    into.is_correction |= ev.is_correction;
+    into.origin = ev.origin;
+    into.time_ms = ev.time_ms;
+}

@@ -1,0 +1,53 @@
+//! zen-crdt: dual-mode CRDT values for games, on yrs, with a sans-IO sync protocol.
+//!
+//! A [`Context`] is one replica (one game client). Values are typed registers named by
+//! string ids; the same id in two contexts is the same value. Each value is
+//! [`Mode::FastLocal`] (a write shows at once, a concurrent write that wins corrects it
+//! later) or [`Mode::WaitForSync`] (reads show what every member acknowledged), and can
+//! switch at run time.
+//!
+//! The host drives everything and owns the transport:
+//! ```
+//! use zen_crdt::{Context, Options, ValueOptions, ValueType};
+//! let mut a = Context::new(1, Options::default()).unwrap();
+//! let mut b = Context::new(2, Options::default()).unwrap();
+//! a.add_peer(2).unwrap();
+//! b.add_peer(1).unwrap();
+//! let pos = a.create("player/pos", ValueType::Vec3, ValueOptions::default()).unwrap();
+//! a.set(pos, [1.0f32, 2.0, 3.0]).unwrap();
+//! for now in (0..200).step_by(16) {
+//!     a.tick(now);
+//!     b.tick(now);
+//!     while let Some(m) = a.poll_outbound() { b.receive(&m.bytes).unwrap(); }
+//!     while let Some(m) = b.poll_outbound() { a.receive(&m.bytes).unwrap(); }
+//! }
+//! let on_b = b.open("player/pos").unwrap();
+//! assert_eq!(b.get(on_b).unwrap(), zen_crdt::Value::Vec3([1.0, 2.0, 3.0]));
+//! assert_eq!(a.state(pos).unwrap(), zen_crdt::SyncState::Converged);
+//! ```
+//!
+//! Module map: `value` (types), `register` (per-writer slots and resolution), `policy`
+//! (merges), `storage` (the yrs layout), `protocol` (wire format), `sync` (tick,
+//! receive, acks, catch-up), `membership`, `events`, `metrics`, `sim` (a seeded network
+//! simulator).
+
+mod context;
+mod error;
+mod events;
+mod membership;
+mod metrics;
+mod policy;
+mod protocol;
+mod register;
+pub mod sim;
+mod storage;
+mod sync;
+mod value;
+
+pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
+pub use error::Error;
+pub use events::{ChangeEvent, ChangeKind};
+pub use metrics::{Metrics, PeerLag};
+pub use policy::{Candidate, MergeFn, Policy};
+pub use protocol::PROTOCOL_VERSION;
+pub use value::{Value, ValueType};

@@ -1,0 +1,133 @@
+//! Who is in the session, what each member has acknowledged, and when to catch it up.
+//!
+//! Owns the member table: liveness (a member silent for longer than the peer timeout
+//! stops blocking convergence), ack vectors (per stream, the highest contiguous seq the
+//! member applied), round-trip estimates and catch-up backoff. The host adds and removes
+//! members; this module never sends anything itself.
+
+use std::collections::HashMap;
+
+pub(crate) struct Member {
+    pub id: u64,
+    pub last_heard_ms: u64,
+    pub active: bool,
+    /// Stream peer id -> highest contiguous seq of that stream this member applied.
+    pub acks: HashMap<u64, u64>,
+    /// Smoothed round trip in ms; `None` until the first sample.
+    pub srtt_ms: Option<f64>,
+    /// Per stream: earliest time the next catch-up may go out, and the current backoff.
+    pub catchup: HashMap<u64, (u64, u64)>,
+    /// Per forwarded stream: since when this member has been behind us on it.
+    pub behind_since: HashMap<u64, u64>,
+}
+
+impl Member {
+    pub fn new(id: u64, now: u64) -> Member {
+        Member {
+            id,
+            last_heard_ms: now,
+            active: true,
+            acks: HashMap::new(),
+            srtt_ms: None,
+            catchup: HashMap::new(),
+            behind_since: HashMap::new(),
+        }
+    }
+
+    pub fn ack(&self, stream: u64) -> u64 {
+        self.acks.get(&stream).copied().unwrap_or(0)
+    }
+
+    /// Retransmission timeout: two round trips plus two ticks, within 30 ms..1 s; 200 ms
+    /// before the first sample.
+    pub fn rto_ms(&self, tick_ms: u64) -> u64 {
+        match self.srtt_ms {
+            Some(rtt) => ((rtt * 2.0) as u64 + 2 * tick_ms).clamp(30, 1000),
+            None => 200,
+        }
+    }
+
+    pub fn sample_rtt(&mut self, ms: u64) {
+        let ms = ms as f64;
+        self.srtt_ms = Some(match self.srtt_ms {
+            Some(s) => s * 0.875 + ms * 0.125,
+            None => ms,
+        });
+    }
+
+    /// Whether a catch-up on `stream` may go now; if so, arms the backoff.
+    pub fn may_catch_up(&mut self, stream: u64, now: u64, rto: u64) -> bool {
+        let (next, backoff) = self.catchup.get(&stream).copied().unwrap_or((0, rto));
+        if now < next {
+            return false;
+        }
+        let backoff = if next == 0 { rto } else { (backoff * 2).min(2000) };
+        self.catchup.insert(stream, (now + backoff, backoff));
+        true
+    }
+
+    /// The member caught up on `stream`: the next lag starts with a short timeout again.
+    pub fn caught_up(&mut self, stream: u64) {
+        self.catchup.remove(&stream);
+        self.behind_since.remove(&stream);
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Membership {
+    pub members: Vec<Member>,
+}
+
+impl Membership {
+    pub fn get(&self, id: u64) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.id == id)
+    }
+
+    pub fn any_active(&self) -> bool {
+        self.members.iter().any(|m| m.active)
+    }
+
+    /// For each stream writer `w`: the lowest ack of `w`'s stream among active members
+    /// other than `w` itself (`u64::MAX` when there is none).
+    pub fn min_ack(&self, w: u64) -> u64 {
+        self.members
+            .iter()
+            .filter(|m| m.active && m.id != w)
+            .map(|m| m.ack(w))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_backs_off_and_resets() {
+        let mut m = Member::new(2, 0);
+        assert!(m.may_catch_up(1, 100, 50));
+        assert!(!m.may_catch_up(1, 120, 50));
+        assert!(m.may_catch_up(1, 150, 50));
+        assert!(!m.may_catch_up(1, 200, 50), "second backoff is 100 ms");
+        m.caught_up(1);
+        assert!(m.may_catch_up(1, 201, 50));
+    }
+
+    #[test]
+    fn min_ack_ignores_inactive_members_and_the_writer() {
+        let mut ms = Membership::default();
+        ms.members.push(Member::new(2, 0));
+        ms.members.push(Member::new(3, 0));
+        ms.members[0].acks.insert(1, 5);
+        ms.members[1].acks.insert(1, 2);
+        assert_eq!(ms.min_ack(1), 2);
+        ms.members[1].active = false;
+        assert_eq!(ms.min_ack(1), 5);
+        assert_eq!(ms.min_ack(2), u64::MAX);
+    }
+}

@@ -1,0 +1,334 @@
+//! The wire format: versioned, size-bounded, checked before anything is applied.
+//!
+//! Owns message layout, varints and validation. It never touches values or yrs state
+//! beyond decoding the embedded yrs updates (so a hostile update is rejected here, not
+//! half-applied later). Every message is self-contained and the same bytes may go to
+//! every peer or through a relay.
+//!
+//! Layout (integers are LEB128 varints unless marked):
+//! ```text
+//! magic "ZC" (2 bytes) | version (u8) | kind (u8) | sender peer id
+//! acks: count, count x (stream peer id, highest contiguous seq applied)
+//! kind 1 Delta:    seq, count, count x entry
+//! kind 2 Ack:      (nothing more)
+//! kind 3 Snapshot: stream peer id, catch-up id, chunk count, base seq, target seq,
+//!                  count, count x entry-with-stream-info
+//! entry:  value index in the stream's own numbering, id length (0 = already
+//!         announced on this stream), id bytes, update length, yrs v1 update
+//! entry-with-stream-info: entry, then the stream's last seq for that value and the
+//!         stream writer's yrs clock that seq covers
+//! ```
+
+use crate::error::Error;
+use yrs::updates::decoder::Decode;
+use yrs::Update;
+
+pub const MAGIC: [u8; 2] = *b"ZC";
+/// Protocol version this library writes; messages with a higher version are rejected
+/// with [`Error::ProtocolVersion`] so a newer peer is reported, not misread.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+const KIND_DELTA: u8 = 1;
+const KIND_ACK: u8 = 2;
+const KIND_SNAPSHOT: u8 = 3;
+
+/// One value's change inside a message.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// Index of the value in the numbering of the stream the entry belongs to.
+    pub index: u32,
+    /// The value's string id, present the first time a stream mentions the value and
+    /// always in snapshots.
+    pub id: Option<String>,
+    pub update: Update,
+    /// Snapshot entries only: the stream's last seq for this value and the yrs clock of
+    /// the stream's writer that seq covers.
+    pub stream_seq: u64,
+    pub stream_clock: u32,
+}
+
+#[derive(Debug)]
+pub(crate) enum Body {
+    Delta { seq: u64, entries: Vec<Entry> },
+    Ack,
+    Snapshot { stream: u64, catchup: u64, chunks: u32, base: u64, target: u64, entries: Vec<Entry> },
+}
+
+#[derive(Debug)]
+pub(crate) struct Message {
+    pub sender: u64,
+    pub acks: Vec<(u64, u64)>,
+    pub body: Body,
+}
+
+/// Limits a decoder enforces; they come from the context's options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub max_message_bytes: usize,
+    pub max_id_bytes: usize,
+}
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Writes the common header and the ack vector.
+pub(crate) fn put_header(out: &mut Vec<u8>, kind: MessageKind, sender: u64, acks: &[(u64, u64)]) {
+    out.extend_from_slice(&MAGIC);
+    out.push(PROTOCOL_VERSION);
+    out.push(kind as u8);
+    put_varint(out, sender);
+    put_varint(out, acks.len() as u64);
+    for &(peer, seq) in acks {
+        put_varint(out, peer);
+        put_varint(out, seq);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum MessageKind {
+    Delta = KIND_DELTA,
+    Ack = KIND_ACK,
+    Snapshot = KIND_SNAPSHOT,
+}
+
+pub(crate) fn put_entry(out: &mut Vec<u8>, index: u32, id: Option<&str>, update: &[u8]) {
+    put_varint(out, index as u64);
+    match id {
+        Some(id) => {
+            put_varint(out, id.len() as u64);
+            out.extend_from_slice(id.as_bytes());
+        }
+        None => put_varint(out, 0),
+    }
+    put_varint(out, update.len() as u64);
+    out.extend_from_slice(update);
+}
+
+/// Reads from an untrusted buffer; every read is bounds-checked.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self, what: &str) -> Result<u8, Error> {
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or_else(|| Error::decode(format!("truncated: {what} missing at byte {}", self.pos)))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self, what: &str) -> Result<u64, Error> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte(what)?;
+            if shift == 63 && b > 1 {
+                break;
+            }
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Error::decode(format!("{what} at byte {} is not a valid varint", self.pos)))
+    }
+
+    /// A count of items that each take at least `min_item` bytes: bounded by what is left,
+    /// so a hostile count cannot make us allocate.
+    fn count(&mut self, what: &str, min_item: usize) -> Result<usize, Error> {
+        let n = self.varint(what)?;
+        let left = (self.buf.len() - self.pos) as u64;
+        if n.saturating_mul(min_item as u64) > left {
+            return Err(Error::decode(format!("{what} = {n} exceeds the {left} bytes left")));
+        }
+        Ok(n as usize)
+    }
+
+    fn bytes(&mut self, len: usize, what: &str) -> Result<&'a [u8], Error> {
+        let end = self.pos.checked_add(len).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
+            Error::decode(format!("truncated: {what} needs {len} bytes at byte {}", self.pos))
+        })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, Error> {
+        let v = self.varint(what)?;
+        u32::try_from(v).map_err(|_| Error::decode(format!("{what} = {v} does not fit 32 bits")))
+    }
+}
+
+fn decode_update(bytes: &[u8]) -> Result<Update, Error> {
+    // yrs decodes untrusted input; a malformed update must become an error, never a
+    // crash of the game, so a panic inside the decoder is caught here too.
+    match std::panic::catch_unwind(|| Update::decode_v1(bytes)) {
+        Ok(Ok(u)) => Ok(u),
+        Ok(Err(e)) => Err(Error::decode(format!("embedded yrs update is invalid: {e}"))),
+        Err(_) => Err(Error::decode("embedded yrs update crashed the decoder")),
+    }
+}
+
+fn read_entry(r: &mut Reader, limits: &Limits, with_stream_info: bool) -> Result<Entry, Error> {
+    let index = r.u32("value index")?;
+    let id_len = r.varint("id length")? as usize;
+    let id = if id_len == 0 {
+        None
+    } else {
+        if id_len > limits.max_id_bytes {
+            return Err(Error::decode(format!(
+                "value id of {id_len} bytes exceeds the limit of {}",
+                limits.max_id_bytes
+            )));
+        }
+        let raw = r.bytes(id_len, "value id")?;
+        Some(
+            std::str::from_utf8(raw)
+                .map_err(|_| Error::decode(format!("value id of entry {index} is not UTF-8")))?
+                .to_owned(),
+        )
+    };
+    let ulen = r.varint("update length")? as usize;
+    let update = decode_update(r.bytes(ulen, "yrs update")?)?;
+    let (stream_seq, stream_clock) =
+        if with_stream_info { (r.varint("stream seq")?, r.u32("stream clock")?) } else { (0, 0) };
+    Ok(Entry { index, id, update, stream_seq, stream_clock })
+}
+
+/// Decodes and validates a whole message. Nothing is applied here; an `Err` means the
+/// message is rejected as a whole.
+pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
+    if buf.len() > limits.max_message_bytes {
+        return Err(Error::TooLarge {
+            what: "message",
+            len: buf.len(),
+            max: limits.max_message_bytes,
+        });
+    }
+    let mut r = Reader { buf, pos: 0 };
+    let magic = r.bytes(2, "magic")?;
+    if magic != MAGIC {
+        return Err(Error::decode(format!("bad magic {magic:02x?}, expected \"ZC\"")));
+    }
+    let version = r.byte("version")?;
+    if version != PROTOCOL_VERSION {
+        return Err(Error::ProtocolVersion { got: version, supported: PROTOCOL_VERSION });
+    }
+    let kind = r.byte("kind")?;
+    let sender = r.varint("sender")?;
+    let nacks = r.count("ack count", 2)?;
+    let mut acks = Vec::with_capacity(nacks);
+    for _ in 0..nacks {
+        acks.push((r.varint("ack peer")?, r.varint("ack seq")?));
+    }
+    let body = match kind {
+        KIND_DELTA => {
+            let seq = r.varint("seq")?;
+            if seq == 0 {
+                return Err(Error::decode("delta seq 0 is reserved"));
+            }
+            let n = r.count("entry count", 3)?;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                entries.push(read_entry(&mut r, limits, false)?);
+            }
+            Body::Delta { seq, entries }
+        }
+        KIND_ACK => Body::Ack,
+        KIND_SNAPSHOT => {
+            let stream = r.varint("stream")?;
+            let catchup = r.varint("catch-up id")?;
+            let chunks = r.u32("chunk count")?;
+            let base = r.varint("base seq")?;
+            let target = r.varint("target seq")?;
+            if chunks == 0 || base > target {
+                return Err(Error::decode(format!(
+                    "snapshot header is inconsistent (chunks {chunks}, base {base}, target {target})"
+                )));
+            }
+            let n = r.count("entry count", 5)?;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                entries.push(read_entry(&mut r, limits, true)?);
+            }
+            Body::Snapshot { stream, catchup, chunks, base, target, entries }
+        }
+        k => return Err(Error::decode(format!("unknown message kind {k}"))),
+    };
+    if r.pos != buf.len() {
+        return Err(Error::decode(format!("{} trailing bytes after the message", buf.len() - r.pos)));
+    }
+    Ok(Message { sender, acks, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits { max_message_bytes: 1 << 20, max_id_bytes: 256 };
+
+    #[test]
+    fn varint_roundtrip_and_length() {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            let mut r = Reader { buf: &out, pos: 0 };
+            assert_eq!(r.varint("v").unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn ack_message_roundtrip() {
+        let mut out = Vec::new();
+        put_header(&mut out, MessageKind::Ack, 7, &[(3, 10), (9, 2)]);
+        let m = decode(&out, &LIMITS).unwrap();
+        assert_eq!(m.sender, 7);
+        assert_eq!(m.acks, vec![(3, 10), (9, 2)]);
+        assert!(matches!(m.body, Body::Ack));
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let mut out = Vec::new();
+        put_header(&mut out, MessageKind::Delta, 7, &[(3, 10)]);
+        put_varint(&mut out, 1);
+        put_varint(&mut out, 1);
+        put_entry(&mut out, 0, Some("x"), &[0, 0]);
+        assert!(decode(&out, &LIMITS).is_ok());
+        for cut in 0..out.len() {
+            assert!(decode(&out[..cut], &LIMITS).is_err(), "cut at {cut} accepted");
+        }
+    }
+
+    #[test]
+    fn newer_version_and_bad_magic_are_named() {
+        let mut out = Vec::new();
+        put_header(&mut out, MessageKind::Ack, 7, &[]);
+        out[2] = PROTOCOL_VERSION + 1;
+        assert_eq!(
+            decode(&out, &LIMITS).unwrap_err(),
+            Error::ProtocolVersion { got: PROTOCOL_VERSION + 1, supported: PROTOCOL_VERSION }
+        );
+        out[0] = b'X';
+        assert!(matches!(decode(&out, &LIMITS), Err(Error::Decode(m)) if m.contains("magic")));
+    }
+
+    #[test]
+    fn hostile_counts_do_not_allocate() {
+        let mut out = Vec::new();
+        out.extend_from_slice(&MAGIC);
+        out.push(PROTOCOL_VERSION);
+        out.push(KIND_ACK);
+        put_varint(&mut out, 1);
+        put_varint(&mut out, u64::MAX / 4);
+        assert!(matches!(decode(&out, &LIMITS), Err(Error::Decode(m)) if m.contains("exceeds")));
+    }
+}

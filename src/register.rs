@@ -1,0 +1,180 @@
+//! The multi-writer register behind every value: one slot per writer, resolved by policy.
+//!
+//! Each peer that ever wrote a value owns one slot holding its latest write, the yrs
+//! clock that identifies that write, and what the writer had seen of the other slots
+//! (their clocks) when it wrote. The resolved value is a pure function of the slots:
+//! writes some other slot has seen are superseded; the rest (the concurrent frontier)
+//! are merged by the policy. Because it depends on the slot set only, every peer holding
+//! the same slots reads the same value, whatever the delivery order.
+//!
+//! Owns the slot record codec and resolution; it never touches yrs or the network.
+
+use crate::error::Error;
+use crate::policy::{self, Candidate, MergeFn, Policy};
+use crate::protocol::put_varint;
+use crate::value::{Value, ValueType};
+
+/// The latest write of one writer to one value.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    pub writer: u64,
+    /// The writer's yrs clock in the value's document after this write; identifies it.
+    pub clock: u32,
+    /// Clocks of the other writers' slots this write had seen. Empty for single-writer
+    /// values, so they allocate nothing.
+    pub seen: Box<[(u64, u32)]>,
+    /// `None` is a removal (tombstone).
+    pub value: Option<Value>,
+}
+
+impl Slot {
+    fn has_seen(&self, other: &Slot) -> bool {
+        self.seen.iter().any(|&(w, c)| w == other.writer && c >= other.clock)
+    }
+
+    /// Logical clock for last-writer-wins among concurrent writes: grows with what the
+    /// writer had seen, so the better-informed write wins.
+    fn lamport(&self) -> u64 {
+        self.clock as u64 + self.seen.iter().map(|&(_, c)| c as u64).sum::<u64>()
+    }
+}
+
+/// Encodes a slot record: a byte holding the type tag (low nibble, 0 = removal) and the
+/// seen count (high nibble, 15 = count follows as varint), the seen pairs, the payload.
+pub(crate) fn encode_record(seen: &[(u64, u32)], value: Option<&Value>, out: &mut Vec<u8>) {
+    let tag = value.map_or(0, |v| v.value_type() as u8);
+    let n = seen.len();
+    out.push(tag | ((n.min(15) as u8) << 4));
+    if n >= 15 {
+        put_varint(out, n as u64);
+    }
+    for &(w, c) in seen {
+        put_varint(out, w);
+        put_varint(out, c as u64);
+    }
+    if let Some(v) = value {
+        v.encode_payload(out);
+    }
+}
+
+/// Decodes a slot record written by `writer` at `clock`.
+pub(crate) fn decode_record(writer: u64, clock: u32, buf: &[u8]) -> Result<Slot, Error> {
+    let bad = |why: &str| Error::decode(format!("slot record of peer {writer}: {why}"));
+    let (&head, mut rest) = buf.split_first().ok_or_else(|| bad("empty"))?;
+    let varint = |rest: &mut &[u8]| -> Result<u64, Error> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, r) = rest.split_first().ok_or_else(|| bad("truncated"))?;
+            *rest = r;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(bad("varint too long"))
+    };
+    let mut n = (head >> 4) as usize;
+    if n == 15 {
+        n = varint(&mut rest)? as usize;
+        if n > rest.len() / 2 {
+            return Err(bad("seen count too large"));
+        }
+    }
+    let mut seen = Vec::with_capacity(n);
+    for _ in 0..n {
+        let w = varint(&mut rest)?;
+        let c = u32::try_from(varint(&mut rest)?).map_err(|_| bad("clock overflows"))?;
+        seen.push((w, c));
+    }
+    let value = match head & 0x0f {
+        0 if rest.is_empty() => None,
+        0 => return Err(bad("removal carries a payload")),
+        t => {
+            let ty = ValueType::from_u8(t).ok_or_else(|| bad("unknown type tag"))?;
+            Some(Value::decode_payload(ty, rest)?)
+        }
+    };
+    Ok(Slot { writer, clock, seen: seen.into_boxed_slice(), value })
+}
+
+/// What a register resolves to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Resolved {
+    /// `None` when the value was removed, or nothing of the right type was written.
+    pub value: Option<Value>,
+    /// Number of concurrent writes that were merged (1 = no conflict).
+    pub concurrent: usize,
+    /// Whether a custom merge was missing or misbehaved and LWW was used instead.
+    pub fell_back: bool,
+}
+
+/// Writers whose latest write no other slot has seen, sorted by writer id (slots are
+/// kept sorted by writer).
+pub(crate) fn frontier(slots: &[Slot]) -> impl Iterator<Item = &Slot> {
+    slots.iter().filter(move |s| !slots.iter().any(|o| o.writer != s.writer && o.has_seen(s)))
+}
+
+/// Resolves the slots of a value of type `ty` under `policy`. A removal in the frontier
+/// wins over concurrent writes (remove-wins); a later write revives the value.
+/// Slots of another type (a peer that created the value concurrently with a different
+/// type) are ignored, so they cannot make peers disagree.
+pub(crate) fn resolve(slots: &[Slot], ty: ValueType, policy: &Policy, custom: Option<&MergeFn>) -> Resolved {
+    let mut cands: Vec<Candidate> = Vec::with_capacity(slots.len());
+    let mut removed = false;
+    for s in frontier(slots) {
+        match &s.value {
+            None => removed = true,
+            Some(v) if v.value_type() == ty => {
+                cands.push(Candidate { writer: s.writer, clock: s.lamport(), value: v })
+            }
+            Some(_) => {}
+        }
+    }
+    if removed || cands.is_empty() {
+        return Resolved { value: None, concurrent: cands.len().max(1), fell_back: false };
+    }
+    let (value, ok) = policy::merge(policy, &cands, custom);
+    Resolved { value: Some(value), concurrent: cands.len(), fell_back: !ok }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(writer: u64, clock: u32, seen: &[(u64, u32)], v: i64) -> Slot {
+        Slot { writer, clock, seen: seen.into(), value: Some(Value::I64(v)) }
+    }
+
+    #[test]
+    fn record_roundtrip_with_many_seen() {
+        let seen: Vec<(u64, u32)> = (1..20).map(|w| (w, w as u32 * 1000)).collect();
+        let mut buf = Vec::new();
+        encode_record(&seen, Some(&Value::Vec3([1.0, 2.0, 3.0])), &mut buf);
+        let s = decode_record(5, 9, &buf).unwrap();
+        assert_eq!(&*s.seen, &seen[..]);
+        assert_eq!(s.value, Some(Value::Vec3([1.0, 2.0, 3.0])));
+        let mut buf = Vec::new();
+        encode_record(&[], None, &mut buf);
+        assert_eq!(buf, vec![0]);
+        assert!(decode_record(5, 9, &buf).unwrap().value.is_none());
+        assert!(decode_record(5, 9, &[0x07, 1, 2]).is_err());
+        assert!(decode_record(5, 9, &[]).is_err());
+    }
+
+    #[test]
+    fn seen_writes_are_superseded_concurrent_ones_merged() {
+        // b saw a's write: b wins whatever the policy.
+        let slots = [slot(1, 3, &[], 100), slot(2, 1, &[(1, 3)], 5)];
+        assert_eq!(resolve(&slots, ValueType::I64, &Policy::Max, None).value, Some(Value::I64(5)));
+        // b saw an older write of a: concurrent, Max merges.
+        let slots = [slot(1, 4, &[], 100), slot(2, 1, &[(1, 3)], 5)];
+        let r = resolve(&slots, ValueType::I64, &Policy::Max, None);
+        assert_eq!((r.value, r.concurrent), (Some(Value::I64(100)), 2));
+    }
+
+    #[test]
+    fn removal_wins_over_concurrent_write() {
+        let slots = [slot(1, 2, &[], 1), Slot { writer: 2, clock: 1, seen: Box::new([]), value: None }];
+        assert_eq!(resolve(&slots, ValueType::I64, &Policy::LastWriterWins, None).value, None);
+    }
+}

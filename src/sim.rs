@@ -1,0 +1,248 @@
+//! A seeded, deterministic network simulator for whole multiplayer sessions.
+//!
+//! Owns virtual time, links (latency, jitter, loss, duplication, reordering), partitions
+//! and peers joining and leaving. It plays the host: it ticks every context, moves the
+//! bytes from `poll_outbound` to `receive`, and tells contexts about membership, exactly
+//! as a game's transport would. The same seed replays the same session.
+
+use crate::context::{Context, Options};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A small, fast, seedable PRNG (SplitMix64); good enough for simulation, not crypto.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    }
+
+    /// Uniform float in 0..1.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Behaviour of every link, one way.
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    pub latency_ms: u64,
+    /// Uniform extra delay in 0..=jitter_ms (reorders messages when larger than a tick).
+    pub jitter_ms: u64,
+    pub loss: f64,
+    pub duplicate: f64,
+    /// Probability that a message is held back an extra 1-4 ticks.
+    pub reorder: f64,
+    /// Bytes per second one way; 0 = unlimited. Messages queue behind each other.
+    pub bandwidth_bytes_per_s: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> LinkConfig {
+        LinkConfig { latency_ms: 25, jitter_ms: 5, loss: 0.0, duplicate: 0.0, reorder: 0.0, bandwidth_bytes_per_s: 0 }
+    }
+}
+
+struct InFlight {
+    at: u64,
+    order: u64,
+    to: usize,
+    bytes: Vec<u8>,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.order) == (o.at, o.order)
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.order).cmp(&(o.at, o.order))
+    }
+}
+
+/// A simulated session of contexts with peer ids 1..=n.
+pub struct Sim {
+    pub peers: Vec<Context>,
+    /// Whether peer i is in the session (joined and not left).
+    pub online: Vec<bool>,
+    /// Partition group of each peer; peers in different groups cannot reach each other.
+    pub group: Vec<u32>,
+    pub link: LinkConfig,
+    pub rng: Rng,
+    pub now: u64,
+    pub tick_ms: u64,
+    flight: BinaryHeap<Reverse<InFlight>>,
+    order: u64,
+    /// Per (from, to): time the link is busy until, for the bandwidth cap.
+    busy_until: Vec<u64>,
+    /// Messages `receive` rejected (must stay 0 in a healthy session).
+    pub rejected: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+}
+
+impl Sim {
+    /// `n` contexts, all online and connected, ticking every `opts.tick_interval_ms`.
+    pub fn new(seed: u64, n: usize, link: LinkConfig, opts: Options) -> Sim {
+        let tick_ms = opts.tick_interval_ms;
+        let peers: Vec<Context> =
+            (1..=n as u64).map(|id| Context::new(id, opts.clone()).expect("valid options")).collect();
+        let mut sim = Sim {
+            peers,
+            online: vec![false; n],
+            group: vec![0; n],
+            link,
+            rng: Rng::new(seed),
+            now: 0,
+            tick_ms,
+            flight: BinaryHeap::new(),
+            order: 0,
+            busy_until: vec![0; n * n],
+            rejected: 0,
+            delivered: 0,
+            dropped: 0,
+        };
+        for i in 0..n {
+            sim.join(i);
+        }
+        sim
+    }
+
+    pub fn ctx(&mut self, i: usize) -> &mut Context {
+        &mut self.peers[i]
+    }
+
+    /// Peer `i` joins (or rejoins) the session: the hosts connect it to every online peer.
+    pub fn join(&mut self, i: usize) {
+        self.online[i] = true;
+        for j in 0..self.peers.len() {
+            if j != i && self.online[j] {
+                let (a, b) = (self.peers[i].peer_id(), self.peers[j].peer_id());
+                let _ = self.peers[i].add_peer(b);
+                let _ = self.peers[j].add_peer(a);
+            }
+        }
+    }
+
+    /// Peer `i` leaves: the others' hosts remove it, and it drops them.
+    pub fn leave(&mut self, i: usize) {
+        self.online[i] = false;
+        for j in 0..self.peers.len() {
+            if j != i {
+                let (a, b) = (self.peers[i].peer_id(), self.peers[j].peer_id());
+                let _ = self.peers[i].remove_peer(b);
+                let _ = self.peers[j].remove_peer(a);
+            }
+        }
+    }
+
+    /// Splits the session: peers with different group numbers cannot reach each other.
+    pub fn partition(&mut self, group: Vec<u32>) {
+        self.group = group;
+    }
+
+    pub fn heal(&mut self) {
+        self.group = vec![0; self.peers.len()];
+    }
+
+    fn reachable(&self, a: usize, b: usize) -> bool {
+        self.online[a] && self.online[b] && self.group[a] == self.group[b]
+    }
+
+    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        if !self.reachable(from, to) || self.rng.chance(self.link.loss) {
+            self.dropped += 1;
+            return;
+        }
+        let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut at = self.now + self.link.latency_ms + self.rng.below(self.link.jitter_ms + 1);
+            if self.rng.chance(self.link.reorder) {
+                at += self.tick_ms * (1 + self.rng.below(4));
+            }
+            if self.link.bandwidth_bytes_per_s > 0 {
+                let k = from * self.peers.len() + to;
+                let tx_ms = (bytes.len() as u64 * 1000).div_ceil(self.link.bandwidth_bytes_per_s);
+                let start = self.busy_until[k].max(self.now);
+                self.busy_until[k] = start + tx_ms;
+                at += start + tx_ms - self.now;
+            }
+            self.order += 1;
+            self.flight.push(Reverse(InFlight { at, order: self.order, to, bytes: bytes.clone() }));
+        }
+    }
+
+    /// One tick of virtual time: deliver what is due, tick every online peer, send what
+    /// they produced.
+    pub fn step(&mut self) {
+        self.now += self.tick_ms;
+        while self.flight.peek().is_some_and(|Reverse(m)| m.at <= self.now) {
+            let Reverse(m) = self.flight.pop().expect("peeked");
+            if !self.online[m.to] {
+                self.dropped += 1;
+                continue;
+            }
+            self.delivered += 1;
+            if self.peers[m.to].receive(&m.bytes).is_err() {
+                self.rejected += 1;
+            }
+        }
+        for i in 0..self.peers.len() {
+            if !self.online[i] {
+                continue;
+            }
+            self.peers[i].tick(self.now);
+            while let Some(out) = self.peers[i].poll_outbound() {
+                match out.to {
+                    Some(peer) => {
+                        if let Some(j) = self.peers.iter().position(|c| c.peer_id() == peer) {
+                            self.send(i, j, out.bytes);
+                        }
+                    }
+                    None => {
+                        for j in 0..self.peers.len() {
+                            if j != i {
+                                self.send(i, j, out.bytes.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            while self.peers[i].poll_change().is_some() {}
+        }
+    }
+
+    /// Runs for `ms` of virtual time.
+    pub fn run_for(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.step();
+        }
+    }
+}

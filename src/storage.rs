@@ -1,0 +1,202 @@
+//! Where a value's replicated state lives: one small yrs document per value.
+//!
+//! # Layout, and why
+//! design.md measured that the obvious layout (one Doc, one Map, one key per value)
+//! leaks about 400 bytes per overwrite forever: yrs only squashes overwritten map items
+//! that are adjacent in one client's clock space and share a key, and a client writing
+//! many keys of one Doc interleaves them. So every value gets its own Doc with one root
+//! map `"v"` holding:
+//! - `"m"`: the value's type and policy, written once by the creator;
+//! - one key per writer (its peer id in decimal) holding that writer's latest slot
+//!   record (see `register`).
+//!
+//! A peer only ever writes its own key, so its overwrites are consecutive in its own
+//! clock space and yrs squashes them into one range: memory stays flat for a single
+//! writer *and* for several peers writing the same value (each writer's run merges on
+//! its own). Resolution between writers happens above yrs, by policy.
+//!
+//! A live yrs Doc costs about 1-2 KB even when tiny, too much for 10,000 idle values, so
+//! a value idle for a while is *hibernated*: its Doc is encoded as a yrs v1 update (tens
+//! of bytes) and dropped; the next write or incoming update revives it. Hibernation is
+//! lossless: the encoded state is the full document.
+//!
+//! Owns the yrs documents only; it never decides what a write means.
+
+use crate::error::Error;
+use yrs::updates::decoder::Decode;
+use yrs::{Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, Update};
+
+const ROOT: &str = "v";
+const META_KEY: &str = "m";
+
+struct Live {
+    doc: Doc,
+    map: MapRef,
+}
+
+enum State {
+    Live(Box<Live>),
+    /// Full document state as a yrs v1 update.
+    Cold(Box<[u8]>),
+}
+
+/// One value's yrs document, live or hibernated.
+pub(crate) struct ValueDoc {
+    state: State,
+}
+
+/// A slot as stored: writer, its yrs clock in this document, the record bytes.
+pub(crate) type RawSlot = (u64, u32, Vec<u8>);
+
+fn new_doc(peer: u64) -> Live {
+    let mut opts = Options::with_client_id(ClientID::new(peer));
+    opts.skip_gc = false;
+    let doc = Doc::with_options(opts);
+    let map = doc.get_or_insert_map(ROOT);
+    Live { doc, map }
+}
+
+impl ValueDoc {
+    /// An empty, live document written as `peer`.
+    pub fn new(peer: u64) -> ValueDoc {
+        ValueDoc { state: State::Live(Box::new(new_doc(peer))) }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self.state, State::Live(_))
+    }
+
+    fn live(&mut self, peer: u64) -> &Live {
+        if let State::Cold(bytes) = &self.state {
+            let live = new_doc(peer);
+            {
+                let mut txn = live.doc.transact_mut();
+                // The bytes were produced by our own encoder from a document that held
+                // no pending updates; failing to decode them would be a bug, and the
+                // empty document left behind is then refilled by anti-entropy.
+                if let Ok(u) = Update::decode_v1(bytes) {
+                    let _ = txn.apply_update(u);
+                }
+            }
+            self.state = State::Live(Box::new(live));
+        }
+        match &self.state {
+            State::Live(l) => l,
+            State::Cold(_) => unreachable!("revived above"),
+        }
+    }
+
+    /// Writes this peer's slot record (and the meta record when `meta` is given) in one
+    /// transaction; returns that transaction's yrs update, ready to broadcast.
+    pub fn write(&mut self, peer: u64, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
+        let live = self.live(peer);
+        let mut txn = live.doc.transact_mut();
+        if let Some(meta) = meta {
+            live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
+        }
+        live.map.insert(&mut txn, peer_key(peer), Any::Buffer(record.into()));
+        txn.encode_update_v1()
+    }
+
+    /// Writes only the meta record (a value created without an initial write).
+    pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Vec<u8> {
+        let live = self.live(peer);
+        let mut txn = live.doc.transact_mut();
+        live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
+        txn.encode_update_v1()
+    }
+
+    /// Integrates a remote update.
+    pub fn apply(&mut self, peer: u64, update: Update) -> Result<(), Error> {
+        let live = self.live(peer);
+        let mut txn = live.doc.transact_mut();
+        txn.apply_update(update).map_err(|e| Error::decode(format!("yrs rejected an update: {e}")))
+    }
+
+    /// Reads the meta record and every slot, slots sorted by writer id.
+    pub fn read(&mut self, peer: u64) -> (Option<Vec<u8>>, Vec<RawSlot>) {
+        let live = self.live(peer);
+        let txn = live.doc.transact();
+        let sv = txn.state_vector();
+        let mut meta = None;
+        let mut slots = Vec::new();
+        for (key, out) in live.map.iter(&txn) {
+            let Out::Any(Any::Buffer(buf)) = out else { continue };
+            if key == META_KEY {
+                meta = Some(buf.to_vec());
+            } else if let Ok(writer) = key.parse::<u64>() {
+                if writer != 0 && writer < (1 << 53) {
+                    slots.push((writer, sv.get(&ClientID::new(writer)), buf.to_vec()));
+                }
+            }
+        }
+        slots.sort_unstable_by_key(|s| s.0);
+        (meta, slots)
+    }
+
+    /// The whole document as one yrs v1 update (what a late joiner needs).
+    pub fn encode_full(&self) -> Vec<u8> {
+        match &self.state {
+            State::Live(l) => l.doc.transact().encode_state_as_update_v1(&StateVector::default()),
+            State::Cold(bytes) => bytes.to_vec(),
+        }
+    }
+
+    /// Drops the live document, keeping its encoded state. Refused (returns false) while
+    /// yrs holds updates whose dependencies have not arrived, since encoding would lose them.
+    pub fn hibernate(&mut self) -> bool {
+        let State::Live(live) = &self.state else { return true };
+        let bytes = {
+            let txn = live.doc.transact();
+            if txn.has_missing_updates() {
+                return false;
+            }
+            txn.encode_state_as_update_v1(&StateVector::default())
+        };
+        self.state = State::Cold(bytes.into_boxed_slice());
+        true
+    }
+}
+
+fn peer_key(peer: u64) -> String {
+    peer.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_apply_read_and_hibernate_roundtrip() {
+        let mut a = ValueDoc::new(1);
+        let mut b = ValueDoc::new(2);
+        let u1 = a.write(1, Some(&[7, 0]), &[7, 1, 2, 3]);
+        b.apply(2, Update::decode_v1(&u1).unwrap()).unwrap();
+        let u2 = b.write(2, None, &[9]);
+        a.apply(1, Update::decode_v1(&u2).unwrap()).unwrap();
+        assert!(a.hibernate());
+        assert!(!a.is_live());
+        let (meta, slots) = a.read(1);
+        assert!(a.is_live());
+        assert_eq!(meta, Some(vec![7, 0]));
+        assert_eq!(slots, vec![(1, 2, vec![7, 1, 2, 3]), (2, 1, vec![9])]);
+        assert_eq!(b.read(2), a.read(1));
+    }
+
+    #[test]
+    fn single_writer_overwrites_keep_state_flat() {
+        let mut a = ValueDoc::new(1);
+        a.write(1, Some(&[7, 0]), &[0; 13]);
+        let mut sizes = Vec::new();
+        for i in 0..20_000u32 {
+            let mut rec = vec![0u8; 13];
+            rec[..4].copy_from_slice(&i.to_le_bytes());
+            a.write(1, None, &rec);
+            if i == 999 || i == 19_999 {
+                sizes.push(a.encode_full().len());
+            }
+        }
+        // Only the clock's varint width may grow (2 -> 3 bytes past 16,383 writes).
+        assert!(sizes[1] <= sizes[0] + 4, "{sizes:?}");
+    }
+}

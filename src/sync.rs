@@ -1,0 +1,567 @@
+//! The sync protocol a context runs: streams, acknowledgements, catch-up, convergence.
+//!
+//! Each peer's writes form its *stream*: numbered delta messages (one per tick, split
+//! only when larger than the message limit), broadcast as the same bytes to everyone.
+//! Receivers apply a stream in order (a small reorder window absorbs jitter) and
+//! broadcast their *ack vector*: per stream, the highest contiguous seq applied. A value
+//! is Converged here once every active member has acked, on every stream that wrote
+//! it, the seq that carried its latest write. Loss never stalls: a member whose ack lags
+//! past its retransmission timeout gets a *catch-up snapshot* (full state of every value
+//! the stream touched since that ack), which also serves late joins and rejoins. Streams
+//! of peers that left are forwarded the same way by whoever has them.
+//!
+//! Owns `receive`, `tick` and everything they do; never reads a clock or does I/O.
+
+use crate::context::{check_peer_id, Context, Mode, Outbound, SyncState};
+use crate::error::Error;
+use crate::events::ChangeKind;
+use crate::policy::Policy;
+use crate::protocol::{self, put_entry, put_header, put_varint, Body, Entry, Limits, MessageKind};
+use crate::register::{decode_record, encode_record, Slot};
+use crate::value::ValueType;
+use std::collections::{BTreeMap, HashMap};
+use yrs::ClientID;
+
+/// What this context knows of one peer's stream.
+#[derive(Default)]
+pub(crate) struct StreamIn {
+    /// Highest contiguous seq applied.
+    pub recv: u64,
+    /// The stream's value numbering -> our value index.
+    pub index: HashMap<u32, u32>,
+    /// Deltas that arrived ahead of a gap, by seq.
+    pub ahead: BTreeMap<u64, Vec<Entry>>,
+    /// Catch-up in progress: (sender, catch-up id, chunks received).
+    pub catchup: Option<(u64, u64, u32)>,
+}
+
+/// A delta being built during flush: (seq, entry count, entry bytes).
+type Staged = (u64, u64, Vec<u8>);
+
+const HEADER_ROOM: usize = 64;
+
+impl Context {
+    fn limits(&self) -> Limits {
+        Limits { max_message_bytes: self.opts.max_message_bytes, max_id_bytes: self.opts.max_id_bytes }
+    }
+
+    /// Takes a message from the transport. It is decoded and checked completely here;
+    /// an `Err` means it was rejected (and counted) and nothing changed. Accepted
+    /// messages take effect at the next `tick`.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let res = protocol::decode(bytes, &self.limits()).and_then(|mut msg| {
+            check_peer_id(msg.sender)?;
+            if msg.sender == self.id {
+                return Err(Error::FromSelf(msg.sender));
+            }
+            if self.members.get(msg.sender).is_none() {
+                return Err(Error::UnknownPeer(msg.sender));
+            }
+            if let Body::Delta { entries, .. } = &mut msg.body {
+                // A delta carries its sender's own writes only.
+                for e in entries.iter_mut() {
+                    let sv = e.update.state_vector();
+                    if sv.iter().any(|(c, _)| c.get() != msg.sender) {
+                        return Err(Error::decode(format!(
+                            "delta from peer {} carries writes of other peers",
+                            msg.sender
+                        )));
+                    }
+                    e.stream_clock = sv.get(&ClientID::new(msg.sender));
+                }
+            }
+            Ok(msg)
+        });
+        match res {
+            Ok(msg) => {
+                self.m.messages_in += 1;
+                self.m.bytes_in += bytes.len() as u64;
+                self.inbox.push(msg);
+                Ok(())
+            }
+            Err(e) => {
+                self.m.messages_rejected += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Advances the context to host time `now_ms`: flushes this tick's writes as one
+    /// delta, applies received messages, updates membership and convergence, sends
+    /// catch-ups, and hibernates idle values. Cost follows what changed, not how many
+    /// values exist.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now = self.now.max(now_ms);
+        let staged = self.flush();
+        self.apply_inbox();
+        self.update_liveness();
+        self.check_convergence();
+        self.send_catchups();
+        self.send_stream(staged);
+        self.hibernate_idle();
+    }
+
+    // ---- flush: local writes -> yrs -> delta --------------------------------------
+
+    fn flush(&mut self) -> Vec<Staged> {
+        let mut staged: Vec<Staged> = Vec::new();
+        if self.dirty.is_empty() {
+            return staged;
+        }
+        let me = self.id;
+        let limit = self.opts.max_message_bytes - HEADER_ROOM - 16 * (self.members.members.len() + 1);
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut record = Vec::with_capacity(64);
+        let any_active = self.members.any_active();
+        for &i in &dirty {
+            let i = i as usize;
+            let v = &mut self.values[i];
+            let pending = v.pending.take();
+            let meta = if v.meta_unwritten && !v.meta_known {
+                let mut m = vec![v.ty as u8];
+                v.policy.encode(&mut m);
+                Some(m)
+            } else {
+                None
+            };
+            v.meta_unwritten = false;
+            if pending.is_none() && meta.is_none() {
+                continue;
+            }
+            let prev_clock = v.stream(me).map_or(0, |s| s.clock);
+            let (update, clock) = match &pending {
+                Some(write) => {
+                    let seen: Vec<(u64, u32)> =
+                        v.slots.iter().filter(|s| s.writer != me).map(|s| (s.writer, s.clock)).collect();
+                    record.clear();
+                    encode_record(&seen, write.as_ref(), &mut record);
+                    let update = v.doc.write(me, meta.as_deref(), &record);
+                    let clock = prev_clock + 1 + meta.is_some() as u32;
+                    let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
+                    match v.slots.binary_search_by_key(&me, |s| s.writer) {
+                        Ok(k) => v.slots[k] = slot,
+                        Err(k) => v.slots.insert(k, slot),
+                    }
+                    v.shows_local = true;
+                    (update, clock)
+                }
+                None => (v.doc.write_meta(me, meta.as_deref().unwrap_or_default()), prev_clock + 1),
+            };
+            if meta.is_some() {
+                v.meta_known = true;
+            }
+            // One message per tick unless it would exceed the size limit.
+            let needs_new = match staged.last() {
+                None => true,
+                Some((_, _, buf)) => buf.len() + update.len() + v.id.len() + 16 > limit,
+            };
+            if needs_new {
+                self.my_seq += 1;
+                staged.push((self.my_seq, 0, Vec::with_capacity(64 * dirty.len().min(4096))));
+            }
+            let seq = self.my_seq;
+            let announced = v.stream(me).is_some();
+            let (_, count, buf) = staged.last_mut().expect("pushed above");
+            put_entry(buf, i as u32, (!announced).then_some(&*v.id), &update);
+            *count += 1;
+            let r = v.stream_mut(me, i as u32);
+            r.last_seq = seq;
+            r.clock = clock;
+            v.state = if any_active { SyncState::Syncing } else { SyncState::LocalOnly };
+            self.m.writes_flushed += pending.is_some() as u64;
+            self.refresh_resolution(i, me, false);
+            self.mark_unconverged(i);
+            self.touch(i);
+        }
+        for (seq, _, _) in &staged {
+            self.sent_at.push_back((*seq, self.now));
+        }
+        while self.sent_at.len() > 4096 {
+            self.sent_at.pop_front();
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        self.dirty = dirty;
+        staged
+    }
+
+    // ---- inbox: messages -> yrs -> events ------------------------------------------
+
+    fn apply_inbox(&mut self) {
+        let inbox = std::mem::take(&mut self.inbox);
+        for msg in inbox {
+            self.on_acks(msg.sender, &msg.acks);
+            match msg.body {
+                Body::Ack => {}
+                Body::Delta { seq, entries } => self.on_delta(msg.sender, seq, entries),
+                Body::Snapshot { stream, catchup, chunks, base, target, entries } => {
+                    if stream != self.id && check_peer_id(stream).is_ok() {
+                        self.on_snapshot(msg.sender, stream, catchup, chunks, base, target, entries);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_acks(&mut self, sender: u64, acks: &[(u64, u64)]) {
+        let (me, now) = (self.id, self.now);
+        let Some(m) = self.members.get_mut(sender) else { return };
+        m.last_heard_ms = now;
+        for &(stream, seq) in acks {
+            let old = m.acks.entry(stream).or_insert(0);
+            if seq <= *old {
+                continue;
+            }
+            *old = seq;
+            if stream == me {
+                if let Some(&(_, t)) = self.sent_at.iter().rev().find(|(s, _)| *s == seq) {
+                    m.sample_rtt(now.saturating_sub(t));
+                }
+                if seq >= self.my_seq {
+                    m.caught_up(me);
+                }
+            } else if self.streams.get(&stream).is_some_and(|s| seq >= s.recv) {
+                m.caught_up(stream);
+            }
+        }
+    }
+
+    fn on_delta(&mut self, origin: u64, seq: u64, entries: Vec<Entry>) {
+        let st = self.streams.entry(origin).or_default();
+        if seq <= st.recv || st.ahead.contains_key(&seq) {
+            self.m.messages_duplicate += 1;
+            return;
+        }
+        if seq > st.recv + 1 {
+            if st.ahead.len() < self.opts.reorder_window {
+                st.ahead.insert(seq, entries);
+            } else {
+                self.m.messages_duplicate += 1;
+            }
+            return;
+        }
+        self.apply_entries(origin, seq, entries, false);
+        self.drain_ahead(origin, seq);
+    }
+
+    /// Marks `origin`'s stream applied up to `seq`, then applies buffered deltas that
+    /// are now in order.
+    fn drain_ahead(&mut self, origin: u64, seq: u64) {
+        let st = self.streams.entry(origin).or_default();
+        st.recv = st.recv.max(seq);
+        loop {
+            let st = self.streams.get_mut(&origin).expect("exists");
+            while st.ahead.first_key_value().is_some_and(|(&s, _)| s <= st.recv) {
+                st.ahead.pop_first();
+            }
+            let next = st.recv + 1;
+            let Some(entries) = st.ahead.remove(&next) else { break };
+            st.recv = next;
+            self.apply_entries(origin, next, entries, false);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_snapshot(&mut self, sender: u64, stream: u64, catchup: u64, chunks: u32, base: u64, target: u64, entries: Vec<Entry>) {
+        // Entries are full states: applying them is always safe, whatever we had.
+        self.apply_entries(stream, target, entries, true);
+        let st = self.streams.entry(stream).or_default();
+        if target <= st.recv || base > st.recv {
+            return;
+        }
+        let got = match st.catchup {
+            Some((s, c, n)) if s == sender && c == catchup => n + 1,
+            _ => 1,
+        };
+        if got < chunks {
+            st.catchup = Some((sender, catchup, got));
+            return;
+        }
+        st.catchup = None;
+        self.drain_ahead(stream, target);
+    }
+
+    fn apply_entries(&mut self, origin: u64, seq: u64, entries: Vec<Entry>, snapshot: bool) {
+        let me = self.id;
+        for e in entries {
+            let known = self.streams.get(&origin).and_then(|s| s.index.get(&e.index).copied());
+            let (idx, created) = match (&e.id, known) {
+                (Some(id), _) => match self.by_id.get(id.as_str()) {
+                    Some(&i) => (i, false),
+                    None => match self.insert_value(id, ValueType::Bool, Policy::LastWriterWins, Mode::FastLocal) {
+                        Ok(i) => {
+                            self.values[i as usize].state = SyncState::Syncing;
+                            (i, true)
+                        }
+                        Err(_) => {
+                            self.m.messages_rejected += 1;
+                            continue;
+                        }
+                    },
+                },
+                (None, Some(i)) => (i, false),
+                (None, None) => {
+                    // Only possible if the stream skipped its announcement: count it; the
+                    // next catch-up carries the id.
+                    self.m.messages_rejected += 1;
+                    continue;
+                }
+            };
+            self.streams.entry(origin).or_default().index.insert(e.index, idx);
+            let i = idx as usize;
+            let v = &mut self.values[i];
+            if v.doc.apply(me, e.update).is_err() {
+                self.m.messages_rejected += 1;
+                continue;
+            }
+            self.m.updates_applied += 1;
+            let (meta, raw) = v.doc.read(me);
+            if let Some((ty, policy)) = meta.as_deref().and_then(decode_meta) {
+                v.ty = ty;
+                v.policy = policy;
+                v.meta_known = true;
+            }
+            let mut slots = Vec::with_capacity(raw.len());
+            for (w, clock, rec) in raw {
+                match decode_record(w, clock, &rec) {
+                    Ok(s) => slots.push(s),
+                    Err(_) => self.m.messages_rejected += 1,
+                }
+            }
+            if !v.meta_known {
+                if let Some(ty) = slots.iter().find_map(|s| s.value.as_ref().map(|x| x.value_type())) {
+                    v.ty = ty;
+                }
+            }
+            v.slots = slots;
+            let entry_seq = if snapshot { e.stream_seq } else { seq };
+            let r = v.stream_mut(origin, e.index);
+            r.last_seq = r.last_seq.max(entry_seq);
+            r.clock = r.clock.max(e.stream_clock);
+            if v.state == SyncState::Converged || v.state == SyncState::LocalOnly && v.pending.is_none() {
+                v.state = SyncState::Syncing;
+            }
+            self.refresh_resolution(i, origin, created);
+            self.mark_unconverged(i);
+            self.touch(i);
+        }
+    }
+
+    // ---- membership, convergence ----------------------------------------------------
+
+    fn update_liveness(&mut self) {
+        let (now, timeout) = (self.now, self.opts.peer_timeout_ms);
+        let mut revived = false;
+        for m in &mut self.members.members {
+            let active = now.saturating_sub(m.last_heard_ms) <= timeout;
+            revived |= active && !m.active;
+            m.active = active;
+        }
+        if revived {
+            self.mark_all_unconverged();
+        }
+    }
+
+    fn check_convergence(&mut self) {
+        if self.unconverged.is_empty() {
+            return;
+        }
+        let any_active = self.members.any_active();
+        let mut min_ack: HashMap<u64, u64> = HashMap::new();
+        let list = std::mem::take(&mut self.unconverged);
+        let mut keep = Vec::with_capacity(list.len());
+        for i in list {
+            let i = i as usize;
+            let v = &self.values[i];
+            if v.pending.is_some() || v.meta_unwritten {
+                keep.push(i as u32);
+                continue;
+            }
+            if !any_active {
+                let v = &mut self.values[i];
+                v.unconverged = false;
+                v.acked = v.resolved.clone();
+                if v.state != SyncState::Conflicted {
+                    v.state = SyncState::LocalOnly;
+                }
+                continue;
+            }
+            let members = &self.members;
+            let acked = v.streams.iter().all(|r| {
+                *min_ack.entry(r.peer).or_insert_with(|| members.min_ack(r.peer)) >= r.last_seq
+            });
+            let complete = v.slots.iter().all(|s| v.stream(s.writer).is_some_and(|r| r.clock >= s.clock));
+            if !(acked && complete) {
+                keep.push(i as u32);
+                continue;
+            }
+            let now = self.now;
+            let v = &mut self.values[i];
+            v.unconverged = false;
+            let old = v.visible();
+            v.acked = v.resolved.clone();
+            v.state = SyncState::Converged;
+            if let Some(t) = v.write_time_ms.take() {
+                self.converge_hist.record(now.saturating_sub(t));
+            }
+            let new = v.visible();
+            let changed = match (&old, &new) {
+                (Some(a), Some(b)) => !a.same_bits(b),
+                (a, b) => a.is_some() != b.is_some(),
+            };
+            let kind = match (changed, v.mode) {
+                (true, Mode::WaitForSync) if new.is_none() => ChangeKind::Removed,
+                (true, Mode::WaitForSync) => ChangeKind::Modified,
+                _ => ChangeKind::StateChanged,
+            };
+            let origin = v.slots.iter().max_by_key(|s| s.clock).map_or(self.id, |s| s.writer);
+            self.emit(i, kind, old, false, origin);
+        }
+        keep.extend(std::mem::take(&mut self.unconverged));
+        self.unconverged = keep;
+    }
+
+    // ---- catch-up ------------------------------------------------------------------
+
+    fn send_catchups(&mut self) {
+        let (me, now, tick) = (self.id, self.now, self.opts.tick_interval_ms);
+        let mut jobs: Vec<(u64, u64, u64, u64)> = Vec::new(); // (to, stream, base, target)
+        let active: Vec<u64> = self.members.members.iter().filter(|m| m.active).map(|m| m.id).collect();
+        let my_seq = self.my_seq;
+        for idx in 0..self.members.members.len() {
+            let m = &self.members.members[idx];
+            if !m.active {
+                continue;
+            }
+            let rto = m.rto_ms(tick);
+            let ack = m.ack(me);
+            if ack < my_seq {
+                let overdue = !m.acks.contains_key(&me)
+                    || match self.sent_at.iter().find(|(s, _)| *s == ack + 1) {
+                        Some(&(_, t)) => now >= t + rto,
+                        None => true,
+                    };
+                let m = &mut self.members.members[idx];
+                if overdue && m.may_catch_up(me, now, rto) {
+                    jobs.push((m.id, me, ack, my_seq));
+                }
+            }
+            for (&w, st) in &self.streams {
+                let m = &mut self.members.members[idx];
+                if w == m.id || active.contains(&w) || st.recv == 0 {
+                    continue;
+                }
+                let theirs = m.ack(w);
+                if theirs >= st.recv {
+                    m.behind_since.remove(&w);
+                    continue;
+                }
+                let since = *m.behind_since.entry(w).or_insert(now);
+                if now >= since + rto && m.may_catch_up(w, now, rto) {
+                    jobs.push((m.id, w, theirs, st.recv));
+                }
+            }
+        }
+        for (to, stream, base, target) in jobs {
+            self.send_snapshot(to, stream, base, target);
+        }
+    }
+
+    /// Sends `to` the full state of every value `stream` touched after `base`, so it
+    /// can mark `stream` applied up to `target`.
+    fn send_snapshot(&mut self, to: u64, stream: u64, base: u64, target: u64) {
+        let limit = self.opts.max_message_bytes - HEADER_ROOM - 16 * (self.members.members.len() + 1);
+        let mut chunks: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new())];
+        for v in &self.values {
+            let Some(r) = v.stream(stream) else { continue };
+            if r.last_seq <= base {
+                continue;
+            }
+            let state = v.doc.encode_full();
+            let last = chunks.last().expect("non-empty");
+            if !last.1.is_empty() && last.1.len() + state.len() + v.id.len() + 32 > limit {
+                chunks.push((0, Vec::new()));
+            }
+            let (count, buf) = chunks.last_mut().expect("non-empty");
+            put_entry(buf, r.index, Some(&v.id), &state);
+            put_varint(buf, r.last_seq.min(target));
+            put_varint(buf, r.clock as u64);
+            *count += 1;
+        }
+        let id = self.next_catchup_id;
+        self.next_catchup_id += 1;
+        let acks = self.ack_vector();
+        let n = chunks.len() as u64;
+        for (count, entries) in chunks {
+            let mut out = Vec::with_capacity(entries.len() + HEADER_ROOM);
+            put_header(&mut out, MessageKind::Snapshot, self.id, &acks);
+            for x in [stream, id, n, base, target, count] {
+                put_varint(&mut out, x);
+            }
+            out.extend_from_slice(&entries);
+            self.push_out(Some(to), out);
+        }
+        self.m.catchups_sent += 1;
+    }
+
+    // ---- outbound ------------------------------------------------------------------
+
+    fn ack_vector(&self) -> Vec<(u64, u64)> {
+        let mut acks: Vec<(u64, u64)> =
+            self.streams.iter().filter(|(_, s)| s.recv > 0).map(|(&p, s)| (p, s.recv)).collect();
+        acks.sort_unstable();
+        acks
+    }
+
+    fn push_out(&mut self, to: Option<u64>, bytes: Vec<u8>) {
+        self.m.messages_out += 1;
+        self.m.bytes_out += bytes.len() as u64;
+        self.last_send_ms = self.now;
+        self.outbound.push_back(Outbound { to, bytes });
+    }
+
+    fn send_stream(&mut self, staged: Vec<Staged>) {
+        if self.members.members.is_empty() {
+            return;
+        }
+        let acks = self.ack_vector();
+        let sent_delta = !staged.is_empty();
+        for (seq, count, entries) in staged {
+            let mut out = Vec::with_capacity(entries.len() + HEADER_ROOM + 16 * acks.len());
+            put_header(&mut out, MessageKind::Delta, self.id, &acks);
+            put_varint(&mut out, seq);
+            put_varint(&mut out, count);
+            out.extend_from_slice(&entries);
+            self.push_out(None, out);
+        }
+        let heartbeat_due = self.now.saturating_sub(self.last_send_ms) >= self.opts.heartbeat_ms;
+        if !sent_delta && (acks != self.last_acks_sent || heartbeat_due) {
+            let mut out = Vec::with_capacity(HEADER_ROOM + 16 * acks.len());
+            put_header(&mut out, MessageKind::Ack, self.id, &acks);
+            self.push_out(None, out);
+        }
+        self.last_acks_sent = acks;
+    }
+
+    fn hibernate_idle(&mut self) {
+        let (now, after) = (self.now, self.opts.hibernate_after_ms);
+        while let Some(&(t, i)) = self.idle.front() {
+            if t + after > now {
+                break;
+            }
+            self.idle.pop_front();
+            let v = &mut self.values[i as usize];
+            v.in_idle_queue = false;
+            let busy = v.pending.is_some() || v.unconverged || v.last_touch_ms + after > now;
+            if busy || !v.doc.hibernate() {
+                v.in_idle_queue = true;
+                self.idle.push_back((now, i));
+            }
+        }
+    }
+}
+
+fn decode_meta(buf: &[u8]) -> Option<(ValueType, Policy)> {
+    let (&ty, rest) = buf.split_first()?;
+    Some((ValueType::from_u8(ty)?, Policy::decode(rest)?))
+}
