@@ -105,6 +105,9 @@ pub struct Sim {
     pub rejected: u64,
     pub delivered: u64,
     pub dropped: u64,
+    /// Whether `step` discards every context's change events (the default; a host
+    /// that does not look at events must still not let them pile up).
+    pub drain_events: bool,
 }
 
 impl Sim {
@@ -127,6 +130,7 @@ impl Sim {
             rejected: 0,
             delivered: 0,
             dropped: 0,
+            drain_events: true,
         };
         for i in 0..n {
             sim.join(i);
@@ -234,8 +238,22 @@ impl Sim {
                     }
                 }
             }
-            while self.peers[i].poll_change().is_some() {}
+            while self.drain_events && self.peers[i].poll_change().is_some() {}
         }
+    }
+
+    /// One tick that leaves change events queued for the caller to poll.
+    pub fn step_keep_events(&mut self) {
+        let drain = std::mem::replace(&mut self.drain_events, false);
+        self.step();
+        self.drain_events = drain;
+    }
+
+    /// `run_for`, leaving change events queued.
+    pub fn run_for_keep_events(&mut self, ms: u64) {
+        let drain = std::mem::replace(&mut self.drain_events, false);
+        self.run_for(ms);
+        self.drain_events = drain;
     }
 
     /// Runs for `ms` of virtual time.

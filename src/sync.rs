@@ -20,7 +20,6 @@ use crate::protocol::{self, put_entry, put_header, put_varint, Body, Entry, Limi
 use crate::register::{decode_record, encode_record, Slot};
 use crate::value::ValueType;
 use std::collections::{BTreeMap, HashMap};
-use yrs::ClientID;
 
 /// What this context knows of one peer's stream.
 #[derive(Default)]
@@ -60,14 +59,18 @@ impl Context {
             if let Body::Delta { entries, .. } = &mut msg.body {
                 // A delta carries its sender's own writes only.
                 for e in entries.iter_mut() {
-                    let sv = e.update.state_vector();
-                    if sv.iter().any(|(c, _)| c.get() != msg.sender) {
-                        return Err(Error::decode(format!(
-                            "delta from peer {} carries writes of other peers",
-                            msg.sender
-                        )));
+                    let mut end = 0;
+                    for (client, ranges) in e.update.insertions(true).iter() {
+                        if client.get() != msg.sender {
+                            return Err(Error::decode(format!(
+                                "delta from peer {} carries writes of peer {}",
+                                msg.sender,
+                                client.get()
+                            )));
+                        }
+                        end = ranges.iter().map(|r| r.end).max().unwrap_or(0);
                     }
-                    e.stream_clock = sv.get(&ClientID::new(msg.sender));
+                    e.stream_clock = end;
                 }
             }
             Ok(msg)
@@ -131,8 +134,16 @@ impl Context {
             let prev_clock = v.stream(me).map_or(0, |s| s.clock);
             let (update, clock) = match &pending {
                 Some(write) => {
-                    let seen: Vec<(u64, u32)> =
+                    // What this write has seen: every other writer's clock in this value
+                    // (its slot, or its meta record for a creator that never wrote).
+                    let mut seen: Vec<(u64, u32)> =
                         v.slots.iter().filter(|s| s.writer != me).map(|s| (s.writer, s.clock)).collect();
+                    for r in v.streams.iter().filter(|r| r.peer != me && r.clock > 0) {
+                        match seen.iter_mut().find(|(w, _)| *w == r.peer) {
+                            Some(e) => e.1 = e.1.max(r.clock),
+                            None => seen.push((r.peer, r.clock)),
+                        }
+                    }
                     record.clear();
                     encode_record(&seen, write.as_ref(), &mut record);
                     let update = v.doc.write(me, meta.as_deref(), &record);
@@ -552,8 +563,10 @@ impl Context {
             self.idle.pop_front();
             let v = &mut self.values[i as usize];
             v.in_idle_queue = false;
-            let busy = v.pending.is_some() || v.unconverged || v.last_touch_ms + after > now;
-            if busy || !v.doc.hibernate() {
+            if v.last_touch_ms + after > now {
+                v.in_idle_queue = true;
+                self.idle.push_back((v.last_touch_ms, i));
+            } else if v.pending.is_some() || v.unconverged || !v.doc.hibernate() {
                 v.in_idle_queue = true;
                 self.idle.push_back((now, i));
             }

@@ -1,0 +1,271 @@
+//! Behaviour of modes, sync states, corrections, policies and membership in small
+//! deterministic sessions driven by the simulator.
+
+use std::sync::Arc;
+use zen_crdt::sim::{LinkConfig, Sim};
+use zen_crdt::*;
+
+fn sim(n: usize) -> Sim {
+    Sim::new(7, n, LinkConfig::default(), Options::default())
+}
+
+fn fast() -> ValueOptions {
+    ValueOptions::default()
+}
+
+fn events(ctx: &mut Context) -> Vec<ChangeEvent> {
+    std::iter::from_fn(|| ctx.poll_change()).collect()
+}
+
+#[test]
+fn fast_local_write_shows_at_once_and_converges() {
+    let mut s = sim(2);
+    let h = s.ctx(0).create("pos", ValueType::Vec3, fast()).unwrap();
+    s.ctx(0).set(h, [1.0f32, 2.0, 3.0]).unwrap();
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::Vec3([1.0, 2.0, 3.0]));
+    assert_eq!(s.ctx(0).state(h).unwrap(), SyncState::LocalOnly);
+    let ev = s.ctx(0).poll_change().unwrap();
+    assert_eq!((ev.kind, ev.state, ev.is_correction, ev.origin), (ChangeKind::Modified, SyncState::LocalOnly, false, 1));
+    assert_eq!(ev.new, Some(Value::Vec3([1.0, 2.0, 3.0])));
+    s.step();
+    assert_eq!(s.ctx(0).state(h).unwrap(), SyncState::Syncing);
+    s.run_for(200);
+    assert_eq!(s.ctx(0).state(h).unwrap(), SyncState::Converged);
+    let b = s.ctx(1).open("pos").unwrap();
+    assert_eq!(s.ctx(1).get(b).unwrap(), Value::Vec3([1.0, 2.0, 3.0]));
+    assert_eq!(s.ctx(1).state(b).unwrap(), SyncState::Converged);
+}
+
+#[test]
+fn remote_creation_is_announced_by_an_event() {
+    let mut a = Context::new(1, Options::default()).unwrap();
+    let mut b = Context::new(2, Options::default()).unwrap();
+    a.add_peer(2).unwrap();
+    b.add_peer(1).unwrap();
+    let h = a.create("hp", ValueType::I64, fast()).unwrap();
+    a.set(h, 5i64).unwrap();
+    a.tick(16);
+    while let Some(m) = a.poll_outbound() {
+        b.receive(&m.bytes).unwrap();
+    }
+    b.tick(32);
+    let evs = events(&mut b);
+    // Created, then Converged at once: the only other member is the writer itself.
+    assert_eq!(evs.len(), 2, "{evs:?}");
+    assert_eq!((evs[1].kind, evs[1].state), (ChangeKind::StateChanged, SyncState::Converged));
+    assert_eq!((evs[0].kind, evs[0].origin, evs[0].new.clone()), (ChangeKind::Created, 1, Some(Value::I64(5))));
+    assert_eq!(b.id(evs[0].value).unwrap(), "hp");
+}
+
+#[test]
+fn wait_for_sync_reads_acknowledged_value_until_converged() {
+    let mut s = sim(3);
+    let h = s.ctx(0).create("score", ValueType::I64, ValueOptions { mode: Mode::WaitForSync, ..fast() }).unwrap();
+    s.run_for(200);
+    s.ctx(0).set(h, 10i64).unwrap();
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::I64(0), "not acknowledged yet");
+    assert!(s.ctx(0).poll_change().is_none(), "WaitForSync writes show no event at once");
+    s.step_keep_events();
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::I64(0));
+    let mut converged_at = None;
+    for _ in 0..20 {
+        s.step_keep_events();
+        let evs = events(s.ctx(0));
+        if let Some(e) = evs.iter().find(|e| e.state == SyncState::Converged) {
+            assert_eq!((e.kind, e.old.clone(), e.new.clone()), (ChangeKind::Modified, None, Some(Value::I64(10))), "never written before");
+            converged_at = Some(s.now);
+            break;
+        }
+    }
+    assert!(converged_at.is_some());
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::I64(10));
+    let m = s.ctx(0).metrics();
+    assert!(m.converge_ms_p50.unwrap() >= 50, "one round trip at least: {m:?}");
+}
+
+#[test]
+fn mode_switch_changes_what_reads_return() {
+    let mut s = sim(2);
+    let h = s.ctx(0).create("x", ValueType::F64, fast()).unwrap();
+    s.ctx(0).set(h, 1.0).unwrap();
+    s.run_for(200);
+    s.ctx(0).set(h, 2.0).unwrap();
+    s.ctx(0).set_mode(h, Mode::WaitForSync).unwrap();
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::F64(1.0));
+    s.ctx(0).set_mode(h, Mode::FastLocal).unwrap();
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::F64(2.0));
+    let evs = events(s.ctx(0));
+    assert_eq!(evs.iter().filter(|e| e.kind == ChangeKind::Modified).count(), 3, "{evs:?}");
+}
+
+/// Two peers write the same value in the same tick: one write must be corrected.
+fn concurrent_writes(policy: Policy, a: Value, b: Value) -> (Value, Vec<ChangeEvent>, Vec<ChangeEvent>, Sim) {
+    let mut s = sim(2);
+    let ty = a.value_type();
+    let ha = s.ctx(0).create("v", ty, ValueOptions { policy: policy.clone(), ..fast() }).unwrap();
+    s.run_for(200);
+    let hb = s.ctx(1).open("v").unwrap();
+    events(s.ctx(0));
+    events(s.ctx(1));
+    s.ctx(0).set(ha, a).unwrap();
+    s.ctx(1).set(hb, b).unwrap();
+    let mut ea = Vec::new();
+    let mut eb = Vec::new();
+    for _ in 0..20 {
+        s.step_keep_events();
+        if std::env::var("DBG").is_ok() { let (x, y) = (s.ctx(0).state(ha), s.ctx(1).state(hb)); let (p, q) = (s.ctx(0).get(ha), s.ctx(1).get(hb)); eprintln!("t={} a={x:?} b={y:?} {p:?} {q:?}", s.now); }
+        ea.extend(events(s.ctx(0)));
+        eb.extend(events(s.ctx(1)));
+    }
+    let va = s.ctx(0).get(ha).unwrap();
+    assert!(va.same_bits(&s.ctx(1).get(hb).unwrap()));
+    assert_eq!(s.ctx(0).state(ha).unwrap(), SyncState::Converged);
+    assert_eq!(s.ctx(1).state(hb).unwrap(), SyncState::Converged);
+    (va, ea, eb, s)
+}
+
+#[test]
+fn lww_corrects_the_losing_peer() {
+    let (v, ea, eb, s) = concurrent_writes(Policy::LastWriterWins, Value::I64(1), Value::I64(2));
+    // Equal clocks: the higher peer id (2) wins; peer 1 is corrected.
+    assert_eq!(v, Value::I64(2));
+    let c: Vec<_> = ea.iter().filter(|e| e.is_correction).collect();
+    assert_eq!(c.len(), 1, "{ea:?}");
+    assert_eq!((c[0].old.clone(), c[0].new.clone(), c[0].state, c[0].origin), (Some(Value::I64(1)), Some(Value::I64(2)), SyncState::Conflicted, 2));
+    assert!(eb.iter().all(|e| !e.is_correction));
+    assert!(ea.iter().any(|e| e.state == SyncState::Converged));
+    assert_eq!(s.peers[0].metrics().corrections, 1);
+}
+
+#[test]
+fn max_min_average_and_custom_resolve_concurrent_writes() {
+    assert_eq!(concurrent_writes(Policy::Max, Value::I64(9), Value::I64(2)).0, Value::I64(9));
+    assert_eq!(concurrent_writes(Policy::Min, Value::F64(9.0), Value::F64(-2.0)).0, Value::F64(-2.0));
+    let (avg, ea, eb, _) = concurrent_writes(Policy::TakeAverage, Value::Vec3([0.0, 2.0, 4.0]), Value::Vec3([2.0, 2.0, 0.0]));
+    assert_eq!(avg, Value::Vec3([1.0, 2.0, 2.0]));
+    assert!(ea.iter().any(|e| e.is_correction) && eb.iter().any(|e| e.is_correction));
+
+    let mut s = sim(2);
+    let sum: MergeFn = Arc::new(|c| Value::I64(c.iter().map(|c| if let Value::I64(v) = c.value { *v } else { 0 }).sum()));
+    for i in 0..2 {
+        s.ctx(i).register_merge("sum", sum.clone());
+    }
+    let ha = s.ctx(0).create("v", ValueType::I64, ValueOptions { policy: Policy::Custom("sum".into()), ..fast() }).unwrap();
+    s.run_for(200);
+    let hb = s.ctx(1).open("v").unwrap();
+    assert_eq!(s.ctx(1).policy(hb).unwrap(), Policy::Custom("sum".into()));
+    s.ctx(0).set(ha, 3i64).unwrap();
+    s.ctx(1).set(hb, 4i64).unwrap();
+    s.run_for(300);
+    assert_eq!(s.ctx(0).get(ha).unwrap(), Value::I64(7));
+    assert_eq!(s.ctx(1).get(hb).unwrap(), Value::I64(7));
+}
+
+#[test]
+fn a_write_that_saw_the_other_is_not_a_conflict() {
+    let mut s = sim(2);
+    let ha = s.ctx(0).create("v", ValueType::I64, ValueOptions { policy: Policy::Max, ..fast() }).unwrap();
+    s.ctx(0).set(ha, 100i64).unwrap();
+    s.run_for(200);
+    let hb = s.ctx(1).open("v").unwrap();
+    s.ctx(1).set(hb, 1i64).unwrap();
+    s.run_for(200);
+    assert_eq!(s.ctx(0).get(ha).unwrap(), Value::I64(1), "causally later write wins under any policy");
+    assert_eq!(s.ctx(0).metrics().conflicts, 0);
+}
+
+#[test]
+fn first_creator_policy_holds() {
+    let mut s = sim(2);
+    s.ctx(0).create("v", ValueType::I64, ValueOptions { policy: Policy::Max, ..fast() }).unwrap();
+    s.run_for(200);
+    let hb = s.ctx(1).create("v", ValueType::I64, ValueOptions { policy: Policy::Min, ..fast() }).unwrap();
+    assert_eq!(s.ctx(1).policy(hb).unwrap(), Policy::Max);
+    assert!(matches!(s.ctx(1).create("v", ValueType::Str, fast()), Err(Error::WrongType { .. })));
+}
+
+#[test]
+fn removal_replicates_and_a_later_write_revives() {
+    let mut s = sim(2);
+    let ha = s.ctx(0).create("v", ValueType::Str, fast()).unwrap();
+    s.ctx(0).set(ha, "hello").unwrap();
+    s.run_for(200);
+    let hb = s.ctx(1).open("v").unwrap();
+    events(s.ctx(1));
+    s.ctx(0).remove(ha).unwrap();
+    assert!(matches!(s.ctx(0).get(ha), Err(Error::Removed(_))));
+    s.step_keep_events();
+    s.run_for_keep_events(200);
+    assert!(matches!(s.ctx(1).get(hb), Err(Error::Removed(_))));
+    assert!(events(s.ctx(1)).iter().any(|e| e.kind == ChangeKind::Removed));
+    s.ctx(1).set(hb, "back").unwrap();
+    s.run_for(200);
+    assert_eq!(s.ctx(0).get(ha).unwrap(), Value::Str("back".into()));
+}
+
+#[test]
+fn late_joiner_catches_up_and_leaver_stops_blocking() {
+    let mut s = sim(3);
+    s.leave(2);
+    let h = s.ctx(0).create("w", ValueType::I64, ValueOptions { mode: Mode::WaitForSync, ..fast() }).unwrap();
+    for i in 0..50 {
+        let k = s.ctx(0).create(&format!("k{i}"), ValueType::I64, fast()).unwrap();
+        s.ctx(0).set(k, i as i64).unwrap();
+    }
+    s.ctx(0).set(h, 5i64).unwrap();
+    s.run_for(500);
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::I64(5));
+    s.join(2);
+    s.run_for(500);
+    assert_eq!(s.ctx(2).value_count(), 51);
+    let k = s.ctx(2).open("k49").unwrap();
+    assert_eq!(s.ctx(2).get(k).unwrap(), Value::I64(49));
+    assert_eq!(s.ctx(0).state(h).unwrap(), SyncState::Converged);
+    // A silent member stops blocking WaitForSync after the peer timeout.
+    s.partition(vec![0, 0, 1]);
+    s.ctx(0).set(h, 6i64).unwrap();
+    s.run_for(1000);
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::I64(5), "peer 3 has not acknowledged");
+    s.run_for(3000);
+    assert_eq!(s.ctx(0).get(h).unwrap(), Value::I64(6), "peer 3 timed out");
+    s.heal();
+    s.run_for(1000);
+    let h3 = s.ctx(2).open("w").unwrap();
+    s.ctx(2).set_mode(h3, Mode::FastLocal).unwrap();
+    assert_eq!(s.ctx(2).get(h3).unwrap(), Value::I64(6));
+}
+
+#[test]
+fn unpolled_events_stay_bounded() {
+    let opts = Options { event_capacity: 8, ..Options::default() };
+    let mut c = Context::new(1, opts).unwrap();
+    let hs: Vec<_> = (0..4).map(|i| c.create(&format!("v{i}"), ValueType::I64, fast()).unwrap()).collect();
+    for round in 0..1000i64 {
+        for &h in &hs {
+            c.set(h, round).unwrap();
+        }
+    }
+    assert_eq!(c.pending_changes(), 8);
+    let m = c.metrics();
+    assert!(m.events_coalesced > 3900, "{m:?}");
+    let last: Vec<_> = events(&mut c);
+    assert!(last.iter().any(|e| e.new == Some(Value::I64(999))));
+}
+
+#[test]
+fn idle_values_hibernate_and_wake() {
+    let mut s = sim(2);
+    let hs: Vec<_> = (0..100).map(|i| s.ctx(0).create(&format!("v{i}"), ValueType::I64, fast()).unwrap()).collect();
+    for (i, &h) in hs.iter().enumerate() {
+        s.ctx(0).set(h, i as i64).unwrap();
+    }
+    s.run_for(3000);
+    assert_eq!(s.ctx(0).metrics().live_docs, 0);
+    assert_eq!(s.ctx(1).metrics().live_docs, 0);
+    s.ctx(0).set(hs[7], 70i64).unwrap();
+    s.run_for(200);
+    let b = s.ctx(1).open("v7").unwrap();
+    assert_eq!(s.ctx(1).get(b).unwrap(), Value::I64(70));
+    let b8 = s.ctx(1).open("v8").unwrap();
+    assert_eq!(s.ctx(1).get(b8).unwrap(), Value::I64(8));
+}
