@@ -158,6 +158,8 @@ pub(crate) struct ValueState {
     pub resolved: Option<Value>,
     /// Last value every current member acknowledged: what WaitForSync reads return.
     pub acked: Option<Value>,
+    /// The acknowledged state is a removal.
+    pub acked_removed: bool,
     pub pending: Option<PendingWrite>,
     pub state: SyncState,
     pub streams: Vec<StreamRef>,
@@ -198,6 +200,21 @@ impl ValueState {
 
     pub fn is_removed(&self) -> bool {
         self.resolved.is_none() && !self.slots.is_empty()
+    }
+
+    /// What WaitForSync reads becomes the current resolved state.
+    pub fn acknowledge(&mut self) {
+        self.acked = self.resolved.clone();
+        self.acked_removed = self.is_removed();
+    }
+
+    /// Whether reads report the value as removed.
+    pub fn reads_removed(&self) -> bool {
+        match (self.mode, &self.pending) {
+            (Mode::FastLocal, Some(p)) => p.is_none(),
+            (Mode::FastLocal, None) => self.is_removed(),
+            (Mode::WaitForSync, _) => self.acked_removed,
+        }
     }
 }
 
@@ -394,6 +411,7 @@ impl Context {
             slots: Vec::new(),
             resolved: None,
             acked: None,
+            acked_removed: false,
             pending: None,
             state: SyncState::Converged,
             streams: Vec::new(),
@@ -483,10 +501,7 @@ impl Context {
         let v = &self.values[self.index(h)?];
         match v.visible() {
             Some(x) => Ok(x),
-            None if v.mode == Mode::FastLocal && matches!(v.pending, Some(None)) => {
-                Err(Error::Removed(v.id.to_string()))
-            }
-            None if v.is_removed() && v.mode == Mode::FastLocal => Err(Error::Removed(v.id.to_string())),
+            None if v.reads_removed() => Err(Error::Removed(v.id.to_string())),
             None => Ok(v.ty.zero()),
         }
     }
@@ -631,7 +646,7 @@ impl Context {
         }
         v.resolved = r.value;
         if !self.members.any_active() {
-            v.acked = v.resolved.clone();
+            v.acknowledge();
         }
         let new_visible = v.visible();
         let visible_changed = match (&old_visible, &new_visible) {
@@ -641,7 +656,7 @@ impl Context {
         if created {
             self.emit(i, ChangeKind::Created, None, false, origin);
         } else if visible_changed {
-            let kind = if new_visible.is_none() && self.values[i].is_removed() {
+            let kind = if self.values[i].reads_removed() {
                 ChangeKind::Removed
             } else {
                 ChangeKind::Modified

@@ -65,6 +65,7 @@ impl Default for LinkConfig {
 struct InFlight {
     at: u64,
     order: u64,
+    from: usize,
     to: usize,
     bytes: Vec<u8>,
 }
@@ -103,6 +104,8 @@ pub struct Sim {
     busy_until: Vec<u64>,
     /// Messages `receive` rejected (must stay 0 in a healthy session).
     pub rejected: u64,
+    /// Why the last rejected message was rejected.
+    pub last_error: Option<crate::error::Error>,
     pub delivered: u64,
     pub dropped: u64,
     /// Whether `step` discards every context's change events (the default; a host
@@ -128,6 +131,7 @@ impl Sim {
             order: 0,
             busy_until: vec![0; n * n],
             rejected: 0,
+            last_error: None,
             delivered: 0,
             dropped: 0,
             drain_events: true,
@@ -198,7 +202,7 @@ impl Sim {
                 at += start + tx_ms - self.now;
             }
             self.order += 1;
-            self.flight.push(Reverse(InFlight { at, order: self.order, to, bytes: bytes.clone() }));
+            self.flight.push(Reverse(InFlight { at, order: self.order, from, to, bytes: bytes.clone() }));
         }
     }
 
@@ -208,13 +212,15 @@ impl Sim {
         self.now += self.tick_ms;
         while self.flight.peek().is_some_and(|Reverse(m)| m.at <= self.now) {
             let Reverse(m) = self.flight.pop().expect("peeked");
-            if !self.online[m.to] {
+            // A peer that left has no connection: what was in flight to or from it is lost.
+            if !self.online[m.to] || !self.online[m.from] {
                 self.dropped += 1;
                 continue;
             }
             self.delivered += 1;
-            if self.peers[m.to].receive(&m.bytes).is_err() {
+            if let Err(e) = self.peers[m.to].receive(&m.bytes) {
                 self.rejected += 1;
+                self.last_error = Some(e);
             }
         }
         for i in 0..self.peers.len() {

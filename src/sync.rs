@@ -391,7 +391,7 @@ impl Context {
             if !any_active {
                 let v = &mut self.values[i];
                 v.unconverged = false;
-                v.acked = v.resolved.clone();
+                v.acknowledge();
                 if v.state != SyncState::Conflicted {
                     v.state = SyncState::LocalOnly;
                 }
@@ -410,7 +410,7 @@ impl Context {
             let v = &mut self.values[i];
             v.unconverged = false;
             let old = v.visible();
-            v.acked = v.resolved.clone();
+            v.acknowledge();
             v.state = SyncState::Converged;
             if let Some(t) = v.write_time_ms.take() {
                 self.converge_hist.record(now.saturating_sub(t));
@@ -421,7 +421,7 @@ impl Context {
                 (a, b) => a.is_some() != b.is_some(),
             };
             let kind = match (changed, v.mode) {
-                (true, Mode::WaitForSync) if new.is_none() => ChangeKind::Removed,
+                (true, Mode::WaitForSync) if v.acked_removed => ChangeKind::Removed,
                 (true, Mode::WaitForSync) => ChangeKind::Modified,
                 _ => ChangeKind::StateChanged,
             };
