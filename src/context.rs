@@ -322,7 +322,7 @@ impl Context {
             return Err(Error::SelfPeer(peer));
         }
         if self.members.get(peer).is_none() {
-            self.members.members.push(Member::new(peer, self.now));
+            self.members.members.push(Member::new(peer, self.now, self.my_seq));
             self.mark_all_unconverged();
         }
         Ok(())

@@ -19,10 +19,13 @@ pub(crate) struct Member {
     pub catchup: HashMap<u64, (u64, u64)>,
     /// Per forwarded stream: since when this member has been behind us on it.
     pub behind_since: HashMap<u64, u64>,
+    /// Our own stream's seq when the member was added: it needs a snapshot of what came
+    /// before, but not of what it receives live.
+    pub joined_at_seq: u64,
 }
 
 impl Member {
-    pub fn new(id: u64, now: u64) -> Member {
+    pub fn new(id: u64, now: u64, joined_at_seq: u64) -> Member {
         Member {
             id,
             last_heard_ms: now,
@@ -31,6 +34,7 @@ impl Member {
             srtt_ms: None,
             catchup: HashMap::new(),
             behind_since: HashMap::new(),
+            joined_at_seq,
         }
     }
 
@@ -109,7 +113,7 @@ mod tests {
 
     #[test]
     fn catch_up_backs_off_and_resets() {
-        let mut m = Member::new(2, 0);
+        let mut m = Member::new(2, 0, 0);
         assert!(m.may_catch_up(1, 100, 50));
         assert!(!m.may_catch_up(1, 120, 50));
         assert!(m.may_catch_up(1, 150, 50));
@@ -121,8 +125,8 @@ mod tests {
     #[test]
     fn min_ack_ignores_inactive_members_and_the_writer() {
         let mut ms = Membership::default();
-        ms.members.push(Member::new(2, 0));
-        ms.members.push(Member::new(3, 0));
+        ms.members.push(Member::new(2, 0, 0));
+        ms.members.push(Member::new(3, 0, 0));
         ms.members[0].acks.insert(1, 5);
         ms.members[1].acks.insert(1, 2);
         assert_eq!(ms.min_ack(1), 2);

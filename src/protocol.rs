@@ -17,10 +17,15 @@
 //!         announced on this stream), id bytes, update length, yrs v1 update
 //! entry-with-stream-info: entry, then the stream's last seq for that value and the
 //!         stream writer's yrs clock that seq covers
+//! crc32 (4 bytes, little endian) of everything before it
 //! ```
+//! The checksum turns corruption that a transport let through (or a relay mangled) into
+//! a rejected message instead of a silently wrong value.
 
 use crate::error::Error;
 use yrs::updates::decoder::Decode;
+#[cfg(test)]
+use yrs::updates::encoder::Encode;
 use yrs::Update;
 
 pub const MAGIC: [u8; 2] = *b"ZC";
@@ -95,6 +100,12 @@ pub(crate) enum MessageKind {
     Delta = KIND_DELTA,
     Ack = KIND_ACK,
     Snapshot = KIND_SNAPSHOT,
+}
+
+/// Appends the checksum; every message ends with it.
+pub(crate) fn seal(out: &mut Vec<u8>) {
+    let crc = crc32fast::hash(out);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 pub(crate) fn put_entry(out: &mut Vec<u8>, index: u32, id: Option<&str>, update: &[u8]) {
@@ -222,6 +233,15 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
     if version != PROTOCOL_VERSION {
         return Err(Error::ProtocolVersion { got: version, supported: PROTOCOL_VERSION });
     }
+    let body_len = buf.len().checked_sub(4).filter(|&n| n >= 4).ok_or_else(|| {
+        Error::decode(format!("truncated: {} bytes cannot hold a header and checksum", buf.len()))
+    })?;
+    let (content, crc) = buf.split_at(body_len);
+    let expected = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if crc32fast::hash(content) != expected {
+        return Err(Error::decode("checksum mismatch: the message is corrupt or truncated"));
+    }
+    let mut r = Reader { buf: content, pos: 3 };
     let kind = r.byte("kind")?;
     let sender = r.varint("sender")?;
     let nacks = r.count("ack count", 2)?;
@@ -263,8 +283,8 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
         }
         k => return Err(Error::decode(format!("unknown message kind {k}"))),
     };
-    if r.pos != buf.len() {
-        return Err(Error::decode(format!("{} trailing bytes after the message", buf.len() - r.pos)));
+    if r.pos != content.len() {
+        return Err(Error::decode(format!("{} trailing bytes after the message", content.len() - r.pos)));
     }
     Ok(Message { sender, acks, body })
 }
@@ -289,6 +309,7 @@ mod tests {
     fn ack_message_roundtrip() {
         let mut out = Vec::new();
         put_header(&mut out, MessageKind::Ack, 7, &[(3, 10), (9, 2)]);
+        seal(&mut out);
         let m = decode(&out, &LIMITS).unwrap();
         assert_eq!(m.sender, 7);
         assert_eq!(m.acks, vec![(3, 10), (9, 2)]);
@@ -301,10 +322,17 @@ mod tests {
         put_header(&mut out, MessageKind::Delta, 7, &[(3, 10)]);
         put_varint(&mut out, 1);
         put_varint(&mut out, 1);
-        put_entry(&mut out, 0, Some("x"), &[0, 0]);
-        assert!(decode(&out, &LIMITS).is_ok());
+        let update = yrs::Update::new().encode_v1();
+        put_entry(&mut out, 0, Some("x"), &update);
+        seal(&mut out);
+        decode(&out, &LIMITS).unwrap();
         for cut in 0..out.len() {
             assert!(decode(&out[..cut], &LIMITS).is_err(), "cut at {cut} accepted");
+        }
+        for bit in 0..out.len() * 8 {
+            let mut bad = out.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode(&bad, &LIMITS).is_err(), "bit flip {bit} accepted");
         }
     }
 
@@ -312,6 +340,7 @@ mod tests {
     fn newer_version_and_bad_magic_are_named() {
         let mut out = Vec::new();
         put_header(&mut out, MessageKind::Ack, 7, &[]);
+        seal(&mut out);
         out[2] = PROTOCOL_VERSION + 1;
         assert_eq!(
             decode(&out, &LIMITS).unwrap_err(),
@@ -329,6 +358,7 @@ mod tests {
         out.push(KIND_ACK);
         put_varint(&mut out, 1);
         put_varint(&mut out, u64::MAX / 4);
+        seal(&mut out);
         assert!(matches!(decode(&out, &LIMITS), Err(Error::Decode(m)) if m.contains("exceeds")));
     }
 }

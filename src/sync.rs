@@ -16,7 +16,7 @@ use crate::context::{check_peer_id, Context, Mode, Outbound, SyncState};
 use crate::error::Error;
 use crate::events::ChangeKind;
 use crate::policy::Policy;
-use crate::protocol::{self, put_entry, put_header, put_varint, Body, Entry, Limits, MessageKind};
+use crate::protocol::{self, put_entry, put_header, put_varint, seal, Body, Entry, Limits, MessageKind};
 use crate::register::{decode_record, encode_record, Slot};
 use crate::value::ValueType;
 use std::collections::{BTreeMap, HashMap};
@@ -447,7 +447,8 @@ impl Context {
             let rto = m.rto_ms(tick);
             let ack = m.ack(me);
             if ack < my_seq {
-                let overdue = !m.acks.contains_key(&me)
+                let missed_history = !m.acks.contains_key(&me) && m.joined_at_seq > ack;
+                let overdue = missed_history
                     || match self.sent_at.iter().find(|(s, _)| *s == ack + 1) {
                         Some(&(_, t)) => now >= t + rto,
                         None => true,
@@ -524,7 +525,8 @@ impl Context {
         acks
     }
 
-    fn push_out(&mut self, to: Option<u64>, bytes: Vec<u8>) {
+    fn push_out(&mut self, to: Option<u64>, mut bytes: Vec<u8>) {
+        seal(&mut bytes);
         self.m.messages_out += 1;
         self.m.bytes_out += bytes.len() as u64;
         self.last_send_ms = self.now;
