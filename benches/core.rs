@@ -1,1 +1,196 @@
-fn main(){}
+//! Core cost figures beside plain yrs (one Doc, one Map), measured in the same run:
+//! `cargo bench --bench core`. Prints a table; asserts nothing.
+
+mod common;
+
+use common::{arg, heap, median, Baseline};
+use std::time::Instant;
+use zen_crdt::sim::Rng;
+use zen_crdt::*;
+
+#[global_allocator]
+static ALLOC: common::Counting = common::Counting;
+
+fn pair() -> (Context, Context) {
+    let mut a = Context::new(1, Options::default()).unwrap();
+    let mut b = Context::new(2, Options::default()).unwrap();
+    a.add_peer(2).unwrap();
+    b.add_peer(1).unwrap();
+    (a, b)
+}
+
+fn deliver(from: &mut Context, to: &mut Context) -> usize {
+    let mut bytes = 0;
+    while let Some(m) = from.poll_outbound() {
+        bytes += m.bytes.len();
+        to.receive(&m.bytes).unwrap();
+    }
+    bytes
+}
+
+fn drain(c: &mut Context) {
+    while c.poll_change().is_some() {}
+}
+
+fn values(c: &mut Context, n: usize, prefix: &str) -> Vec<ValueHandle> {
+    (0..n).map(|i| c.create(&format!("{prefix}/{i}/pos"), ValueType::Vec3, ValueOptions::default()).unwrap()).collect()
+}
+
+/// One synced tick of the pair at time `now`; returns A's outbound bytes.
+fn round(a: &mut Context, b: &mut Context, now: u64) -> usize {
+    a.tick(now);
+    let bytes = deliver(a, b);
+    b.tick(now);
+    deliver(b, a);
+    drain(a);
+    drain(b);
+    bytes
+}
+
+struct Row {
+    name: &'static str,
+    zen: f64,
+    base: Option<f64>,
+    unit: &'static str,
+    target: &'static str,
+}
+
+fn main() {
+    let samples = arg("--samples", 200) as usize;
+    let mut rows = Vec::new();
+
+    // 1. FastLocal set, and the full per-value pipeline at 1000 changed values per tick.
+    let (mut a, mut b) = pair();
+    let hs = values(&mut a, 1000, "unit");
+    let mut now = 0;
+    for _ in 0..10 {
+        now += 16;
+        round(&mut a, &mut b, now);
+    }
+    let (mut set_ns, mut pipe_ns, mut bytes_per) = (Vec::new(), Vec::new(), Vec::new());
+    for s in 0..samples {
+        let t = Instant::now();
+        for (i, &h) in hs.iter().enumerate() {
+            a.set(h, [i as f32, s as f32, 0.5]).unwrap();
+        }
+        let set = t.elapsed().as_nanos() as f64 / hs.len() as f64;
+        now += 16;
+        let t = Instant::now();
+        a.tick(now);
+        let bytes = deliver(&mut a, &mut b);
+        b.tick(now);
+        let flush_apply = t.elapsed().as_nanos() as f64 / hs.len() as f64;
+        deliver(&mut b, &mut a);
+        drain(&mut a);
+        drain(&mut b);
+        set_ns.push(set);
+        pipe_ns.push(set + flush_apply);
+        bytes_per.push(bytes as f64 / hs.len() as f64);
+    }
+    let mut base = Baseline::new(1000);
+    base.sync();
+    let (mut bset, mut bpipe, mut bbytes) = (Vec::new(), Vec::new(), Vec::new());
+    for s in 0..samples {
+        let t = Instant::now();
+        for i in 0..1000 {
+            base.write(i, [i as f32, s as f32, 0.5]);
+        }
+        let w = t.elapsed().as_nanos() as f64 / 1000.0;
+        let t = Instant::now();
+        let bytes = base.sync();
+        let sync = t.elapsed().as_nanos() as f64 / 1000.0;
+        bset.push(w);
+        bpipe.push(w + sync);
+        bbytes.push(bytes as f64 / 1000.0);
+    }
+    rows.push(Row { name: "FastLocal set (median)", zen: median(&mut set_ns), base: Some(median(&mut bset)), unit: "ns", target: "<= 100 ns" });
+    rows.push(Row {
+        name: "set+flush+encode+apply per value, 1000/tick",
+        zen: median(&mut pipe_ns),
+        base: Some(median(&mut bpipe)),
+        unit: "ns",
+        target: "<= 3000 ns",
+    });
+    rows.push(Row { name: "wire bytes per vec3 update, 1000/tick", zen: median(&mut bytes_per), base: Some(median(&mut bbytes)), unit: "B", target: "<= 32 B" });
+    drop((a, b, base));
+
+    // 2. Memory of 10,000 idle values (one context, no peers), and the baseline's per key.
+    let before = heap();
+    let mut a = Context::new(1, Options::default()).unwrap();
+    let hs = values(&mut a, 10_000, "idle");
+    for (i, &h) in hs.iter().enumerate() {
+        a.set(h, [i as f32, 1.0, 2.0]).unwrap();
+    }
+    a.tick(16);
+    drain(&mut a);
+    let live = (heap() - before) as f64 / 10_000.0;
+    let mut t = 16;
+    while a.metrics().live_docs > 0 && t < 10_000 {
+        t += 16;
+        a.tick(t);
+    }
+    let idle = (heap() - before) as f64 / 10_000.0;
+    let before = heap();
+    let base = Baseline::new(10_000);
+    for i in 0..10_000 {
+        base.write(i, [i as f32, 1.0, 2.0]);
+    }
+    let base_per = (heap() - before) as f64 / 10_000.0;
+    rows.push(Row { name: "memory per idle value, 10,000 values", zen: idle, base: Some(base_per), unit: "B", target: "<= 2048 B" });
+    rows.push(Row { name: "memory per value while live (not hibernated)", zen: live, base: Some(base_per), unit: "B", target: "" });
+    drop((a, base));
+
+    // 3. A tick's cost follows what changed: 100 changed among 10,000 vs among 100.
+    let tick_cost = |total: usize, hibernate_after_ms: u64| -> f64 {
+        let opts = Options { hibernate_after_ms, ..Options::default() };
+        let mut a = Context::new(1, opts.clone()).unwrap();
+        let mut b = Context::new(2, opts).unwrap();
+        a.add_peer(2).unwrap();
+        b.add_peer(1).unwrap();
+        let hs = values(&mut a, total, "scale");
+        let mut now = 0;
+        for (i, &h) in hs.iter().enumerate() {
+            a.set(h, [i as f32, 0.0, 0.0]).unwrap();
+        }
+        for _ in 0..200 {
+            now += 16;
+            round(&mut a, &mut b, now);
+        }
+        let mut rng = Rng::new(42);
+        let mut cost = Vec::new();
+        for s in 0..samples.max(100) {
+            for k in 0..100 {
+                let i = if total == 100 { k } else { rng.below(total as u64) as usize };
+                a.set(hs[i], [s as f32, k as f32, 1.0]).unwrap();
+            }
+            now += 16;
+            let t = Instant::now();
+            a.tick(now);
+            deliver(&mut a, &mut b);
+            b.tick(now);
+            deliver(&mut b, &mut a);
+            cost.push(t.elapsed().as_nanos() as f64);
+            drain(&mut a);
+            drain(&mut b);
+        }
+        median(&mut cost)
+    };
+    // Default options: most of the 10,000 are hibernated when written, so each write
+    // also revives a document. With hibernation off every value stays live.
+    let small = tick_cost(100, 2000);
+    let large = tick_cost(10_000, 2000);
+    rows.push(Row { name: "tick, 100 changed among 10,000 (vs among 100)", zen: large / 1000.0, base: Some(small / 1000.0), unit: "us", target: "<= 1.5x" });
+    let small = tick_cost(100, u64::MAX / 4);
+    let large = tick_cost(10_000, u64::MAX / 4);
+    rows.push(Row { name: "  same, hibernation off (all documents live)", zen: large / 1000.0, base: Some(small / 1000.0), unit: "us", target: "<= 1.5x" });
+
+    println!("\nzen-crdt core benchmark (release, {samples} samples, medians; 'baseline' = plain yrs one Doc one Map,");
+    println!("except the last row, whose baseline is the same tick with 100 values in all)\n");
+    println!("| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |", "figure", "zen-crdt", "baseline", "ratio", "target");
+    println!("|{:-<48}|{:->14}|{:->14}|{:->10}|{:-<12}|", "", "", "", "", "");
+    for r in &rows {
+        let base = r.base.map_or("-".into(), |b| format!("{b:.1} {}", r.unit));
+        let ratio = r.base.map_or("-".into(), |b| format!("{:.2}x", r.zen / b));
+        println!("| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |", r.name, format!("{:.1} {}", r.zen, r.unit), base, ratio, r.target);
+    }
+}

@@ -223,6 +223,8 @@ static NEXT_CONTEXT_TAG: AtomicU32 = AtomicU32::new(1);
 /// One replica. See the crate docs for the life of a tick.
 pub struct Context {
     pub(crate) id: u64,
+    /// This peer's slot key in every value document.
+    pub(crate) slot_key: Arc<str>,
     tag: u32,
     pub(crate) opts: Options,
     pub(crate) values: Vec<ValueState>,
@@ -263,6 +265,7 @@ impl Context {
         opts.check()?;
         Ok(Context {
             id: peer_id,
+            slot_key: Arc::from(crate::storage::slot_key(peer_id)),
             tag: NEXT_CONTEXT_TAG.fetch_add(1, Ordering::Relaxed),
             events: EventQueue::new(opts.event_capacity),
             opts,

@@ -1,10 +1,12 @@
 //! Change events and the bounded queue the host polls them from.
 //!
 //! Owns the event type and the queue. Nothing here calls back into the host: events are
-//! pulled with `Context::poll_change` until it returns `None`. If the host stops polling,
-//! the queue stays bounded: a new event for a value that already has one queued merges
-//! into it (oldest `old`, newest everything else), and once the queue is full an event
-//! for a value with nothing queued is dropped and counted.
+//! pulled with `Context::poll_change` until it returns `None`. Changes to one value at the
+//! same host time merge into one event while it is unpolled (oldest `old`, newest
+//! everything else): ten writes in a frame, or a remote write that converges in the tick
+//! it arrives, are one event. If the host stops polling, the queue stays bounded: once it
+//! is full, any new event for a value with one queued merges into it, and an event for a
+//! value with nothing queued is dropped and counted.
 
 use crate::context::{SyncState, ValueHandle};
 use crate::value::Value;
@@ -60,9 +62,9 @@ impl EventQueue {
     pub fn push(&mut self, ev: ChangeEvent, slot: &mut Option<u64>) {
         if let Some(n) = *slot {
             let full = self.queue.len() >= self.capacity;
-            if n >= self.head && full {
+            if n >= self.head {
                 let queued = &mut self.queue[(n - self.head) as usize];
-                if queued.value == ev.value {
+                if queued.value == ev.value && (full || queued.time_ms == ev.time_ms) {
                     merge(queued, ev);
                     self.coalesced += 1;
                     return;

@@ -7,6 +7,10 @@
 
 use std::collections::HashMap;
 
+/// Longest wait between catch-ups to one member: under heavy loss a lost catch-up is
+/// retried within this long.
+const MAX_BACKOFF_MS: u64 = 1000;
+
 pub(crate) struct Member {
     pub id: u64,
     pub last_heard_ms: u64,
@@ -65,7 +69,7 @@ impl Member {
         if now < next {
             return false;
         }
-        let backoff = if next == 0 { rto } else { (backoff * 2).min(2000) };
+        let backoff = if next == 0 { rto } else { (backoff * 2).min(MAX_BACKOFF_MS) };
         self.catchup.insert(stream, (now + backoff, backoff));
         true
     }

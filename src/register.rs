@@ -119,6 +119,11 @@ pub(crate) fn frontier(slots: &[Slot]) -> impl Iterator<Item = &Slot> {
 /// Slots of another type (a peer that created the value concurrently with a different
 /// type) are ignored, so they cannot make peers disagree.
 pub(crate) fn resolve(slots: &[Slot], ty: ValueType, policy: &Policy, custom: Option<&MergeFn>) -> Resolved {
+    if let [only] = slots {
+        // One writer (the common case): nothing to merge.
+        let value = only.value.clone().filter(|v| v.value_type() == ty);
+        return Resolved { value, concurrent: 1, fell_back: false };
+    }
     let mut cands: Vec<Candidate> = Vec::with_capacity(slots.len());
     let mut removed = false;
     for s in frontier(slots) {

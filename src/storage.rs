@@ -24,6 +24,7 @@
 
 use crate::error::Error;
 use yrs::updates::decoder::Decode;
+use std::sync::Arc;
 use yrs::{Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, Update};
 
 const ROOT: &str = "v";
@@ -88,14 +89,29 @@ impl ValueDoc {
 
     /// Writes this peer's slot record (and the meta record when `meta` is given) in one
     /// transaction; returns that transaction's yrs update, ready to broadcast.
-    pub fn write(&mut self, peer: u64, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
+    /// `key` is `slot_key(peer)`, passed in so the hot path does not format it.
+    pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
         let live = self.live(peer);
         let mut txn = live.doc.transact_mut();
         if let Some(meta) = meta {
             live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
         }
-        live.map.insert(&mut txn, peer_key(peer), Any::Buffer(record.into()));
+        live.map.insert(&mut txn, key.clone(), Any::Buffer(record.into()));
         txn.encode_update_v1()
+    }
+
+    /// The slot record of `writer`, if it ever wrote.
+    pub fn read_slot(&mut self, peer: u64, writer: u64) -> Option<Arc<[u8]>> {
+        self.read_key(peer, &slot_key(writer))
+    }
+
+    fn read_key(&mut self, peer: u64, key: &str) -> Option<Arc<[u8]>> {
+        let live = self.live(peer);
+        let txn = live.doc.transact();
+        match live.map.get(&txn, key)? {
+            Out::Any(Any::Buffer(buf)) => Some(buf),
+            _ => None,
+        }
     }
 
     /// Writes only the meta record (a value created without an initial write).
@@ -158,8 +174,9 @@ impl ValueDoc {
     }
 }
 
-fn peer_key(peer: u64) -> String {
-    peer.to_string()
+/// The map key of `writer`'s slot.
+pub(crate) fn slot_key(writer: u64) -> String {
+    writer.to_string()
 }
 
 #[cfg(test)]
@@ -170,9 +187,11 @@ mod tests {
     fn write_apply_read_and_hibernate_roundtrip() {
         let mut a = ValueDoc::new(1);
         let mut b = ValueDoc::new(2);
-        let u1 = a.write(1, Some(&[7, 0]), &[7, 1, 2, 3]);
+        let (k1, k2): (Arc<str>, Arc<str>) = ("1".into(), "2".into());
+        let u1 = a.write(1, &k1, Some(&[7, 0]), &[7, 1, 2, 3]);
         b.apply(2, Update::decode_v1(&u1).unwrap()).unwrap();
-        let u2 = b.write(2, None, &[9]);
+        let u2 = b.write(2, &k2, None, &[9]);
+        assert_eq!(a.read_slot(1, 2), None);
         a.apply(1, Update::decode_v1(&u2).unwrap()).unwrap();
         assert!(a.hibernate());
         assert!(!a.is_live());
@@ -181,17 +200,19 @@ mod tests {
         assert_eq!(meta, Some(vec![7, 0]));
         assert_eq!(slots, vec![(1, 2, vec![7, 1, 2, 3]), (2, 1, vec![9])]);
         assert_eq!(b.read(2), a.read(1));
+        assert_eq!(a.read_slot(1, 2).as_deref(), Some(&[9u8][..]));
     }
 
     #[test]
     fn single_writer_overwrites_keep_state_flat() {
         let mut a = ValueDoc::new(1);
-        a.write(1, Some(&[7, 0]), &[0; 13]);
+        let k: Arc<str> = "1".into();
+        a.write(1, &k, Some(&[7, 0]), &[0; 13]);
         let mut sizes = Vec::new();
         for i in 0..20_000u32 {
             let mut rec = vec![0u8; 13];
             rec[..4].copy_from_slice(&i.to_le_bytes());
-            a.write(1, None, &rec);
+            a.write(1, &k, None, &rec);
             if i == 999 || i == 19_999 {
                 sizes.push(a.encode_full().len());
             }

@@ -12,7 +12,7 @@
 //!
 //! Owns `receive`, `tick` and everything they do; never reads a clock or does I/O.
 
-use crate::context::{check_peer_id, Context, Mode, Outbound, SyncState};
+use crate::context::{check_peer_id, Context, Mode, Outbound, SyncState, ValueState};
 use crate::error::Error;
 use crate::events::ChangeKind;
 use crate::policy::Policy;
@@ -146,7 +146,7 @@ impl Context {
                     }
                     record.clear();
                     encode_record(&seen, write.as_ref(), &mut record);
-                    let update = v.doc.write(me, meta.as_deref(), &record);
+                    let update = v.doc.write(me, &self.slot_key, meta.as_deref(), &record);
                     let clock = prev_clock + 1 + meta.is_some() as u32;
                     let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
                     match v.slots.binary_search_by_key(&me, |s| s.writer) {
@@ -326,25 +326,30 @@ impl Context {
                 continue;
             }
             self.m.updates_applied += 1;
-            let (meta, raw) = v.doc.read(me);
-            if let Some((ty, policy)) = meta.as_deref().and_then(decode_meta) {
-                v.ty = ty;
-                v.policy = policy;
-                v.meta_known = true;
-            }
-            let mut slots = Vec::with_capacity(raw.len());
-            for (w, clock, rec) in raw {
-                match decode_record(w, clock, &rec) {
-                    Ok(s) => slots.push(s),
-                    Err(_) => self.m.messages_rejected += 1,
+            // Full re-read unless this is a later delta of a stream already known for this
+            // value: a stream's first entry may carry its writer's meta record (concurrent
+            // creations resolve in yrs), and snapshots carry every slot.
+            if snapshot || created || !v.meta_known || v.stream(origin).is_none() {
+                if Self::read_all(v, me) > 0 {
+                    self.m.messages_rejected += 1;
+                }
+            } else {
+                // A delta carries its writer's own slot only: re-read just that slot.
+                let old = v.slots.iter().position(|s| s.writer == origin);
+                let newer_known = old.is_some_and(|k| v.slots[k].clock >= e.stream_clock);
+                if let (false, Some(rec)) = (newer_known, v.doc.read_slot(me, origin)) {
+                    match decode_record(origin, e.stream_clock, &rec) {
+                        Ok(slot) => match old {
+                            Some(k) => v.slots[k] = slot,
+                            None => {
+                                let k = v.slots.partition_point(|s| s.writer < origin);
+                                v.slots.insert(k, slot);
+                            }
+                        },
+                        Err(_) => self.m.messages_rejected += 1,
+                    }
                 }
             }
-            if !v.meta_known {
-                if let Some(ty) = slots.iter().find_map(|s| s.value.as_ref().map(|x| x.value_type())) {
-                    v.ty = ty;
-                }
-            }
-            v.slots = slots;
             let entry_seq = if snapshot { e.stream_seq } else { seq };
             let r = v.stream_mut(origin, e.index);
             r.last_seq = r.last_seq.max(entry_seq);
@@ -356,6 +361,32 @@ impl Context {
             self.mark_unconverged(i);
             self.touch(i);
         }
+    }
+
+    /// Re-reads meta and every slot of a value from its document; returns how many slot
+    /// records were malformed (and skipped).
+    fn read_all(v: &mut ValueState, me: u64) -> usize {
+        let (meta, raw) = v.doc.read(me);
+        if let Some((ty, policy)) = meta.as_deref().and_then(decode_meta) {
+            v.ty = ty;
+            v.policy = policy;
+            v.meta_known = true;
+        }
+        let mut bad = 0;
+        let mut slots = Vec::with_capacity(raw.len());
+        for (w, clock, rec) in raw {
+            match decode_record(w, clock, &rec) {
+                Ok(s) => slots.push(s),
+                Err(_) => bad += 1,
+            }
+        }
+        if !v.meta_known {
+            if let Some(ty) = slots.iter().find_map(|s| s.value.as_ref().map(|x| x.value_type())) {
+                v.ty = ty;
+            }
+        }
+        v.slots = slots;
+        bad
     }
 
     // ---- membership, convergence ----------------------------------------------------

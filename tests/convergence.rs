@@ -262,7 +262,7 @@ proptest! {
                 let h = sim.ctx(peer).create(&format!("v{v}"), ty, ValueOptions::default()).unwrap();
                 sim.ctx(peer).set(h, value_of(ty, raw)).unwrap();
             }
-            sim.run_for(8000);
+            sim.run_for(15_000);
             check_converged(&mut sim)?;
             let reads: Vec<_> = (0..9).map(|v| {
                 let c = sim.ctx(0);

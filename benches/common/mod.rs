@@ -1,0 +1,90 @@
+//! Shared by the bench binaries: a counting allocator (exact live heap bytes, so memory
+//! figures do not depend on the allocator's caching), timing helpers, and the plain-yrs
+//! baseline every figure is compared against (one Doc, one Map, one key per value, a
+//! state-vector diff per tick).
+#![allow(dead_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use yrs::updates::decoder::Decode;
+use yrs::{Any, Doc, Map, MapRef, ReadTxn, StateVector, Transact, Update};
+
+pub struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+/// Live heap bytes of the whole process.
+pub fn heap() -> i64 {
+    LIVE.load(Ordering::Relaxed) as i64
+}
+
+pub fn mb(bytes: i64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Value of a `--name N` argument, or `default`.
+pub fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Two peers of the naive layout: one Doc and one Map each.
+pub struct Baseline {
+    pub a: Doc,
+    pub am: MapRef,
+    pub b: Doc,
+    /// B's state vector as last sent to A (the diff is computed against it).
+    pub b_sv: StateVector,
+    pub keys: Vec<std::sync::Arc<str>>,
+}
+
+impl Baseline {
+    pub fn new(values: usize) -> Baseline {
+        let a = Doc::with_client_id(1);
+        let am = a.get_or_insert_map("m");
+        let b = Doc::with_client_id(2);
+        b.get_or_insert_map("m");
+        let keys = (0..values).map(|i| std::sync::Arc::from(format!("unit/{i}/pos"))).collect();
+        Baseline { a, am, b, b_sv: StateVector::default(), keys }
+    }
+
+    pub fn write(&self, i: usize, v: [f32; 3]) {
+        let mut txn = self.a.transact_mut();
+        let buf: Vec<u8> = v.iter().flat_map(|c| c.to_le_bytes()).collect();
+        self.am.insert(&mut txn, self.keys[i].clone(), Any::Buffer(buf.into()));
+    }
+
+    /// A's state-vector diff against B, applied on B. Returns the diff's size.
+    pub fn sync(&mut self) -> usize {
+        let diff = self.a.transact().encode_state_as_update_v1(&self.b_sv);
+        {
+            let mut txn = self.b.transact_mut();
+            txn.apply_update(Update::decode_v1(&diff).unwrap()).unwrap();
+        }
+        self.b_sv = self.b.transact().state_vector();
+        diff.len()
+    }
+}
