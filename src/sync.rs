@@ -97,6 +97,7 @@ impl Context {
         self.now = self.now.max(now_ms);
         let staged = self.flush();
         self.apply_inbox();
+        self.forget_acked_sends();
         self.update_liveness();
         self.check_convergence();
         self.send_catchups();
@@ -234,6 +235,15 @@ impl Context {
             } else if self.streams.get(&stream).is_some_and(|s| seq >= s.recv) {
                 m.caught_up(stream);
             }
+        }
+    }
+
+    /// Send times are kept only for messages some member has not acknowledged.
+    fn forget_acked_sends(&mut self) {
+        let me = self.id;
+        let floor = self.members.members.iter().map(|m| m.ack(me)).min().unwrap_or(self.my_seq);
+        while self.sent_at.front().is_some_and(|&(s, _)| s <= floor) {
+            self.sent_at.pop_front();
         }
     }
 
@@ -556,8 +566,8 @@ impl Context {
         acks
     }
 
-    fn push_out(&mut self, to: Option<u64>, mut bytes: Vec<u8>) {
-        seal(&mut bytes);
+    fn push_out(&mut self, to: Option<u64>, bytes: Vec<u8>) {
+        let bytes = seal(bytes);
         self.m.messages_out += 1;
         self.m.bytes_out += bytes.len() as u64;
         self.last_send_ms = self.now;
