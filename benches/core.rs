@@ -33,7 +33,9 @@ fn drain(c: &mut Context) {
 }
 
 fn values(c: &mut Context, n: usize, prefix: &str) -> Vec<ValueHandle> {
-    (0..n).map(|i| c.create(&format!("{prefix}/{i}/pos"), ValueType::Vec3, ValueOptions::default()).unwrap()).collect()
+    (0..n)
+        .map(|i| c.create(&format!("{prefix}/{i}/pos"), ValueType::Vec3, ValueOptions::default()).unwrap())
+        .collect()
 }
 
 /// One synced tick of the pair at time `now`; returns A's outbound bytes.
@@ -103,7 +105,13 @@ fn main() {
         bpipe.push(w + sync);
         bbytes.push(bytes as f64 / 1000.0);
     }
-    rows.push(Row { name: "FastLocal set (median)", zen: median(&mut set_ns), base: Some(median(&mut bset)), unit: "ns", target: "<= 100 ns" });
+    rows.push(Row {
+        name: "FastLocal set (median)",
+        zen: median(&mut set_ns),
+        base: Some(median(&mut bset)),
+        unit: "ns",
+        target: "<= 100 ns",
+    });
     rows.push(Row {
         name: "set+flush+encode+apply per value, 1000/tick",
         zen: median(&mut pipe_ns),
@@ -111,7 +119,13 @@ fn main() {
         unit: "ns",
         target: "<= 3000 ns",
     });
-    rows.push(Row { name: "wire bytes per vec3 update, 1000/tick", zen: median(&mut bytes_per), base: Some(median(&mut bbytes)), unit: "B", target: "<= 32 B" });
+    rows.push(Row {
+        name: "wire bytes per vec3 update, 1000/tick",
+        zen: median(&mut bytes_per),
+        base: Some(median(&mut bbytes)),
+        unit: "B",
+        target: "<= 32 B",
+    });
     drop((a, b, base));
 
     // 2. Memory of 10,000 idle values (one context, no peers), and the baseline's per key.
@@ -136,8 +150,20 @@ fn main() {
         base.write(i, [i as f32, 1.0, 2.0]);
     }
     let base_per = (heap() - before) as f64 / 10_000.0;
-    rows.push(Row { name: "memory per idle value, 10,000 values", zen: idle, base: Some(base_per), unit: "B", target: "<= 2048 B" });
-    rows.push(Row { name: "memory per value while live (not hibernated)", zen: live, base: Some(base_per), unit: "B", target: "" });
+    rows.push(Row {
+        name: "memory per idle value, 10,000 values",
+        zen: idle,
+        base: Some(base_per),
+        unit: "B",
+        target: "<= 2048 B",
+    });
+    rows.push(Row {
+        name: "memory per value while live (not hibernated)",
+        zen: live,
+        base: Some(base_per),
+        unit: "B",
+        target: "",
+    });
     drop((a, base));
 
     // 3. A tick's cost follows what changed: 100 changed among 10,000 vs among 100.
@@ -179,18 +205,40 @@ fn main() {
     // also revives a document. With hibernation off every value stays live.
     let small = tick_cost(100, 2000);
     let large = tick_cost(10_000, 2000);
-    rows.push(Row { name: "tick, 100 changed among 10,000 (vs among 100)", zen: large / 1000.0, base: Some(small / 1000.0), unit: "us", target: "<= 1.5x" });
+    rows.push(Row {
+        name: "tick, 100 changed among 10,000 (vs among 100)",
+        zen: large / 1000.0,
+        base: Some(small / 1000.0),
+        unit: "us",
+        target: "<= 1.5x",
+    });
     let small = tick_cost(100, u64::MAX / 4);
     let large = tick_cost(10_000, u64::MAX / 4);
-    rows.push(Row { name: "  same, hibernation off (all documents live)", zen: large / 1000.0, base: Some(small / 1000.0), unit: "us", target: "<= 1.5x" });
+    rows.push(Row {
+        name: "  same, hibernation off (all documents live)",
+        zen: large / 1000.0,
+        base: Some(small / 1000.0),
+        unit: "us",
+        target: "<= 1.5x",
+    });
 
     println!("\nzen-crdt core benchmark (release, {samples} samples, medians; 'baseline' = plain yrs one Doc one Map,");
     println!("except the last row, whose baseline is the same tick with 100 values in all)\n");
-    println!("| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |", "figure", "zen-crdt", "baseline", "ratio", "target");
+    println!(
+        "| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |",
+        "figure", "zen-crdt", "baseline", "ratio", "target"
+    );
     println!("|{:-<48}|{:->14}|{:->14}|{:->10}|{:-<12}|", "", "", "", "", "");
     for r in &rows {
         let base = r.base.map_or("-".into(), |b| format!("{b:.1} {}", r.unit));
         let ratio = r.base.map_or("-".into(), |b| format!("{:.2}x", r.zen / b));
-        println!("| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |", r.name, format!("{:.1} {}", r.zen, r.unit), base, ratio, r.target);
+        println!(
+            "| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |",
+            r.name,
+            format!("{:.1} {}", r.zen, r.unit),
+            base,
+            ratio,
+            r.target
+        );
     }
 }

@@ -92,7 +92,11 @@ fn many_values(ticks: u64) -> Run {
         end,
         ticks,
         secs: t.elapsed().as_secs_f64(),
-        note: format!("wire {:.1} B/update in the first 1000 ticks, {:.1} B in the last 1000", per(first_bytes), per(last_bytes)),
+        note: format!(
+            "wire {:.1} B/update in the first 1000 ticks, {:.1} B in the last 1000",
+            per(first_bytes),
+            per(last_bytes)
+        ),
     }
 }
 
@@ -187,7 +191,10 @@ fn baseline_alternating(writes: u64) -> Run {
         end,
         ticks: writes,
         secs: t.elapsed().as_secs_f64(),
-        note: format!("grows {:.0} B per write", (end - start) as f64 / (writes - WARMUP.min(writes)).max(1) as f64),
+        note: format!(
+            "grows {:.0} B per write",
+            (end - start) as f64 / (writes - WARMUP.min(writes)).max(1) as f64
+        ),
     }
 }
 
@@ -195,18 +202,25 @@ fn main() {
     let ticks = arg("--ticks", 100_000);
     let baseline_ticks = arg("--baseline-ticks", 2_000);
     eprintln!("soak: {ticks} ticks (baseline: {baseline_ticks} ticks for 1000 values, {ticks} writes for one value)");
-    let runs = [
-        many_values(ticks),
-        baseline_many(baseline_ticks),
-        alternating(ticks),
-        baseline_alternating(ticks),
-    ];
+    let runs =
+        [many_values(ticks), baseline_many(baseline_ticks), alternating(ticks), baseline_alternating(ticks)];
     println!("\nzen-crdt soak (release; memory = live heap of both peers; 'start' = after {WARMUP} ticks/writes)\n");
-    println!("| {:<42} | {:>8} | {:>10} | {:>10} | {:>7} | {:>7} |", "run", "ticks", "start", "end", "end/start", "secs");
+    println!(
+        "| {:<42} | {:>8} | {:>10} | {:>10} | {:>7} | {:>7} |",
+        "run", "ticks", "start", "end", "end/start", "secs"
+    );
     println!("|{:-<44}|{:->10}|{:->12}|{:->12}|{:->11}|{:->9}|", "", "", "", "", "", "");
     for r in &runs {
         let ratio = r.end as f64 / r.start.max(1) as f64;
-        println!("| {:<42} | {:>8} | {:>10} | {:>10} | {:>8.2}x | {:>7.1} |", r.name, r.ticks, mb(r.start), mb(r.end), ratio, r.secs);
+        println!(
+            "| {:<42} | {:>8} | {:>10} | {:>10} | {:>8.2}x | {:>7.1} |",
+            r.name,
+            r.ticks,
+            mb(r.start),
+            mb(r.end),
+            ratio,
+            r.secs
+        );
     }
     println!();
     for r in &runs {

@@ -398,7 +398,13 @@ impl Context {
         Ok(())
     }
 
-    pub(crate) fn insert_value(&mut self, id: &str, ty: ValueType, policy: Policy, mode: Mode) -> Result<u32, Error> {
+    pub(crate) fn insert_value(
+        &mut self,
+        id: &str,
+        ty: ValueType,
+        policy: Policy,
+        mode: Mode,
+    ) -> Result<u32, Error> {
         if self.values.len() >= self.opts.max_values {
             return Err(Error::TooManyValues(self.values.len()));
         }
@@ -439,7 +445,11 @@ impl Context {
         let i = self.index(h)?;
         let v = &self.values[i];
         if value.value_type() != v.ty {
-            return Err(Error::WrongType { id: v.id.to_string(), expected: v.ty, actual: value.value_type() });
+            return Err(Error::WrongType {
+                id: v.id.to_string(),
+                expected: v.ty,
+                actual: value.value_type(),
+            });
         }
         if let Value::Str(s) = &value {
             self.check_len(s.len())?;
@@ -599,7 +609,14 @@ impl Context {
         self.outbound.pop_front()
     }
 
-    pub(crate) fn emit(&mut self, i: usize, kind: ChangeKind, old: Option<Value>, is_correction: bool, origin: u64) {
+    pub(crate) fn emit(
+        &mut self,
+        i: usize,
+        kind: ChangeKind,
+        old: Option<Value>,
+        is_correction: bool,
+        origin: u64,
+    ) {
         let h = self.handle(i as u32);
         let v = &mut self.values[i];
         let ev = ChangeEvent {
@@ -659,11 +676,8 @@ impl Context {
         if created {
             self.emit(i, ChangeKind::Created, None, false, origin);
         } else if visible_changed {
-            let kind = if self.values[i].reads_removed() {
-                ChangeKind::Removed
-            } else {
-                ChangeKind::Modified
-            };
+            let kind =
+                if self.values[i].reads_removed() { ChangeKind::Removed } else { ChangeKind::Modified };
             self.emit(i, kind, old_visible, correction, origin);
         }
     }

@@ -102,12 +102,7 @@ impl Membership {
     /// For each stream writer `w`: the lowest ack of `w`'s stream among active members
     /// other than `w` itself (`u64::MAX` when there is none).
     pub fn min_ack(&self, w: u64) -> u64 {
-        self.members
-            .iter()
-            .filter(|m| m.active && m.id != w)
-            .map(|m| m.ack(w))
-            .min()
-            .unwrap_or(u64::MAX)
+        self.members.iter().filter(|m| m.active && m.id != w).map(|m| m.ack(w)).min().unwrap_or(u64::MAX)
     }
 }
 

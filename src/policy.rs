@@ -124,11 +124,19 @@ fn with_components(like: &Value, c: &[f32]) -> Value {
 }
 
 fn f32_max(a: f32, b: f32) -> f32 {
-    if b.total_cmp(&a) == Ordering::Greater { b } else { a }
+    if b.total_cmp(&a) == Ordering::Greater {
+        b
+    } else {
+        a
+    }
 }
 
 fn f32_min(a: f32, b: f32) -> f32 {
-    if b.total_cmp(&a) == Ordering::Less { b } else { a }
+    if b.total_cmp(&a) == Ordering::Less {
+        b
+    } else {
+        a
+    }
 }
 
 /// LWW winner: highest clock, then highest writer id.
@@ -152,9 +160,7 @@ pub(crate) fn merge(policy: &Policy, cands: &[Candidate], custom: Option<&MergeF
         Policy::Min => cands.iter().map(|c| c.value).min_by(|a, b| order(a, b)).cloned(),
         Policy::TakeAverage => average(cands),
         Policy::Custom(_) => custom
-            .and_then(|f| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(cands))).ok()
-            })
+            .and_then(|f| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(cands))).ok())
             .filter(|v| v.value_type() == ty),
     };
     match merged {
@@ -167,19 +173,16 @@ fn average(cands: &[Candidate]) -> Option<Value> {
     let n = cands.len();
     match cands[0].value {
         Value::I64(_) => {
-            let sum: i128 = cands
-                .iter()
-                .map(|c| if let Value::I64(v) = c.value { *v as i128 } else { 0 })
-                .sum();
+            let sum: i128 =
+                cands.iter().map(|c| if let Value::I64(v) = c.value { *v as i128 } else { 0 }).sum();
             Some(Value::I64(sum.div_euclid(n as i128) as i64))
         }
         Value::F64(_) => {
             // Summed in writer order, so every peer rounds identically.
-            let sum: f64 =
-                cands.iter().map(|c| if let Value::F64(v) = c.value { *v } else { 0.0 }).sum();
+            let sum: f64 = cands.iter().map(|c| if let Value::F64(v) = c.value { *v } else { 0.0 }).sum();
             Some(Value::F64(sum / n as f64))
         }
-        ref v if v.components().is_some() => {
+        v if v.components().is_some() => {
             let mut acc = vec![0f64; v.components()?.len()];
             for c in cands {
                 for (a, x) in acc.iter_mut().zip(c.value.components()?) {
@@ -233,7 +236,13 @@ mod tests {
 
     #[test]
     fn policy_codes_roundtrip_and_average_rejects_strings() {
-        for p in [Policy::LastWriterWins, Policy::Max, Policy::Min, Policy::TakeAverage, Policy::Custom("hp".into())] {
+        for p in [
+            Policy::LastWriterWins,
+            Policy::Max,
+            Policy::Min,
+            Policy::TakeAverage,
+            Policy::Custom("hp".into()),
+        ] {
             let mut b = Vec::new();
             p.encode(&mut b);
             assert_eq!(Policy::decode(&b), Some(p));

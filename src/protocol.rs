@@ -242,11 +242,7 @@ fn read_entry(r: &mut Reader, limits: &Limits, with_stream_info: bool) -> Result
 /// message is rejected as a whole.
 pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
     if buf.len() > limits.max_message_bytes {
-        return Err(Error::TooLarge {
-            what: "message",
-            len: buf.len(),
-            max: limits.max_message_bytes,
-        });
+        return Err(Error::TooLarge { what: "message", len: buf.len(), max: limits.max_message_bytes });
     }
     let mut r = Reader { buf, pos: 0 };
     let magic = r.bytes(2, "magic")?;
@@ -272,7 +268,11 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
         kind &= !COMPRESSED;
         let len = r.varint("uncompressed length")?;
         if len > limits.max_message_bytes as u64 {
-            return Err(Error::TooLarge { what: "uncompressed message", len: len as usize, max: limits.max_message_bytes });
+            return Err(Error::TooLarge {
+                what: "uncompressed message",
+                len: len as usize,
+                max: limits.max_message_bytes,
+            });
         }
         unpacked = lz4_flex::block::decompress(&content[r.pos..], len as usize)
             .map_err(|e| Error::decode(format!("compressed body is invalid: {e}")))?;

@@ -58,7 +58,14 @@ pub struct LinkConfig {
 
 impl Default for LinkConfig {
     fn default() -> LinkConfig {
-        LinkConfig { latency_ms: 25, jitter_ms: 5, loss: 0.0, duplicate: 0.0, reorder: 0.0, bandwidth_bytes_per_s: 0 }
+        LinkConfig {
+            latency_ms: 25,
+            jitter_ms: 5,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            bandwidth_bytes_per_s: 0,
+        }
     }
 }
 

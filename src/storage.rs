@@ -23,8 +23,8 @@
 //! Owns the yrs documents only; it never decides what a write means.
 
 use crate::error::Error;
-use yrs::updates::decoder::Decode;
 use std::sync::Arc;
+use yrs::updates::decoder::Decode;
 use yrs::{Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, Update};
 
 const ROOT: &str = "v";

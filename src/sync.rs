@@ -149,7 +149,8 @@ impl Context {
                     encode_record(&seen, write.as_ref(), &mut record);
                     let update = v.doc.write(me, &self.slot_key, meta.as_deref(), &record);
                     let clock = prev_clock + 1 + meta.is_some() as u32;
-                    let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
+                    let slot =
+                        Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
                     match v.slots.binary_search_by_key(&me, |s| s.writer) {
                         Ok(k) => v.slots[k] = slot,
                         Err(k) => v.slots.insert(k, slot),
@@ -283,7 +284,16 @@ impl Context {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_snapshot(&mut self, sender: u64, stream: u64, catchup: u64, chunks: u32, base: u64, target: u64, entries: Vec<Entry>) {
+    fn on_snapshot(
+        &mut self,
+        sender: u64,
+        stream: u64,
+        catchup: u64,
+        chunks: u32,
+        base: u64,
+        target: u64,
+        entries: Vec<Entry>,
+    ) {
         // Entries are full states: applying them is always safe, whatever we had.
         self.apply_entries(stream, target, entries, true);
         let st = self.streams.entry(stream).or_default();
@@ -309,16 +319,19 @@ impl Context {
             let (idx, created) = match (&e.id, known) {
                 (Some(id), _) => match self.by_id.get(id.as_str()) {
                     Some(&i) => (i, false),
-                    None => match self.insert_value(id, ValueType::Bool, Policy::LastWriterWins, Mode::FastLocal) {
-                        Ok(i) => {
-                            self.values[i as usize].state = SyncState::Syncing;
-                            (i, true)
+                    None => {
+                        match self.insert_value(id, ValueType::Bool, Policy::LastWriterWins, Mode::FastLocal)
+                        {
+                            Ok(i) => {
+                                self.values[i as usize].state = SyncState::Syncing;
+                                (i, true)
+                            }
+                            Err(_) => {
+                                self.m.messages_rejected += 1;
+                                continue;
+                            }
                         }
-                        Err(_) => {
-                            self.m.messages_rejected += 1;
-                            continue;
-                        }
-                    },
+                    }
                 },
                 (None, Some(i)) => (i, false),
                 (None, None) => {
@@ -439,9 +452,10 @@ impl Context {
                 continue;
             }
             let members = &self.members;
-            let acked = v.streams.iter().all(|r| {
-                *min_ack.entry(r.peer).or_insert_with(|| members.min_ack(r.peer)) >= r.last_seq
-            });
+            let acked = v
+                .streams
+                .iter()
+                .all(|r| *min_ack.entry(r.peer).or_insert_with(|| members.min_ack(r.peer)) >= r.last_seq);
             let complete = v.slots.iter().all(|s| v.stream(s.writer).is_some_and(|r| r.clock >= s.clock));
             if !(acked && complete) {
                 keep.push(i as u32);

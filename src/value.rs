@@ -108,8 +108,7 @@ impl Value {
             (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits(),
             (a, b) if a.components().is_some() => {
                 let (x, y) = (a.components().unwrap_or(&[]), b.components().unwrap_or(&[]));
-                a.value_type() == b.value_type()
-                    && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+                a.value_type() == b.value_type() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
             }
             (a, b) => a == b,
         }

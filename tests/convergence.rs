@@ -69,7 +69,11 @@ fn policy_for(ty: ValueType, code: u8) -> Policy {
         3 => Policy::TakeAverage,
         _ => Policy::Custom("mix".into()),
     };
-    if p.check(ty).is_err() { Policy::LastWriterWins } else { p }
+    if p.check(ty).is_err() {
+        Policy::LastWriterWins
+    } else {
+        p
+    }
 }
 
 /// A deterministic custom merge: the candidate whose writer id, mixed with the count,
@@ -77,7 +81,11 @@ fn policy_for(ty: ValueType, code: u8) -> Policy {
 fn mix() -> MergeFn {
     Arc::new(|c: &[Candidate]| {
         let n = c.len() as u64;
-        c.iter().max_by_key(|c| (c.writer.wrapping_mul(0x9E37_79B9).wrapping_add(n) % 17, c.writer)).unwrap().value.clone()
+        c.iter()
+            .max_by_key(|c| (c.writer.wrapping_mul(0x9E37_79B9).wrapping_add(n) % 17, c.writer))
+            .unwrap()
+            .value
+            .clone()
     })
 }
 
@@ -184,7 +192,16 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         }
     }
     sim.run_for(15_000);
-    if std::env::var("ZEN_TRACE").is_ok() { eprintln!("case peers={} now={} delivered={} dropped={} values={}", n, sim.now, sim.delivered, sim.dropped, sim.peers[0].value_count()); }
+    if std::env::var("ZEN_TRACE").is_ok() {
+        eprintln!(
+            "case peers={} now={} delivered={} dropped={} values={}",
+            n,
+            sim.now,
+            sim.delivered,
+            sim.dropped,
+            sim.peers[0].value_count()
+        );
+    }
     prop_assert_eq!(sim.rejected, 0, "well-formed messages were rejected: {:?}", sim.last_error);
     check_converged(&mut sim)
 }
@@ -208,7 +225,14 @@ fn check_converged(sim: &mut Sim) -> Result<(), TestCaseError> {
                 (Err(a), Err(b)) => a == b,
                 _ => false,
             };
-            prop_assert!(same, "value {} differs: peer 1 reads {:?}, peer {} reads {:?}", id, reads[0], i + 1, r);
+            prop_assert!(
+                same,
+                "value {} differs: peer 1 reads {:?}, peer {} reads {:?}",
+                id,
+                reads[0],
+                i + 1,
+                r
+            );
             prop_assert_eq!(&reads[0].1, &r.1);
             prop_assert_eq!(&reads[0].2, &r.2);
         }

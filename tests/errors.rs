@@ -59,9 +59,15 @@ fn wrong_type_unknown_value_and_bad_ids() {
     assert_eq!(a.get(h).unwrap(), Value::Vec3([0.0; 3]), "failed set changed nothing");
     assert_eq!(a.pending_changes(), 0);
     assert_eq!(a.open("nope"), Err(Error::UnknownValue("nope".into())));
-    assert!(matches!(a.create("", ValueType::I64, ValueOptions::default()), Err(Error::BadValueId { len: 0, .. })));
+    assert!(matches!(
+        a.create("", ValueType::I64, ValueOptions::default()),
+        Err(Error::BadValueId { len: 0, .. })
+    ));
     let long = "x".repeat(257);
-    assert!(matches!(a.create(&long, ValueType::I64, ValueOptions::default()), Err(Error::BadValueId { len: 257, .. })));
+    assert!(matches!(
+        a.create(&long, ValueType::I64, ValueOptions::default()),
+        Err(Error::BadValueId { len: 257, .. })
+    ));
     assert!(matches!(a.create("pos", ValueType::Str, ValueOptions::default()), Err(Error::WrongType { .. })));
     let avg = ValueOptions { policy: Policy::TakeAverage, ..Default::default() };
     assert_eq!(

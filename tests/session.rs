@@ -25,7 +25,10 @@ fn fast_local_write_shows_at_once_and_converges() {
     assert_eq!(s.ctx(0).get(h).unwrap(), Value::Vec3([1.0, 2.0, 3.0]));
     assert_eq!(s.ctx(0).state(h).unwrap(), SyncState::LocalOnly);
     let ev = s.ctx(0).poll_change().unwrap();
-    assert_eq!((ev.kind, ev.state, ev.is_correction, ev.origin), (ChangeKind::Modified, SyncState::LocalOnly, false, 1));
+    assert_eq!(
+        (ev.kind, ev.state, ev.is_correction, ev.origin),
+        (ChangeKind::Modified, SyncState::LocalOnly, false, 1)
+    );
     assert_eq!(ev.new, Some(Value::Vec3([1.0, 2.0, 3.0])));
     s.step();
     assert_eq!(s.ctx(0).state(h).unwrap(), SyncState::Syncing);
@@ -53,14 +56,18 @@ fn remote_creation_is_announced_by_an_event() {
     // Created and Converged in the same tick (the only other member is the writer): one event.
     assert_eq!(evs.len(), 1, "{evs:?}");
     assert_eq!(evs[0].state, SyncState::Converged);
-    assert_eq!((evs[0].kind, evs[0].origin, evs[0].new.clone()), (ChangeKind::Created, 1, Some(Value::I64(5))));
+    assert_eq!(
+        (evs[0].kind, evs[0].origin, evs[0].new.clone()),
+        (ChangeKind::Created, 1, Some(Value::I64(5)))
+    );
     assert_eq!(b.id(evs[0].value).unwrap(), "hp");
 }
 
 #[test]
 fn wait_for_sync_reads_acknowledged_value_until_converged() {
     let mut s = sim(3);
-    let h = s.ctx(0).create("score", ValueType::I64, ValueOptions { mode: Mode::WaitForSync, ..fast() }).unwrap();
+    let h =
+        s.ctx(0).create("score", ValueType::I64, ValueOptions { mode: Mode::WaitForSync, ..fast() }).unwrap();
     s.run_for(200);
     s.ctx(0).set(h, 10i64).unwrap();
     assert_eq!(s.ctx(0).get(h).unwrap(), Value::I64(0), "not acknowledged yet");
@@ -72,7 +79,11 @@ fn wait_for_sync_reads_acknowledged_value_until_converged() {
         s.step_keep_events();
         let evs = events(s.ctx(0));
         if let Some(e) = evs.iter().find(|e| e.state == SyncState::Converged) {
-            assert_eq!((e.kind, e.old.clone(), e.new.clone()), (ChangeKind::Modified, None, Some(Value::I64(10))), "never written before");
+            assert_eq!(
+                (e.kind, e.old.clone(), e.new.clone()),
+                (ChangeKind::Modified, None, Some(Value::I64(10))),
+                "never written before"
+            );
             converged_at = Some(s.now);
             break;
         }
@@ -102,7 +113,11 @@ fn mode_switch_changes_what_reads_return() {
     s.step_keep_events();
     let evs = events(s.ctx(0));
     assert_eq!(evs.len(), 1, "{evs:?}");
-    assert_eq!((evs[0].old.clone(), evs[0].new.clone()), (Some(Value::F64(2.0)), Some(Value::F64(1.0))), "2.0 is not acknowledged yet");
+    assert_eq!(
+        (evs[0].old.clone(), evs[0].new.clone()),
+        (Some(Value::F64(2.0)), Some(Value::F64(1.0))),
+        "2.0 is not acknowledged yet"
+    );
 }
 
 /// Two peers write the same value in the same tick: one write must be corrected.
@@ -120,7 +135,11 @@ fn concurrent_writes(policy: Policy, a: Value, b: Value) -> (Value, Vec<ChangeEv
     let mut eb = Vec::new();
     for _ in 0..20 {
         s.step_keep_events();
-        if std::env::var("DBG").is_ok() { let (x, y) = (s.ctx(0).state(ha), s.ctx(1).state(hb)); let (p, q) = (s.ctx(0).get(ha), s.ctx(1).get(hb)); eprintln!("t={} a={x:?} b={y:?} {p:?} {q:?}", s.now); }
+        if std::env::var("DBG").is_ok() {
+            let (x, y) = (s.ctx(0).state(ha), s.ctx(1).state(hb));
+            let (p, q) = (s.ctx(0).get(ha), s.ctx(1).get(hb));
+            eprintln!("t={} a={x:?} b={y:?} {p:?} {q:?}", s.now);
+        }
         ea.extend(events(s.ctx(0)));
         eb.extend(events(s.ctx(1)));
     }
@@ -138,7 +157,10 @@ fn lww_corrects_the_losing_peer() {
     assert_eq!(v, Value::I64(2));
     let c: Vec<_> = ea.iter().filter(|e| e.is_correction).collect();
     assert_eq!(c.len(), 1, "{ea:?}");
-    assert_eq!((c[0].old.clone(), c[0].new.clone(), c[0].state, c[0].origin), (Some(Value::I64(1)), Some(Value::I64(2)), SyncState::Conflicted, 2));
+    assert_eq!(
+        (c[0].old.clone(), c[0].new.clone(), c[0].state, c[0].origin),
+        (Some(Value::I64(1)), Some(Value::I64(2)), SyncState::Conflicted, 2)
+    );
     assert!(eb.iter().all(|e| !e.is_correction));
     assert!(ea.iter().any(|e| e.state == SyncState::Converged));
     assert_eq!(s.peers[0].metrics().corrections, 1);
@@ -148,16 +170,21 @@ fn lww_corrects_the_losing_peer() {
 fn max_min_average_and_custom_resolve_concurrent_writes() {
     assert_eq!(concurrent_writes(Policy::Max, Value::I64(9), Value::I64(2)).0, Value::I64(9));
     assert_eq!(concurrent_writes(Policy::Min, Value::F64(9.0), Value::F64(-2.0)).0, Value::F64(-2.0));
-    let (avg, ea, eb, _) = concurrent_writes(Policy::TakeAverage, Value::Vec3([0.0, 2.0, 4.0]), Value::Vec3([2.0, 2.0, 0.0]));
+    let (avg, ea, eb, _) =
+        concurrent_writes(Policy::TakeAverage, Value::Vec3([0.0, 2.0, 4.0]), Value::Vec3([2.0, 2.0, 0.0]));
     assert_eq!(avg, Value::Vec3([1.0, 2.0, 2.0]));
     assert!(ea.iter().any(|e| e.is_correction) && eb.iter().any(|e| e.is_correction));
 
     let mut s = sim(2);
-    let sum: MergeFn = Arc::new(|c| Value::I64(c.iter().map(|c| if let Value::I64(v) = c.value { *v } else { 0 }).sum()));
+    let sum: MergeFn =
+        Arc::new(|c| Value::I64(c.iter().map(|c| if let Value::I64(v) = c.value { *v } else { 0 }).sum()));
     for i in 0..2 {
         s.ctx(i).register_merge("sum", sum.clone());
     }
-    let ha = s.ctx(0).create("v", ValueType::I64, ValueOptions { policy: Policy::Custom("sum".into()), ..fast() }).unwrap();
+    let ha = s
+        .ctx(0)
+        .create("v", ValueType::I64, ValueOptions { policy: Policy::Custom("sum".into()), ..fast() })
+        .unwrap();
     s.run_for(200);
     let hb = s.ctx(1).open("v").unwrap();
     assert_eq!(s.ctx(1).policy(hb).unwrap(), Policy::Custom("sum".into()));
@@ -273,7 +300,8 @@ fn unpolled_events_stay_bounded() {
 #[test]
 fn idle_values_hibernate_and_wake() {
     let mut s = sim(2);
-    let hs: Vec<_> = (0..100).map(|i| s.ctx(0).create(&format!("v{i}"), ValueType::I64, fast()).unwrap()).collect();
+    let hs: Vec<_> =
+        (0..100).map(|i| s.ctx(0).create(&format!("v{i}"), ValueType::I64, fast()).unwrap()).collect();
     for (i, &h) in hs.iter().enumerate() {
         s.ctx(0).set(h, i as i64).unwrap();
     }
