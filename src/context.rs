@@ -74,8 +74,6 @@ pub struct Options {
     pub hibernate_after_ms: u64,
     /// Most values a context holds (remote creations past it are ignored and counted).
     pub max_values: usize,
-    /// Out-of-order messages buffered per stream while a gap is filled.
-    pub reorder_window: usize,
 }
 
 impl Default for Options {
@@ -90,7 +88,6 @@ impl Default for Options {
             event_capacity: 1 << 16,
             hibernate_after_ms: 2000,
             max_values: 1 << 20,
-            reorder_window: 256,
         }
     }
 }
@@ -111,8 +108,8 @@ impl Options {
                 "must hold two values of max_value_bytes plus their ids",
             );
         }
-        if self.max_id_bytes == 0 || self.event_capacity == 0 || self.reorder_window == 0 {
-            return bad("max_id_bytes/event_capacity/reorder_window", 0, "must be at least 1");
+        if self.max_id_bytes == 0 || self.event_capacity == 0 {
+            return bad("max_id_bytes/event_capacity", 0, "must be at least 1");
         }
         Ok(())
     }
@@ -173,6 +170,8 @@ pub(crate) struct ValueState {
     pub shows_local: bool,
     /// Meta record still to be written with the next flush (locally created value).
     pub meta_unwritten: bool,
+    /// Seq of our own message that first carried this value (0 = not yet sent).
+    pub announce_seq: u64,
 }
 
 impl ValueState {
@@ -245,7 +244,7 @@ pub struct Context {
     pub(crate) now: u64,
     pub(crate) m: Metrics,
     pub(crate) converge_hist: Histogram,
-    pub(crate) last_acks_sent: Vec<(u64, u64)>,
+    pub(crate) last_acks_sent: Vec<(u64, crate::seqwindow::SeqWindow)>,
     pub(crate) last_send_ms: u64,
     pub(crate) next_catchup_id: u64,
 }
@@ -431,6 +430,7 @@ impl Context {
             queued_event: None,
             shows_local: false,
             meta_unwritten: false,
+            announce_seq: 0,
         });
         self.by_id.insert(id, idx);
         self.touch(idx as usize);
@@ -689,6 +689,31 @@ impl Context {
             v.in_idle_queue = true;
             self.idle.push_back((self.now, i as u32));
         }
+    }
+
+    /// Internal replication bookkeeping of one value, for debugging test failures.
+    #[doc(hidden)]
+    pub fn debug_value(&self, h: ValueHandle) -> String {
+        let Ok(i) = self.index(h) else { return "stale handle".into() };
+        let v = &self.values[i];
+        let slots: Vec<_> = v.slots.iter().map(|s| (s.writer, s.clock, &s.seen, &s.value)).collect();
+        let streams: Vec<_> = v.streams.iter().map(|r| (r.peer, r.last_seq, r.clock)).collect();
+        let acks: Vec<_> = self
+            .members
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    m.active,
+                    v.streams.iter().map(|r| (r.peer, m.acks.get(&r.peer).copied())).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        format!(
+            "peer {} value {:?} state {:?} pending {:?} slots {slots:?} streams(peer,last_seq,clock) {streams:?} member acks {acks:?} my_seq {}",
+            self.id, v.id, v.state, v.pending, self.my_seq
+        )
     }
 
     /// A snapshot of this context's metrics.

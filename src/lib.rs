@@ -39,6 +39,7 @@ mod metrics;
 mod policy;
 mod protocol;
 mod register;
+mod seqwindow;
 pub mod sim;
 mod storage;
 mod sync;

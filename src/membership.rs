@@ -5,6 +5,7 @@
 //! member applied), round-trip estimates and catch-up backoff. The host adds and removes
 //! members; this module never sends anything itself.
 
+use crate::seqwindow::SeqWindow;
 use std::collections::HashMap;
 
 /// Longest wait between catch-ups to one member: under heavy loss a lost catch-up is
@@ -15,8 +16,8 @@ pub(crate) struct Member {
     pub id: u64,
     pub last_heard_ms: u64,
     pub active: bool,
-    /// Stream peer id -> highest contiguous seq of that stream this member applied.
-    pub acks: HashMap<u64, u64>,
+    /// Stream peer id -> which seqs of that stream this member has received.
+    pub acks: HashMap<u64, SeqWindow>,
     /// Smoothed round trip in ms; `None` until the first sample.
     pub srtt_ms: Option<f64>,
     /// Per stream: earliest time the next catch-up may go out, and the current backoff.
@@ -26,6 +27,9 @@ pub(crate) struct Member {
     /// Our own stream's seq when the member was added: it needs a snapshot of what came
     /// before, but not of what it receives live.
     pub joined_at_seq: u64,
+    /// Added since the last tick: its silence is counted from the next tick's time, not
+    /// from a host clock that may have stood still while we had no members.
+    pub just_added: bool,
 }
 
 impl Member {
@@ -39,11 +43,17 @@ impl Member {
             catchup: HashMap::new(),
             behind_since: HashMap::new(),
             joined_at_seq,
+            just_added: true,
         }
     }
 
+    /// Highest seq of `stream` up to which this member has received everything.
     pub fn ack(&self, stream: u64) -> u64 {
-        self.acks.get(&stream).copied().unwrap_or(0)
+        self.acks.get(&stream).map_or(0, |w| w.upto)
+    }
+
+    pub fn has(&self, stream: u64, seq: u64) -> bool {
+        seq == 0 || self.acks.get(&stream).is_some_and(|w| w.has(seq))
     }
 
     /// Retransmission timeout: two round trips plus two ticks, within 30 ms..1 s; 200 ms
@@ -53,6 +63,12 @@ impl Member {
             Some(rtt) => ((rtt * 2.0) as u64 + 2 * tick_ms).clamp(30, 1000),
             None => 200,
         }
+    }
+
+    /// How long after sending a seq its loss is assumed once a later seq arrived: one
+    /// round trip plus two ticks (reordering within that is not a loss).
+    pub fn gap_wait_ms(&self, tick_ms: u64) -> u64 {
+        self.srtt_ms.map_or(100, |r| r as u64) + 2 * tick_ms
     }
 
     pub fn sample_rtt(&mut self, ms: u64) {
@@ -99,10 +115,20 @@ impl Membership {
         self.members.iter().any(|m| m.active)
     }
 
-    /// For each stream writer `w`: the lowest ack of `w`'s stream among active members
-    /// other than `w` itself (`u64::MAX` when there is none).
+    /// The lowest contiguous ack of `w`'s stream among active members other than `w`
+    /// itself (`u64::MAX` when there is none).
     pub fn min_ack(&self, w: u64) -> u64 {
         self.members.iter().filter(|m| m.active && m.id != w).map(|m| m.ack(w)).min().unwrap_or(u64::MAX)
+    }
+
+    /// Whether every member, active or not, other than `w` has received seq `seq`.
+    pub fn everyone_has(&self, w: u64, seq: u64) -> bool {
+        self.members.iter().filter(|m| m.id != w).all(|m| m.has(w, seq))
+    }
+
+    /// Whether every active member other than `w` has received seq `seq` of `w`'s stream.
+    pub fn all_have(&self, w: u64, seq: u64) -> bool {
+        self.members.iter().filter(|m| m.active && m.id != w).all(|m| m.has(w, seq))
     }
 }
 
@@ -126,9 +152,11 @@ mod tests {
         let mut ms = Membership::default();
         ms.members.push(Member::new(2, 0, 0));
         ms.members.push(Member::new(3, 0, 0));
-        ms.members[0].acks.insert(1, 5);
-        ms.members[1].acks.insert(1, 2);
+        ms.members[0].acks.insert(1, SeqWindow { upto: 5, above: 0 });
+        ms.members[1].acks.insert(1, SeqWindow { upto: 2, above: 0b10 });
         assert_eq!(ms.min_ack(1), 2);
+        assert!(ms.all_have(1, 4) && !ms.all_have(1, 3));
+        assert!(ms.all_have(1, 4) && !ms.all_have(1, 3));
         ms.members[1].active = false;
         assert_eq!(ms.min_ack(1), 5);
         assert_eq!(ms.min_ack(2), u64::MAX);

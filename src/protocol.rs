@@ -8,7 +8,8 @@
 //! Layout (integers are LEB128 varints unless marked):
 //! ```text
 //! magic "ZC" (2 bytes) | version (u8) | kind (u8) | sender peer id
-//! acks: count, count x (stream peer id, highest contiguous seq applied)
+//! acks: count, count x (stream peer id, highest contiguous seq received, bitmap of the
+//!       64 seqs after it that were received too)
 //! kind 1 Delta:    seq, count, count x entry
 //! kind 2 Ack:      (nothing more)
 //! kind 3 Snapshot: stream peer id, catch-up id, chunk count, base seq, target seq,
@@ -28,6 +29,7 @@
 //! a rejected message instead of a silently wrong value.
 
 use crate::error::Error;
+use crate::seqwindow::SeqWindow;
 use yrs::updates::decoder::Decode;
 #[cfg(test)]
 use yrs::updates::encoder::Encode;
@@ -67,7 +69,7 @@ pub(crate) enum Body {
 #[derive(Debug)]
 pub(crate) struct Message {
     pub sender: u64,
-    pub acks: Vec<(u64, u64)>,
+    pub acks: Vec<(u64, SeqWindow)>,
     pub body: Body,
 }
 
@@ -87,15 +89,16 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Writes the common header and the ack vector.
-pub(crate) fn put_header(out: &mut Vec<u8>, kind: MessageKind, sender: u64, acks: &[(u64, u64)]) {
+pub(crate) fn put_header(out: &mut Vec<u8>, kind: MessageKind, sender: u64, acks: &[(u64, SeqWindow)]) {
     out.extend_from_slice(&MAGIC);
     out.push(PROTOCOL_VERSION);
     out.push(kind as u8);
     put_varint(out, sender);
     put_varint(out, acks.len() as u64);
-    for &(peer, seq) in acks {
+    for &(peer, w) in acks {
         put_varint(out, peer);
-        put_varint(out, seq);
+        put_varint(out, w.upto);
+        put_varint(out, w.above);
     }
 }
 
@@ -282,10 +285,12 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
         r = Reader { buf: &unpacked, pos: 0 };
     }
     let sender = r.varint("sender")?;
-    let nacks = r.count("ack count", 2)?;
+    let nacks = r.count("ack count", 3)?;
     let mut acks = Vec::with_capacity(nacks);
     for _ in 0..nacks {
-        acks.push((r.varint("ack peer")?, r.varint("ack seq")?));
+        let peer = r.varint("ack peer")?;
+        let upto = r.varint("ack seq")?;
+        acks.push((peer, SeqWindow { upto, above: r.varint("ack window")? }));
     }
     let body = match kind {
         KIND_DELTA => {
@@ -346,18 +351,20 @@ mod tests {
     #[test]
     fn ack_message_roundtrip() {
         let mut out = Vec::new();
-        put_header(&mut out, MessageKind::Ack, 7, &[(3, 10), (9, 2)]);
+        let acks =
+            vec![(3, SeqWindow { upto: 10, above: 0 }), (9, SeqWindow { upto: 2, above: u64::MAX - 1 })];
+        put_header(&mut out, MessageKind::Ack, 7, &acks);
         let out = seal(out);
         let m = decode(&out, &LIMITS).unwrap();
         assert_eq!(m.sender, 7);
-        assert_eq!(m.acks, vec![(3, 10), (9, 2)]);
+        assert_eq!(m.acks, acks);
         assert!(matches!(m.body, Body::Ack));
     }
 
     #[test]
     fn every_truncation_is_rejected() {
         let mut out = Vec::new();
-        put_header(&mut out, MessageKind::Delta, 7, &[(3, 10)]);
+        put_header(&mut out, MessageKind::Delta, 7, &[(3, SeqWindow { upto: 10, above: 4 })]);
         put_varint(&mut out, 1);
         put_varint(&mut out, 1);
         let update = yrs::Update::new().encode_v1();
@@ -390,7 +397,8 @@ mod tests {
 
     #[test]
     fn large_messages_are_compressed_and_roundtrip() {
-        let acks: Vec<(u64, u64)> = (1..100).map(|p| (1000, 1000 + p % 2)).collect();
+        let acks: Vec<(u64, SeqWindow)> =
+            (1..100).map(|p| (1000, SeqWindow { upto: 1000 + p % 2, above: 0 })).collect();
         let mut out = Vec::new();
         put_header(&mut out, MessageKind::Ack, 7, &acks);
         let raw = out.len();

@@ -88,16 +88,39 @@ impl ValueDoc {
     }
 
     /// Writes this peer's slot record (and the meta record when `meta` is given) in one
-    /// transaction; returns that transaction's yrs update, ready to broadcast.
+    /// transaction. Returns this peer's whole contribution to the document as a yrs
+    /// update: its squashed history (a few bytes once garbage-collected) and its latest
+    /// write. Unlike the transaction's own increment, it applies on a peer that missed
+    /// earlier writes, so deltas need no ordering.
     /// `key` is `slot_key(peer)`, passed in so the hot path does not format it.
     pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
         let live = self.live(peer);
-        let mut txn = live.doc.transact_mut();
-        if let Some(meta) = meta {
+        {
+            let mut txn = live.doc.transact_mut();
+            if let Some(meta) = meta {
+                live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
+            }
+            live.map.insert(&mut txn, key.clone(), Any::Buffer(record.into()));
+        }
+        own_state(live, peer)
+    }
+
+    /// Writes only the meta record (a value created without an initial write); returns
+    /// this peer's contribution as `write` does.
+    pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Vec<u8> {
+        let live = self.live(peer);
+        {
+            let mut txn = live.doc.transact_mut();
             live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
         }
-        live.map.insert(&mut txn, key.clone(), Any::Buffer(record.into()));
-        txn.encode_update_v1()
+        own_state(live, peer)
+    }
+
+    /// Integrates a remote update.
+    pub fn apply(&mut self, peer: u64, update: Update) -> Result<(), Error> {
+        let live = self.live(peer);
+        let mut txn = live.doc.transact_mut();
+        txn.apply_update(update).map_err(|e| Error::decode(format!("yrs rejected an update: {e}")))
     }
 
     /// The slot record of `writer`, if it ever wrote.
@@ -112,21 +135,6 @@ impl ValueDoc {
             Out::Any(Any::Buffer(buf)) => Some(buf),
             _ => None,
         }
-    }
-
-    /// Writes only the meta record (a value created without an initial write).
-    pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Vec<u8> {
-        let live = self.live(peer);
-        let mut txn = live.doc.transact_mut();
-        live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
-        txn.encode_update_v1()
-    }
-
-    /// Integrates a remote update.
-    pub fn apply(&mut self, peer: u64, update: Update) -> Result<(), Error> {
-        let live = self.live(peer);
-        let mut txn = live.doc.transact_mut();
-        txn.apply_update(update).map_err(|e| Error::decode(format!("yrs rejected an update: {e}")))
     }
 
     /// Reads the meta record and every slot, slots sorted by writer id.
@@ -172,6 +180,18 @@ impl ValueDoc {
         self.state = State::Cold(bytes.into_boxed_slice());
         true
     }
+}
+
+/// Everything `peer` inserted into the document (after garbage collection), as an update.
+fn own_state(live: &Live, peer: u64) -> Vec<u8> {
+    let txn = live.doc.transact();
+    let mut others = StateVector::default();
+    for (client, clock) in txn.state_vector().iter() {
+        if client.get() != peer {
+            others.set_max(*client, *clock);
+        }
+    }
+    txn.encode_diff_v1(&others)
 }
 
 /// The map key of `writer`'s slot.

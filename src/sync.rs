@@ -2,13 +2,18 @@
 //!
 //! Each peer's writes form its *stream*: numbered delta messages (one per tick, split
 //! only when larger than the message limit), broadcast as the same bytes to everyone.
-//! Receivers apply a stream in order (a small reorder window absorbs jitter) and
-//! broadcast their *ack vector*: per stream, the highest contiguous seq applied. A value
-//! is Converged here once every active member has acked, on every stream that wrote
-//! it, the seq that carried its latest write. Loss never stalls: a member whose ack lags
-//! past its retransmission timeout gets a *catch-up snapshot* (full state of every value
-//! the stream touched since that ack), which also serves late joins and rejoins. Streams
-//! of peers that left are forwarded the same way by whoever has them.
+//! Each entry of a delta is the writer's whole contribution to that value (its squashed
+//! history, a few bytes, plus its latest write), not an increment, so receivers apply
+//! deltas the moment they arrive, in any order: a lost packet delays only the values it
+//! alone carried, never the rest of the stream (no head-of-line blocking).
+//!
+//! Receivers broadcast an *ack vector*: per stream, the contiguous seq received plus a
+//! 64-seq window of what arrived beyond it. A value is Converged here once every active
+//! member has received, on every stream that wrote it, the seq that carried its latest
+//! write. Loss never stalls: a member whose window shows a gap (or whose acks lag past
+//! its retransmission timeout) gets a *catch-up snapshot*, the full state of every value
+//! the stream touched since its contiguous ack; snapshots also serve late joins and
+//! rejoins. Streams of peers that left are forwarded the same way by whoever has them.
 //!
 //! Owns `receive`, `tick` and everything they do; never reads a clock or does I/O.
 
@@ -18,18 +23,17 @@ use crate::events::ChangeKind;
 use crate::policy::Policy;
 use crate::protocol::{self, put_entry, put_header, put_varint, seal, Body, Entry, Limits, MessageKind};
 use crate::register::{decode_record, encode_record, Slot};
+use crate::seqwindow::SeqWindow;
 use crate::value::ValueType;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// What this context knows of one peer's stream.
 #[derive(Default)]
 pub(crate) struct StreamIn {
-    /// Highest contiguous seq applied.
-    pub recv: u64,
+    /// Which seqs of the stream were applied in full.
+    pub recv: SeqWindow,
     /// The stream's value numbering -> our value index.
     pub index: HashMap<u32, u32>,
-    /// Deltas that arrived ahead of a gap, by seq.
-    pub ahead: BTreeMap<u64, Vec<Entry>>,
     /// Catch-up in progress: (sender, catch-up id, chunks received).
     pub catchup: Option<(u64, u64, u32)>,
 }
@@ -173,9 +177,14 @@ impl Context {
                 staged.push((self.my_seq, 0, Vec::with_capacity(64 * dirty.len().min(4096))));
             }
             let seq = self.my_seq;
-            let announced = v.stream(me).is_some();
+            // The id travels until every member has the message that announced it, so a
+            // lost announcement costs no catch-up.
+            let with_id = v.announce_seq == 0 || !self.members.everyone_has(me, v.announce_seq);
+            if v.announce_seq == 0 {
+                v.announce_seq = seq;
+            }
             let (_, count, buf) = staged.last_mut().expect("pushed above");
-            put_entry(buf, i as u32, (!announced).then_some(&*v.id), &update);
+            put_entry(buf, i as u32, with_id.then_some(&*v.id), &update);
             *count += 1;
             let r = v.stream_mut(me, i as u32);
             r.last_seq = seq;
@@ -216,24 +225,28 @@ impl Context {
         }
     }
 
-    fn on_acks(&mut self, sender: u64, acks: &[(u64, u64)]) {
+    fn on_acks(&mut self, sender: u64, acks: &[(u64, SeqWindow)]) {
         let (me, now) = (self.id, self.now);
         let Some(m) = self.members.get_mut(sender) else { return };
         m.last_heard_ms = now;
-        for &(stream, seq) in acks {
-            let old = m.acks.entry(stream).or_insert(0);
-            if seq <= *old {
+        for &(stream, report) in acks {
+            let window = m.acks.entry(stream).or_default();
+            let before = *window;
+            window.merge(report);
+            if *window == before {
                 continue;
             }
-            *old = seq;
+            let upto = window.upto;
             if stream == me {
-                if let Some(&(_, t)) = self.sent_at.iter().rev().find(|(s, _)| *s == seq) {
-                    m.sample_rtt(now.saturating_sub(t));
+                if upto > before.upto {
+                    if let Some(&(_, t)) = self.sent_at.iter().rev().find(|(s, _)| *s == upto) {
+                        m.sample_rtt(now.saturating_sub(t));
+                    }
                 }
-                if seq >= self.my_seq {
+                if upto >= self.my_seq {
                     m.caught_up(me);
                 }
-            } else if self.streams.get(&stream).is_some_and(|s| seq >= s.recv) {
+            } else if self.streams.get(&stream).is_some_and(|s| upto >= s.recv.upto) {
                 m.caught_up(stream);
             }
         }
@@ -249,37 +262,14 @@ impl Context {
     }
 
     fn on_delta(&mut self, origin: u64, seq: u64, entries: Vec<Entry>) {
-        let st = self.streams.entry(origin).or_default();
-        if seq <= st.recv || st.ahead.contains_key(&seq) {
+        if self.streams.entry(origin).or_default().recv.has(seq) {
             self.m.messages_duplicate += 1;
             return;
         }
-        if seq > st.recv + 1 {
-            if st.ahead.len() < self.opts.reorder_window {
-                st.ahead.insert(seq, entries);
-            } else {
-                self.m.messages_duplicate += 1;
-            }
-            return;
-        }
-        self.apply_entries(origin, seq, entries, false);
-        self.drain_ahead(origin, seq);
-    }
-
-    /// Marks `origin`'s stream applied up to `seq`, then applies buffered deltas that
-    /// are now in order.
-    fn drain_ahead(&mut self, origin: u64, seq: u64) {
-        let st = self.streams.entry(origin).or_default();
-        st.recv = st.recv.max(seq);
-        loop {
-            let st = self.streams.get_mut(&origin).expect("exists");
-            while st.ahead.first_key_value().is_some_and(|(&s, _)| s <= st.recv) {
-                st.ahead.pop_first();
-            }
-            let next = st.recv + 1;
-            let Some(entries) = st.ahead.remove(&next) else { break };
-            st.recv = next;
-            self.apply_entries(origin, next, entries, false);
+        // Applied at once whatever its order. A message with an entry that could not be
+        // applied is not recorded as received, so its sender will catch us up.
+        if self.apply_entries(origin, seq, entries, false) {
+            self.streams.entry(origin).or_default().recv.mark(seq);
         }
     }
 
@@ -297,7 +287,7 @@ impl Context {
         // Entries are full states: applying them is always safe, whatever we had.
         self.apply_entries(stream, target, entries, true);
         let st = self.streams.entry(stream).or_default();
-        if target <= st.recv || base > st.recv {
+        if target <= st.recv.upto || base > st.recv.upto {
             return;
         }
         let got = match st.catchup {
@@ -309,11 +299,13 @@ impl Context {
             return;
         }
         st.catchup = None;
-        self.drain_ahead(stream, target);
+        st.recv.advance_to(target);
     }
 
-    fn apply_entries(&mut self, origin: u64, seq: u64, entries: Vec<Entry>, snapshot: bool) {
+    /// Applies entries of `origin`'s stream; false if any could not be applied.
+    fn apply_entries(&mut self, origin: u64, seq: u64, entries: Vec<Entry>, snapshot: bool) -> bool {
         let me = self.id;
+        let mut complete = true;
         for e in entries {
             let known = self.streams.get(&origin).and_then(|s| s.index.get(&e.index).copied());
             let (idx, created) = match (&e.id, known) {
@@ -327,7 +319,9 @@ impl Context {
                                 (i, true)
                             }
                             Err(_) => {
+                                // Over max_values: counted, and left for a catch-up.
                                 self.m.messages_rejected += 1;
+                                complete = false;
                                 continue;
                             }
                         }
@@ -335,9 +329,9 @@ impl Context {
                 },
                 (None, Some(i)) => (i, false),
                 (None, None) => {
-                    // Only possible if the stream skipped its announcement: count it; the
-                    // next catch-up carries the id.
-                    self.m.messages_rejected += 1;
+                    // The message that announced this value's id has not arrived (lost
+                    // or late); the catch-up its absence causes carries the id.
+                    complete = false;
                     continue;
                 }
             };
@@ -346,6 +340,7 @@ impl Context {
             let v = &mut self.values[i];
             if v.doc.apply(me, e.update).is_err() {
                 self.m.messages_rejected += 1;
+                complete = false;
                 continue;
             }
             self.m.updates_applied += 1;
@@ -384,6 +379,7 @@ impl Context {
             self.mark_unconverged(i);
             self.touch(i);
         }
+        complete
     }
 
     /// Re-reads meta and every slot of a value from its document; returns how many slot
@@ -418,6 +414,10 @@ impl Context {
         let (now, timeout) = (self.now, self.opts.peer_timeout_ms);
         let mut revived = false;
         for m in &mut self.members.members {
+            if m.just_added {
+                m.just_added = false;
+                m.last_heard_ms = now;
+            }
             let active = now.saturating_sub(m.last_heard_ms) <= timeout;
             revived |= active && !m.active;
             m.active = active;
@@ -452,10 +452,10 @@ impl Context {
                 continue;
             }
             let members = &self.members;
-            let acked = v
-                .streams
-                .iter()
-                .all(|r| *min_ack.entry(r.peer).or_insert_with(|| members.min_ack(r.peer)) >= r.last_seq);
+            let acked = v.streams.iter().all(|r| {
+                r.last_seq <= *min_ack.entry(r.peer).or_insert_with(|| members.min_ack(r.peer))
+                    || members.all_have(r.peer, r.last_seq)
+            });
             let complete = v.slots.iter().all(|s| v.stream(s.writer).is_some_and(|r| r.clock >= s.clock));
             if !(acked && complete) {
                 keep.push(i as u32);
@@ -503,9 +503,13 @@ impl Context {
             let ack = m.ack(me);
             if ack < my_seq {
                 let missed_history = !m.acks.contains_key(&me) && m.joined_at_seq > ack;
+                // A gap (later seqs arrived, this one not) means a loss: recover after a
+                // round trip. Otherwise it may still be in flight: wait the full timeout.
+                let gap = m.acks.get(&me).is_some_and(|w| w.has_gap());
+                let wait = if gap { m.gap_wait_ms(tick) } else { rto };
                 let overdue = missed_history
                     || match self.sent_at.iter().find(|(s, _)| *s == ack + 1) {
-                        Some(&(_, t)) => now >= t + rto,
+                        Some(&(_, t)) => now >= t + wait,
                         None => true,
                     };
                 let m = &mut self.members.members[idx];
@@ -515,17 +519,17 @@ impl Context {
             }
             for (&w, st) in &self.streams {
                 let m = &mut self.members.members[idx];
-                if w == m.id || active.contains(&w) || st.recv == 0 {
+                if w == m.id || active.contains(&w) || st.recv.upto == 0 {
                     continue;
                 }
                 let theirs = m.ack(w);
-                if theirs >= st.recv {
+                if theirs >= st.recv.upto {
                     m.behind_since.remove(&w);
                     continue;
                 }
                 let since = *m.behind_since.entry(w).or_insert(now);
                 if now >= since + rto && m.may_catch_up(w, now, rto) {
-                    jobs.push((m.id, w, theirs, st.recv));
+                    jobs.push((m.id, w, theirs, st.recv.upto));
                 }
             }
         }
@@ -573,10 +577,14 @@ impl Context {
 
     // ---- outbound ------------------------------------------------------------------
 
-    fn ack_vector(&self) -> Vec<(u64, u64)> {
-        let mut acks: Vec<(u64, u64)> =
-            self.streams.iter().filter(|(_, s)| s.recv > 0).map(|(&p, s)| (p, s.recv)).collect();
-        acks.sort_unstable();
+    fn ack_vector(&self) -> Vec<(u64, SeqWindow)> {
+        let mut acks: Vec<(u64, SeqWindow)> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.recv != SeqWindow::default())
+            .map(|(&p, s)| (p, s.recv))
+            .collect();
+        acks.sort_unstable_by_key(|a| a.0);
         acks
     }
 

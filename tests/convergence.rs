@@ -104,7 +104,7 @@ impl std::fmt::Debug for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "Case {{ seed: {}, peers: {}, loss: {:.2}, dup: {:.2}, reorder: {:.2}, jitter: {}, late: {:?}, ops: {:?} }}",
+            "Case {{ seed: {}, peers: {}, loss: {:?}, dup: {:?}, reorder: {:?}, jitter: {}, late: {:?}, ops: {:?} }}",
             self.seed, self.peers, self.loss, self.duplicate, self.reorder, self.jitter, self.late, self.ops
         )
     }
@@ -203,10 +203,10 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         );
     }
     prop_assert_eq!(sim.rejected, 0, "well-formed messages were rejected: {:?}", sim.last_error);
-    check_converged(&mut sim)
+    check_converged(&sim)
 }
 
-fn check_converged(sim: &mut Sim) -> Result<(), TestCaseError> {
+fn check_converged(sim: &Sim) -> Result<(), TestCaseError> {
     let n = sim.peers.len();
     let mut ids: Vec<String> = sim.peers.iter().flat_map(|c| c.value_ids().map(String::from)).collect();
     ids.sort();
@@ -214,9 +214,16 @@ fn check_converged(sim: &mut Sim) -> Result<(), TestCaseError> {
     for id in &ids {
         let mut reads = Vec::new();
         for i in 0..n {
-            let c = sim.ctx(i);
+            let c = &sim.peers[i];
             let h = c.open(id).map_err(|e| TestCaseError::fail(format!("peer {} lacks {id}: {e}", i + 1)))?;
-            prop_assert_eq!(c.state(h).unwrap(), SyncState::Converged, "peer {} value {}", i + 1, id);
+            if c.state(h).unwrap() != SyncState::Converged {
+                let all: Vec<String> = sim
+                    .peers
+                    .iter()
+                    .map(|c| c.open(id).map(|h| c.debug_value(h)).unwrap_or_default())
+                    .collect();
+                prop_assert!(false, "peer {} value {} not converged:\n{}", i + 1, id, all.join("\n"));
+            }
             reads.push((c.get(h), c.value_type(h).unwrap(), c.policy(h).unwrap()));
         }
         for (i, r) in reads.iter().enumerate().skip(1) {
@@ -287,7 +294,7 @@ proptest! {
                 sim.ctx(peer).set(h, value_of(ty, raw)).unwrap();
             }
             sim.run_for(15_000);
-            check_converged(&mut sim)?;
+            check_converged(&sim)?;
             let reads: Vec<_> = (0..9).map(|v| {
                 let c = sim.ctx(0);
                 let h = c.open(&format!("v{v}")).unwrap();

@@ -1,0 +1,98 @@
+//! Which messages of one stream a peer has received: a contiguous prefix plus a window.
+//!
+//! Owns the set arithmetic behind acknowledgements. Deltas are applied as they arrive,
+//! in any order, so a peer can hold seq 9 while seq 8 is still missing; the window
+//! records that precisely (like TCP selective acks), which lets a sender see a gap the
+//! moment a later message lands and lets convergence count seq 9 as delivered.
+
+/// All seqs `<= upto`, plus each `upto + 1 + i` whose bit `i` is set in `above`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SeqWindow {
+    pub upto: u64,
+    pub above: u64,
+}
+
+impl SeqWindow {
+    pub fn has(&self, seq: u64) -> bool {
+        seq <= self.upto || (seq - self.upto <= 64 && self.above >> (seq - self.upto - 1) & 1 == 1)
+    }
+
+    /// Records `seq`; false if it was already recorded or lies beyond the window.
+    pub fn mark(&mut self, seq: u64) -> bool {
+        if self.has(seq) || seq - self.upto > 64 {
+            return false;
+        }
+        self.above |= 1 << (seq - self.upto - 1);
+        self.normalize();
+        true
+    }
+
+    /// Everything up to `seq` is received.
+    pub fn advance_to(&mut self, seq: u64) {
+        if seq <= self.upto {
+            return;
+        }
+        let shift = seq - self.upto;
+        self.above = if shift >= 64 { 0 } else { self.above >> shift };
+        self.upto = seq;
+        self.normalize();
+    }
+
+    /// Union with another report of the same peer (reports may arrive out of order).
+    pub fn merge(&mut self, other: SeqWindow) {
+        let mut merged = *self;
+        merged.advance_to(other.upto);
+        for i in 0..64 {
+            if other.above >> i & 1 == 1 {
+                merged.mark(other.upto + 1 + i);
+            }
+        }
+        *self = merged;
+    }
+
+    /// Whether something after a missing seq has arrived (a gap, most likely a loss).
+    pub fn has_gap(&self) -> bool {
+        self.above != 0
+    }
+
+    fn normalize(&mut self) {
+        let run = self.above.trailing_ones() as u64;
+        if run > 0 {
+            self.upto += run;
+            self.above = if run >= 64 { 0 } else { self.above >> run };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_order_marks_then_fills_the_gap() {
+        let mut w = SeqWindow::default();
+        assert!(w.mark(2) && w.mark(3));
+        assert_eq!((w.upto, w.has_gap()), (0, true));
+        assert!(w.has(3) && !w.has(1));
+        assert!(!w.mark(3), "duplicate");
+        assert!(w.mark(1));
+        assert_eq!(w, SeqWindow { upto: 3, above: 0 });
+        assert!(!w.mark(3 + 65), "beyond the window");
+    }
+
+    #[test]
+    fn advance_and_merge() {
+        let mut w = SeqWindow { upto: 10, above: 0b101 };
+        w.advance_to(11);
+        assert_eq!(w, SeqWindow { upto: 11, above: 0b10 }, "13 stays recorded beyond the gap at 12");
+        w.advance_to(12);
+        assert_eq!(w, SeqWindow { upto: 13, above: 0 });
+        let mut a = SeqWindow { upto: 5, above: 0b10 };
+        a.merge(SeqWindow { upto: 3, above: 0b101 });
+        assert_eq!(a, SeqWindow { upto: 7, above: 0 });
+        let mut b = SeqWindow { upto: 3, above: 0 };
+        b.merge(SeqWindow { upto: 100, above: 1 << 63 });
+        assert_eq!(b, SeqWindow { upto: 100, above: 1 << 63 });
+        assert!(b.has(164) && !b.has(163));
+    }
+}
