@@ -80,7 +80,14 @@ impl EventQueue {
     }
 
     pub fn pop(&mut self) -> Option<ChangeEvent> {
-        let ev = self.queue.pop_front()?;
+        let Some(ev) = self.queue.pop_front() else {
+            // A burst (say, 10,000 values created by a peer) must not pin its peak
+            // capacity for the rest of the session.
+            if self.queue.capacity() > 4096 {
+                self.queue.shrink_to(1024);
+            }
+            return None;
+        };
         self.head += 1;
         Some(ev)
     }

@@ -2,8 +2,9 @@
 //!
 //! Each peer's writes form its *stream*: numbered delta messages (one per tick, split
 //! only when larger than the message limit), broadcast as the same bytes to everyone.
-//! Each entry of a delta is the writer's whole contribution to that value (its squashed
-//! history, a few bytes, plus its latest write), not an increment, so receivers apply
+//! An entry of a delta is the writer's whole contribution to that value (its squashed
+//! history, a few bytes, plus its latest write) unless every member is known to hold its
+//! previous write, in which case the cheaper increment goes. Either way receivers apply
 //! deltas the moment they arrive, in any order: a lost packet delays only the values it
 //! alone carried, never the rest of the stream (no head-of-line blocking).
 //!
@@ -99,9 +100,16 @@ impl Context {
     /// values exist.
     pub fn tick(&mut self, now_ms: u64) {
         self.now = self.now.max(now_ms);
-        let staged = self.flush();
-        self.apply_inbox();
+        // Acknowledgements first: they tell flush which members hold our previous writes
+        // (so increments suffice). Received writes after flush: this tick's local writes
+        // were made without having seen them.
+        let inbox = std::mem::take(&mut self.inbox);
+        for msg in &inbox {
+            self.on_acks(msg.sender, &msg.acks);
+        }
         self.forget_acked_sends();
+        let staged = self.flush();
+        self.apply_inbox(inbox);
         self.update_liveness();
         self.check_convergence();
         self.send_catchups();
@@ -151,7 +159,10 @@ impl Context {
                     }
                     record.clear();
                     encode_record(&seen, write.as_ref(), &mut record);
-                    let update = v.doc.write(me, &self.slot_key, meta.as_deref(), &record);
+                    // The increment suffices when every member has our previous write of
+                    // this value; otherwise send the whole contribution (see storage).
+                    let whole = v.stream(me).is_none_or(|r| !self.members.everyone_has(me, r.last_seq));
+                    let update = v.doc.write(me, &self.slot_key, meta.as_deref(), &record, whole);
                     let clock = prev_clock + 1 + meta.is_some() as u32;
                     let slot =
                         Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
@@ -209,10 +220,8 @@ impl Context {
 
     // ---- inbox: messages -> yrs -> events ------------------------------------------
 
-    fn apply_inbox(&mut self) {
-        let inbox = std::mem::take(&mut self.inbox);
+    fn apply_inbox(&mut self, inbox: Vec<crate::protocol::Message>) {
         for msg in inbox {
-            self.on_acks(msg.sender, &msg.acks);
             match msg.body {
                 Body::Ack => {}
                 Body::Delta { seq, entries } => self.on_delta(msg.sender, seq, entries),
