@@ -302,6 +302,12 @@ impl Context {
         self.now
     }
 
+    /// The tag this context puts in its value handles (for the C layer's own packing).
+    #[doc(hidden)]
+    pub fn handle_tag(&self) -> u32 {
+        self.tag
+    }
+
     pub(crate) fn handle(&self, idx: u32) -> ValueHandle {
         ValueHandle(((self.tag as u64) << 32) | idx as u64)
     }

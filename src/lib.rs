@@ -34,6 +34,7 @@
 mod context;
 mod error;
 mod events;
+pub mod ffi;
 mod membership;
 mod metrics;
 mod policy;

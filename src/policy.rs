@@ -41,10 +41,11 @@ pub struct Candidate<'a> {
 }
 
 /// A host merge function. It receives at least two candidates sorted by writer id and
-/// must return a value of the same type, deterministically (no clocks, no randomness,
-/// no state), or every peer ends up with a different value. Called on the thread that
-/// runs `tick`.
-pub type MergeFn = Arc<dyn Fn(&[Candidate<'_>]) -> Value + Send + Sync>;
+/// returns a value of the same type, deterministically (no clocks, no randomness, no
+/// state), or every peer ends up with a different value. `None` (or a value of another
+/// type) means it cannot merge these: last-writer-wins decides instead, on every peer
+/// alike. Called on the thread that runs `tick`.
+pub type MergeFn = Arc<dyn Fn(&[Candidate<'_>]) -> Option<Value> + Send + Sync>;
 
 impl Policy {
     pub fn name(&self) -> &'static str {
@@ -160,7 +161,7 @@ pub(crate) fn merge(policy: &Policy, cands: &[Candidate], custom: Option<&MergeF
         Policy::Min => cands.iter().map(|c| c.value).min_by(|a, b| order(a, b)).cloned(),
         Policy::TakeAverage => average(cands),
         Policy::Custom(_) => custom
-            .and_then(|f| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(cands))).ok())
+            .and_then(|f| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(cands))).ok().flatten())
             .filter(|v| v.value_type() == ty),
     };
     match merged {
@@ -225,11 +226,11 @@ mod tests {
     #[test]
     fn custom_merge_wrong_type_falls_back_to_lww() {
         let vals = [Value::I64(1), Value::I64(2)];
-        let f: MergeFn = Arc::new(|_| Value::Bool(true));
+        let f: MergeFn = Arc::new(|_| Some(Value::Bool(true)));
         let (v, ok) = merge(&Policy::Custom("x".into()), &cands(&vals), Some(&f));
         assert_eq!((v, ok), (Value::I64(1), false));
         let sum: MergeFn = Arc::new(|c| {
-            Value::I64(c.iter().map(|c| if let Value::I64(v) = c.value { *v } else { 0 }).sum())
+            Some(Value::I64(c.iter().map(|c| if let Value::I64(v) = c.value { *v } else { 0 }).sum()))
         });
         assert_eq!(merge(&Policy::Custom("x".into()), &cands(&vals), Some(&sum)).0, Value::I64(3));
     }

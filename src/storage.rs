@@ -143,9 +143,9 @@ impl ValueDoc {
         txn.apply_update(update).map_err(|e| Error::decode(format!("yrs rejected an update: {e}")))
     }
 
-    /// The slot record of `writer`, if it ever wrote.
-    pub fn read_slot(&mut self, peer: u64, writer: u64) -> Option<Arc<[u8]>> {
-        self.read_key(peer, &slot_key(writer))
+    /// The slot record under `key` (a writer's `slot_key`), if that writer ever wrote.
+    pub fn read_slot(&mut self, peer: u64, key: &str) -> Option<Arc<[u8]>> {
+        self.read_key(peer, key)
     }
 
     fn read_key(&mut self, peer: u64, key: &str) -> Option<Arc<[u8]>> {
@@ -231,7 +231,7 @@ mod tests {
         let u1 = a.write(1, &k1, Some(&[7, 0]), &[7, 1, 2, 3], false);
         b.apply(2, Update::decode_v1(&u1).unwrap()).unwrap();
         let u2 = b.write(2, &k2, None, &[9], true);
-        assert_eq!(a.read_slot(1, 2), None);
+        assert_eq!(a.read_slot(1, "2"), None);
         a.apply(1, Update::decode_v1(&u2).unwrap()).unwrap();
         assert!(a.hibernate());
         assert!(!a.is_live());
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(meta, Some(vec![7, 0]));
         assert_eq!(slots, vec![(1, 2, vec![7, 1, 2, 3]), (2, 1, vec![9])]);
         assert_eq!(b.read(2), a.read(1));
-        assert_eq!(a.read_slot(1, 2).as_deref(), Some(&[9u8][..]));
+        assert_eq!(a.read_slot(1, "2").as_deref(), Some(&[9u8][..]));
     }
 
     #[test]

@@ -315,6 +315,7 @@ impl Context {
     fn apply_entries(&mut self, origin: u64, seq: u64, entries: Vec<Entry>, snapshot: bool) -> bool {
         let me = self.id;
         let mut complete = true;
+        let origin_key = crate::storage::slot_key(origin);
         for e in entries {
             let known = self.streams.get(&origin).and_then(|s| s.index.get(&e.index).copied());
             let (idx, created) = match (&e.id, known) {
@@ -364,7 +365,7 @@ impl Context {
                 // A delta carries its writer's own slot only: re-read just that slot.
                 let old = v.slots.iter().position(|s| s.writer == origin);
                 let newer_known = old.is_some_and(|k| v.slots[k].clock >= e.stream_clock);
-                if let (false, Some(rec)) = (newer_known, v.doc.read_slot(me, origin)) {
+                if let (false, Some(rec)) = (newer_known, v.doc.read_slot(me, &origin_key)) {
                     match decode_record(origin, e.stream_clock, &rec) {
                         Ok(slot) => match old {
                             Some(k) => v.slots[k] = slot,

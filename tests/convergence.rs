@@ -83,9 +83,7 @@ fn mix() -> MergeFn {
         let n = c.len() as u64;
         c.iter()
             .max_by_key(|c| (c.writer.wrapping_mul(0x9E37_79B9).wrapping_add(n) % 17, c.writer))
-            .unwrap()
-            .value
-            .clone()
+            .map(|c| c.value.clone())
     })
 }
 

@@ -176,8 +176,9 @@ fn max_min_average_and_custom_resolve_concurrent_writes() {
     assert!(ea.iter().any(|e| e.is_correction) && eb.iter().any(|e| e.is_correction));
 
     let mut s = sim(2);
-    let sum: MergeFn =
-        Arc::new(|c| Value::I64(c.iter().map(|c| if let Value::I64(v) = c.value { *v } else { 0 }).sum()));
+    let sum: MergeFn = Arc::new(|c| {
+        Some(Value::I64(c.iter().map(|c| if let Value::I64(v) = c.value { *v } else { 0 }).sum()))
+    });
     for i in 0..2 {
         s.ctx(i).register_merge("sum", sum.clone());
     }

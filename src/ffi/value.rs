@@ -1,0 +1,423 @@
+//! C exports for values: create/open, typed set and get, mode, state, removal, waiting.
+
+use super::guard::{arg, bytes, copy_out, guard, out, text, with_context};
+use super::handles::{self, KIND_VALUE};
+use super::status::{zen_status_t, FfiError};
+use super::types::*;
+use crate::context::{Context, Mode, SyncState, ValueHandle, ValueOptions};
+use crate::value::Value;
+use std::ffi::c_char;
+use std::time::{Duration, Instant};
+
+use super::context::zen_context_t;
+
+/// A value handle: valid with the context that issued it, until that context is freed.
+#[allow(non_camel_case_types)]
+pub type zen_value_t = u64;
+
+/// Packs a core handle as a C value handle: kind tag, low 24 bits of the context tag,
+/// value index.
+pub(crate) fn value_out(h: ValueHandle) -> zen_value_t {
+    (KIND_VALUE << 56) | (h.0 & 0x00FF_FFFF_FFFF_FFFF)
+}
+
+fn value_in(ctx: &Context, v: zen_value_t) -> Result<ValueHandle, FfiError> {
+    let invalid =
+        |why: &str| FfiError::new(zen_status_t::ZEN_ERR_INVALID_HANDLE, format!("value handle {v:#x} {why}"));
+    if v >> 56 != KIND_VALUE {
+        return Err(invalid(if v == 0 { "is 0" } else { "is not a value handle" }));
+    }
+    let tag = ctx.handle_tag();
+    if (v >> 32) & 0xFF_FFFF != (tag as u64) & 0xFF_FFFF {
+        return Err(invalid("belongs to another context"));
+    }
+    Ok(ValueHandle(((tag as u64) << 32) | (v & 0xFFFF_FFFF)))
+}
+
+/// Creates the value `id` (`id_len` bytes of UTF-8), or opens it if it exists here
+/// (created locally or by a peer). `value_type` is a `zen_value_type_t`, `mode` a
+/// `zen_mode_t`, `policy` a `zen_policy_t`; for `ZEN_POLICY_CUSTOM`, `custom_name`
+/// (`custom_len` bytes) names a merge registered on every peer, otherwise it may be NULL.
+/// An existing value keeps its type (another type is `ZEN_ERR_WRONG_TYPE`) and the
+/// policy its creator chose.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn zen_value_create(
+    ctx: zen_context_t,
+    id: *const c_char,
+    id_len: usize,
+    value_type: u32,
+    mode: u32,
+    policy: u32,
+    custom_name: *const c_char,
+    custom_len: usize,
+    out_value: *mut zen_value_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_value, "out_value") }?;
+        let id = unsafe { text(id, id_len, "id") }?;
+        let custom = if policy == zen_policy_t::ZEN_POLICY_CUSTOM as u32 {
+            Some(unsafe { text(custom_name, custom_len, "custom_name") }?)
+        } else {
+            None
+        };
+        let opts = ValueOptions { mode: mode_in(mode)?, policy: policy_in(policy, custom)? };
+        let ty = value_type_in(value_type)?;
+        *slot = with_context(ctx, |c| {
+            let h = c.ctx.create(id, ty, opts)?;
+            Ok(value_out(h))
+        })?;
+        Ok(())
+    })
+}
+
+/// Opens an existing value by id; `ZEN_ERR_UNKNOWN_VALUE` if this context has none.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_open(
+    ctx: zen_context_t,
+    id: *const c_char,
+    id_len: usize,
+    out_value: *mut zen_value_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_value, "out_value") }?;
+        let id = unsafe { text(id, id_len, "id") }?;
+        *slot = with_context(ctx, |c| Ok(value_out(c.ctx.open(id)?)))?;
+        Ok(())
+    })
+}
+
+fn set(ctx: zen_context_t, value: zen_value_t, v: Value) -> Result<(), FfiError> {
+    with_context(ctx, |c| {
+        let h = value_in(&c.ctx, value)?;
+        Ok(c.ctx.set(h, v)?)
+    })
+}
+
+fn get(ctx: zen_context_t, value: zen_value_t) -> Result<Value, FfiError> {
+    with_context(ctx, |c| {
+        let h = value_in(&c.ctx, value)?;
+        Ok(c.ctx.get(h)?)
+    })
+}
+
+fn wrong(expected: &str, got: &Value) -> FfiError {
+    FfiError::new(
+        zen_status_t::ZEN_ERR_WRONG_TYPE,
+        format!("value holds {:?}, not {expected}", got.value_type()),
+    )
+}
+
+macro_rules! scalar_accessors {
+    ($($set:ident, $get:ident, $cty:ty, $variant:ident, $name:literal;)*) => {$(
+        #[doc = concat!("Writes a ", $name, " value (see `zen_value_set_vec3` for the mode rules).")]
+        #[no_mangle]
+        pub extern "C" fn $set(ctx: zen_context_t, value: zen_value_t, v: $cty) -> zen_status_t {
+            guard(|| set(ctx, value, Value::$variant(v)))
+        }
+
+        #[doc = concat!("Reads a ", $name, " value as this context shows it (see `zen_value_get_vec3`).")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $get(ctx: zen_context_t, value: zen_value_t, out_v: *mut $cty) -> zen_status_t {
+            guard(|| {
+                let slot = unsafe { out(out_v, "out_v") }?;
+                match get(ctx, value)? {
+                    Value::$variant(x) => *slot = x,
+                    other => return Err(wrong($name, &other)),
+                }
+                Ok(())
+            })
+        }
+    )*};
+}
+
+scalar_accessors! {
+    zen_value_set_bool, zen_value_get_bool, bool, Bool, "bool";
+    zen_value_set_i64, zen_value_get_i64, i64, I64, "i64";
+    zen_value_set_f64, zen_value_get_f64, f64, F64, "f64";
+}
+
+/// Writes a vec3. FastLocal: reads show it at once and a change event is queued.
+/// WaitForSync: reads keep the acknowledged value until every member has the write.
+/// The CRDT write happens at the next tick; several writes in one tick cost one.
+#[no_mangle]
+pub extern "C" fn zen_value_set_vec3(ctx: zen_context_t, value: zen_value_t, v: zen_vec3_t) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Vec3([v.x, v.y, v.z])))
+}
+
+/// Reads a vec3 as this context shows it (FastLocal: latest local or resolved value;
+/// WaitForSync: the acknowledged one). A never-written value reads as zeros;
+/// a removed one is `ZEN_ERR_REMOVED`.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_vec3(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_vec3_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_v, "out_v") }?;
+        match get(ctx, value)? {
+            Value::Vec3([x, y, z]) => *slot = zen_vec3_t { x, y, z },
+            other => return Err(wrong("vec3", &other)),
+        }
+        Ok(())
+    })
+}
+
+/// Writes a vec2.
+#[no_mangle]
+pub extern "C" fn zen_value_set_vec2(ctx: zen_context_t, value: zen_value_t, v: zen_vec2_t) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Vec2([v.x, v.y])))
+}
+
+/// Reads a vec2.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_vec2(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_vec2_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_v, "out_v") }?;
+        match get(ctx, value)? {
+            Value::Vec2([x, y]) => *slot = zen_vec2_t { x, y },
+            other => return Err(wrong("vec2", &other)),
+        }
+        Ok(())
+    })
+}
+
+/// Writes a vec4 (or quaternion).
+#[no_mangle]
+pub extern "C" fn zen_value_set_vec4(ctx: zen_context_t, value: zen_value_t, v: zen_vec4_t) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Vec4([v.x, v.y, v.z, v.w])))
+}
+
+/// Reads a vec4.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_vec4(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_vec4_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_v, "out_v") }?;
+        match get(ctx, value)? {
+            Value::Vec4([x, y, z, w]) => *slot = zen_vec4_t { x, y, z, w },
+            other => return Err(wrong("vec4", &other)),
+        }
+        Ok(())
+    })
+}
+
+/// Writes a color.
+#[no_mangle]
+pub extern "C" fn zen_value_set_color(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    v: zen_color_t,
+) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Color([v.r, v.g, v.b, v.a])))
+}
+
+/// Reads a color.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_color(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_color_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_v, "out_v") }?;
+        match get(ctx, value)? {
+            Value::Color([r, g, b, a]) => *slot = zen_color_t { r, g, b, a },
+            other => return Err(wrong("color", &other)),
+        }
+        Ok(())
+    })
+}
+
+/// Writes a string (`len` bytes of UTF-8 at `s`, copied; NUL not needed).
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_set_string(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    s: *const c_char,
+    len: usize,
+) -> zen_status_t {
+    guard(|| {
+        let s = unsafe { text(s, len, "s") }?;
+        set(ctx, value, Value::Str(s.to_owned()))
+    })
+}
+
+/// Reads a string into `buf` (`cap` bytes, not NUL-terminated); `*out_len` gets its
+/// length. `ZEN_ERR_BUFFER_TOO_SMALL` (with the needed length) when it does not fit.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_string(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> zen_status_t {
+    guard(|| match get(ctx, value)? {
+        Value::Str(s) => unsafe { copy_out(s.as_bytes(), buf.cast(), cap, out_len) },
+        other => Err(wrong("string", &other)),
+    })
+}
+
+/// Writes bytes (`len` at `data`, copied; NULL allowed when `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_set_bytes(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    data: *const u8,
+    len: usize,
+) -> zen_status_t {
+    guard(|| {
+        let b = unsafe { bytes(data, len, "data") }?;
+        set(ctx, value, Value::Bytes(b.to_vec()))
+    })
+}
+
+/// Reads bytes into `buf` as `zen_value_get_string` does.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_bytes(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> zen_status_t {
+    guard(|| match get(ctx, value)? {
+        Value::Bytes(b) => unsafe { copy_out(&b, buf, cap, out_len) },
+        other => Err(wrong("bytes", &other)),
+    })
+}
+
+/// Writes any value from a tagged `zen_value_data_t` (its type must match the value's).
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_set_data(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    data: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let d = unsafe { arg(data, "data") }?;
+        let v = unsafe { data_in(d) }?;
+        set(ctx, value, v)
+    })
+}
+
+/// Removes the value on every peer (a removal concurrent with a write wins; a later
+/// write revives it).
+#[no_mangle]
+pub extern "C" fn zen_value_remove(ctx: zen_context_t, value: zen_value_t) -> zen_status_t {
+    guard(|| {
+        with_context(ctx, |c| {
+            let h = value_in(&c.ctx, value)?;
+            Ok(c.ctx.remove(h)?)
+        })
+    })
+}
+
+/// Switches the value's mode (a `zen_mode_t`); may queue a change event if reads change.
+#[no_mangle]
+pub extern "C" fn zen_value_set_mode(ctx: zen_context_t, value: zen_value_t, mode: u32) -> zen_status_t {
+    guard(|| {
+        let mode = mode_in(mode)?;
+        with_context(ctx, |c| {
+            let h = value_in(&c.ctx, value)?;
+            Ok(c.ctx.set_mode(h, mode)?)
+        })
+    })
+}
+
+/// The value's type, mode, policy and sync state (any out-pointer may be NULL to skip it).
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_info(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_type: *mut zen_value_type_t,
+    out_mode: *mut zen_mode_t,
+    out_policy: *mut zen_policy_t,
+    out_state: *mut zen_sync_state_t,
+) -> zen_status_t {
+    guard(|| {
+        let (ty, mode, policy, state) = with_context(ctx, |c| {
+            let h = value_in(&c.ctx, value)?;
+            Ok((c.ctx.value_type(h)?, c.ctx.mode(h)?, c.ctx.policy(h)?, c.ctx.state(h)?))
+        })?;
+        unsafe {
+            if let Some(t) = out_type.as_mut() {
+                *t = type_out(ty);
+            }
+            if let Some(m) = out_mode.as_mut() {
+                *m = match mode {
+                    Mode::FastLocal => zen_mode_t::ZEN_MODE_FAST_LOCAL,
+                    Mode::WaitForSync => zen_mode_t::ZEN_MODE_WAIT_FOR_SYNC,
+                };
+            }
+            if let Some(p) = out_policy.as_mut() {
+                *p = policy_out(&policy);
+            }
+            if let Some(s) = out_state.as_mut() {
+                *s = state_out(state);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Copies the value's id into `buf` as `zen_value_get_string` does.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_id(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> zen_status_t {
+    guard(|| {
+        let id = with_context(ctx, |c| {
+            let h = value_in(&c.ctx, value)?;
+            Ok(c.ctx.id(h)?.to_owned())
+        })?;
+        unsafe { copy_out(id.as_bytes(), buf.cast(), cap, out_len) }
+    })
+}
+
+/// Blocks the calling thread until the value is Converged or `timeout_ms` passes
+/// (`ZEN_ERR_TIMEOUT`). For threads other than the one that ticks: the wait wakes after
+/// each `zen_context_tick`, so calling it on the ticking thread only times out.
+#[no_mangle]
+pub extern "C" fn zen_value_wait_converged(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    timeout_ms: u64,
+) -> zen_status_t {
+    guard(|| {
+        let cell = handles::get(ctx)?;
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        let mut inner = cell.inner.lock();
+        loop {
+            if let Some(why) = &inner.poisoned {
+                return Err(FfiError::new(
+                    zen_status_t::ZEN_ERR_POISONED,
+                    format!("context is poisoned ({why})"),
+                ));
+            }
+            let h = value_in(&inner.ctx, value)?;
+            if inner.ctx.state(h)? == SyncState::Converged {
+                return Ok(());
+            }
+            if cell.ticked.wait_until(&mut inner, deadline).timed_out() {
+                return Err(FfiError::new(
+                    zen_status_t::ZEN_ERR_TIMEOUT,
+                    format!("value not converged after {timeout_ms} ms"),
+                ));
+            }
+        }
+    })
+}
