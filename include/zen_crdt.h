@@ -477,6 +477,24 @@ enum zen_status_t zen_value_open(zen_context_t ctx,
                                  size_t id_len,
                                  zen_value_t *out_value);
 
+// Writes a bool (see `zen_value_set_vec3` for the mode rules).
+enum zen_status_t zen_value_set_bool(zen_context_t ctx, zen_value_t value, bool v);
+
+// Reads a bool as this context shows it (see `zen_value_get_vec3`).
+enum zen_status_t zen_value_get_bool(zen_context_t ctx, zen_value_t value, bool *out_v);
+
+// Writes a 64-bit integer.
+enum zen_status_t zen_value_set_i64(zen_context_t ctx, zen_value_t value, int64_t v);
+
+// Reads a 64-bit integer.
+enum zen_status_t zen_value_get_i64(zen_context_t ctx, zen_value_t value, int64_t *out_v);
+
+// Writes a double.
+enum zen_status_t zen_value_set_f64(zen_context_t ctx, zen_value_t value, double v);
+
+// Reads a double.
+enum zen_status_t zen_value_get_f64(zen_context_t ctx, zen_value_t value, double *out_v);
+
 // Writes a vec3. FastLocal: reads show it at once and a change event is queued.
 // WaitForSync: reads keep the acknowledged value until every member has the write.
 // The CRDT write happens at the next tick; several writes in one tick cost one.

@@ -108,33 +108,67 @@ fn wrong(expected: &str, got: &Value) -> FfiError {
     )
 }
 
-macro_rules! scalar_accessors {
-    ($($set:ident, $get:ident, $cty:ty, $variant:ident, $name:literal;)*) => {$(
-        #[doc = concat!("Writes a ", $name, " value (see `zen_value_set_vec3` for the mode rules).")]
-        #[no_mangle]
-        pub extern "C" fn $set(ctx: zen_context_t, value: zen_value_t, v: $cty) -> zen_status_t {
-            guard(|| set(ctx, value, Value::$variant(v)))
-        }
-
-        #[doc = concat!("Reads a ", $name, " value as this context shows it (see `zen_value_get_vec3`).")]
-        #[no_mangle]
-        pub unsafe extern "C" fn $get(ctx: zen_context_t, value: zen_value_t, out_v: *mut $cty) -> zen_status_t {
-            guard(|| {
-                let slot = unsafe { out(out_v, "out_v") }?;
-                match get(ctx, value)? {
-                    Value::$variant(x) => *slot = x,
-                    other => return Err(wrong($name, &other)),
-                }
-                Ok(())
-            })
-        }
-    )*};
+fn get_into<T>(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut T,
+    name: &str,
+    pick: impl FnOnce(Value) -> Result<T, Value>,
+) -> Result<(), FfiError> {
+    let slot = unsafe { out(out_v, "out_v") }?;
+    *slot = pick(get(ctx, value)?).map_err(|other| wrong(name, &other))?;
+    Ok(())
 }
 
-scalar_accessors! {
-    zen_value_set_bool, zen_value_get_bool, bool, Bool, "bool";
-    zen_value_set_i64, zen_value_get_i64, i64, I64, "i64";
-    zen_value_set_f64, zen_value_get_f64, f64, F64, "f64";
+/// Writes a bool (see `zen_value_set_vec3` for the mode rules).
+#[no_mangle]
+pub extern "C" fn zen_value_set_bool(ctx: zen_context_t, value: zen_value_t, v: bool) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Bool(v)))
+}
+
+/// Reads a bool as this context shows it (see `zen_value_get_vec3`).
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_bool(ctx: zen_context_t, value: zen_value_t, out_v: *mut bool) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "bool", |v| match v {
+            Value::Bool(x) => Ok(x),
+            o => Err(o),
+        })
+    })
+}
+
+/// Writes a 64-bit integer.
+#[no_mangle]
+pub extern "C" fn zen_value_set_i64(ctx: zen_context_t, value: zen_value_t, v: i64) -> zen_status_t {
+    guard(|| set(ctx, value, Value::I64(v)))
+}
+
+/// Reads a 64-bit integer.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_i64(ctx: zen_context_t, value: zen_value_t, out_v: *mut i64) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "i64", |v| match v {
+            Value::I64(x) => Ok(x),
+            o => Err(o),
+        })
+    })
+}
+
+/// Writes a double.
+#[no_mangle]
+pub extern "C" fn zen_value_set_f64(ctx: zen_context_t, value: zen_value_t, v: f64) -> zen_status_t {
+    guard(|| set(ctx, value, Value::F64(v)))
+}
+
+/// Reads a double.
+#[no_mangle]
+pub unsafe extern "C" fn zen_value_get_f64(ctx: zen_context_t, value: zen_value_t, out_v: *mut f64) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "f64", |v| match v {
+            Value::F64(x) => Ok(x),
+            o => Err(o),
+        })
+    })
 }
 
 /// Writes a vec3. FastLocal: reads show it at once and a change event is queued.
