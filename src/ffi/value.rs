@@ -128,7 +128,11 @@ pub extern "C" fn zen_value_set_bool(ctx: zen_context_t, value: zen_value_t, v: 
 
 /// Reads a bool as this context shows it (see `zen_value_get_vec3`).
 #[no_mangle]
-pub unsafe extern "C" fn zen_value_get_bool(ctx: zen_context_t, value: zen_value_t, out_v: *mut bool) -> zen_status_t {
+pub unsafe extern "C" fn zen_value_get_bool(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut bool,
+) -> zen_status_t {
     guard(|| {
         get_into(ctx, value, out_v, "bool", |v| match v {
             Value::Bool(x) => Ok(x),
@@ -145,7 +149,11 @@ pub extern "C" fn zen_value_set_i64(ctx: zen_context_t, value: zen_value_t, v: i
 
 /// Reads a 64-bit integer.
 #[no_mangle]
-pub unsafe extern "C" fn zen_value_get_i64(ctx: zen_context_t, value: zen_value_t, out_v: *mut i64) -> zen_status_t {
+pub unsafe extern "C" fn zen_value_get_i64(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut i64,
+) -> zen_status_t {
     guard(|| {
         get_into(ctx, value, out_v, "i64", |v| match v {
             Value::I64(x) => Ok(x),
@@ -162,7 +170,11 @@ pub extern "C" fn zen_value_set_f64(ctx: zen_context_t, value: zen_value_t, v: f
 
 /// Reads a double.
 #[no_mangle]
-pub unsafe extern "C" fn zen_value_get_f64(ctx: zen_context_t, value: zen_value_t, out_v: *mut f64) -> zen_status_t {
+pub unsafe extern "C" fn zen_value_get_f64(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut f64,
+) -> zen_status_t {
     guard(|| {
         get_into(ctx, value, out_v, "f64", |v| match v {
             Value::F64(x) => Ok(x),
