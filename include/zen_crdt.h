@@ -374,6 +374,11 @@ enum zen_status_t zen_options_default(struct zen_options_t *out_opts);
 // zeroed `zen_bytes_t` and on NULL; sets the struct to zero so a second free is harmless.
 enum zen_status_t zen_bytes_free(struct zen_bytes_t *bytes);
 
+// Diagnostics, not for game code: measures the Rust core's own FastLocal vec3 set in
+// this build (1000 values, `samples` batches of one write each, median ns per call)
+// into `*out_ns`, so a benchmark can print what the C boundary adds. Thread-safe.
+enum zen_status_t zen_diagnostics_core_set_vec3_ns(uint32_t samples, double *out_ns);
+
 // Creates a context for peer `peer_id` (1..2^53-1, unique in the session). `opts` may
 // be NULL for the defaults. On success `*out_ctx` holds the handle; the caller owns it
 // and releases it with `zen_context_free`. Thread-safe.

@@ -86,5 +86,32 @@ pub unsafe extern "C" fn zen_bytes_free(bytes: *mut zen_bytes_t) -> zen_status_t
     })
 }
 
+/// Diagnostics, not for game code: measures the Rust core's own FastLocal vec3 set in
+/// this build (1000 values, `samples` batches of one write each, median ns per call)
+/// into `*out_ns`, so a benchmark can print what the C boundary adds. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn zen_diagnostics_core_set_vec3_ns(samples: u32, out_ns: *mut f64) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_ns, "out_ns") }?;
+        let mut ctx = crate::Context::new(1, crate::Options::default())?;
+        let hs = (0..1000)
+            .map(|i| ctx.create(&format!("bench/{i}"), crate::ValueType::Vec3, Default::default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut per_call = Vec::with_capacity(samples.max(1) as usize);
+        for s in 0..samples.max(1) {
+            let t = std::time::Instant::now();
+            for (i, &h) in hs.iter().enumerate() {
+                ctx.set(h, [i as f32, s as f32, 0.5])?;
+            }
+            per_call.push(t.elapsed().as_nanos() as f64 / hs.len() as f64);
+            ctx.tick(16 * (s as u64 + 1));
+            while ctx.poll_change().is_some() {}
+        }
+        per_call.sort_by(f64::total_cmp);
+        *slot = per_call[per_call.len() / 2];
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests;
