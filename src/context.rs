@@ -235,7 +235,7 @@ pub struct Context {
     pub(crate) outbound: VecDeque<Outbound>,
     pub(crate) inbox: Vec<Message>,
     pub(crate) members: Membership,
-    pub(crate) streams: HashMap<u64, StreamIn>,
+    pub(crate) streams: rustc_hash::FxHashMap<u64, StreamIn>,
     /// Last seq of this context's own stream.
     pub(crate) my_seq: u64,
     /// (seq, send time) of recent own messages, for RTT and lag.
@@ -276,7 +276,7 @@ impl Context {
             outbound: VecDeque::new(),
             inbox: Vec::new(),
             members: Membership::default(),
-            streams: HashMap::new(),
+            streams: Default::default(),
             my_seq: 0,
             sent_at: VecDeque::new(),
             merges: HashMap::new(),

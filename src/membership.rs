@@ -6,7 +6,7 @@
 //! members; this module never sends anything itself.
 
 use crate::seqwindow::SeqWindow;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Longest wait between catch-ups to one member: under heavy loss a lost catch-up is
 /// retried within this long.
@@ -38,10 +38,10 @@ impl Member {
             id,
             last_heard_ms: now,
             active: true,
-            acks: HashMap::new(),
+            acks: HashMap::default(),
             srtt_ms: None,
-            catchup: HashMap::new(),
-            behind_since: HashMap::new(),
+            catchup: HashMap::default(),
+            behind_since: HashMap::default(),
             joined_at_seq,
             just_added: true,
         }

@@ -26,7 +26,7 @@ use crate::protocol::{self, put_entry, put_header, put_varint, seal, Body, Entry
 use crate::register::{decode_record, encode_record, Slot};
 use crate::seqwindow::SeqWindow;
 use crate::value::ValueType;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// What this context knows of one peer's stream.
 #[derive(Default)]
@@ -43,6 +43,9 @@ pub(crate) struct StreamIn {
 type Staged = (u64, u64, Vec<u8>);
 
 const HEADER_ROOM: usize = 64;
+/// Most streams (peers ever heard of) a context tracks; snapshots of further unknown
+/// streams are refused, so hostile input cannot grow this table without bound.
+const MAX_STREAMS: usize = 4096;
 
 impl Context {
     fn limits(&self) -> Limits {
@@ -226,7 +229,11 @@ impl Context {
                 Body::Ack => {}
                 Body::Delta { seq, entries } => self.on_delta(msg.sender, seq, entries),
                 Body::Snapshot { stream, catchup, chunks, base, target, entries } => {
-                    if stream != self.id && check_peer_id(stream).is_ok() {
+                    let room = self.streams.len() < MAX_STREAMS || self.streams.contains_key(&stream);
+                    if !room {
+                        self.m.messages_rejected += 1;
+                    }
+                    if room && stream != self.id && check_peer_id(stream).is_ok() {
                         self.on_snapshot(msg.sender, stream, catchup, chunks, base, target, entries);
                     }
                 }
@@ -239,6 +246,11 @@ impl Context {
         let Some(m) = self.members.get_mut(sender) else { return };
         m.last_heard_ms = now;
         for &(stream, report) in acks {
+            // Only streams we know can matter to us; this also bounds what a hostile
+            // member can make us store.
+            if stream != me && !self.streams.contains_key(&stream) {
+                continue;
+            }
             let window = m.acks.entry(stream).or_default();
             let before = *window;
             window.merge(report);
@@ -442,7 +454,7 @@ impl Context {
             return;
         }
         let any_active = self.members.any_active();
-        let mut min_ack: HashMap<u64, u64> = HashMap::new();
+        let mut min_ack: HashMap<u64, u64> = HashMap::default();
         let list = std::mem::take(&mut self.unconverged);
         let mut keep = Vec::with_capacity(list.len());
         for i in list {
@@ -652,4 +664,24 @@ impl Context {
 fn decode_meta(buf: &[u8]) -> Option<(ValueType, Policy)> {
     let (&ty, rest) = buf.split_first()?;
     Some((ValueType::from_u8(ty)?, Policy::decode(rest)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Options;
+
+    /// A member's ack vector naming thousands of unknown streams is not stored.
+    #[test]
+    fn hostile_ack_vectors_do_not_grow_state() {
+        let mut c = Context::new(1, Options::default()).unwrap();
+        c.add_peer(2).unwrap();
+        let acks: Vec<(u64, SeqWindow)> =
+            (10..20_010).map(|s| (s, SeqWindow { upto: 5, above: 0 })).collect();
+        let mut out = Vec::new();
+        put_header(&mut out, MessageKind::Ack, 2, &acks);
+        c.receive(&seal(out)).unwrap();
+        c.tick(16);
+        assert!(c.members.get(2).unwrap().acks.len() <= 1);
+    }
 }
