@@ -201,12 +201,10 @@ pub unsafe extern "C" fn zen_value_get_vec3(
     out_v: *mut zen_vec3_t,
 ) -> zen_status_t {
     guard(|| {
-        let slot = unsafe { out(out_v, "out_v") }?;
-        match get(ctx, value)? {
-            Value::Vec3([x, y, z]) => *slot = zen_vec3_t { x, y, z },
-            other => return Err(wrong("vec3", &other)),
-        }
-        Ok(())
+        get_into(ctx, value, out_v, "vec3", |v| match v {
+            Value::Vec3([x, y, z]) => Ok(zen_vec3_t { x, y, z }),
+            o => Err(o),
+        })
     })
 }
 
@@ -224,12 +222,10 @@ pub unsafe extern "C" fn zen_value_get_vec2(
     out_v: *mut zen_vec2_t,
 ) -> zen_status_t {
     guard(|| {
-        let slot = unsafe { out(out_v, "out_v") }?;
-        match get(ctx, value)? {
-            Value::Vec2([x, y]) => *slot = zen_vec2_t { x, y },
-            other => return Err(wrong("vec2", &other)),
-        }
-        Ok(())
+        get_into(ctx, value, out_v, "vec2", |v| match v {
+            Value::Vec2([x, y]) => Ok(zen_vec2_t { x, y }),
+            o => Err(o),
+        })
     })
 }
 
@@ -247,12 +243,10 @@ pub unsafe extern "C" fn zen_value_get_vec4(
     out_v: *mut zen_vec4_t,
 ) -> zen_status_t {
     guard(|| {
-        let slot = unsafe { out(out_v, "out_v") }?;
-        match get(ctx, value)? {
-            Value::Vec4([x, y, z, w]) => *slot = zen_vec4_t { x, y, z, w },
-            other => return Err(wrong("vec4", &other)),
-        }
-        Ok(())
+        get_into(ctx, value, out_v, "vec4", |v| match v {
+            Value::Vec4([x, y, z, w]) => Ok(zen_vec4_t { x, y, z, w }),
+            o => Err(o),
+        })
     })
 }
 
@@ -274,12 +268,10 @@ pub unsafe extern "C" fn zen_value_get_color(
     out_v: *mut zen_color_t,
 ) -> zen_status_t {
     guard(|| {
-        let slot = unsafe { out(out_v, "out_v") }?;
-        match get(ctx, value)? {
-            Value::Color([r, g, b, a]) => *slot = zen_color_t { r, g, b, a },
-            other => return Err(wrong("color", &other)),
-        }
-        Ok(())
+        get_into(ctx, value, out_v, "color", |v| match v {
+            Value::Color([r, g, b, a]) => Ok(zen_color_t { r, g, b, a }),
+            o => Err(o),
+        })
     })
 }
 
