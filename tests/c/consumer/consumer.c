@@ -1,4 +1,4 @@
-/* Links the installed library (CMake package or pkg-config) and syncs one value. */
+/* Links zen-crdt (installed package, pkg-config or add_subdirectory) and syncs one value. */
 #include <stdio.h>
 #include <string.h>
 
@@ -28,7 +28,7 @@ int main(void) {
   }
   int64_t seen = 0;
   zen_value_get_i64(a, hp, &seen);
-  printf("installed zen-crdt %u.%u.%u: hp converged to %lld\n", ZEN_VERSION_MAJOR, ZEN_VERSION_MINOR, ZEN_VERSION_PATCH,
+  printf("linked zen-crdt %u.%u.%u: hp converged to %lld\n", ZEN_VERSION_MAJOR, ZEN_VERSION_MINOR, ZEN_VERSION_PATCH,
          (long long)seen);
   zen_context_free(a);
   zen_context_free(b);
