@@ -592,7 +592,8 @@ enum zen_status_t zen_value_id(zen_context_t ctx,
 
 // Blocks the calling thread until the value is Converged or `timeout_ms` passes
 // (`ZEN_ERR_TIMEOUT`). For threads other than the one that ticks: the wait wakes after
-// each `zen_context_tick`, so calling it on the ticking thread only times out.
+// each `zen_context_tick`, so calling it on the ticking thread only times out. Freeing
+// the context from another thread ends the wait with `ZEN_ERR_INVALID_HANDLE`.
 enum zen_status_t zen_value_wait_converged(zen_context_t ctx,
                                            zen_value_t value,
                                            uint64_t timeout_ms);

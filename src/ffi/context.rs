@@ -76,7 +76,10 @@ pub unsafe extern "C" fn zen_context_new(
 #[no_mangle]
 pub extern "C" fn zen_context_free(ctx: zen_context_t) -> zen_status_t {
     guard(|| {
-        drop(handles::remove(ctx));
+        if let Some(cell) = handles::remove(ctx) {
+            cell.inner.lock().freed = true;
+            cell.ticked.notify_all();
+        }
         Ok(())
     })
 }

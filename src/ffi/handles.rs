@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     pub last_event: Option<ChangeEvent>,
     /// An outbound message that did not fit the caller's buffer, kept for the retry.
     pub held_out: Option<Outbound>,
+    /// Set by `zen_context_free`, so a thread still waiting on the context wakes up.
+    pub freed: bool,
 }
 
 pub(crate) struct ContextCell {
@@ -52,7 +54,7 @@ fn pack(index: u32, generation: u32) -> u64 {
 
 pub(crate) fn insert(ctx: Context) -> u64 {
     let cell = Arc::new(ContextCell {
-        inner: Mutex::new(Inner { ctx, poisoned: None, last_event: None, held_out: None }),
+        inner: Mutex::new(Inner { ctx, poisoned: None, last_event: None, held_out: None, freed: false }),
         ticked: Condvar::new(),
     });
     let mut t = TABLE.write();

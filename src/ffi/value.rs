@@ -428,7 +428,8 @@ pub unsafe extern "C" fn zen_value_id(
 
 /// Blocks the calling thread until the value is Converged or `timeout_ms` passes
 /// (`ZEN_ERR_TIMEOUT`). For threads other than the one that ticks: the wait wakes after
-/// each `zen_context_tick`, so calling it on the ticking thread only times out.
+/// each `zen_context_tick`, so calling it on the ticking thread only times out. Freeing
+/// the context from another thread ends the wait with `ZEN_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn zen_value_wait_converged(
     ctx: zen_context_t,
@@ -440,6 +441,12 @@ pub extern "C" fn zen_value_wait_converged(
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         let mut inner = cell.inner.lock();
         loop {
+            if inner.freed {
+                return Err(FfiError::new(
+                    zen_status_t::ZEN_ERR_INVALID_HANDLE,
+                    "the context was freed while waiting",
+                ));
+            }
             if let Some(why) = &inner.poisoned {
                 return Err(FfiError::new(
                     zen_status_t::ZEN_ERR_POISONED,

@@ -823,6 +823,38 @@ static void test_wait_converged_from_another_thread(void) {
   zen_context_free(t.b);
 }
 
+typedef struct {
+  zen_context_t ctx;
+  zen_value_t value;
+  zen_status_t result;
+} waiter_args;
+
+static void *waiter_thread(void *p) {
+  waiter_args *w = (waiter_args *)p;
+  w->result = zen_value_wait_converged(w->ctx, w->value, 10000);
+  return NULL;
+}
+
+static void test_free_wakes_a_waiting_thread(void) {
+  waiter_args w;
+  w.ctx = new_ctx(1);
+  zen_context_add_peer(w.ctx, 2);
+  w.value = create(w.ctx, "score", ZEN_TYPE_I64, ZEN_MODE_WAIT_FOR_SYNC, 0);
+  zen_value_set_i64(w.ctx, w.value, 1);
+  w.result = ZEN_OK;
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, waiter_thread, &w) == 0);
+  struct timespec ts = {0, 50000000};
+  nanosleep(&ts, NULL);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK_OK(zen_context_free(w.ctx));
+  pthread_join(th, NULL);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  CHECK(w.result == ZEN_ERR_INVALID_HANDLE);
+  CHECK(t1.tv_sec - t0.tv_sec < 5);
+}
+
 static void *fail_on_other_thread(void *p) {
   (void)p;
   zen_context_new(0, NULL, NULL);
@@ -877,6 +909,7 @@ static const zen_test_case CASES[] = {
     {"metrics_and_peer_lag", test_metrics_and_peer_lag},
     {"game_and_network_threads", test_game_and_network_threads},
     {"wait_converged_from_another_thread", test_wait_converged_from_another_thread},
+    {"free_wakes_a_waiting_thread", test_free_wakes_a_waiting_thread},
     {"last_error_is_per_thread", test_last_error_is_per_thread},
 };
 
