@@ -685,3 +685,77 @@ mod tests {
         assert!(c.members.get(2).unwrap().acks.len() <= 1);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Hostile input that passes the checksum: random structure, random yrs bytes.
+    use super::*;
+    use crate::context::Options;
+    use proptest::prelude::*;
+
+    fn receiver() -> Context {
+        let mut c = Context::new(1, Options::default()).unwrap();
+        c.add_peer(2).unwrap();
+        c
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any bytes after a valid header: rejected or applied, never a panic.
+        #[test]
+        fn sealed_garbage_never_panics(kind in 1u8..4, body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut c = receiver();
+            let mut out = Vec::new();
+            out.extend_from_slice(&crate::protocol::MAGIC);
+            out.push(crate::protocol::PROTOCOL_VERSION);
+            out.push(kind);
+            put_varint(&mut out, 2);
+            out.extend_from_slice(&body);
+            let _ = c.receive(&seal(out));
+            c.tick(16);
+            c.tick(32);
+            let _ = c.metrics();
+        }
+
+        /// A well-formed delta whose entry carries random bytes as its yrs update.
+        #[test]
+        fn random_updates_in_a_delta_never_panic(update in proptest::collection::vec(any::<u8>(), 0..200), id in "[a-z]{1,8}") {
+            let mut c = receiver();
+            let mut out = Vec::new();
+            put_header(&mut out, MessageKind::Delta, 2, &[]);
+            put_varint(&mut out, 1);
+            put_varint(&mut out, 1);
+            put_entry(&mut out, 0, Some(&id), &update);
+            let _ = c.receive(&seal(out));
+            c.tick(16);
+            let _ = c.open(&id).map(|h| c.get(h));
+        }
+
+        /// A real update with a few bytes changed: often still decodes, then must apply
+        /// or be refused without a panic.
+        #[test]
+        fn mutated_real_updates_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
+            let mut doc = crate::storage::ValueDoc::new(2);
+            let key: std::sync::Arc<str> = "2".into();
+            let mut rec = Vec::new();
+            crate::register::encode_record(&[(3, 1)], Some(&crate::value::Value::Vec3([1.0, 2.0, 3.0])), &mut rec);
+            doc.write(2, &key, Some(&[7, 0]), &rec, true);
+            let mut update = doc.write(2, &key, None, &rec, true);
+            for (at, x) in flips {
+                let i = at % update.len();
+                update[i] ^= x | 1;
+            }
+            let mut c = receiver();
+            let mut out = Vec::new();
+            put_header(&mut out, MessageKind::Delta, 2, &[]);
+            put_varint(&mut out, 1);
+            put_varint(&mut out, 1);
+            put_entry(&mut out, 0, Some("v"), &update);
+            let _ = c.receive(&seal(out));
+            c.tick(16);
+            let _ = c.open("v").map(|h| c.get(h));
+            c.tick(3000);
+        }
+    }
+}
