@@ -1,9 +1,10 @@
 //! A seeded, deterministic network simulator for whole multiplayer sessions.
 //!
-//! Owns virtual time, links (latency, jitter, loss, duplication, reordering), partitions
-//! and peers joining and leaving. It plays the host: it ticks every context, moves the
-//! bytes from `poll_outbound` to `receive`, and tells contexts about membership, exactly
-//! as a game's transport would. The same seed replays the same session.
+//! Owns virtual time, links (latency, jitter, loss, duplication, reordering, bandwidth),
+//! partitions and peers joining and leaving. `Network` is the wire alone; `Sim` plays the
+//! host on top of it: it ticks every context, moves the bytes from `poll_outbound` to
+//! `receive`, and tells contexts about membership, exactly as a game's transport would.
+//! The same seed replays the same session.
 
 use crate::context::{Context, Options};
 use std::cmp::Reverse;
@@ -94,27 +95,109 @@ impl Ord for InFlight {
     }
 }
 
-/// A simulated session of contexts with peer ids 1..=n.
-pub struct Sim {
-    pub peers: Vec<Context>,
-    /// Whether peer i is in the session (joined and not left).
-    pub online: Vec<bool>,
-    /// Partition group of each peer; peers in different groups cannot reach each other.
-    pub group: Vec<u32>,
+/// A simulated network between `n` hosts (indices 0..n): what a host sends reaches the
+/// others after the link's latency and jitter, or not at all (loss, partition, a host
+/// offline), possibly twice or late. Deterministic for a seed. Used by `Sim`, by the
+/// benchmark's plain-yrs baseline and by the C API.
+pub struct Network {
     pub link: LinkConfig,
+    /// Whether host i is connected (joined and not left).
+    pub online: Vec<bool>,
+    /// Partition group of each host; hosts in different groups cannot reach each other.
+    pub group: Vec<u32>,
     pub rng: Rng,
-    pub now: u64,
-    pub tick_ms: u64,
     flight: BinaryHeap<Reverse<InFlight>>,
     order: u64,
     /// Per (from, to): time the link is busy until, for the bandwidth cap.
     busy_until: Vec<u64>,
+    pub delivered: u64,
+    pub dropped: u64,
+}
+
+impl Network {
+    /// `n` hosts, all offline until `online` says otherwise.
+    pub fn new(seed: u64, n: usize, link: LinkConfig) -> Network {
+        Network {
+            link,
+            online: vec![false; n],
+            group: vec![0; n],
+            rng: Rng::new(seed),
+            flight: BinaryHeap::new(),
+            order: 0,
+            busy_until: vec![0; n * n],
+            delivered: 0,
+            dropped: 0,
+        }
+    }
+
+    pub fn hosts(&self) -> usize {
+        self.online.len()
+    }
+
+    pub fn reachable(&self, a: usize, b: usize) -> bool {
+        self.online[a] && self.online[b] && self.group[a] == self.group[b]
+    }
+
+    /// Sends `bytes` from host `from` to host `to` at time `now` (ms).
+    pub fn send(&mut self, now: u64, from: usize, to: usize, bytes: Vec<u8>) {
+        if !self.reachable(from, to) || self.rng.chance(self.link.loss) {
+            self.dropped += 1;
+            return;
+        }
+        let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut at = now + self.link.latency_ms + self.rng.below(self.link.jitter_ms + 1);
+            if self.rng.chance(self.link.reorder) {
+                at += 16 * (1 + self.rng.below(4));
+            }
+            if self.link.bandwidth_bytes_per_s > 0 {
+                let k = from * self.hosts() + to;
+                let tx_ms = (bytes.len() as u64 * 1000).div_ceil(self.link.bandwidth_bytes_per_s);
+                let start = self.busy_until[k].max(now);
+                self.busy_until[k] = start + tx_ms;
+                at += start + tx_ms - now;
+            }
+            self.order += 1;
+            self.flight.push(Reverse(InFlight { at, order: self.order, from, to, bytes: bytes.clone() }));
+        }
+    }
+
+    /// Sends the same bytes to every other host.
+    pub fn broadcast(&mut self, now: u64, from: usize, bytes: &[u8]) {
+        for to in 0..self.hosts() {
+            if to != from {
+                self.send(now, from, to, bytes.to_vec());
+            }
+        }
+    }
+
+    /// Takes every message due at or before `now`, as (from, to, bytes). What was in
+    /// flight to or from a host that went offline is lost, as with a closed connection.
+    pub fn due(&mut self, now: u64) -> Vec<(usize, usize, Vec<u8>)> {
+        let mut out = Vec::new();
+        while self.flight.peek().is_some_and(|Reverse(m)| m.at <= now) {
+            let Reverse(m) = self.flight.pop().expect("peeked");
+            if !self.online[m.to] || !self.online[m.from] {
+                self.dropped += 1;
+                continue;
+            }
+            self.delivered += 1;
+            out.push((m.from, m.to, m.bytes));
+        }
+        out
+    }
+}
+
+/// A simulated session of contexts with peer ids 1..=n over a `Network`.
+pub struct Sim {
+    pub peers: Vec<Context>,
+    pub net: Network,
+    pub now: u64,
+    pub tick_ms: u64,
     /// Messages `receive` rejected (must stay 0 in a healthy session).
     pub rejected: u64,
     /// Why the last rejected message was rejected.
     pub last_error: Option<crate::error::Error>,
-    pub delivered: u64,
-    pub dropped: u64,
     /// Whether `step` discards every context's change events (the default; a host
     /// that does not look at events must still not let them pile up).
     pub drain_events: bool,
@@ -128,19 +211,11 @@ impl Sim {
             (1..=n as u64).map(|id| Context::new(id, opts.clone()).expect("valid options")).collect();
         let mut sim = Sim {
             peers,
-            online: vec![false; n],
-            group: vec![0; n],
-            link,
-            rng: Rng::new(seed),
+            net: Network::new(seed, n, link),
             now: 0,
             tick_ms,
-            flight: BinaryHeap::new(),
-            order: 0,
-            busy_until: vec![0; n * n],
             rejected: 0,
             last_error: None,
-            delivered: 0,
-            dropped: 0,
             drain_events: true,
         };
         for i in 0..n {
@@ -153,11 +228,16 @@ impl Sim {
         &mut self.peers[i]
     }
 
+    /// Whether peer `i` is in the session.
+    pub fn online(&self, i: usize) -> bool {
+        self.net.online[i]
+    }
+
     /// Peer `i` joins (or rejoins) the session: the hosts connect it to every online peer.
     pub fn join(&mut self, i: usize) {
-        self.online[i] = true;
+        self.net.online[i] = true;
         for j in 0..self.peers.len() {
-            if j != i && self.online[j] {
+            if j != i && self.net.online[j] {
                 let (a, b) = (self.peers[i].peer_id(), self.peers[j].peer_id());
                 let _ = self.peers[i].add_peer(b);
                 let _ = self.peers[j].add_peer(a);
@@ -167,7 +247,7 @@ impl Sim {
 
     /// Peer `i` leaves: the others' hosts remove it, and it drops them.
     pub fn leave(&mut self, i: usize) {
-        self.online[i] = false;
+        self.net.online[i] = false;
         for j in 0..self.peers.len() {
             if j != i {
                 let (a, b) = (self.peers[i].peer_id(), self.peers[j].peer_id());
@@ -179,59 +259,25 @@ impl Sim {
 
     /// Splits the session: peers with different group numbers cannot reach each other.
     pub fn partition(&mut self, group: Vec<u32>) {
-        self.group = group;
+        self.net.group = group;
     }
 
     pub fn heal(&mut self) {
-        self.group = vec![0; self.peers.len()];
-    }
-
-    fn reachable(&self, a: usize, b: usize) -> bool {
-        self.online[a] && self.online[b] && self.group[a] == self.group[b]
-    }
-
-    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
-        if !self.reachable(from, to) || self.rng.chance(self.link.loss) {
-            self.dropped += 1;
-            return;
-        }
-        let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
-        for _ in 0..copies {
-            let mut at = self.now + self.link.latency_ms + self.rng.below(self.link.jitter_ms + 1);
-            if self.rng.chance(self.link.reorder) {
-                at += self.tick_ms * (1 + self.rng.below(4));
-            }
-            if self.link.bandwidth_bytes_per_s > 0 {
-                let k = from * self.peers.len() + to;
-                let tx_ms = (bytes.len() as u64 * 1000).div_ceil(self.link.bandwidth_bytes_per_s);
-                let start = self.busy_until[k].max(self.now);
-                self.busy_until[k] = start + tx_ms;
-                at += start + tx_ms - self.now;
-            }
-            self.order += 1;
-            self.flight.push(Reverse(InFlight { at, order: self.order, from, to, bytes: bytes.clone() }));
-        }
+        self.net.group = vec![0; self.peers.len()];
     }
 
     /// One tick of virtual time: deliver what is due, tick every online peer, send what
     /// they produced.
     pub fn step(&mut self) {
         self.now += self.tick_ms;
-        while self.flight.peek().is_some_and(|Reverse(m)| m.at <= self.now) {
-            let Reverse(m) = self.flight.pop().expect("peeked");
-            // A peer that left has no connection: what was in flight to or from it is lost.
-            if !self.online[m.to] || !self.online[m.from] {
-                self.dropped += 1;
-                continue;
-            }
-            self.delivered += 1;
-            if let Err(e) = self.peers[m.to].receive(&m.bytes) {
+        for (_, to, bytes) in self.net.due(self.now) {
+            if let Err(e) = self.peers[to].receive(&bytes) {
                 self.rejected += 1;
                 self.last_error = Some(e);
             }
         }
         for i in 0..self.peers.len() {
-            if !self.online[i] {
+            if !self.net.online[i] {
                 continue;
             }
             self.peers[i].tick(self.now);
@@ -239,16 +285,10 @@ impl Sim {
                 match out.to {
                     Some(peer) => {
                         if let Some(j) = self.peers.iter().position(|c| c.peer_id() == peer) {
-                            self.send(i, j, out.bytes);
+                            self.net.send(self.now, i, j, out.bytes);
                         }
                     }
-                    None => {
-                        for j in 0..self.peers.len() {
-                            if j != i {
-                                self.send(i, j, out.bytes.clone());
-                            }
-                        }
-                    }
+                    None => self.net.broadcast(self.now, i, &out.bytes),
                 }
             }
             while self.drain_events && self.peers[i].poll_change().is_some() {}

@@ -185,7 +185,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     }
     sim.heal();
     for i in 0..n {
-        if !sim.online[i] {
+        if !sim.online(i) {
             sim.join(i);
         }
     }
@@ -195,8 +195,8 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
             "case peers={} now={} delivered={} dropped={} values={}",
             n,
             sim.now,
-            sim.delivered,
-            sim.dropped,
+            sim.net.delivered,
+            sim.net.dropped,
             sim.peers[0].value_count()
         );
     }
@@ -284,7 +284,7 @@ proptest! {
                 sim.ctx(0).create(&format!("v{v}"), *ty, ValueOptions { policy, ..Default::default() }).unwrap();
             }
             sim.run_for(500);
-            sim.link = lossy;
+            sim.net.link = lossy;
             // All writes happen in one tick, concurrently.
             for &(peer, v, _, raw) in &writes {
                 let ty = TYPES[v];
