@@ -20,8 +20,9 @@ pub(crate) struct Member {
     pub acks: HashMap<u64, SeqWindow>,
     /// Smoothed round trip in ms; `None` until the first sample.
     pub srtt_ms: Option<f64>,
-    /// Per stream: earliest time the next catch-up may go out, and the current backoff.
-    pub catchup: HashMap<u64, (u64, u64)>,
+    /// Per stream: earliest time the next catch-up may go out, the current backoff, and
+    /// the seq the last catch-up brought the member to.
+    pub catchup: HashMap<u64, (u64, u64, u64)>,
     /// Per forwarded stream: since when this member has been behind us on it.
     pub behind_since: HashMap<u64, u64>,
     /// Our own stream's seq when the member was added: it needs a snapshot of what came
@@ -79,15 +80,24 @@ impl Member {
         });
     }
 
-    /// Whether a catch-up on `stream` may go now; if so, arms the backoff.
-    pub fn may_catch_up(&mut self, stream: u64, now: u64, rto: u64) -> bool {
-        let (next, backoff) = self.catchup.get(&stream).copied().unwrap_or((0, rto));
+    /// Whether a catch-up on `stream` bringing the member to `target` may go now; if so,
+    /// arms the backoff (which doubles while catch-ups go unacknowledged).
+    pub fn may_catch_up(&mut self, stream: u64, now: u64, rto: u64, target: u64) -> bool {
+        let (next, backoff, _) = self.catchup.get(&stream).copied().unwrap_or((0, rto, 0));
         if now < next {
             return false;
         }
         let backoff = if next == 0 { rto } else { (backoff * 2).min(MAX_BACKOFF_MS) };
-        self.catchup.insert(stream, (now + backoff, backoff));
+        self.catchup.insert(stream, (now + backoff, backoff, target));
         true
+    }
+
+    /// The member's ack of `stream` reached `upto`: a catch-up it has received no longer
+    /// holds back the next one (so a later, unrelated loss recovers just as fast).
+    pub fn acked(&mut self, stream: u64, upto: u64) {
+        if self.catchup.get(&stream).is_some_and(|&(_, _, target)| upto >= target) {
+            self.catchup.remove(&stream);
+        }
     }
 
     /// The member caught up on `stream`: the next lag starts with a short timeout again.
@@ -139,12 +149,16 @@ mod tests {
     #[test]
     fn catch_up_backs_off_and_resets() {
         let mut m = Member::new(2, 0, 0);
-        assert!(m.may_catch_up(1, 100, 50));
-        assert!(!m.may_catch_up(1, 120, 50));
-        assert!(m.may_catch_up(1, 150, 50));
-        assert!(!m.may_catch_up(1, 200, 50), "second backoff is 100 ms");
+        assert!(m.may_catch_up(1, 100, 50, 7));
+        assert!(!m.may_catch_up(1, 120, 50, 7));
+        assert!(m.may_catch_up(1, 150, 50, 7));
+        assert!(!m.may_catch_up(1, 200, 50, 9), "second backoff is 100 ms");
         m.caught_up(1);
-        assert!(m.may_catch_up(1, 201, 50));
+        assert!(m.may_catch_up(1, 201, 50, 9));
+        m.acked(1, 8);
+        assert!(!m.may_catch_up(1, 210, 50, 12), "ack below the target keeps the backoff");
+        m.acked(1, 9);
+        assert!(m.may_catch_up(1, 211, 50, 12), "the catch-up arrived: no backoff");
     }
 
     #[test]

@@ -258,6 +258,7 @@ impl Context {
                 continue;
             }
             let upto = window.upto;
+            m.acked(stream, upto);
             if stream == me {
                 if upto > before.upto {
                     if let Some(&(_, t)) = self.sent_at.iter().rev().find(|(s, _)| *s == upto) {
@@ -441,7 +442,13 @@ impl Context {
                 m.last_heard_ms = now;
             }
             let active = now.saturating_sub(m.last_heard_ms) <= timeout;
-            revived |= active && !m.active;
+            if active && !m.active {
+                // Back from silence (a healed partition): catch it up now, not after the
+                // backoff its silence built up.
+                m.catchup.clear();
+                m.behind_since.clear();
+                revived = true;
+            }
             m.active = active;
         }
         if revived {
@@ -535,7 +542,7 @@ impl Context {
                         None => true,
                     };
                 let m = &mut self.members.members[idx];
-                if overdue && m.may_catch_up(me, now, rto) {
+                if overdue && m.may_catch_up(me, now, rto, my_seq) {
                     jobs.push((m.id, me, ack, my_seq));
                 }
             }
@@ -550,7 +557,7 @@ impl Context {
                     continue;
                 }
                 let since = *m.behind_since.entry(w).or_insert(now);
-                if now >= since + rto && m.may_catch_up(w, now, rto) {
+                if now >= since + rto && m.may_catch_up(w, now, rto, st.recv.upto) {
                     jobs.push((m.id, w, theirs, st.recv.upto));
                 }
             }

@@ -4,32 +4,14 @@
 //! state-vector diff per tick).
 #![allow(dead_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use yrs::updates::decoder::Decode;
 use yrs::{Any, Doc, Map, MapRef, ReadTxn, StateVector, Transact, Update};
 
-pub struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+pub use zen_crdt::alloc_count::Counting;
 
 /// Live heap bytes of the whole process.
 pub fn heap() -> i64 {
-    LIVE.load(Ordering::Relaxed) as i64
+    zen_crdt::alloc_count::live_bytes()
 }
 
 pub fn mb(bytes: i64) -> String {
