@@ -3,6 +3,8 @@
 //! same run. Prints tables; `--json` prints one JSON object instead.
 //!
 //! `cargo run --release --bin zen-bench [-- --json] [--secs 60] [--baseline-secs 10] [--seed 1]`
+//! (`--secs` also bounds the other scenarios: contention runs min(10, secs) s, the late
+//! joiner arrives after min(30, secs/2) s, the partition lasts min(5, secs/2) s.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,12 +34,18 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The `q` quantile; -1 when there is no sample (so the JSON stays valid).
 fn quantile(v: &mut [u64], q: f64) -> f64 {
     if v.is_empty() {
-        return f64::NAN;
+        return -1.0;
     }
     v.sort_unstable();
     v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1] as f64
+}
+
+/// Tick at which "memory at the start" is taken: 5 s in, or a quarter of a short run.
+fn mem_mark(secs: u64) -> u64 {
+    (5000 / TICK).min(secs * 1000 / TICK / 4).max(1)
 }
 
 fn arena_link() -> LinkConfig {
@@ -184,21 +192,6 @@ impl ZenArena {
             }
         }
     }
-
-    fn agree(&self) -> bool {
-        let ids: Vec<String> = self.sim.peers[0].value_ids().map(String::from).collect();
-        let online: Vec<usize> = (0..self.sim.peers.len()).filter(|&p| self.sim.net.online[p]).collect();
-        ids.iter().all(|id| {
-            let reads: Vec<_> = online
-                .iter()
-                .map(|&p| self.sim.peers[p].open(id).ok().and_then(|h| self.sim.peers[p].get(h).ok()))
-                .collect();
-            reads.windows(2).all(|w| match (&w[0], &w[1]) {
-                (Some(a), Some(b)) => a.same_bits(b),
-                _ => false,
-            })
-        })
-    }
 }
 
 fn finish_zen(arena: &ZenArena, out: &mut Outcome) {
@@ -218,7 +211,7 @@ fn arena(seed: u64, secs: u64) -> Outcome {
     let ticks = secs * 1000 / TICK;
     for tick in 1..=ticks {
         a.play(tick, &mut out, true);
-        if tick == 5000 / TICK {
+        if tick == mem_mark(secs) {
             out.mem_start = live_bytes() - base;
         }
     }
@@ -267,7 +260,7 @@ fn contention(seed: u64, peers: usize, secs: u64) -> Outcome {
             r.windows(2).all(|w| w[0].same_bits(&w[1]))
         })
     };
-    while !agreed(&sim) && sim.now < stop + 10_000 {
+    while !agreed(&sim) && sim.now < stop + 5_000 {
         sim.step_keep_events();
         for p in 0..peers {
             while let Some(ev) = sim.ctx(p).poll_change() {
@@ -286,7 +279,7 @@ fn late_join(seed: u64, join_after: u64) -> Outcome {
     a.sim.leave(PEERS - 1);
     let mut out = Outcome { secs: join_after as f64, ..Outcome::default() };
     let join_tick = join_after * 1000 / TICK;
-    for tick in 1..=join_tick + 1000 / TICK * 10 {
+    for tick in 1..=join_tick + 5000 / TICK {
         if tick == join_tick {
             a.sim.join(PEERS - 1);
         }
@@ -295,6 +288,7 @@ fn late_join(seed: u64, join_after: u64) -> Outcome {
             let newcomer = &a.sim.peers[PEERS - 1];
             if newcomer.value_count() == a.sim.peers[0].value_count() && a.agree_ignoring_hot() {
                 out.catch_up_ms = Some((tick - join_tick) * TICK);
+                break;
             }
         }
     }
@@ -322,9 +316,9 @@ impl ZenArena {
 fn partition(seed: u64, split_secs: u64) -> Outcome {
     let mut a = ZenArena::new(seed, PEERS, arena_link());
     let mut out = Outcome { secs: split_secs as f64, ..Outcome::default() };
-    let start = 2000 / TICK;
+    let start = 1000 / TICK;
     let heal = start + split_secs * 1000 / TICK;
-    for tick in 1..=heal + 10 * 1000 / TICK {
+    for tick in 1..=heal + 5000 / TICK {
         if tick == start {
             a.sim.partition((0..PEERS).map(|p| (p < PEERS / 2) as u32).collect());
         }
@@ -334,9 +328,9 @@ fn partition(seed: u64, split_secs: u64) -> Outcome {
         a.play(tick, &mut out, false);
         if tick > heal && out.catch_up_ms.is_none() && a.agree_ignoring_hot() {
             out.catch_up_ms = Some((tick - heal) * TICK);
+            break;
         }
     }
-    let _ = a.agree();
     out
 }
 
@@ -434,7 +428,7 @@ fn baseline_arena(seed: u64, secs: u64) -> Outcome {
             }
         }
         out.cpu_secs += t.elapsed().as_secs_f64();
-        if tick == 5000 / TICK {
+        if tick == mem_mark(secs) {
             out.mem_start = live_bytes() - base;
         }
     }
@@ -444,7 +438,7 @@ fn baseline_arena(seed: u64, secs: u64) -> Outcome {
 
 // ---- the core figures, small versions of benches/core.rs ---------------------------
 
-fn core_figures() -> (f64, f64, f64, f64) {
+fn core_figures(ticks: u64) -> (f64, f64, f64, f64) {
     let mut a = Context::new(1, Options::default()).unwrap();
     let mut b = Context::new(2, Options::default()).unwrap();
     a.add_peer(2).unwrap();
@@ -455,7 +449,7 @@ fn core_figures() -> (f64, f64, f64, f64) {
     let (mut set, mut pipe, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
     let heap0 = live_bytes();
     let mut start_mem = 0;
-    for s in 1..=3000u64 {
+    for s in 1..=ticks.max(20) {
         let t = Instant::now();
         for (i, &h) in hs.iter().enumerate() {
             a.set(h, [i as f32, s as f32, 0.0]).unwrap();
@@ -478,7 +472,7 @@ fn core_figures() -> (f64, f64, f64, f64) {
         set.push(st);
         pipe.push(pt);
         bytes.push(n as u64);
-        if s == 1000 {
+        if s == ticks.max(20) / 3 {
             start_mem = live_bytes() - heap0;
         }
     }
@@ -504,17 +498,18 @@ fn main() {
     let clock = Instant::now();
     let lap = |what: &str| log(&format!("[{:>5.1}s] {what}", clock.elapsed().as_secs_f64()));
     lap("core figures");
-    let (set_ns, pipe_ns, bytes_per, soak_ratio) = core_figures();
+    let (set_ns, pipe_ns, bytes_per, soak_ratio) = core_figures(arg("--core-ticks", 3000));
     lap(&format!("arena: {PEERS} peers x {ENTITIES} entities, {secs} s of virtual time"));
     let mut z = arena(seed, secs);
     lap(&format!("arena with plain yrs, {baseline_secs} s (its memory grows ~400 B per write)"));
     let mut y = baseline_arena(seed, baseline_secs);
     lap("contention");
-    let cont: Vec<(usize, Outcome)> = [2usize, 4, 8].iter().map(|&n| (n, contention(seed, n, 10))).collect();
+    let cont: Vec<(usize, Outcome)> =
+        [2usize, 4, 8].iter().map(|&n| (n, contention(seed, n, 10.min(secs)))).collect();
     lap("late join");
-    let late = late_join(seed, 30.min(secs));
+    let late = late_join(seed, 30.min(secs / 2).max(1));
     lap("partition");
-    let split = partition(seed, 5);
+    let split = partition(seed, 5.min(secs / 2).max(1));
     lap("done");
 
     let zv50 = quantile(&mut z.visibility_ms, 0.5);
@@ -584,7 +579,7 @@ fn main() {
         z.mem_ratio(),
         y.mem_ratio()
     );
-    println!("\n| contention (100 shared vec3, all peers write every tick, 10 s) | corrections/min | agree after stop (ms) | KB/s per peer |");
+    println!("\n| contention (100 shared vec3, all peers write every tick, {:>2} s) | corrections/min | agree after stop (ms) | KB/s per peer |", 10.min(secs));
     println!("|----------------------------------------------------------------|-----------------|-----------------------|---------------|");
     for (n, o) in &cont {
         println!(
@@ -595,14 +590,16 @@ fn main() {
         );
     }
     println!(
-        "\nlate join after 30 s: the newcomer agrees on every value after {} ms",
-        late.catch_up_ms.map_or("(not within 10 s)".into(), |v| v.to_string())
+        "\nlate join after {} s: the newcomer agrees on every value after {} ms",
+        30.min(secs / 2).max(1),
+        late.catch_up_ms.map_or("(not within 5 s)".into(), |v| v.to_string())
     );
     println!(
-        "partition 4/4 for 5 s: everyone agrees {} ms after healing",
-        split.catch_up_ms.map_or("(not within 10 s)".into(), |v| v.to_string())
+        "partition 4/4 for {} s: everyone agrees {} ms after healing",
+        5.min(secs / 2).max(1),
+        split.catch_up_ms.map_or("(not within 5 s)".into(), |v| v.to_string())
     );
     println!(
-        "\ncore: set p50 {set_ns:.1} ns, set+flush+apply {pipe_ns:.0} ns/value, {bytes_per:.1} B per vec3 update, memory over 3000 ticks x{soak_ratio:.2}"
+        "\ncore: set p50 {set_ns:.1} ns, set+flush+apply {pipe_ns:.0} ns/value, {bytes_per:.1} B per vec3 update, memory end/start over the core run x{soak_ratio:.2}"
     );
 }
