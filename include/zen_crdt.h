@@ -321,6 +321,23 @@ typedef enum zen_status_t (*zen_merge_fn)(void *user_data,
 // Releases a callback's `user_data` when the library no longer needs it.
 typedef void (*zen_free_fn)(void *user_data);
 
+// One-way link behaviour, the same for every pair of hosts.
+typedef struct zen_link_t {
+  uint64_t latency_ms;
+  // Uniform extra delay in 0..=jitter_ms.
+  uint64_t jitter_ms;
+  // Probabilities, 0..1.
+  double loss;
+  double duplicate;
+  // Probability that a message is held back an extra 1-4 ticks.
+  double reorder;
+  // 0 = unlimited.
+  uint64_t bandwidth_bytes_per_s;
+} zen_link_t;
+
+// A network handle: 0 is never valid. From `zen_net_new`, released with `zen_net_free`.
+typedef uint64_t zen_net_t;
+
 // A value handle: valid with the context that issued it, until that context is freed.
 typedef uint64_t zen_value_t;
 
@@ -459,6 +476,32 @@ enum zen_status_t zen_context_register_merge(zen_context_t ctx,
                                              zen_merge_fn merge,
                                              void *user_data,
                                              zen_free_fn cleanup);
+
+// Creates a network with no hosts. `seed` fixes every random choice (the same seed and
+// the same calls replay the same session). `link` may be NULL for a perfect 25 ms link.
+enum zen_status_t zen_net_new(uint64_t seed, const struct zen_link_t *link, zen_net_t *out_net);
+
+// Frees a network (not the contexts attached to it). Safe on 0 and twice.
+enum zen_status_t zen_net_free(zen_net_t net);
+
+// Attaches a context as a new host, online and connected to every online host (each
+// side's membership is updated, as a transport would). `*out_host` is its index.
+enum zen_status_t zen_net_attach(zen_net_t net, zen_context_t ctx, uint32_t *out_host);
+
+// Takes host `host` offline (it leaves: members on both sides are removed, messages in
+// flight to or from it are lost) or back online (it rejoins and is caught up).
+enum zen_status_t zen_net_set_online(zen_net_t net, uint32_t host, bool online);
+
+// Splits the network: `groups[i]` is host i's group (`count` must equal the number of
+// hosts); hosts in different groups cannot reach each other. All zeros heals it.
+enum zen_status_t zen_net_set_partition(zen_net_t net, const uint32_t *groups, size_t count);
+
+// One tick at host time `now_ms`: delivers the messages due, ticks every online
+// attached context, and sends what they produced. Wakes threads waiting on them.
+enum zen_status_t zen_net_step(zen_net_t net, uint64_t now_ms);
+
+// Messages delivered and dropped (loss, partition, offline host) so far.
+enum zen_status_t zen_net_stats(zen_net_t net, uint64_t *out_delivered, uint64_t *out_dropped);
 
 // Creates the value `id` (`id_len` bytes of UTF-8), or opens it if it exists here
 // (created locally or by a peer). `value_type` is a `zen_value_type_t`, `mode` a

@@ -134,6 +134,21 @@ impl Network {
         self.online.len()
     }
 
+    /// Adds an offline host; returns its index.
+    pub fn add_host(&mut self) -> usize {
+        let (n, m) = (self.hosts(), self.hosts() + 1);
+        let mut busy = vec![0; m * m];
+        for from in 0..n {
+            for to in 0..n {
+                busy[from * m + to] = self.busy_until[from * n + to];
+            }
+        }
+        self.busy_until = busy;
+        self.online.push(false);
+        self.group.push(0);
+        n
+    }
+
     pub fn reachable(&self, a: usize, b: usize) -> bool {
         self.online[a] && self.online[b] && self.group[a] == self.group[b]
     }

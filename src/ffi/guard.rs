@@ -86,12 +86,12 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T, what: &str) -> Result<&'a T, FfiErr
     unsafe { p.as_ref() }.ok_or_else(|| null(what))
 }
 
-/// A byte buffer given as pointer + length; NULL is allowed only with length 0.
+/// An array given as pointer + element count; NULL is allowed only with count 0.
 ///
 /// # Safety
-/// `p` must be NULL or valid for reads of `len` bytes for the duration of the call.
-pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8], FfiError> {
-    if len > isize::MAX as usize {
+/// `p` must be NULL or valid for reads of `len` elements for the duration of the call.
+pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Result<&'a [T], FfiError> {
+    if len > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
         return Err(FfiError::new(
             zen_status_t::ZEN_ERR_TOO_LARGE,
             format!("{what}: length {len} is impossible"),
@@ -100,7 +100,18 @@ pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&
     if p.is_null() {
         return if len == 0 { Ok(&[]) } else { Err(null(what)) };
     }
+    if !(p as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        return Err(FfiError::new(zen_status_t::ZEN_ERR_INVALID_ARGUMENT, format!("{what} is misaligned")));
+    }
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// A byte buffer given as pointer + length; NULL is allowed only with length 0.
+///
+/// # Safety
+/// As `slice`.
+pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8], FfiError> {
+    unsafe { slice(p, len, what) }
 }
 
 /// A UTF-8 string given as pointer + length (not NUL-terminated).

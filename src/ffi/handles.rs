@@ -9,12 +9,12 @@
 use super::status::{zen_status_t, FfiError};
 use crate::context::{Context, Outbound};
 use crate::events::ChangeEvent;
-use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::sync::Arc;
 
 pub(crate) const KIND_CONTEXT: u64 = 0xC7;
 pub(crate) const KIND_VALUE: u64 = 0xA5;
+pub(crate) const KIND_NET: u64 = 0x4E;
 
 /// A context and what the C layer keeps beside it.
 pub(crate) struct Inner {
@@ -35,77 +35,101 @@ pub(crate) struct ContextCell {
     pub ticked: Condvar,
 }
 
-struct Slot {
+struct Slot<T> {
     generation: u32,
-    cell: Option<Arc<ContextCell>>,
+    item: Option<Arc<T>>,
 }
 
-#[derive(Default)]
-struct Table {
-    slots: Vec<Slot>,
+/// Generational slots for one kind of object.
+pub(crate) struct Table<T> {
+    kind: u64,
+    name: &'static str,
+    slots: Vec<Slot<T>>,
     free: Vec<u32>,
 }
 
-static TABLE: Lazy<RwLock<Table>> = Lazy::new(|| RwLock::new(Table::default()));
+impl<T> Table<T> {
+    pub(crate) const fn new(kind: u64, name: &'static str) -> Table<T> {
+        Table { kind, name, slots: Vec::new(), free: Vec::new() }
+    }
 
-fn pack(index: u32, generation: u32) -> u64 {
-    (KIND_CONTEXT << 56) | (((generation & 0xFF_FFFF) as u64) << 32) | index as u64
+    fn pack(&self, index: u32, generation: u32) -> u64 {
+        (self.kind << 56) | (((generation & 0xFF_FFFF) as u64) << 32) | index as u64
+    }
+
+    fn locate(&self, handle: u64) -> Result<(usize, u32), FfiError> {
+        if handle >> 56 != self.kind {
+            let what = if handle == 0 {
+                format!("{} handle is 0 (never created, or already freed)", self.name)
+            } else if handle >> 56 == KIND_VALUE {
+                format!("handle {handle:#x} is a value handle, not a {} handle", self.name)
+            } else {
+                format!("{handle:#x} is not a {} handle", self.name)
+            };
+            return Err(FfiError::new(zen_status_t::ZEN_ERR_INVALID_HANDLE, what));
+        }
+        Ok(((handle & 0xFFFF_FFFF) as usize, ((handle >> 32) & 0xFF_FFFF) as u32))
+    }
 }
 
-pub(crate) fn insert(ctx: Context) -> u64 {
-    let cell = Arc::new(ContextCell {
-        inner: Mutex::new(Inner { ctx, poisoned: None, last_event: None, held_out: None, freed: false }),
-        ticked: Condvar::new(),
-    });
-    let mut t = TABLE.write();
+pub(crate) fn insert_into<T>(table: &RwLock<Table<T>>, item: T) -> u64 {
+    let mut t = table.write();
+    let item = Some(Arc::new(item));
     match t.free.pop() {
         Some(i) => {
             let slot = &mut t.slots[i as usize];
             slot.generation = slot.generation.wrapping_add(1) & 0xFF_FFFF;
-            slot.cell = Some(cell);
-            pack(i, slot.generation)
+            slot.item = item;
+            let g = slot.generation;
+            t.pack(i, g)
         }
         None => {
             let i = t.slots.len() as u32;
-            t.slots.push(Slot { generation: 1, cell: Some(cell) });
-            pack(i, 1)
+            t.slots.push(Slot { generation: 1, item });
+            t.pack(i, 1)
         }
     }
 }
 
-fn locate(handle: u64) -> Result<(usize, u32), FfiError> {
-    if handle >> 56 != KIND_CONTEXT {
-        let what = if handle == 0 {
-            "context handle is 0 (never created, or already freed)".to_string()
-        } else if handle >> 56 == KIND_VALUE {
-            format!("handle {handle:#x} is a value handle, not a context handle")
-        } else {
-            format!("{handle:#x} is not a context handle")
-        };
-        return Err(FfiError::new(zen_status_t::ZEN_ERR_INVALID_HANDLE, what));
+pub(crate) fn get_from<T>(table: &RwLock<Table<T>>, handle: u64) -> Result<Arc<T>, FfiError> {
+    let t = table.read();
+    let (i, generation) = t.locate(handle)?;
+    match t.slots.get(i) {
+        Some(Slot { generation: g, item: Some(item) }) if *g == generation => Ok(item.clone()),
+        _ => Err(FfiError::new(
+            zen_status_t::ZEN_ERR_INVALID_HANDLE,
+            format!("{} handle {handle:#x} was freed", t.name),
+        )),
     }
-    Ok(((handle & 0xFFFF_FFFF) as usize, ((handle >> 32) & 0xFF_FFFF) as u32))
 }
 
-fn stale(handle: u64) -> FfiError {
-    FfiError::new(zen_status_t::ZEN_ERR_INVALID_HANDLE, format!("context handle {handle:#x} was freed"))
+/// Removes an item; `None` if the handle was not live (0, freed twice, wrong kind).
+pub(crate) fn remove_from<T>(table: &RwLock<Table<T>>, handle: u64) -> Option<Arc<T>> {
+    let mut t = table.write();
+    let (i, generation) = t.locate(handle).ok()?;
+    let slot = t.slots.get_mut(i).filter(|s| s.generation == generation)?;
+    let item = slot.item.take()?;
+    t.free.push(i as u32);
+    Some(item)
+}
+
+static CONTEXTS: RwLock<Table<ContextCell>> = RwLock::new(Table::new(KIND_CONTEXT, "context"));
+
+pub(crate) fn insert(ctx: Context) -> u64 {
+    insert_into(
+        &CONTEXTS,
+        ContextCell {
+            inner: Mutex::new(Inner { ctx, poisoned: None, last_event: None, held_out: None, freed: false }),
+            ticked: Condvar::new(),
+        },
+    )
 }
 
 pub(crate) fn get(handle: u64) -> Result<Arc<ContextCell>, FfiError> {
-    let (i, generation) = locate(handle)?;
-    let t = TABLE.read();
-    match t.slots.get(i) {
-        Some(Slot { generation: g, cell: Some(cell) }) if *g == generation => Ok(cell.clone()),
-        _ => Err(stale(handle)),
-    }
+    get_from(&CONTEXTS, handle)
 }
 
 /// Removes a context from the table; `None` if the handle was not live (0, freed twice).
 pub(crate) fn remove(handle: u64) -> Option<Arc<ContextCell>> {
-    let (i, generation) = locate(handle).ok()?;
-    let mut t = TABLE.write();
-    let slot = t.slots.get_mut(i).filter(|s| s.generation == generation)?;
-    let cell = slot.cell.take()?;
-    t.free.push(i as u32);
-    Some(cell)
+    remove_from(&CONTEXTS, handle)
 }

@@ -15,11 +15,13 @@
 mod context;
 mod guard;
 mod handles;
+mod net;
 mod status;
 mod types;
 mod value;
 
 pub use context::*;
+pub use net::*;
 pub use status::zen_status_t;
 pub use types::*;
 pub use value::*;

@@ -855,6 +855,82 @@ static void test_free_wakes_a_waiting_thread(void) {
   CHECK(t1.tv_sec - t0.tv_sec < 5);
 }
 
+/* ---- the network simulator through the C API ------------------------------------ */
+
+static void test_net_session_with_loss_converges(void) {
+  zen_link_t link = {25, 10, 0.1, 0.02, 0.05, 0};
+  zen_net_t net = 0;
+  CHECK_OK(zen_net_new(42, &link, &net));
+  zen_context_t c[3];
+  uint32_t host = 99;
+  for (int i = 0; i < 3; i++) {
+    c[i] = new_ctx((uint64_t)i + 1);
+    CHECK_OK(zen_net_attach(net, c[i], &host));
+    CHECK(host == (uint32_t)i);
+  }
+  zen_value_t v = create(c[0], "flag", ZEN_TYPE_I64, 0, 0);
+  zen_value_set_i64(c[0], v, 7);
+  for (uint64_t now = 16; now <= 3000; now += 16) CHECK_OK(zen_net_step(net, now));
+  for (int i = 0; i < 3; i++) {
+    int64_t got = 0;
+    CHECK_OK(zen_value_get_i64(c[i], open_value(c[i], "flag"), &got));
+    CHECK(got == 7);
+  }
+  uint64_t delivered = 0, dropped = 0;
+  CHECK_OK(zen_net_stats(net, &delivered, &dropped));
+  CHECK(delivered > 0 && dropped > 0);
+  CHECK_OK(zen_net_free(net));
+  CHECK_OK(zen_net_free(net));
+  for (int i = 0; i < 3; i++) zen_context_free(c[i]);
+}
+
+static void test_net_partition_and_rejoin(void) {
+  zen_net_t net = 0;
+  CHECK_OK(zen_net_new(7, NULL, &net));
+  zen_context_t a = new_ctx(1), b = new_ctx(2);
+  uint32_t ha = 0, hb = 0;
+  CHECK_OK(zen_net_attach(net, a, &ha));
+  CHECK_OK(zen_net_attach(net, b, &hb));
+  zen_value_t v = create(a, "door", ZEN_TYPE_BOOL, 0, 0);
+  const uint32_t split[2] = {0, 1};
+  CHECK_OK(zen_net_set_partition(net, split, 2));
+  zen_value_set_bool(a, v, true);
+  uint64_t now = 0;
+  for (int t = 0; t < 20; t++) zen_net_step(net, now += 16);
+  zen_value_t vb = 0;
+  CHECK_STATUS(zen_value_open(b, ID("door"), &vb), ZEN_ERR_UNKNOWN_VALUE);
+  const uint32_t healed[2] = {0, 0};
+  CHECK_OK(zen_net_set_partition(net, healed, 2));
+  CHECK_OK(zen_net_set_online(net, hb, false));
+  CHECK_OK(zen_net_set_online(net, hb, true));
+  for (int t = 0; t < 40; t++) zen_net_step(net, now += 16);
+  bool open = false;
+  CHECK_OK(zen_value_get_bool(b, open_value(b, "door"), &open));
+  CHECK(open);
+  CHECK_STATUS(zen_net_set_partition(net, split, 1), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_net_set_online(net, 9, true), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_net_attach(net, a, &ha), ZEN_ERR_INVALID_ARGUMENT);
+  zen_net_free(net);
+  zen_context_free(a);
+  zen_context_free(b);
+}
+
+static void test_net_rejects_bad_handles_and_links(void) {
+  zen_link_t bad = {25, 0, 1.5, 0, 0, 0};
+  zen_net_t net = 0;
+  CHECK_STATUS(zen_net_new(1, &bad, &net), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_net_step(0, 16), ZEN_ERR_INVALID_HANDLE);
+  zen_context_t c = new_ctx(1);
+  CHECK_STATUS(zen_net_step(c, 16), ZEN_ERR_INVALID_HANDLE);
+  CHECK(strstr(last_error(), "network") != NULL);
+  CHECK_OK(zen_net_new(1, NULL, &net));
+  uint32_t h = 0;
+  CHECK_STATUS(zen_net_attach(net, net, &h), ZEN_ERR_INVALID_HANDLE);
+  CHECK_STATUS(zen_context_tick(net, 16), ZEN_ERR_INVALID_HANDLE);
+  zen_net_free(net);
+  zen_context_free(c);
+}
+
 static void *fail_on_other_thread(void *p) {
   (void)p;
   zen_context_new(0, NULL, NULL);
@@ -910,6 +986,9 @@ static const zen_test_case CASES[] = {
     {"game_and_network_threads", test_game_and_network_threads},
     {"wait_converged_from_another_thread", test_wait_converged_from_another_thread},
     {"free_wakes_a_waiting_thread", test_free_wakes_a_waiting_thread},
+    {"net_session_with_loss_converges", test_net_session_with_loss_converges},
+    {"net_partition_and_rejoin", test_net_partition_and_rejoin},
+    {"net_rejects_bad_handles_and_links", test_net_rejects_bad_handles_and_links},
     {"last_error_is_per_thread", test_last_error_is_per_thread},
 };
 
