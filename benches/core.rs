@@ -3,21 +3,13 @@
 
 mod common;
 
-use common::{arg, heap, median, Baseline};
+use common::{arg, heap, median, pair, Baseline};
 use std::time::Instant;
 use zen_crdt::sim::Rng;
 use zen_crdt::*;
 
 #[global_allocator]
 static ALLOC: common::Counting = common::Counting;
-
-fn pair() -> (Context, Context) {
-    let mut a = Context::new(1, Options::default()).unwrap();
-    let mut b = Context::new(2, Options::default()).unwrap();
-    a.add_peer(2).unwrap();
-    b.add_peer(1).unwrap();
-    (a, b)
-}
 
 fn deliver(from: &mut Context, to: &mut Context) -> usize {
     let mut bytes = 0;

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{arg, heap, mb, Baseline};
+use common::{arg, heap, mb, pair, Baseline};
 use std::time::Instant;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, Doc, Map, ReadTxn, Transact, Update};
@@ -18,14 +18,6 @@ use zen_crdt::*;
 static ALLOC: common::Counting = common::Counting;
 
 const WARMUP: u64 = 1000;
-
-fn pair() -> (Context, Context) {
-    let mut a = Context::new(1, Options::default()).unwrap();
-    let mut b = Context::new(2, Options::default()).unwrap();
-    a.add_peer(2).unwrap();
-    b.add_peer(1).unwrap();
-    (a, b)
-}
 
 /// Ticks both, moves every message both ways, drains events. Returns A's bytes sent.
 fn round(a: &mut Context, b: &mut Context, now: u64) -> usize {

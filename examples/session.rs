@@ -4,17 +4,8 @@
 //!
 //! `cargo run --release --example session [-- --seed N]`
 
-use zen_crdt::sim::{LinkConfig, Sim};
+use zen_crdt::sim::{arg, LinkConfig, Sim};
 use zen_crdt::*;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() -> Result<(), Error> {
     let seed = arg("--seed", 1);

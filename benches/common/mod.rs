@@ -23,15 +23,7 @@ pub fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Value of a `--name N` argument, or `default`.
-pub fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+pub use zen_crdt::sim::{arg, pair};
 
 /// Two peers of the naive layout: one Doc and one Map each.
 pub struct Baseline {

@@ -13,7 +13,7 @@ use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Any, Doc, Map, MapRef, Out, ReadTxn, StateVector, Transact, Update};
 use zen_crdt::alloc_count::{live_bytes, Counting};
-use zen_crdt::sim::{LinkConfig, Network, Sim};
+use zen_crdt::sim::{arg, LinkConfig, Network, Sim};
 use zen_crdt::*;
 
 #[global_allocator]
@@ -24,15 +24,6 @@ const PEERS: usize = 8;
 const ENTITIES: usize = 125;
 /// Entities per remote peer whose position every receiver samples for visibility.
 const SAMPLED: usize = 8;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The `q` quantile; -1 when there is no sample (so the JSON stays valid).
 fn quantile(v: &mut [u64], q: f64) -> f64 {
