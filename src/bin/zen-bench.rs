@@ -51,10 +51,44 @@ fn arena_link() -> LinkConfig {
     }
 }
 
+/// Counts of samples per whole ms, up to 10 s.
+struct Histogram(Vec<u64>);
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram(vec![0; 10_001])
+    }
+}
+
+impl Histogram {
+    fn record(&mut self, ms: u64) {
+        self.0[(ms as usize).min(10_000)] += 1;
+    }
+
+    /// The `q` quantile in ms; -1 without samples.
+    fn quantile(&self, q: f64) -> i64 {
+        let total: u64 = self.0.iter().sum();
+        if total == 0 {
+            return -1;
+        }
+        let rank = ((total as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (ms, &n) in self.0.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return ms as i64;
+            }
+        }
+        10_000
+    }
+}
+
 /// What one run of a scenario measured.
 #[derive(Default)]
 struct Outcome {
-    visibility_ms: Vec<u64>,
+    /// Visibility latency samples, counted per ms (fixed size: the harness must not
+    /// grow the heap it measures).
+    visibility_ms: Histogram,
     converge_p50: f64,
     converge_p99: f64,
     corrections: u64,
@@ -176,7 +210,7 @@ impl ZenArena {
                     if let Ok(Value::Vec3([x, _, _])) = c.get(h) {
                         let last = self.seen[r].insert((p, i), x);
                         if last.is_some_and(|l| x > l) {
-                            out.visibility_ms.push(now.saturating_sub(x as u64 * TICK));
+                            out.visibility_ms.record(now.saturating_sub(x as u64 * TICK));
                         }
                     }
                 }
@@ -412,7 +446,7 @@ fn baseline_arena(seed: u64, secs: u64) -> Outcome {
                         let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                         let last = seen[r].insert((p, i), x);
                         if last.is_some_and(|l| x > l) {
-                            out.visibility_ms.push(now.saturating_sub(x as u64 * TICK));
+                            out.visibility_ms.record(now.saturating_sub(x as u64 * TICK));
                         }
                     }
                 }
@@ -503,10 +537,10 @@ fn main() {
     let split = partition(seed, 5.min(secs / 2).max(1));
     lap("done");
 
-    let zv50 = quantile(&mut z.visibility_ms, 0.5);
-    let zv99 = quantile(&mut z.visibility_ms, 0.99);
-    let yv50 = quantile(&mut y.visibility_ms, 0.5);
-    let yv99 = quantile(&mut y.visibility_ms, 0.99);
+    let zv50 = z.visibility_ms.quantile(0.5);
+    let zv99 = z.visibility_ms.quantile(0.99);
+    let yv50 = y.visibility_ms.quantile(0.5);
+    let yv99 = y.visibility_ms.quantile(0.99);
     if json {
         println!(
             "{{\"set_ns_p50\": {set_ns:.1}, \"flush_apply_ns_per_value\": {pipe_ns:.1}, \"bytes_per_vec3_update\": {bytes_per:.2}, \
