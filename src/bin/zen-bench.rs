@@ -525,9 +525,9 @@ fn main() {
     lap("core figures");
     let (set_ns, pipe_ns, bytes_per, soak_ratio) = core_figures(arg("--core-ticks", 3000));
     lap(&format!("arena: {PEERS} peers x {ENTITIES} entities, {secs} s of virtual time"));
-    let mut z = arena(seed, secs);
+    let z = arena(seed, secs);
     lap(&format!("arena with plain yrs, {baseline_secs} s (its memory grows ~400 B per write)"));
-    let mut y = baseline_arena(seed, baseline_secs);
+    let y = baseline_arena(seed, baseline_secs);
     lap("contention");
     let cont: Vec<(usize, Outcome)> =
         [2usize, 4, 8].iter().map(|&n| (n, contention(seed, n, 10.min(secs)))).collect();
