@@ -1,7 +1,7 @@
 //! C exports for a context: lifecycle, membership, time, transport, events, metrics,
 //! custom merges.
 
-use super::guard::{bytes, copy_out, guard, out, text, with_context, IN_CALLBACK};
+use super::guard::{bytes, copy_out, guard, out, text, with_cell, with_context, IN_CALLBACK};
 use super::handles;
 use super::status::{zen_status_t, FfiError};
 use super::types::*;
@@ -100,13 +100,12 @@ pub unsafe extern "C" fn zen_context_peer_id(ctx: zen_context_t, out_id: *mut u6
 #[no_mangle]
 pub extern "C" fn zen_context_tick(ctx: zen_context_t, now_ms: u64) -> zen_status_t {
     guard(|| {
-        with_context(ctx, |c| {
+        let cell = handles::get(ctx)?;
+        with_cell(&cell, |c| {
             c.ctx.tick(now_ms);
             Ok(())
         })?;
-        if let Ok(cell) = handles::get(ctx) {
-            cell.ticked.notify_all();
-        }
+        cell.ticked.notify_all();
         Ok(())
     })
 }

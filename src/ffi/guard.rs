@@ -4,7 +4,7 @@
 //! the context it happened in is poisoned), re-entrancy detection for callbacks, and the
 //! only dereferences of C pointers in the crate.
 
-use super::handles::{self, Inner};
+use super::handles::{self, ContextCell, Inner};
 use super::status::{set_last_error, zen_status_t, FfiError};
 use std::cell::Cell;
 use std::ffi::c_char;
@@ -48,7 +48,15 @@ pub(crate) fn with_context<R>(
     handle: u64,
     f: impl FnOnce(&mut Inner) -> Result<R, FfiError>,
 ) -> Result<R, FfiError> {
-    let cell = handles::get(handle)?;
+    with_cell(&*handles::get(handle)?, f)
+}
+
+/// `with_context` for a context already looked up (to notify its waiters afterwards
+/// without a second lookup).
+pub(crate) fn with_cell<R>(
+    cell: &ContextCell,
+    f: impl FnOnce(&mut Inner) -> Result<R, FfiError>,
+) -> Result<R, FfiError> {
     let mut inner = cell.inner.lock();
     if let Some(why) = &inner.poisoned {
         return Err(FfiError::new(

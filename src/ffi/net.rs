@@ -7,7 +7,7 @@
 //! yourself.
 
 use super::context::zen_context_t;
-use super::guard::{guard, out, slice, with_context};
+use super::guard::{guard, out, slice, with_cell, with_context};
 use super::handles::{self, get_from, insert_into, remove_from, Table, KIND_NET};
 use super::status::{zen_status_t, FfiError};
 use crate::sim::{LinkConfig, Network};
@@ -198,14 +198,12 @@ pub extern "C" fn zen_net_step(net: zen_net_t, now_ms: u64) -> zen_status_t {
                 if !n.net.online[h] {
                     continue;
                 }
-                let ctx = n.hosts[h].0;
-                let outbound = with_context(ctx, |c| {
+                let cell = handles::get(n.hosts[h].0)?;
+                let outbound = with_cell(&cell, |c| {
                     c.ctx.tick(now_ms);
                     Ok(std::iter::from_fn(|| c.ctx.poll_outbound()).collect::<Vec<_>>())
                 })?;
-                if let Ok(cell) = handles::get(ctx) {
-                    cell.ticked.notify_all();
-                }
+                cell.ticked.notify_all();
                 for o in outbound {
                     match o.to {
                         None => n.net.broadcast(now_ms, h, &o.bytes),
