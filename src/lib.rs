@@ -50,7 +50,7 @@ mod value;
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
 pub use error::Error;
 pub use events::{ChangeEvent, ChangeKind};
-pub use metrics::{Metrics, PeerLag};
+pub use metrics::{Histogram, Metrics, PeerLag};
 pub use policy::{Candidate, MergeFn, Policy};
 pub use protocol::PROTOCOL_VERSION;
 pub use value::{Value, ValueType};

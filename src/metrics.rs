@@ -3,9 +3,10 @@
 //! Owns the metrics snapshot type and a fixed-size latency histogram (constant memory
 //! for hours of play). It never changes behaviour: it only counts.
 
-/// Latency histogram with 1 ms buckets up to 10 s (longer samples land in the last one).
+/// Latency histogram with 1 ms buckets up to 10 s (longer samples land in the last one):
+/// constant memory however many samples it takes.
 #[derive(Clone, Debug)]
-pub(crate) struct Histogram {
+pub struct Histogram {
     buckets: Box<[u32]>,
     count: u64,
 }
@@ -13,6 +14,7 @@ pub(crate) struct Histogram {
 const BUCKETS: usize = 10_001;
 
 impl Histogram {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Histogram {
         Histogram { buckets: vec![0; BUCKETS].into_boxed_slice(), count: 0 }
     }

@@ -51,43 +51,10 @@ fn arena_link() -> LinkConfig {
     }
 }
 
-/// Counts of samples per whole ms, up to 10 s.
-struct Histogram(Vec<u64>);
-
-impl Default for Histogram {
-    fn default() -> Histogram {
-        Histogram(vec![0; 10_001])
-    }
-}
-
-impl Histogram {
-    fn record(&mut self, ms: u64) {
-        self.0[(ms as usize).min(10_000)] += 1;
-    }
-
-    /// The `q` quantile in ms; -1 without samples.
-    fn quantile(&self, q: f64) -> i64 {
-        let total: u64 = self.0.iter().sum();
-        if total == 0 {
-            return -1;
-        }
-        let rank = ((total as f64 * q).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (ms, &n) in self.0.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return ms as i64;
-            }
-        }
-        10_000
-    }
-}
-
 /// What one run of a scenario measured.
-#[derive(Default)]
 struct Outcome {
-    /// Visibility latency samples, counted per ms (fixed size: the harness must not
-    /// grow the heap it measures).
+    /// Visibility latency samples (fixed size: the harness must not grow the heap it
+    /// measures).
     visibility_ms: Histogram,
     converge_p50: f64,
     converge_p99: f64,
@@ -99,6 +66,23 @@ struct Outcome {
     mem_end: i64,
     /// Scenario-specific: ms until the late joiner / healed partition agreed with everyone.
     catch_up_ms: Option<u64>,
+}
+
+impl Default for Outcome {
+    fn default() -> Outcome {
+        Outcome {
+            visibility_ms: Histogram::new(),
+            converge_p50: 0.0,
+            converge_p99: 0.0,
+            corrections: 0,
+            secs: 0.0,
+            bytes_out: 0,
+            cpu_secs: 0.0,
+            mem_start: 0,
+            mem_end: 0,
+            catch_up_ms: None,
+        }
+    }
 }
 
 impl Outcome {
@@ -537,10 +521,10 @@ fn main() {
     let split = partition(seed, 5.min(secs / 2).max(1));
     lap("done");
 
-    let zv50 = z.visibility_ms.quantile(0.5);
-    let zv99 = z.visibility_ms.quantile(0.99);
-    let yv50 = y.visibility_ms.quantile(0.5);
-    let yv99 = y.visibility_ms.quantile(0.99);
+    let zv50 = z.visibility_ms.quantile(0.5).map_or(-1, |v| v as i64);
+    let zv99 = z.visibility_ms.quantile(0.99).map_or(-1, |v| v as i64);
+    let yv50 = y.visibility_ms.quantile(0.5).map_or(-1, |v| v as i64);
+    let yv99 = y.visibility_ms.quantile(0.99).map_or(-1, |v| v as i64);
     if json {
         println!(
             "{{\"set_ns_p50\": {set_ns:.1}, \"flush_apply_ns_per_value\": {pipe_ns:.1}, \"bytes_per_vec3_update\": {bytes_per:.2}, \
