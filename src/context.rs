@@ -722,6 +722,12 @@ impl Context {
         )
     }
 
+    /// Every WaitForSync write-to-converged latency sample so far (the distribution
+    /// behind `Metrics::converge_ms_p50` / `_p99`), in ms. Borrowed; constant size.
+    pub fn converge_histogram(&self) -> &Histogram {
+        &self.converge_hist
+    }
+
     /// A snapshot of this context's metrics.
     pub fn metrics(&self) -> Metrics {
         let mut m = self.m.clone();

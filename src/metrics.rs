@@ -25,6 +25,24 @@ impl Histogram {
         self.count += 1;
     }
 
+    /// Samples recorded so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Adds every sample of `other` (for example one histogram per peer into a total).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *a = a.saturating_add(*b);
+        }
+        self.count += other.count;
+    }
+
+    /// `(ms, samples)` for every non-empty 1 ms bucket, in ascending ms.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.buckets.iter().enumerate().filter(|(_, &n)| n > 0).map(|(ms, &n)| (ms as u64, n))
+    }
+
     /// The `q` quantile (0.0..=1.0) in ms, `None` before any sample.
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.count == 0 {
