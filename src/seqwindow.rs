@@ -50,6 +50,11 @@ impl SeqWindow {
         *self = merged;
     }
 
+    /// The highest seq received.
+    pub fn highest(&self) -> u64 {
+        self.upto + (64 - self.above.leading_zeros() as u64)
+    }
+
     /// Whether something after a missing seq has arrived (a gap, most likely a loss).
     pub fn has_gap(&self) -> bool {
         self.above != 0
@@ -78,6 +83,19 @@ mod tests {
         assert!(w.mark(1));
         assert_eq!(w, SeqWindow { upto: 3, above: 0 });
         assert!(!w.mark(3 + 65), "beyond the window");
+    }
+
+    #[test]
+    fn highest_counts_the_window() {
+        let mut w = SeqWindow::default();
+        assert_eq!(w.highest(), 0);
+        w.mark(3);
+        assert_eq!((w.upto, w.highest()), (0, 3));
+        w.mark(1);
+        w.mark(2);
+        assert_eq!((w.upto, w.highest()), (3, 3));
+        w.mark(67);
+        assert_eq!(w.highest(), 67);
     }
 
     #[test]

@@ -242,8 +242,17 @@ impl Context {
     }
 
     fn on_acks(&mut self, sender: u64, acks: &[(u64, SeqWindow)]) {
-        let (me, now) = (self.id, self.now);
+        let (me, now, tick) = (self.id, self.now, self.opts.tick_interval_ms);
         let Some(m) = self.members.get_mut(sender) else { return };
+        let silent = now.saturating_sub(m.last_heard_ms) > m.rto_ms(tick);
+        if silent {
+            // Heard again after a silence (a partition, a stall): the catch-ups sent
+            // meanwhile most likely went nowhere, so the next one goes without backoff;
+            // and our acks go out this tick (changed or not) so the sender learns at
+            // once what we lack.
+            m.catchup.clear();
+            self.last_acks_sent.clear();
+        }
         m.last_heard_ms = now;
         for &(stream, report) in acks {
             // Only streams we know can matter to us; this also bounds what a hostile
@@ -257,11 +266,14 @@ impl Context {
             if *window == before {
                 continue;
             }
-            let upto = window.upto;
+            let (upto, newest) = (window.upto, window.highest());
             m.acked(stream, upto);
             if stream == me {
-                if upto > before.upto {
-                    if let Some(&(_, t)) = self.sent_at.iter().rev().find(|(s, _)| *s == upto) {
+                // Round trip from the newest seq the member reports, never from one that
+                // a gap-fill or catch-up just completed: that seq may have been sent long
+                // ago (say, before a partition) and would inflate the estimate for seconds.
+                if !silent && newest > before.highest() {
+                    if let Some(&(_, t)) = self.sent_at.iter().rev().find(|(s, _)| *s == newest) {
                         m.sample_rtt(now.saturating_sub(t));
                     }
                 }
