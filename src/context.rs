@@ -230,6 +230,9 @@ pub struct Context {
     pub(crate) by_id: HashMap<Arc<str>, u32>,
     pub(crate) dirty: Vec<u32>,
     pub(crate) unconverged: Vec<u32>,
+    /// Reused by `check_convergence` each tick (no allocation per tick).
+    pub(crate) converge_scratch: Vec<u32>,
+    pub(crate) converge_cache: Vec<(u64, u64, bool)>,
     pub(crate) idle: VecDeque<(u64, u32)>,
     pub(crate) events: EventQueue,
     pub(crate) outbound: VecDeque<Outbound>,
@@ -272,6 +275,8 @@ impl Context {
             by_id: HashMap::new(),
             dirty: Vec::new(),
             unconverged: Vec::new(),
+            converge_scratch: Vec::new(),
+            converge_cache: Vec::new(),
             idle: VecDeque::new(),
             outbound: VecDeque::new(),
             inbox: Vec::new(),

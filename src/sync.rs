@@ -473,10 +473,14 @@ impl Context {
             return;
         }
         let any_active = self.members.any_active();
-        let mut min_ack: HashMap<u64, u64> = HashMap::default();
+        // Per tick, per (stream, seq): does every active member hold it? Values written in
+        // the same delta share the answer, so it is worked out once, not once per value.
+        let mut have = std::mem::take(&mut self.converge_cache);
+        have.clear();
         let list = std::mem::take(&mut self.unconverged);
-        let mut keep = Vec::with_capacity(list.len());
-        for i in list {
+        let mut keep = std::mem::take(&mut self.converge_scratch);
+        keep.clear();
+        for &i in &list {
             let i = i as usize;
             let v = &self.values[i];
             if v.pending.is_some() || v.meta_unwritten {
@@ -493,10 +497,16 @@ impl Context {
                 continue;
             }
             let members = &self.members;
-            let acked = v.streams.iter().all(|r| {
-                r.last_seq <= *min_ack.entry(r.peer).or_insert_with(|| members.min_ack(r.peer))
-                    || members.all_have(r.peer, r.last_seq)
-            });
+            let acked =
+                v.streams.iter().all(|r| match have.iter().find(|h| h.0 == r.peer && h.1 == r.last_seq) {
+                    Some(h) => h.2,
+                    None => {
+                        let yes =
+                            r.last_seq <= members.min_ack(r.peer) || members.all_have(r.peer, r.last_seq);
+                        have.push((r.peer, r.last_seq, yes));
+                        yes
+                    }
+                });
             let complete = v.slots.iter().all(|s| v.stream(s.writer).is_some_and(|r| r.clock >= s.clock));
             if !(acked && complete) {
                 keep.push(i as u32);
@@ -526,6 +536,8 @@ impl Context {
         }
         keep.extend(std::mem::take(&mut self.unconverged));
         self.unconverged = keep;
+        self.converge_scratch = list;
+        self.converge_cache = have;
     }
 
     // ---- catch-up ------------------------------------------------------------------
