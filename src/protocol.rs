@@ -38,7 +38,7 @@ use yrs::Update;
 pub const MAGIC: [u8; 2] = *b"ZC";
 /// Protocol version this library writes; messages with a higher version are rejected
 /// with [`Error::ProtocolVersion`] so a newer peer is reported, not misread.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 const KIND_DELTA: u8 = 1;
 const KIND_ACK: u8 = 2;
@@ -53,6 +53,13 @@ pub(crate) struct Entry {
     /// always in snapshots.
     pub id: Option<String>,
     pub update: Update,
+    /// Deltas: the writer's slot record that `update` writes, so a receiver can show it
+    /// without integrating `update` into the document first (see `storage`). Checked
+    /// against the document whenever it integrates.
+    pub record: Option<Vec<u8>>,
+    /// The first yrs clock of the writer in `update` (0: the writer's whole
+    /// contribution, which supersedes everything of it before), filled by `receive`.
+    pub stream_start: u32,
     /// Snapshot entries only: the stream's last seq for this value and the yrs clock of
     /// the stream's writer that seq covers.
     pub stream_seq: u64,
@@ -135,7 +142,13 @@ pub(crate) fn seal(out: Vec<u8>) -> Vec<u8> {
     out
 }
 
-pub(crate) fn put_entry(out: &mut Vec<u8>, index: u32, id: Option<&str>, update: &[u8]) {
+pub(crate) fn put_entry(
+    out: &mut Vec<u8>,
+    index: u32,
+    id: Option<&str>,
+    update: &[u8],
+    record: Option<&[u8]>,
+) {
     put_varint(out, index as u64);
     match id {
         Some(id) => {
@@ -146,6 +159,9 @@ pub(crate) fn put_entry(out: &mut Vec<u8>, index: u32, id: Option<&str>, update:
     }
     put_varint(out, update.len() as u64);
     out.extend_from_slice(update);
+    let record = record.unwrap_or_default();
+    put_varint(out, record.len() as u64);
+    out.extend_from_slice(record);
 }
 
 /// Reads from an untrusted buffer; every read is bounds-checked.
@@ -236,9 +252,11 @@ fn read_entry(r: &mut Reader, limits: &Limits, with_stream_info: bool) -> Result
     };
     let ulen = r.varint("update length")? as usize;
     let update = decode_update(r.bytes(ulen, "yrs update")?)?;
+    let rlen = r.varint("record length")? as usize;
+    let record = (rlen > 0).then(|| r.bytes(rlen, "slot record").map(<[u8]>::to_vec)).transpose()?;
     let (stream_seq, stream_clock) =
         if with_stream_info { (r.varint("stream seq")?, r.u32("stream clock")?) } else { (0, 0) };
-    Ok(Entry { index, id, update, stream_seq, stream_clock })
+    Ok(Entry { index, id, update, record, stream_start: 0, stream_seq, stream_clock })
 }
 
 /// Decodes and validates a whole message. Nothing is applied here; an `Err` means the
@@ -368,7 +386,7 @@ mod tests {
         put_varint(&mut out, 1);
         put_varint(&mut out, 1);
         let update = yrs::Update::new().encode_v1();
-        put_entry(&mut out, 0, Some("x"), &update);
+        put_entry(&mut out, 0, Some("x"), &update, Some(&[1, 2]));
         let out = seal(out);
         decode(&out, &LIMITS).unwrap();
         for cut in 0..out.len() {

@@ -67,7 +67,7 @@ impl Context {
             if let Body::Delta { entries, .. } = &mut msg.body {
                 // A delta carries its sender's own writes only.
                 for e in entries.iter_mut() {
-                    let mut end = 0;
+                    let (mut start, mut end) = (0, 0);
                     for (client, ranges) in e.update.insertions(true).iter() {
                         if client.get() != msg.sender {
                             return Err(Error::decode(format!(
@@ -76,8 +76,10 @@ impl Context {
                                 client.get()
                             )));
                         }
+                        start = ranges.iter().map(|r| r.start).min().unwrap_or(0);
                         end = ranges.iter().map(|r| r.end).max().unwrap_or(0);
                     }
+                    e.stream_start = start;
                     e.stream_clock = end;
                 }
             }
@@ -198,13 +200,20 @@ impl Context {
                 v.announce_seq = seq;
             }
             let (_, count, buf) = staged.last_mut().expect("pushed above");
-            put_entry(buf, i as u32, with_id.then_some(&*v.id), &update);
+            put_entry(
+                buf,
+                i as u32,
+                with_id.then_some(&*v.id),
+                &update,
+                pending.is_some().then_some(&record[..]),
+            );
             *count += 1;
             let r = v.stream_mut(me, i as u32);
             r.last_seq = seq;
             r.clock = clock;
             v.state = if any_active { SyncState::Syncing } else { SyncState::LocalOnly };
             self.m.writes_flushed += pending.is_some() as u64;
+            self.reconcile(i);
             self.refresh_resolution(i, me, false);
             self.mark_unconverged(i);
             self.touch(i);
@@ -373,34 +382,58 @@ impl Context {
             self.streams.entry(origin).or_default().index.insert(e.index, idx);
             let i = idx as usize;
             let v = &mut self.values[i];
-            if v.doc.apply(me, e.update).is_err() {
-                self.m.messages_rejected += 1;
-                complete = false;
-                continue;
-            }
-            self.m.updates_applied += 1;
             // Full re-read unless this is a later delta of a stream already known for this
             // value: a stream's first entry may carry its writer's meta record (concurrent
             // creations resolve in yrs), and snapshots carry every slot.
-            if snapshot || created || !v.meta_known || v.stream(origin).is_none() {
+            let full = snapshot || created || !v.meta_known || v.stream(origin).is_none();
+            let old = v.slots.iter().position(|s| s.writer == origin);
+            let newer_known = old.is_some_and(|k| v.slots[k].clock >= e.stream_clock);
+            // A delta carries its writer's own slot only, and its record beside the
+            // update: show that and leave the update for later (see storage).
+            let hinted = match (e.record, full) {
+                (Some(rec), false) => match decode_record(origin, e.stream_clock, &rec) {
+                    Ok(slot) => Some((slot, rec)),
+                    Err(_) => None,
+                },
+                _ => None,
+            };
+            let hinted = match hinted {
+                Some((slot, rec)) => {
+                    v.doc.defer(me, origin, e.stream_start, e.stream_clock, e.update, rec);
+                    Some(slot)
+                }
+                None => {
+                    if v.doc.apply(me, e.update).is_err() {
+                        self.m.messages_rejected += 1;
+                        complete = false;
+                        continue;
+                    }
+                    None
+                }
+            };
+            self.m.updates_applied += 1;
+            if full {
                 if Self::read_all(v, me) > 0 {
                     self.m.messages_rejected += 1;
                 }
-            } else {
-                // A delta carries its writer's own slot only: re-read just that slot.
-                let old = v.slots.iter().position(|s| s.writer == origin);
-                let newer_known = old.is_some_and(|k| v.slots[k].clock >= e.stream_clock);
-                if let (false, Some(rec)) = (newer_known, v.doc.read_slot(me, &origin_key)) {
-                    match decode_record(origin, e.stream_clock, &rec) {
-                        Ok(slot) => match old {
-                            Some(k) => v.slots[k] = slot,
-                            None => {
-                                let k = v.slots.partition_point(|s| s.writer < origin);
-                                v.slots.insert(k, slot);
-                            }
-                        },
-                        Err(_) => self.m.messages_rejected += 1,
-                    }
+            } else if !newer_known {
+                let slot = match hinted {
+                    Some(slot) => Some(Ok(slot)),
+                    None => v
+                        .doc
+                        .read_slot(me, &origin_key)
+                        .map(|rec| decode_record(origin, e.stream_clock, &rec)),
+                };
+                match slot {
+                    Some(Ok(slot)) => match old {
+                        Some(k) => v.slots[k] = slot,
+                        None => {
+                            let k = v.slots.partition_point(|s| s.writer < origin);
+                            v.slots.insert(k, slot);
+                        }
+                    },
+                    Some(Err(_)) => self.m.messages_rejected += 1,
+                    None => {}
                 }
             }
             let entry_seq = if snapshot { e.stream_seq } else { seq };
@@ -410,6 +443,7 @@ impl Context {
             if v.state == SyncState::Converged || v.state == SyncState::LocalOnly && v.pending.is_none() {
                 v.state = SyncState::Syncing;
             }
+            self.reconcile(i);
             self.refresh_resolution(i, origin, created);
             self.mark_unconverged(i);
             self.touch(i);
@@ -441,6 +475,26 @@ impl Context {
         }
         v.slots = slots;
         bad
+    }
+
+    /// Re-reads value `i` from its document if integrating deferred updates found a slot
+    /// record shown ahead of what the document holds (see storage), and resolves again.
+    fn reconcile(&mut self, i: usize) {
+        if self.values[i].doc.take_stale() {
+            self.reread(i);
+        }
+    }
+
+    fn reread(&mut self, i: usize) {
+        let me = self.id;
+        let v = &mut self.values[i];
+        if Self::read_all(v, me) > 0 {
+            self.m.messages_rejected += 1;
+        }
+        let origin = v.slots.iter().max_by_key(|s| s.clock).map_or(me, |s| s.writer);
+        self.refresh_resolution(i, origin, false);
+        self.mark_unconverged(i);
+        self.touch(i);
     }
 
     // ---- membership, convergence ----------------------------------------------------
@@ -596,21 +650,30 @@ impl Context {
     fn send_snapshot(&mut self, to: u64, stream: u64, base: u64, target: u64) {
         let limit = self.opts.max_message_bytes - HEADER_ROOM - 16 * (self.members.members.len() + 1);
         let mut chunks: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new())];
-        for v in &self.values {
+        let me = self.id;
+        let mut stale = Vec::new();
+        for (i, v) in self.values.iter_mut().enumerate() {
             let Some(r) = v.stream(stream) else { continue };
             if r.last_seq <= base {
                 continue;
             }
-            let state = v.doc.encode_full();
+            let (index, last_seq, clock) = (r.index, r.last_seq, r.clock);
+            let state = v.doc.encode_full(me);
+            if v.doc.take_stale() {
+                stale.push(i);
+            }
             let last = chunks.last().expect("non-empty");
             if !last.1.is_empty() && last.1.len() + state.len() + v.id.len() + 32 > limit {
                 chunks.push((0, Vec::new()));
             }
             let (count, buf) = chunks.last_mut().expect("non-empty");
-            put_entry(buf, r.index, Some(&v.id), &state);
-            put_varint(buf, r.last_seq.min(target));
-            put_varint(buf, r.clock as u64);
+            put_entry(buf, index, Some(&v.id), &state, None);
+            put_varint(buf, last_seq.min(target));
+            put_varint(buf, clock as u64);
             *count += 1;
+        }
+        for i in stale {
+            self.reread(i);
         }
         let id = self.next_catchup_id;
         self.next_catchup_id += 1;
@@ -673,7 +736,7 @@ impl Context {
     }
 
     fn hibernate_idle(&mut self) {
-        let (now, after) = (self.now, self.opts.hibernate_after_ms);
+        let (now, after, me) = (self.now, self.opts.hibernate_after_ms, self.id);
         while let Some(&(t, i)) = self.idle.front() {
             if t + after > now {
                 break;
@@ -684,9 +747,11 @@ impl Context {
             if v.last_touch_ms + after > now {
                 v.in_idle_queue = true;
                 self.idle.push_back((v.last_touch_ms, i));
-            } else if v.pending.is_some() || v.unconverged || !v.doc.hibernate() {
+            } else if v.pending.is_some() || v.unconverged || !v.doc.hibernate(me) {
                 v.in_idle_queue = true;
                 self.idle.push_back((now, i));
+            } else if v.doc.take_stale() {
+                self.reread(i as usize);
             }
         }
     }
@@ -714,6 +779,45 @@ mod tests {
         c.receive(&seal(out)).unwrap();
         c.tick(16);
         assert!(c.members.get(2).unwrap().acks.len() <= 1);
+    }
+
+    /// A delta's slot record is shown before its update is integrated; if the update
+    /// holds another record (a lying or buggy sender), the document wins once it is
+    /// integrated, here by hibernation.
+    #[test]
+    fn a_hint_the_document_contradicts_is_replaced_on_integration() {
+        use crate::value::Value;
+        use std::sync::Arc;
+        let mut b = Context::new(1, Options::default()).unwrap();
+        b.add_peer(2).unwrap();
+        let mut doc = crate::storage::ValueDoc::new(2);
+        let key: Arc<str> = "2".into();
+        let record = |x: f64| {
+            let mut r = Vec::new();
+            encode_record(&[], Some(&Value::F64(x)), &mut r);
+            r
+        };
+        let mut meta = vec![ValueType::F64 as u8];
+        Policy::LastWriterWins.encode(&mut meta);
+        let send = |b: &mut Context, seq: u64, update: &[u8], hint: &[u8]| {
+            let mut out = Vec::new();
+            put_header(&mut out, MessageKind::Delta, 2, &[]);
+            put_varint(&mut out, seq);
+            put_varint(&mut out, 1);
+            put_entry(&mut out, 0, Some("v"), update, Some(hint));
+            b.receive(&seal(out)).unwrap();
+            b.tick(seq * 16);
+        };
+        let u1 = doc.write(2, &key, Some(&meta), &record(1.0), true);
+        send(&mut b, 1, &u1, &record(1.0));
+        let h = b.open("v").unwrap();
+        assert_eq!(b.get(h).unwrap(), Value::F64(1.0));
+        let u2 = doc.write(2, &key, None, &record(2.0), true);
+        send(&mut b, 2, &u2, &record(9.0));
+        assert_eq!(b.get(h).unwrap(), Value::F64(9.0), "the hint shows before integration");
+        // Peer 2 times out, the value converges, idles and hibernates: integration.
+        b.tick(10_000);
+        assert_eq!(b.get(h).unwrap(), Value::F64(2.0), "the document's record wins");
     }
 }
 
@@ -757,7 +861,7 @@ mod fuzz {
             put_header(&mut out, MessageKind::Delta, 2, &[]);
             put_varint(&mut out, 1);
             put_varint(&mut out, 1);
-            put_entry(&mut out, 0, Some(&id), &update);
+            put_entry(&mut out, 0, Some(&id), &update, None);
             let _ = c.receive(&seal(out));
             c.tick(16);
             let _ = c.open(&id).map(|h| c.get(h));
@@ -782,7 +886,7 @@ mod fuzz {
             put_header(&mut out, MessageKind::Delta, 2, &[]);
             put_varint(&mut out, 1);
             put_varint(&mut out, 1);
-            put_entry(&mut out, 0, Some("v"), &update);
+            put_entry(&mut out, 0, Some("v"), &update, Some(&rec));
             let _ = c.receive(&seal(out));
             c.tick(16);
             let _ = c.open("v").map(|h| c.get(h));
