@@ -59,7 +59,7 @@
 #define ZEN_VERSION_PATCH 0
 
 // Wire protocol version this build speaks.
-#define ZEN_PROTOCOL_VERSION 2
+#define ZEN_PROTOCOL_VERSION 1
 
 // Result of every C call. `ZEN_OK` is 0; anything else is a failure that changed
 // nothing, with a message available from `zen_last_error_message` on the same thread.

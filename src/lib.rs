@@ -45,6 +45,7 @@ mod seqwindow;
 pub mod sim;
 mod storage;
 mod sync;
+mod update_scan;
 mod value;
 
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};

@@ -38,7 +38,7 @@ use yrs::Update;
 pub const MAGIC: [u8; 2] = *b"ZC";
 /// Protocol version this library writes; messages with a higher version are rejected
 /// with [`Error::ProtocolVersion`] so a newer peer is reported, not misread.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 1;
 
 const KIND_DELTA: u8 = 1;
 const KIND_ACK: u8 = 2;
@@ -52,11 +52,7 @@ pub(crate) struct Entry {
     /// The value's string id, present the first time a stream mentions the value and
     /// always in snapshots.
     pub id: Option<String>,
-    pub update: Update,
-    /// Deltas: the writer's slot record that `update` writes, so a receiver can show it
-    /// without integrating `update` into the document first (see `storage`). Checked
-    /// against the document whenever it integrates.
-    pub record: Option<Vec<u8>>,
+    pub update: Payload,
     /// The first yrs clock of the writer in `update` (0: the writer's whole
     /// contribution, which supersedes everything of it before), filled by `receive`.
     pub stream_start: u32,
@@ -64,6 +60,24 @@ pub(crate) struct Entry {
     /// the stream's writer that seq covers.
     pub stream_seq: u64,
     pub stream_clock: u32,
+}
+
+/// An entry's yrs update: the bytes, when `update_scan` proved them well formed (yrs
+/// decodes them only if they are ever integrated), or decoded and checked by yrs.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Scanned(Vec<u8>, crate::update_scan::Span),
+    Decoded(Update),
+}
+
+impl Payload {
+    /// The update, decoding it now if it was only scanned.
+    pub fn into_update(self) -> Result<Update, Error> {
+        match self {
+            Payload::Scanned(bytes, _) => decode_update(&bytes),
+            Payload::Decoded(u) => Ok(u),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -142,13 +156,7 @@ pub(crate) fn seal(out: Vec<u8>) -> Vec<u8> {
     out
 }
 
-pub(crate) fn put_entry(
-    out: &mut Vec<u8>,
-    index: u32,
-    id: Option<&str>,
-    update: &[u8],
-    record: Option<&[u8]>,
-) {
+pub(crate) fn put_entry(out: &mut Vec<u8>, index: u32, id: Option<&str>, update: &[u8]) {
     put_varint(out, index as u64);
     match id {
         Some(id) => {
@@ -159,9 +167,6 @@ pub(crate) fn put_entry(
     }
     put_varint(out, update.len() as u64);
     out.extend_from_slice(update);
-    let record = record.unwrap_or_default();
-    put_varint(out, record.len() as u64);
-    out.extend_from_slice(record);
 }
 
 /// Reads from an untrusted buffer; every read is bounds-checked.
@@ -221,7 +226,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode_update(bytes: &[u8]) -> Result<Update, Error> {
+pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update, Error> {
     // yrs decodes untrusted input; a malformed update must become an error, never a
     // crash of the game, so a panic inside the decoder is caught here too.
     match std::panic::catch_unwind(|| Update::decode_v1(bytes)) {
@@ -251,12 +256,15 @@ fn read_entry(r: &mut Reader, limits: &Limits, with_stream_info: bool) -> Result
         )
     };
     let ulen = r.varint("update length")? as usize;
-    let update = decode_update(r.bytes(ulen, "yrs update")?)?;
-    let rlen = r.varint("record length")? as usize;
-    let record = (rlen > 0).then(|| r.bytes(rlen, "slot record").map(<[u8]>::to_vec)).transpose()?;
+    let raw = r.bytes(ulen, "yrs update")?;
+    // Snapshots are integrated at once: decode them now. Deltas may wait (see storage).
+    let update = match (with_stream_info, crate::update_scan::scan(raw)) {
+        (false, Some(span)) => Payload::Scanned(raw.to_vec(), span),
+        _ => Payload::Decoded(decode_update(raw)?),
+    };
     let (stream_seq, stream_clock) =
         if with_stream_info { (r.varint("stream seq")?, r.u32("stream clock")?) } else { (0, 0) };
-    Ok(Entry { index, id, update, record, stream_start: 0, stream_seq, stream_clock })
+    Ok(Entry { index, id, update, stream_start: 0, stream_seq, stream_clock })
 }
 
 /// Decodes and validates a whole message. Nothing is applied here; an `Err` means the
@@ -386,7 +394,7 @@ mod tests {
         put_varint(&mut out, 1);
         put_varint(&mut out, 1);
         let update = yrs::Update::new().encode_v1();
-        put_entry(&mut out, 0, Some("x"), &update, Some(&[1, 2]));
+        put_entry(&mut out, 0, Some("x"), &update);
         let out = seal(out);
         decode(&out, &LIMITS).unwrap();
         for cut in 0..out.len() {

@@ -33,6 +33,7 @@
 //! Owns the yrs documents only; it never decides what a write means.
 
 use crate::error::Error;
+use crate::protocol::Payload;
 use std::sync::Arc;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, Update};
@@ -56,7 +57,7 @@ struct Deferred {
     writer: u64,
     /// The writer's clock the update reaches.
     end: u32,
-    update: Update,
+    update: Payload,
     /// The slot record the receiver showed for it, checked once integrated.
     record: Vec<u8>,
 }
@@ -105,7 +106,9 @@ impl ValueDoc {
                 // Each was decoded and checked when its message arrived; yrs refusing one
                 // now would leave that writer's slot behind until its next whole
                 // contribution, which is also what a lost message costs.
-                let _ = txn.apply_update(d.update);
+                if let Ok(u) = d.update.into_update() {
+                    let _ = txn.apply_update(u);
+                }
                 match shown.iter_mut().find(|s| s.0 == d.writer) {
                     Some(s) => s.1 = d.record,
                     None => shown.push((d.writer, d.record)),
@@ -195,7 +198,7 @@ impl ValueDoc {
     /// Queues `writer`'s remote update covering its clocks `start..end` (see the module
     /// comment; `start == 0` is its whole contribution); it is integrated the next time
     /// the document is needed.
-    pub fn defer(&mut self, peer: u64, writer: u64, start: u32, end: u32, update: Update, record: Vec<u8>) {
+    pub fn defer(&mut self, peer: u64, writer: u64, start: u32, end: u32, update: Payload, record: Vec<u8>) {
         if start == 0 {
             self.deferred.retain(|d| d.writer != writer || d.end > end);
         }
@@ -212,7 +215,8 @@ impl ValueDoc {
     }
 
     /// Integrates a remote update now (with any deferred before it).
-    pub fn apply(&mut self, peer: u64, update: Update) -> Result<(), Error> {
+    pub fn apply(&mut self, peer: u64, update: Payload) -> Result<(), Error> {
+        let update = update.into_update()?;
         let live = self.live(peer);
         let mut txn = live.doc.transact_mut();
         txn.apply_update(update).map_err(|e| Error::decode(format!("yrs rejected an update: {e}")))
@@ -310,10 +314,10 @@ mod tests {
         let mut b = ValueDoc::new(2);
         let (k1, k2): (Arc<str>, Arc<str>) = ("1".into(), "2".into());
         let u1 = a.write(1, &k1, Some(&[7, 0]), &[7, 1, 2, 3], false);
-        b.apply(2, Update::decode_v1(&u1).unwrap()).unwrap();
+        b.apply(2, Payload::Decoded(Update::decode_v1(&u1).unwrap())).unwrap();
         let u2 = b.write(2, &k2, None, &[9], true);
         assert_eq!(a.read_slot(1, "2"), None);
-        a.apply(1, Update::decode_v1(&u2).unwrap()).unwrap();
+        a.apply(1, Payload::Decoded(Update::decode_v1(&u2).unwrap())).unwrap();
         assert!(a.hibernate(1));
         assert!(!a.is_live());
         let (meta, slots) = a.read(1);

@@ -22,7 +22,9 @@ use crate::context::{check_peer_id, Context, Mode, Outbound, SyncState, ValueSta
 use crate::error::Error;
 use crate::events::ChangeKind;
 use crate::policy::Policy;
-use crate::protocol::{self, put_entry, put_header, put_varint, seal, Body, Entry, Limits, MessageKind};
+use crate::protocol::{
+    self, put_entry, put_header, put_varint, seal, Body, Entry, Limits, MessageKind, Payload,
+};
 use crate::register::{decode_record, encode_record, Slot};
 use crate::seqwindow::SeqWindow;
 use crate::value::ValueType;
@@ -68,16 +70,24 @@ impl Context {
                 // A delta carries its sender's own writes only.
                 for e in entries.iter_mut() {
                     let (mut start, mut end) = (0, 0);
-                    for (client, ranges) in e.update.insertions(true).iter() {
-                        if client.get() != msg.sender {
-                            return Err(Error::decode(format!(
-                                "delta from peer {} carries writes of peer {}",
-                                msg.sender,
-                                client.get()
-                            )));
+                    let mut check = |client: u64, lo: u32, hi: u32| {
+                        (start, end) = (lo, hi);
+                        if client == msg.sender {
+                            return Ok(());
                         }
-                        start = ranges.iter().map(|r| r.start).min().unwrap_or(0);
-                        end = ranges.iter().map(|r| r.end).max().unwrap_or(0);
+                        Err(Error::decode(format!(
+                            "delta from peer {} carries writes of peer {client}",
+                            msg.sender
+                        )))
+                    };
+                    match &e.update {
+                        Payload::Scanned(_, s) => check(s.client, s.start, s.end)?,
+                        Payload::Decoded(u) => {
+                            for (client, r) in u.insertions(true).iter() {
+                                let lo = r.iter().map(|r| r.start).min().unwrap_or(0);
+                                check(client.get(), lo, r.iter().map(|r| r.end).max().unwrap_or(0))?;
+                            }
+                        }
                     }
                     e.stream_start = start;
                     e.stream_clock = end;
@@ -200,13 +210,7 @@ impl Context {
                 v.announce_seq = seq;
             }
             let (_, count, buf) = staged.last_mut().expect("pushed above");
-            put_entry(
-                buf,
-                i as u32,
-                with_id.then_some(&*v.id),
-                &update,
-                pending.is_some().then_some(&record[..]),
-            );
+            put_entry(buf, i as u32, with_id.then_some(&*v.id), &update);
             *count += 1;
             let r = v.stream_mut(me, i as u32);
             r.last_seq = seq;
@@ -388,13 +392,13 @@ impl Context {
             let full = snapshot || created || !v.meta_known || v.stream(origin).is_none();
             let old = v.slots.iter().position(|s| s.writer == origin);
             let newer_known = old.is_some_and(|k| v.slots[k].clock >= e.stream_clock);
-            // A delta carries its writer's own slot only, and its record beside the
-            // update: show that and leave the update for later (see storage).
-            let hinted = match (e.record, full) {
-                (Some(rec), false) => match decode_record(origin, e.stream_clock, &rec) {
-                    Ok(slot) => Some((slot, rec)),
-                    Err(_) => None,
-                },
+            // A delta carries its writer's own slot only, its newest record last: show
+            // that and leave the update for later (see storage).
+            let hinted = match (&e.update, full) {
+                (Payload::Scanned(bytes, span), false) => span.last_buffer.and_then(|(at, len)| {
+                    let rec = &bytes[at..at + len];
+                    decode_record(origin, e.stream_clock, rec).ok().map(|slot| (slot, rec.to_vec()))
+                }),
                 _ => None,
             };
             let hinted = match hinted {
@@ -667,7 +671,7 @@ impl Context {
                 chunks.push((0, Vec::new()));
             }
             let (count, buf) = chunks.last_mut().expect("non-empty");
-            put_entry(buf, index, Some(&v.id), &state, None);
+            put_entry(buf, index, Some(&v.id), &state);
             put_varint(buf, last_seq.min(target));
             put_varint(buf, clock as u64);
             *count += 1;
@@ -781,40 +785,49 @@ mod tests {
         assert!(c.members.get(2).unwrap().acks.len() <= 1);
     }
 
-    /// A delta's slot record is shown before its update is integrated; if the update
-    /// holds another record (a lying or buggy sender), the document wins once it is
-    /// integrated, here by hibernation.
+    /// A delta's newest record is shown before its update is integrated. If the newest
+    /// item was not the writer's slot after all (here a crafted update that rewrites the
+    /// meta key last), the document wins once integrated, here by hibernation.
     #[test]
-    fn a_hint_the_document_contradicts_is_replaced_on_integration() {
+    fn a_shown_record_the_document_contradicts_is_replaced_on_integration() {
         use crate::value::Value;
-        use std::sync::Arc;
+        use yrs::{Any, Doc, Map, ReadTxn, StateVector, Transact};
         let mut b = Context::new(1, Options::default()).unwrap();
         b.add_peer(2).unwrap();
-        let mut doc = crate::storage::ValueDoc::new(2);
-        let key: Arc<str> = "2".into();
+        let doc = Doc::with_client_id(2);
+        let map = doc.get_or_insert_map("v");
         let record = |x: f64| {
             let mut r = Vec::new();
             encode_record(&[], Some(&Value::F64(x)), &mut r);
-            r
+            Any::Buffer(r.into())
         };
         let mut meta = vec![ValueType::F64 as u8];
         Policy::LastWriterWins.encode(&mut meta);
-        let send = |b: &mut Context, seq: u64, update: &[u8], hint: &[u8]| {
+        let send = |b: &mut Context, seq: u64| {
+            let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
             let mut out = Vec::new();
             put_header(&mut out, MessageKind::Delta, 2, &[]);
             put_varint(&mut out, seq);
             put_varint(&mut out, 1);
-            put_entry(&mut out, 0, Some("v"), update, Some(hint));
+            put_entry(&mut out, 0, Some("v"), &update);
             b.receive(&seal(out)).unwrap();
             b.tick(seq * 16);
         };
-        let u1 = doc.write(2, &key, Some(&meta), &record(1.0), true);
-        send(&mut b, 1, &u1, &record(1.0));
+        {
+            let mut txn = doc.transact_mut();
+            map.insert(&mut txn, "m", Any::Buffer(meta.into()));
+            map.insert(&mut txn, "2", record(1.0));
+        }
+        send(&mut b, 1);
         let h = b.open("v").unwrap();
         assert_eq!(b.get(h).unwrap(), Value::F64(1.0));
-        let u2 = doc.write(2, &key, None, &record(2.0), true);
-        send(&mut b, 2, &u2, &record(9.0));
-        assert_eq!(b.get(h).unwrap(), Value::F64(9.0), "the hint shows before integration");
+        {
+            let mut txn = doc.transact_mut();
+            map.insert(&mut txn, "2", record(2.0));
+            map.insert(&mut txn, "m", record(9.0));
+        }
+        send(&mut b, 2);
+        assert_eq!(b.get(h).unwrap(), Value::F64(9.0), "the newest item shows before integration");
         // Peer 2 times out, the value converges, idles and hibernates: integration.
         b.tick(10_000);
         assert_eq!(b.get(h).unwrap(), Value::F64(2.0), "the document's record wins");
@@ -861,7 +874,7 @@ mod fuzz {
             put_header(&mut out, MessageKind::Delta, 2, &[]);
             put_varint(&mut out, 1);
             put_varint(&mut out, 1);
-            put_entry(&mut out, 0, Some(&id), &update, None);
+            put_entry(&mut out, 0, Some(&id), &update);
             let _ = c.receive(&seal(out));
             c.tick(16);
             let _ = c.open(&id).map(|h| c.get(h));
@@ -886,7 +899,7 @@ mod fuzz {
             put_header(&mut out, MessageKind::Delta, 2, &[]);
             put_varint(&mut out, 1);
             put_varint(&mut out, 1);
-            put_entry(&mut out, 0, Some("v"), &update, Some(&rec));
+            put_entry(&mut out, 0, Some("v"), &update);
             let _ = c.receive(&seal(out));
             c.tick(16);
             let _ = c.open("v").map(|h| c.get(h));

@@ -37,7 +37,7 @@ pub const ZEN_VERSION_MINOR: u32 = 1;
 /// Patch version.
 pub const ZEN_VERSION_PATCH: u32 = 0;
 /// Wire protocol version this build speaks.
-pub const ZEN_PROTOCOL_VERSION: u32 = 2;
+pub const ZEN_PROTOCOL_VERSION: u32 = 1;
 
 /// The library's version as `major << 16 | minor << 8 | patch`; compare with the
 /// `ZEN_VERSION_*` macros to detect a header/library mismatch. Thread-safe.
