@@ -41,9 +41,9 @@ fn round(a: &mut Context, b: &mut Context, now: u64) -> usize {
     bytes
 }
 
-/// Set 1000 vec3 values, tick A, deliver, tick B, `samples` times. B's messages reach A
-/// `ack_delay` ticks late: with 0, A knows at each flush that B holds the previous writes
-/// and sends increments; with a real round trip it sends whole entries.
+/// Set 1000 vec3 values, tick A, deliver, tick B, `samples` times. B's messages (its
+/// acks) reach A `ack_delay` ticks late: 0 is a LAN, 3 about a 50 ms round trip, where
+/// more of A's values wait unconverged between ticks.
 /// Returns per-value set ns, set+flush+encode+apply ns, and wire bytes, per sample.
 fn pipeline(samples: usize, ack_delay: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (mut a, mut b) = pair();
@@ -137,7 +137,7 @@ fn main() {
         target: "<= 3000 ns",
     });
     rows.push(Row {
-        name: "  same, acks 3 ticks late (whole entries)",
+        name: "  same, acks 3 ticks late (50 ms round trip)",
         zen: median(&mut pipe_far),
         base: Some(median(&mut bpipe)),
         unit: "ns",
@@ -151,7 +151,7 @@ fn main() {
         target: "<= 32 B",
     });
     rows.push(Row {
-        name: "  same, acks 3 ticks late (whole entries)",
+        name: "  same, acks 3 ticks late (50 ms round trip)",
         zen: median(&mut bytes_far),
         base: Some(median(&mut bbytes)),
         unit: "B",

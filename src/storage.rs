@@ -147,41 +147,24 @@ impl ValueDoc {
     }
 
     /// Writes this peer's slot record (and the meta record when `meta` is given) in one
-    /// transaction and returns the yrs update to send.
-    ///
-    /// With `whole` false that is the transaction's increment: smallest and cheapest,
-    /// but it applies only on a peer that has this peer's earlier writes. With `whole`
-    /// true it is this peer's entire contribution to the document (its squashed history,
-    /// a few bytes once garbage-collected, and its latest write), which applies on any
-    /// peer, whatever it missed: the sender picks it whenever some member may lack the
-    /// previous write, so deltas need no ordering.
+    /// transaction and returns this peer's entire contribution to the document as the
+    /// update to send: its squashed history (a few bytes once garbage-collected) and its
+    /// latest write. That applies on any peer whatever it missed, so deltas need no
+    /// ordering and a receiver can drop a queued one the moment a newer one arrives (see
+    /// the module comment). The transaction's bare increment would be about a byte
+    /// smaller but applies only on top of the previous write, and receivers would have to
+    /// integrate every one of them.
     /// `key` is `slot_key(peer)`, passed in so the hot path does not format it.
-    pub fn write(
-        &mut self,
-        peer: u64,
-        key: &Arc<str>,
-        meta: Option<&[u8]>,
-        record: &[u8],
-        whole: bool,
-    ) -> Vec<u8> {
+    pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
         let live = self.live(peer);
-        let increment = {
+        {
             let mut txn = live.doc.transact_mut();
             if let Some(meta) = meta {
                 live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
             }
             live.map.insert(&mut txn, key.clone(), Any::Buffer(record.into()));
-            if whole {
-                Vec::new()
-            } else {
-                txn.encode_update_v1()
-            }
-        };
-        if whole {
-            own_state(live, peer)
-        } else {
-            increment
         }
+        own_state(live, peer)
     }
 
     /// Writes only the meta record (a value created without an initial write); returns
@@ -313,9 +296,9 @@ mod tests {
         let mut a = ValueDoc::new(1);
         let mut b = ValueDoc::new(2);
         let (k1, k2): (Arc<str>, Arc<str>) = ("1".into(), "2".into());
-        let u1 = a.write(1, &k1, Some(&[7, 0]), &[7, 1, 2, 3], false);
+        let u1 = a.write(1, &k1, Some(&[7, 0]), &[7, 1, 2, 3]);
         b.apply(2, Payload::Decoded(Update::decode_v1(&u1).unwrap())).unwrap();
-        let u2 = b.write(2, &k2, None, &[9], true);
+        let u2 = b.write(2, &k2, None, &[9]);
         assert_eq!(a.read_slot(1, "2"), None);
         a.apply(1, Payload::Decoded(Update::decode_v1(&u2).unwrap())).unwrap();
         assert!(a.hibernate(1));
@@ -332,12 +315,12 @@ mod tests {
     fn single_writer_overwrites_keep_state_flat() {
         let mut a = ValueDoc::new(1);
         let k: Arc<str> = "1".into();
-        a.write(1, &k, Some(&[7, 0]), &[0; 13], false);
+        a.write(1, &k, Some(&[7, 0]), &[0; 13]);
         let mut sizes = Vec::new();
         for i in 0..20_000u32 {
             let mut rec = vec![0u8; 13];
             rec[..4].copy_from_slice(&i.to_le_bytes());
-            a.write(1, &k, None, &rec, i % 2 == 0);
+            a.write(1, &k, None, &rec);
             if i == 999 || i == 19_999 {
                 sizes.push(a.encode_full(1).len());
             }

@@ -3,10 +3,9 @@
 //! Each peer's writes form its *stream*: numbered delta messages (one per tick, split
 //! only when larger than the message limit), broadcast as the same bytes to everyone.
 //! An entry of a delta is the writer's whole contribution to that value (its squashed
-//! history, a few bytes, plus its latest write) unless every member is known to hold its
-//! previous write, in which case the cheaper increment goes. Either way receivers apply
-//! deltas the moment they arrive, in any order: a lost packet delays only the values it
-//! alone carried, never the rest of the stream (no head-of-line blocking).
+//! history, a few bytes, plus its latest write), so receivers take deltas the moment
+//! they arrive, in any order: a lost packet delays only the values it alone carried,
+//! never the rest of the stream (no head-of-line blocking).
 //!
 //! Receivers broadcast an *ack vector*: per stream, the contiguous seq received plus a
 //! 64-seq window of what arrived beyond it. A value is Converged here once every active
@@ -174,10 +173,7 @@ impl Context {
                     }
                     record.clear();
                     encode_record(&seen, write.as_ref(), &mut record);
-                    // The increment suffices when every member has our previous write of
-                    // this value; otherwise send the whole contribution (see storage).
-                    let whole = v.stream(me).is_none_or(|r| !self.members.everyone_has(me, r.last_seq));
-                    let update = v.doc.write(me, &self.slot_key, meta.as_deref(), &record, whole);
+                    let update = v.doc.write(me, &self.slot_key, meta.as_deref(), &record);
                     let clock = prev_clock + 1 + meta.is_some() as u32;
                     let slot =
                         Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
@@ -888,8 +884,8 @@ mod fuzz {
             let key: std::sync::Arc<str> = "2".into();
             let mut rec = Vec::new();
             crate::register::encode_record(&[(3, 1)], Some(&crate::value::Value::Vec3([1.0, 2.0, 3.0])), &mut rec);
-            doc.write(2, &key, Some(&[7, 0]), &rec, true);
-            let mut update = doc.write(2, &key, None, &rec, true);
+            doc.write(2, &key, Some(&[7, 0]), &rec);
+            let mut update = doc.write(2, &key, None, &rec);
             for (at, x) in flips {
                 let i = at % update.len();
                 update[i] ^= x | 1;

@@ -175,15 +175,15 @@ mod tests {
         spans.next().is_none().then_some(s)
     }
 
-    /// The updates our writers produce: increments and whole contributions, with and
-    /// without the meta record, over many overwrites.
+    /// The updates our writers produce, with and without the meta record, over many
+    /// overwrites.
     fn real_updates() -> Vec<Vec<u8>> {
         let mut doc = ValueDoc::new(5);
         let key: Arc<str> = "5".into();
         let mut out = Vec::new();
         for i in 0..40u32 {
             let meta = (i == 0).then_some(&[7u8, 0][..]);
-            out.push(doc.write(5, &key, meta, &record(i), i % 3 == 0));
+            out.push(doc.write(5, &key, meta, &record(i)));
         }
         out
     }
