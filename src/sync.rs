@@ -379,7 +379,9 @@ impl Context {
                     continue;
                 }
             };
-            self.streams.entry(origin).or_default().index.insert(e.index, idx);
+            if known != Some(idx) {
+                self.streams.entry(origin).or_default().index.insert(e.index, idx);
+            }
             let i = idx as usize;
             let v = &mut self.values[i];
             // Full re-read unless this is a later delta of a stream already known for this
