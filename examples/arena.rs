@@ -4,7 +4,7 @@
 //! A live terminal table shows what each costs while it runs; at the end an SVG plot
 //! shows the latency distributions and the corrections over time side by side.
 //!
-//! `cargo run --release --example arena [-- --secs 20] [--baseline-secs 4] [--seed 1] [--out target/arena.svg]`
+//! `cargo run --release --example arena [-- --secs 30] [--baseline-secs 3] [--seed 1] [--out target/arena.svg]`
 //!
 //! Plain yrs is run for fewer virtual seconds by default: its documents grow by ~400 B
 //! per write, so every second costs more than the one before (that is the point).
@@ -275,8 +275,8 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
 
 fn main() {
     let seed = arg("--seed", 1);
-    let secs = arg("--secs", 20).max(1);
-    let baseline_secs = arg("--baseline-secs", 4).max(1);
+    let secs = arg("--secs", 30).max(1);
+    let baseline_secs = arg("--baseline-secs", 3).max(1);
     let out_path = std::env::args()
         .skip_while(|a| a != "--out")
         .nth(1)
