@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use scenarios::*;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
-use zen_crdt::alloc_count::{live_bytes, Counting};
+use zen_crdt::alloc_count::Counting;
 use zen_crdt::sim::arg;
 use zen_crdt::Histogram;
 
@@ -121,22 +121,14 @@ fn play<A: Arena>(
     col: fn(&mut View) -> &mut Option<Column>,
     converge: impl Fn(&A, &Outcome) -> Histogram,
 ) -> Outcome {
-    let base = live_bytes();
-    let mut out = Outcome::new(secs);
     let ticks = secs * 1000 / TICK;
-    for tick in 1..=ticks {
-        a.play(tick, &mut out, true);
-        if tick == mem_mark(secs) {
-            out.mem_start = live_bytes() - base;
-        }
+    let out = run(a, secs, |a, tick, out, mem_now| {
         if view.tty && (view.last.elapsed() >= Duration::from_millis(200) || tick == ticks) {
             let done = (tick * TICK) as f64 / 1000.0;
-            *col(view) = Some(Column::of(&out, &converge(a, &out), done, secs, live_bytes() - base));
+            *col(view) = Some(Column::of(out, &converge(a, out), done, secs, mem_now));
             view.draw(tick == ticks);
         }
-    }
-    a.finish(&mut out);
-    out.mem_end = live_bytes() - base;
+    });
     *col(view) = Some(Column::of(&out, &out.converge_ms, secs as f64, secs, out.mem_end));
     out
 }

@@ -88,13 +88,13 @@ fn main() {
         if want("core") { core_figures(arg("--core-ticks", 3000)) } else { (0.0, 0.0, 0.0, 0.0) };
     lap(&format!("arena: {PEERS} peers x {ENTITIES} entities, {secs} s of virtual time"));
     let z = if want("arena") {
-        run(&mut ZenArena::new(seed, PEERS, arena_link()), secs, |_, _, _| {})
+        run(&mut ZenArena::new(seed, PEERS, arena_link()), secs, |_, _, _, _| {})
     } else {
         none(secs)
     };
     lap(&format!("arena with plain yrs, {baseline_secs} s (its memory grows ~400 B per write)"));
     let y = if want("baseline") {
-        run(&mut YArena::new(seed, PEERS, arena_link()), baseline_secs, |_, _, _| {})
+        run(&mut YArena::new(seed, PEERS, arena_link()), baseline_secs, |_, _, _, _| {})
     } else {
         none(baseline_secs)
     };

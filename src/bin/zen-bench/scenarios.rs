@@ -153,13 +153,13 @@ pub trait Arena {
     /// One tick of game logic on every online peer, then one network tick; records
     /// figures when `measure`.
     fn play(&mut self, tick: u64, out: &mut Outcome, measure: bool);
-    /// Fills the figures only known from the whole run (bytes, convergence, memory).
+    /// Fills the figures only known from the whole run.
     fn finish(&self, out: &mut Outcome);
-    fn now(&self) -> u64;
 }
 
-/// Runs `a` for `secs` of virtual time from tick 1, calling `each` after every tick.
-pub fn run(a: &mut dyn Arena, secs: u64, mut each: impl FnMut(&dyn Arena, u64, &Outcome)) -> Outcome {
+/// Runs `a` for `secs` of virtual time from tick 1, calling `each(a, tick, outcome so
+/// far, live heap bytes grown since the start)` after every tick.
+pub fn run<A: Arena>(a: &mut A, secs: u64, mut each: impl FnMut(&A, u64, &Outcome, i64)) -> Outcome {
     let base = live_bytes();
     let mut out = Outcome::new(secs);
     let ticks = secs * 1000 / TICK;
@@ -168,7 +168,7 @@ pub fn run(a: &mut dyn Arena, secs: u64, mut each: impl FnMut(&dyn Arena, u64, &
         if tick == mem_mark(secs) {
             out.mem_start = live_bytes() - base;
         }
-        each(a, tick, &out);
+        each(a, tick, &out, live_bytes() - base);
     }
     a.finish(&mut out);
     out.mem_end = live_bytes() - base;
@@ -319,10 +319,6 @@ impl Arena for ZenArena {
 
     fn finish(&self, out: &mut Outcome) {
         out.converge_ms = self.converge_histogram();
-    }
-
-    fn now(&self) -> u64 {
-        self.sim.now
     }
 }
 
@@ -656,10 +652,6 @@ impl Arena for YArena {
     }
 
     fn finish(&self, _out: &mut Outcome) {}
-
-    fn now(&self) -> u64 {
-        self.now
-    }
 }
 
 /// The late join scenario with plain yrs.
