@@ -53,9 +53,6 @@ pub(crate) struct Entry {
     /// always in snapshots.
     pub id: Option<String>,
     pub update: Payload,
-    /// The first yrs clock of the writer in `update` (0: the writer's whole
-    /// contribution, which supersedes everything of it before), filled by `receive`.
-    pub stream_start: u32,
     /// Snapshot entries only: the stream's last seq for this value and the yrs clock of
     /// the stream's writer that seq covers.
     pub stream_seq: u64,
@@ -264,7 +261,7 @@ fn read_entry(r: &mut Reader, limits: &Limits, with_stream_info: bool) -> Result
     };
     let (stream_seq, stream_clock) =
         if with_stream_info { (r.varint("stream seq")?, r.u32("stream clock")?) } else { (0, 0) };
-    Ok(Entry { index, id, update, stream_start: 0, stream_seq, stream_clock })
+    Ok(Entry { index, id, update, stream_seq, stream_clock })
 }
 
 /// Decodes and validates a whole message. Nothing is applied here; an `Err` means the

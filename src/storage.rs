@@ -33,7 +33,8 @@
 //! Owns the yrs documents only; it never decides what a write means.
 
 use crate::error::Error;
-use crate::protocol::Payload;
+use crate::protocol::{decode_update, Payload};
+use crate::update_scan::Span;
 use std::sync::Arc;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, Update};
@@ -52,17 +53,21 @@ enum State {
     Cold(Box<[u8]>),
 }
 
-/// A remote update not yet integrated.
+/// A remote update not yet integrated: its bytes and what `update_scan` found in them
+/// (the writer, its clock range, and the slot record the receiver showed).
 struct Deferred {
-    writer: u64,
-    /// The writer's clock the update reaches.
-    end: u32,
-    update: Payload,
-    /// The slot record the receiver showed for it, checked once integrated.
-    record: Vec<u8>,
+    bytes: Vec<u8>,
+    span: Span,
 }
 
-/// Integrate anyway once this many updates wait (a chain of increments never superseded).
+impl Deferred {
+    fn shown(&self) -> &[u8] {
+        self.span.last_buffer.map_or(&[], |(at, len)| &self.bytes[at..at + len])
+    }
+}
+
+/// Integrate anyway once this many updates wait (bare increments, which no later update
+/// supersedes; our writers send whole contributions, but the format allows both).
 const MAX_DEFERRED: usize = 16;
 
 /// One value's yrs document, live or hibernated, and the remote updates waiting for it.
@@ -101,28 +106,29 @@ impl ValueDoc {
         if !self.deferred.is_empty() {
             let State::Live(live) = &self.state else { unreachable!("revived above") };
             let mut txn = live.doc.transact_mut();
-            let mut shown: Vec<(u64, Vec<u8>)> = Vec::new();
-            for d in self.deferred.drain(..) {
-                // Each was decoded and checked when its message arrived; yrs refusing one
-                // now would leave that writer's slot behind until its next whole
-                // contribution, which is also what a lost message costs.
-                if let Ok(u) = d.update.into_update() {
+            for d in &self.deferred {
+                // Each was scanned when its message arrived; yrs refusing one now would
+                // leave that writer's slot behind until its next whole contribution,
+                // which is also what a lost message costs (and the check below sees it).
+                if let Ok(u) = decode_update(&d.bytes) {
                     let _ = txn.apply_update(u);
-                }
-                match shown.iter_mut().find(|s| s.0 == d.writer) {
-                    Some(s) => s.1 = d.record,
-                    None => shown.push((d.writer, d.record)),
                 }
             }
             // The document is the truth: a record shown ahead of it that it does not hold
-            // (a sender whose hint lied, or a lost dependency) is replaced by what it holds.
-            for (writer, record) in shown {
-                let held = match live.map.get(&txn, slot_key(writer).as_str()) {
-                    Some(Out::Any(Any::Buffer(buf))) => *buf == *record,
+            // (the newest item was not the writer's slot after all, or yrs refused the
+            // update) is replaced by what it holds. Only each writer's last update counts.
+            for (k, d) in self.deferred.iter().enumerate() {
+                if self.deferred[k + 1..].iter().any(|later| later.span.client == d.span.client) {
+                    continue;
+                }
+                let held = match live.map.get(&txn, slot_key(d.span.client).as_str()) {
+                    Some(Out::Any(Any::Buffer(buf))) => *buf == *d.shown(),
                     _ => false,
                 };
                 self.stale |= !held;
             }
+            drop(txn);
+            self.deferred.clear();
         }
         match &self.state {
             State::Live(l) => l,
@@ -178,14 +184,14 @@ impl ValueDoc {
         own_state(live, peer)
     }
 
-    /// Queues `writer`'s remote update covering its clocks `start..end` (see the module
-    /// comment; `start == 0` is its whole contribution); it is integrated the next time
-    /// the document is needed.
-    pub fn defer(&mut self, peer: u64, writer: u64, start: u32, end: u32, update: Payload, record: Vec<u8>) {
-        if start == 0 {
-            self.deferred.retain(|d| d.writer != writer || d.end > end);
+    /// Queues a remote update that `update_scan` found to be `span` (see the module
+    /// comment; `span.start == 0` is its writer's whole contribution, which replaces
+    /// what it covers); it is integrated the next time the document is needed.
+    pub fn defer(&mut self, peer: u64, bytes: Vec<u8>, span: Span) {
+        if span.start == 0 {
+            self.deferred.retain(|d| d.span.client != span.client || d.span.end > span.end);
         }
-        self.deferred.push(Deferred { writer, end, update, record });
+        self.deferred.push(Deferred { bytes, span });
         if self.deferred.len() >= MAX_DEFERRED {
             self.live(peer);
         }

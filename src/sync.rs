@@ -68,9 +68,9 @@ impl Context {
             if let Body::Delta { entries, .. } = &mut msg.body {
                 // A delta carries its sender's own writes only.
                 for e in entries.iter_mut() {
-                    let (mut start, mut end) = (0, 0);
-                    let mut check = |client: u64, lo: u32, hi: u32| {
-                        (start, end) = (lo, hi);
+                    let mut end = 0;
+                    let mut check = |client: u64, hi: u32| {
+                        end = hi;
                         if client == msg.sender {
                             return Ok(());
                         }
@@ -80,15 +80,13 @@ impl Context {
                         )))
                     };
                     match &e.update {
-                        Payload::Scanned(_, s) => check(s.client, s.start, s.end)?,
+                        Payload::Scanned(_, s) => check(s.client, s.end)?,
                         Payload::Decoded(u) => {
                             for (client, r) in u.insertions(true).iter() {
-                                let lo = r.iter().map(|r| r.start).min().unwrap_or(0);
-                                check(client.get(), lo, r.iter().map(|r| r.end).max().unwrap_or(0))?;
+                                check(client.get(), r.iter().map(|r| r.end).max().unwrap_or(0))?;
                             }
                         }
                     }
-                    e.stream_start = start;
                     e.stream_clock = end;
                 }
             }
@@ -392,34 +390,29 @@ impl Context {
             let newer_known = old.is_some_and(|k| v.slots[k].clock >= e.stream_clock);
             // A delta carries its writer's own slot only, its newest record last: show
             // that and leave the update for later (see storage).
-            let hinted = match (&e.update, full) {
-                (Payload::Scanned(bytes, span), false) => span.last_buffer.and_then(|(at, len)| {
-                    let rec = &bytes[at..at + len];
-                    decode_record(origin, e.stream_clock, rec).ok().map(|slot| (slot, rec.to_vec()))
-                }),
+            let shown = match (&e.update, full) {
+                (Payload::Scanned(bytes, span), false) => span
+                    .last_buffer
+                    .and_then(|(at, len)| decode_record(origin, e.stream_clock, &bytes[at..at + len]).ok()),
                 _ => None,
             };
-            let hinted = match hinted {
-                Some((slot, rec)) => {
-                    v.doc.defer(me, origin, e.stream_start, e.stream_clock, e.update, rec);
-                    Some(slot)
-                }
-                None => {
-                    if v.doc.apply(me, e.update).is_err() {
+            match (shown.is_some(), e.update) {
+                (true, Payload::Scanned(bytes, span)) => v.doc.defer(me, bytes, span),
+                (_, update) => {
+                    if v.doc.apply(me, update).is_err() {
                         self.m.messages_rejected += 1;
                         complete = false;
                         continue;
                     }
-                    None
                 }
-            };
+            }
             self.m.updates_applied += 1;
             if full {
                 if Self::read_all(v, me) > 0 {
                     self.m.messages_rejected += 1;
                 }
             } else if !newer_known {
-                let slot = match hinted {
+                let slot = match shown {
                     Some(slot) => Some(Ok(slot)),
                     None => v
                         .doc
