@@ -24,11 +24,13 @@
 //! garbage collection), and a remote position is overwritten 60 times a second. So
 //! remote updates are *deferred*: queued here, undecided, until something needs the
 //! document itself (a full read, a local write, an encode for a catch-up, hibernation),
-//! and then integrated in one transaction. The receiver shows the slot record the delta
-//! carries beside the update in the meantime. A writer's whole contribution (it starts
-//! at clock 0) replaces everything queued from that writer that it covers, so a value a
-//! peer keeps writing holds at most one queued update per remote writer, and a hot value
-//! costs one integration when it goes quiet instead of one per write.
+//! and then integrated in one transaction. Meanwhile the receiver shows the newest slot
+//! record the update holds, which `update_scan` finds without decoding it; once
+//! integrated, a shown record the document does not hold marks the value stale and it is
+//! re-read. A writer's whole contribution (it starts at clock 0) replaces everything
+//! queued from that writer that it covers, so a value a peer keeps writing holds at most
+//! one queued update per remote writer, and a hot value costs one integration when it
+//! goes quiet instead of one per write.
 //!
 //! Owns the yrs documents only; it never decides what a write means.
 
