@@ -315,6 +315,12 @@ fn idle_values_hibernate_and_wake() {
     assert_eq!(s.ctx(1).get(b).unwrap(), Value::I64(70));
     let b8 = s.ctx(1).open("v8").unwrap();
     assert_eq!(s.ctx(1).get(b8).unwrap(), Value::I64(8));
+    // The receiver shows the new value without reviving the document: the update waits
+    // in its queue until the value idles again (storage defers integration).
+    assert_eq!(s.ctx(1).metrics().live_docs, 0, "a remote update does not revive a hibernated value");
+    s.run_for(3000);
+    assert_eq!(s.ctx(1).get(b).unwrap(), Value::I64(70), "still 70 once integrated and hibernated again");
+    assert_eq!(s.ctx(1).metrics().live_docs, 0);
 }
 
 /// A partition shorter than the peer timeout: catch-ups sent into it are lost and back
