@@ -89,7 +89,7 @@ pub struct Metrics {
     pub writes_flushed: u64,
     /// Local `set` calls that were coalesced into a later write of the same tick.
     pub writes_coalesced: u64,
-    /// Remote value updates integrated.
+    /// Remote value updates taken in and shown (yrs integrates them lazily; see `storage`).
     pub updates_applied: u64,
     /// Times a value showed a local write and then a concurrent remote write replaced it.
     pub corrections: u64,
