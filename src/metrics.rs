@@ -89,7 +89,8 @@ pub struct Metrics {
     pub writes_flushed: u64,
     /// Local `set` calls that were coalesced into a later write of the same tick.
     pub writes_coalesced: u64,
-    /// Remote value updates taken in and shown (yrs integrates them lazily; see `storage`).
+    /// Remote value updates taken in and shown (each is integrated into the value's yrs
+    /// document lazily, when the document is next needed).
     pub updates_applied: u64,
     /// Times a value showed a local write and then a concurrent remote write replaced it.
     pub corrections: u64,
