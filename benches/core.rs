@@ -250,6 +250,11 @@ fn main() {
     rows.push(row("  same, a random 100 each tick", cold));
     rows.push(row("  same, random, most hibernated (defaults)", hibernated));
 
+    // 4. What the C boundary adds to a set: the exported function, called through a
+    // function pointer as a C caller calls it (no inlining), beside `Context::set`, in
+    // the same loop over the same 1000 values, interleaved sample by sample.
+    let (core_set, c_set) = c_boundary(samples);
+
     println!("\nzen-crdt core benchmark (release, {samples} samples, medians; 'baseline' = plain yrs one Doc one Map");
     println!("measured after 600 ticks, except the tick rows, whose baseline is a tick of 100 changed among 100)\n");
     println!(
@@ -269,4 +274,71 @@ fn main() {
             r.target
         );
     }
+    println!("\nThe C boundary (median ns per FastLocal vec3 set, {samples} x 1000 writes, interleaved)\n");
+    println!("| {:<46} | {:>12} | {:>12} | {:>8} |", "figure", "ns", "Context::set", "ratio");
+    println!("|{:-<48}|{:->14}|{:->14}|{:->10}|", "", "", "", "");
+    println!(
+        "| {:<46} | {:>12.1} | {:>12.1} | {:>7.2}x |",
+        "zen_value_set_vec3 through the C ABI",
+        c_set,
+        core_set,
+        c_set / core_set
+    );
+}
+
+/// Median ns per set: `Context::set`, and `zen_value_set_vec3` through the C ABI.
+fn c_boundary(samples: usize) -> (f64, f64) {
+    use zen_crdt::ffi::*;
+    type SetVec3 = extern "C" fn(zen_context_t, zen_value_t, zen_vec3_t) -> zen_status_t;
+    let set_vec3: SetVec3 = std::hint::black_box(zen_value_set_vec3);
+    let mut core = Context::new(1, Options::default()).unwrap();
+    let core_values = values(&mut core, 1000, "bench");
+    let mut ctx = zen_context_t::default();
+    assert_eq!(unsafe { zen_context_new(1, std::ptr::null(), &mut ctx) }, zen_status_t::ZEN_OK);
+    let c_values: Vec<zen_value_t> = (0..1000)
+        .map(|i| {
+            let id = format!("bench/{i}/pos");
+            let mut v = zen_value_t::default();
+            let st = unsafe {
+                zen_value_create(
+                    ctx,
+                    id.as_ptr().cast(),
+                    id.len(),
+                    zen_value_type_t::ZEN_TYPE_VEC3 as u32,
+                    std::ptr::null(),
+                    &mut v,
+                )
+            };
+            assert_eq!(st, zen_status_t::ZEN_OK);
+            v
+        })
+        .collect();
+    let (mut core_ns, mut c_ns) = (Vec::new(), Vec::new());
+    let mut change = std::mem::MaybeUninit::<zen_change_t>::uninit();
+    for s in 0..samples {
+        let t = Instant::now();
+        for (i, &h) in core_values.iter().enumerate() {
+            core.set(h, [i as f32, s as f32, 0.5]).unwrap();
+        }
+        core_ns.push(t.elapsed().as_nanos() as f64 / 1000.0);
+        let t = Instant::now();
+        for (i, &v) in c_values.iter().enumerate() {
+            let st = set_vec3(ctx, v, zen_vec3_t { x: i as f32, y: s as f32, z: 0.5 });
+            debug_assert_eq!(st, zen_status_t::ZEN_OK);
+        }
+        c_ns.push(t.elapsed().as_nanos() as f64 / 1000.0);
+        let now = 16 * (s as u64 + 1);
+        core.tick(now);
+        drain(&mut core);
+        assert_eq!(zen_context_tick(ctx, now), zen_status_t::ZEN_OK);
+        let mut has = true;
+        while has {
+            assert_eq!(
+                unsafe { zen_context_poll_change(ctx, change.as_mut_ptr(), &mut has) },
+                zen_status_t::ZEN_OK
+            );
+        }
+    }
+    zen_context_free(ctx);
+    (median(&mut core_ns), median(&mut c_ns))
 }

@@ -19,7 +19,7 @@ use crate::storage::ValueDoc;
 use crate::sync::StreamIn;
 use crate::value::{Value, ValueType};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How a value shows writes.
@@ -115,10 +115,35 @@ impl Options {
     }
 }
 
-/// A value of one context: cheap to copy, checked on every use. A handle from another
-/// context, or a made-up one, is an error, never another value.
+/// A value of one context: cheap to copy, checked on every use. It names the context
+/// that issued it by that context's serial (unique for the life of the process, never
+/// reused), so a handle of another context, of a freed one, or a made-up one is an
+/// error, never another value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ValueHandle(pub u64);
+pub struct ValueHandle {
+    context: u64,
+    index: u32,
+}
+
+impl ValueHandle {
+    /// The handle's raw parts: the issuing context's serial and the value's index (for
+    /// layers that carry handles across a boundary, such as the C API).
+    pub fn to_raw(self) -> (u64, u32) {
+        (self.context, self.index)
+    }
+
+    /// A handle from raw parts. Any pair is safe to use: one the context did not issue
+    /// is `Error::StaleHandle`.
+    pub fn from_raw(context: u64, index: u32) -> ValueHandle {
+        ValueHandle { context, index }
+    }
+}
+
+impl std::fmt::Display for ValueHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.context, self.index)
+    }
+}
 
 /// A message for the host to deliver. `to: None` is a broadcast: the same bytes go to
 /// every member (or through a relay); `Some(peer)` is for that member only.
@@ -217,14 +242,15 @@ impl ValueState {
     }
 }
 
-static NEXT_CONTEXT_TAG: AtomicU32 = AtomicU32::new(1);
+/// Serial of the next context created in this process (0 is never issued).
+static NEXT_CONTEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// One replica. See the crate docs for the life of a tick.
 pub struct Context {
     pub(crate) id: u64,
     /// This peer's slot key in every value document.
     pub(crate) slot_key: Arc<str>,
-    tag: u32,
+    serial: u64,
     pub(crate) opts: Options,
     pub(crate) values: Vec<ValueState>,
     pub(crate) by_id: HashMap<Arc<str>, u32>,
@@ -268,7 +294,7 @@ impl Context {
         Ok(Context {
             id: peer_id,
             slot_key: Arc::from(crate::storage::slot_key(peer_id)),
-            tag: NEXT_CONTEXT_TAG.fetch_add(1, Ordering::Relaxed),
+            serial: NEXT_CONTEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             events: EventQueue::new(opts.event_capacity),
             opts,
             values: Vec::new(),
@@ -307,20 +333,23 @@ impl Context {
         self.now
     }
 
-    /// The tag this context puts in its value handles (for the C layer's own packing).
-    #[doc(hidden)]
-    pub fn handle_tag(&self) -> u32 {
-        self.tag
+    /// This context's serial: unique among the contexts of this process, never reused.
+    /// Its value handles carry it.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     pub(crate) fn handle(&self, idx: u32) -> ValueHandle {
-        ValueHandle(((self.tag as u64) << 32) | idx as u64)
+        ValueHandle { context: self.serial, index: idx }
     }
 
     pub(crate) fn index(&self, h: ValueHandle) -> Result<usize, Error> {
-        let (tag, idx) = ((h.0 >> 32) as u32, h.0 as u32 as usize);
-        if tag != self.tag || idx >= self.values.len() {
-            return Err(Error::StaleHandle(h.0));
+        if h.context != self.serial {
+            return Err(Error::ForeignHandle(h));
+        }
+        let idx = h.index as usize;
+        if idx >= self.values.len() {
+            return Err(Error::StaleHandle(h));
         }
         Ok(idx)
     }
@@ -505,7 +534,7 @@ impl Context {
         }
         if let Some(old) = old {
             let ev = ChangeEvent {
-                value: ValueHandle(((self.tag as u64) << 32) | i as u64),
+                value: ValueHandle { context: self.serial, index: i as u32 },
                 kind,
                 old,
                 new,
@@ -602,7 +631,7 @@ impl Context {
     pub fn poll_change(&mut self) -> Option<ChangeEvent> {
         let n = self.events.head();
         let ev = self.events.pop()?;
-        if let Some(v) = self.values.get_mut(ev.value.0 as u32 as usize) {
+        if let Some(v) = self.values.get_mut(ev.value.index as usize) {
             if v.queued_event == Some(n) {
                 v.queued_event = None;
             }

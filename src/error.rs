@@ -3,6 +3,7 @@
 //! Owns the error enum only. A failed call changes nothing: callers rely on that, and
 //! the C layer maps each variant to one status code.
 
+use crate::context::ValueHandle;
 use crate::value::ValueType;
 
 /// An error from the core. Every variant's message says what was wrong and with what.
@@ -20,8 +21,10 @@ pub enum Error {
     UnknownValue(String),
     #[error("value {0:?} was removed")]
     Removed(String),
-    #[error("value handle {0} is stale or was never issued by this context")]
-    StaleHandle(u64),
+    #[error("value handle {0} was never issued by this context")]
+    StaleHandle(ValueHandle),
+    #[error("value handle {0} belongs to another context (or to one that was freed)")]
+    ForeignHandle(ValueHandle),
     #[error("value {id:?} holds {actual:?}, not {expected:?}")]
     WrongType { id: String, expected: ValueType, actual: ValueType },
     #[error("policy {policy} cannot combine values of type {ty:?}")]
@@ -36,6 +39,10 @@ pub enum Error {
     ProtocolVersion { got: u8, supported: u8 },
     #[error("message was sent by this context's own peer id {0}")]
     FromSelf(u64),
+    #[error("message names peer {claimed} as its sender, but the transport received it from peer {from}")]
+    SenderMismatch { claimed: u64, from: u64 },
+    #[error("message rejected as forged: {0}")]
+    Forged(String),
     #[error("option {name} = {value} is out of range: {why}")]
     BadOption { name: &'static str, value: u64, why: &'static str },
     #[error("context already holds {0} values, the configured maximum")]

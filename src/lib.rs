@@ -36,6 +36,7 @@ mod context;
 mod error;
 mod events;
 pub mod ffi;
+mod forgery;
 mod membership;
 mod metrics;
 mod policy;

@@ -83,6 +83,10 @@ pub struct Metrics {
     pub bytes_in: u64,
     /// Messages rejected by `receive` (corrupt, truncated, hostile, unknown sender, ...).
     pub messages_rejected: u64,
+    /// Of `messages_rejected`, those that named another sender than the transport's
+    /// (`receive_from`) or would have changed state their sender does not own (another
+    /// writer's slot or items, acknowledgements of messages never sent).
+    pub messages_forged: u64,
     /// Messages already applied, or too far ahead to buffer, dropped on arrival.
     pub messages_duplicate: u64,
     /// Local writes flushed to the CRDT (after coalescing within a tick).
@@ -98,7 +102,9 @@ pub struct Metrics {
     pub conflicts: u64,
     /// Catch-up snapshots sent to members that were behind (loss, late join, rejoin).
     pub catchups_sent: u64,
-    /// Custom merges that were missing or returned the wrong type (LWW was used).
+    /// Concurrent writes the policy could not merge, so last-writer-wins decided: a
+    /// custom merge missing, failing or returning another type, a rotation average of
+    /// quaternions with no direction, Max/Min stored for a quaternion.
     pub merge_fallbacks: u64,
     pub events_coalesced: u64,
     pub events_dropped: u64,

@@ -18,12 +18,15 @@ pub enum Policy {
     #[default]
     LastWriterWins,
     /// The largest value wins (numbers; strings and bytes lexicographically; vectors
-    /// and colors component-wise; `true` over `false`).
+    /// and colors component-wise; `true` over `false`). Not for quaternions: the
+    /// component-wise largest of two rotations is not a rotation of either.
     Max,
     /// The smallest value wins, ordered as for `Max`.
     Min,
     /// The mean of the concurrent writes (integers round toward negative infinity;
-    /// vectors and colors component-wise). Numeric and vector types only.
+    /// vectors and colors component-wise; quaternions as rotations: each normalised and
+    /// moved to the hemisphere of the lowest writer's, summed, normalised). Numeric,
+    /// vector and quaternion types only.
     TakeAverage,
     /// A host merge function registered under this name with
     /// [`crate::Context::register_merge`] on every peer.
@@ -60,7 +63,12 @@ impl Policy {
 
     /// Checks that this policy can combine values of `ty`.
     pub fn check(&self, ty: ValueType) -> Result<(), Error> {
-        if *self == Policy::TakeAverage && !ty.is_numeric() {
+        let refused = match self {
+            Policy::TakeAverage => !ty.is_numeric(),
+            Policy::Max | Policy::Min => ty == ValueType::Quat,
+            _ => false,
+        };
+        if refused {
             return Err(Error::PolicyNotSupported { policy: self.name(), ty });
         }
         Ok(())
@@ -120,6 +128,7 @@ fn with_components(like: &Value, c: &[f32]) -> Value {
         Value::Vec2(_) => Value::Vec2([c[0], c[1]]),
         Value::Vec3(_) => Value::Vec3([c[0], c[1], c[2]]),
         Value::Vec4(_) => Value::Vec4([c[0], c[1], c[2], c[3]]),
+        Value::Quat(_) => Value::Quat([c[0], c[1], c[2], c[3]]),
         _ => Value::Color([c[0], c[1], c[2], c[3]]),
     }
 }
@@ -155,6 +164,8 @@ pub(crate) fn merge(policy: &Policy, cands: &[Candidate], custom: Option<&MergeF
     let ty = cands[0].value.value_type();
     let merged = match policy {
         Policy::LastWriterWins => Some(lww(cands).clone()),
+        // Refused at creation (`check`); a peer's stored policy could still say so.
+        Policy::Max | Policy::Min if ty == ValueType::Quat => None,
         Policy::Max if cands[0].value.components().is_some() => componentwise(cands, f32_max),
         Policy::Min if cands[0].value.components().is_some() => componentwise(cands, f32_min),
         Policy::Max => cands.iter().map(|c| c.value).max_by(|a, b| order(a, b)).cloned(),
@@ -173,6 +184,7 @@ pub(crate) fn merge(policy: &Policy, cands: &[Candidate], custom: Option<&MergeF
 fn average(cands: &[Candidate]) -> Option<Value> {
     let n = cands.len();
     match cands[0].value {
+        Value::Quat(_) => rotation_average(cands),
         Value::I64(_) => {
             let sum: i128 =
                 cands.iter().map(|c| if let Value::I64(v) = c.value { *v as i128 } else { 0 }).sum();
@@ -195,6 +207,36 @@ fn average(cands: &[Candidate]) -> Option<Value> {
         }
         _ => None,
     }
+}
+
+/// The mean rotation of quaternion candidates: each is normalised and, since `q` and
+/// `-q` are the same rotation, flipped into the hemisphere of the first (lowest writer),
+/// so the sum does not cancel; the normalised sum is the rotation that minimises the
+/// chordal distance to all of them (the exact midpoint for two). Summed in f64 in writer
+/// order so every peer rounds alike. `None` (LWW decides) if a candidate has no
+/// direction (zero or not finite) or the sum vanishes.
+fn rotation_average(cands: &[Candidate]) -> Option<Value> {
+    let unit = |v: &Value| -> Option<[f64; 4]> {
+        let c = v.components()?;
+        let q = [c[0] as f64, c[1] as f64, c[2] as f64, c[3] as f64];
+        let norm = q.iter().map(|x| x * x).sum::<f64>().sqrt();
+        (norm.is_finite() && norm > 1e-12).then(|| q.map(|x| x / norm))
+    };
+    let reference = unit(cands[0].value)?;
+    let mut sum = [0f64; 4];
+    for c in cands {
+        let q = unit(c.value)?;
+        let dot: f64 = q.iter().zip(&reference).map(|(a, b)| a * b).sum();
+        let sign = if dot < 0.0 { -1.0 } else { 1.0 };
+        for (s, x) in sum.iter_mut().zip(q) {
+            *s += sign * x;
+        }
+    }
+    let norm = sum.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if !(norm.is_finite() && norm > 1e-12) {
+        return None;
+    }
+    Some(Value::Quat(sum.map(|x| (x / norm) as f32)))
 }
 
 #[cfg(test)]
@@ -221,6 +263,68 @@ mod tests {
         assert_eq!(merge(&Policy::TakeAverage, &c, None).0, Value::Vec3([1.0, 2.0, 1.0]));
         assert_eq!(merge(&Policy::Max, &c, None).0, Value::Vec3([2.0, 4.0, 1.0]));
         assert_eq!(merge(&Policy::Min, &c, None).0, Value::Vec3([0.0, 0.0, 1.0]));
+    }
+
+    /// A rotation of `deg` degrees about the unit axis `axis`, as (x, y, z, w).
+    fn rot(axis: [f64; 3], deg: f64) -> Value {
+        let h = deg.to_radians() / 2.0;
+        let (s, c) = h.sin_cos();
+        Value::Quat([(axis[0] * s) as f32, (axis[1] * s) as f32, (axis[2] * s) as f32, c as f32])
+    }
+
+    fn close(a: &Value, b: &Value) -> bool {
+        let (x, y) = (a.components().unwrap(), b.components().unwrap());
+        // q and -q are the same rotation.
+        let d = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        let e = x.iter().zip(y).map(|(p, q)| (p + q).abs()).fold(0f32, f32::max);
+        a.value_type() == b.value_type() && d.min(e) < 1e-5
+    }
+
+    #[test]
+    fn take_average_of_quaternions_is_a_rotation_average() {
+        let z = [0.0, 0.0, 1.0];
+        let avg = |vals: &[Value]| merge(&Policy::TakeAverage, &cands(vals), None);
+        // Identity and 90 degrees about Z: 45 degrees about Z.
+        let (v, ok) = avg(&[rot(z, 0.0), rot(z, 90.0)]);
+        assert!(ok && close(&v, &rot(z, 45.0)), "{v:?}");
+        // 10 and 50 degrees about X: 30 degrees about X.
+        let x = [1.0, 0.0, 0.0];
+        assert!(close(&avg(&[rot(x, 10.0), rot(x, 50.0)]).0, &rot(x, 30.0)));
+        // The same rotation written as q and -q averages to itself, not to zero.
+        let q = rot([0.0, 1.0, 0.0], 70.0);
+        let neg =
+            Value::Quat(q.components().unwrap().iter().map(|c| -c).collect::<Vec<_>>().try_into().unwrap());
+        assert!(close(&avg(&[q.clone(), neg.clone()]).0, &q));
+        // Hemisphere alignment: averaging with -q2 is averaging with q2.
+        let (q1, q2) = (rot(z, 20.0), rot(z, 80.0));
+        let neg2 =
+            Value::Quat(q2.components().unwrap().iter().map(|c| -c).collect::<Vec<_>>().try_into().unwrap());
+        assert!(close(&avg(&[q1.clone(), neg2]).0, &rot(z, 50.0)));
+        // Unnormalised input counts by direction only: 2 * identity and 90 about Z.
+        let (v, _) = avg(&[Value::Quat([0.0, 0.0, 0.0, 2.0]), rot(z, 90.0)]);
+        assert!(close(&v, &rot(z, 45.0)), "{v:?}");
+        // The result is a unit quaternion.
+        let (v, _) = avg(&[rot(x, 33.0), rot(z, 71.0), rot([0.0, 1.0, 0.0], 150.0)]);
+        let n: f32 = v.components().unwrap().iter().map(|c| c * c).sum();
+        assert!((n - 1.0).abs() < 1e-5);
+        // A zero quaternion has no direction: last-writer-wins decides, counted.
+        let (v, ok) = avg(&[Value::Quat([0.0; 4]), rot(z, 90.0)]);
+        assert!(!ok && v == Value::Quat([0.0; 4]), "LWW picks the higher clock (writer 1 here)");
+    }
+
+    #[test]
+    fn max_and_min_are_refused_for_quaternions() {
+        assert_eq!(
+            Policy::Max.check(ValueType::Quat),
+            Err(Error::PolicyNotSupported { policy: "Max", ty: ValueType::Quat })
+        );
+        assert!(Policy::Min.check(ValueType::Quat).is_err());
+        assert!(Policy::TakeAverage.check(ValueType::Quat).is_ok());
+        assert!(Policy::Max.check(ValueType::Vec4).is_ok());
+        // A stored policy that says Max anyway (an older or hostile peer) falls back to LWW.
+        let vals = [rot([0.0, 0.0, 1.0], 10.0), rot([0.0, 0.0, 1.0], 20.0)];
+        let (v, ok) = merge(&Policy::Max, &cands(&vals), None);
+        assert!(!ok && v == vals[0]);
     }
 
     #[test]

@@ -30,9 +30,8 @@
 
 use crate::error::Error;
 use crate::seqwindow::SeqWindow;
+use crate::update_scan::Refusal;
 use yrs::updates::decoder::Decode;
-#[cfg(test)]
-use yrs::updates::encoder::Encode;
 use yrs::Update;
 
 pub const MAGIC: [u8; 2] = *b"ZC";
@@ -53,14 +52,16 @@ pub(crate) struct Entry {
     /// always in snapshots.
     pub id: Option<String>,
     pub update: Payload,
-    /// Snapshot entries only: the stream's last seq for this value and the yrs clock of
-    /// the stream's writer that seq covers.
+    /// Snapshot entries only: the stream's last seq for this value.
     pub stream_seq: u64,
+    /// The yrs clock of the stream's writer that the entry covers (a snapshot says it;
+    /// a delta's is where its update ends).
     pub stream_clock: u32,
 }
 
-/// An entry's yrs update: the bytes, when `update_scan` proved them well formed (yrs
-/// decodes them only if they are ever integrated), or decoded and checked by yrs.
+/// An entry's yrs update: a delta's bytes, which `update_scan` proved well formed and
+/// limited to the sender's own writes (yrs decodes them only if they are ever
+/// integrated), or a snapshot's update, decoded and checked by yrs.
 #[derive(Debug)]
 pub(crate) enum Payload {
     Scanned(Vec<u8>, crate::update_scan::Span),
@@ -233,7 +234,9 @@ pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update, Error> {
     }
 }
 
-fn read_entry(r: &mut Reader, limits: &Limits, with_stream_info: bool) -> Result<Entry, Error> {
+/// Reads one entry. A delta's entries must change only
+/// `sender`'s own writes; a snapshot's carry the state of every writer of a value.
+fn read_entry(r: &mut Reader, limits: &Limits, sender: u64, snapshot: bool) -> Result<Entry, Error> {
     let index = r.u32("value index")?;
     let id_len = r.varint("id length")? as usize;
     let id = if id_len == 0 {
@@ -255,13 +258,19 @@ fn read_entry(r: &mut Reader, limits: &Limits, with_stream_info: bool) -> Result
     let ulen = r.varint("update length")? as usize;
     let raw = r.bytes(ulen, "yrs update")?;
     // Snapshots are integrated at once: decode them now. Deltas may wait (see storage).
-    let update = match (with_stream_info, crate::update_scan::scan(raw)) {
-        (false, Some(span)) => Payload::Scanned(raw.to_vec(), span),
-        _ => Payload::Decoded(decode_update(raw)?),
-    };
-    let (stream_seq, stream_clock) =
-        if with_stream_info { (r.varint("stream seq")?, r.u32("stream clock")?) } else { (0, 0) };
-    Ok(Entry { index, id, update, stream_seq, stream_clock })
+    if snapshot {
+        let update = Payload::Decoded(decode_update(raw)?);
+        let (stream_seq, stream_clock) = (r.varint("stream seq")?, r.u32("stream clock")?);
+        return Ok(Entry { index, id, update, stream_seq, stream_clock });
+    }
+    let span = crate::update_scan::scan_delta(raw, sender).map_err(|why| match why {
+        Refusal::Shape(what) => {
+            Error::decode(format!("entry {index}'s update is not one zen-crdt writes: {what}"))
+        }
+        Refusal::Forged(what) => Error::Forged(format!("delta from peer {sender} {what}")),
+    })?;
+    let stream_clock = span.end;
+    Ok(Entry { index, id, update: Payload::Scanned(raw.to_vec(), span), stream_seq: 0, stream_clock })
 }
 
 /// Decodes and validates a whole message. Nothing is applied here; an `Err` means the
@@ -324,7 +333,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
             let n = r.count("entry count", 3)?;
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
-                entries.push(read_entry(&mut r, limits, false)?);
+                entries.push(read_entry(&mut r, limits, sender, false)?);
             }
             Body::Delta { seq, entries }
         }
@@ -343,7 +352,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
             let n = r.count("entry count", 5)?;
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
-                entries.push(read_entry(&mut r, limits, true)?);
+                entries.push(read_entry(&mut r, limits, sender, true)?);
             }
             Body::Snapshot { stream, catchup, chunks, base, target, entries }
         }
@@ -390,7 +399,7 @@ mod tests {
         put_header(&mut out, MessageKind::Delta, 7, &[(3, SeqWindow { upto: 10, above: 4 })]);
         put_varint(&mut out, 1);
         put_varint(&mut out, 1);
-        let update = yrs::Update::new().encode_v1();
+        let update = crate::storage::ValueDoc::new(7).write(7, &"7".into(), Some(&[2, 0]), &[2, 1]);
         put_entry(&mut out, 0, Some("x"), &update);
         let out = seal(out);
         decode(&out, &LIMITS).unwrap();

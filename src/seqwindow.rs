@@ -50,6 +50,16 @@ impl SeqWindow {
         *self = merged;
     }
 
+    /// Whether it claims any seq above `seq`.
+    pub fn claims_beyond(&self, seq: u64) -> bool {
+        self.upto > seq || self.highest_saturating() > seq
+    }
+
+    /// `highest`, for reports that may come from a hostile peer.
+    pub fn highest_saturating(&self) -> u64 {
+        self.upto.saturating_add(64 - self.above.leading_zeros() as u64)
+    }
+
     /// The highest seq received.
     pub fn highest(&self) -> u64 {
         self.upto + (64 - self.above.leading_zeros() as u64)

@@ -1,12 +1,14 @@
 //! A seeded, deterministic network simulator for whole multiplayer sessions.
 //!
 //! Owns virtual time, links (latency, jitter, loss, duplication, reordering, bandwidth),
-//! partitions and peers joining and leaving. `Network` is the wire alone; `Sim` plays the
-//! host on top of it: it ticks every context, moves the bytes from `poll_outbound` to
-//! `receive`, and tells contexts about membership, exactly as a game's transport would.
-//! The same seed replays the same session.
+//! partitions and peers joining and leaving. `Network` is the wire and the host loop
+//! (`step`, `set_online`) over any `Hosts`: it ticks every context, moves the bytes from
+//! `poll_outbound` to `receive_from` (a simulated transport knows who sent what), and
+//! tells contexts about membership, exactly as a game's transport would. `Sim` runs it
+//! over contexts it owns; the C API runs the same code over context handles. The same
+//! seed replays the same session.
 
-use crate::context::{Context, Options};
+use crate::context::{Context, Options, Outbound};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -90,6 +92,19 @@ impl Default for LinkConfig {
     }
 }
 
+/// The hosts a `Network` connects, as its host loop sees them (host `i` is the network's
+/// host `i`). `Sim` implements it over contexts it owns; the C API over context handles.
+pub trait Hosts {
+    fn count(&self) -> usize;
+    fn peer_id(&self, host: usize) -> u64;
+    /// Hands host `host` a message that the wire carried from peer `from`.
+    fn deliver(&mut self, host: usize, from: u64, bytes: &[u8]);
+    /// Ticks host `host` at `now` and appends what it has to send to `out`.
+    fn tick(&mut self, host: usize, now: u64, out: &mut Vec<Outbound>);
+    /// Hosts `a` and `b` are now connected (each a member of the other) or not.
+    fn connect(&mut self, a: usize, b: usize, connected: bool);
+}
+
 struct InFlight {
     at: u64,
     order: u64,
@@ -132,6 +147,8 @@ pub struct Network {
     busy_until: Vec<u64>,
     pub delivered: u64,
     pub dropped: u64,
+    /// Reused by `step` for each host's outbound messages.
+    outbox: Vec<Outbound>,
 }
 
 impl Network {
@@ -147,7 +164,48 @@ impl Network {
             busy_until: vec![0; n * n],
             delivered: 0,
             dropped: 0,
+            outbox: Vec::new(),
         }
+    }
+
+    /// One tick at host time `now` (ms): delivers the messages due, ticks every online
+    /// host, and sends what each produced (a broadcast to every other host).
+    pub fn step(&mut self, now: u64, hosts: &mut impl Hosts) {
+        for (from, to, bytes) in self.due(now) {
+            hosts.deliver(to, hosts.peer_id(from), &bytes);
+        }
+        let mut outbox = std::mem::take(&mut self.outbox);
+        for i in 0..hosts.count() {
+            if !self.online[i] {
+                continue;
+            }
+            hosts.tick(i, now, &mut outbox);
+            for out in outbox.drain(..) {
+                match out.to {
+                    None => self.broadcast(now, i, &out.bytes),
+                    Some(peer) => {
+                        if let Some(j) = (0..hosts.count()).find(|&j| hosts.peer_id(j) == peer) {
+                            self.send(now, i, j, out.bytes);
+                        }
+                    }
+                }
+            }
+        }
+        self.outbox = outbox;
+    }
+
+    /// Host `h` joins (connected to every online host, as a transport would tell both
+    /// sides) or leaves (disconnected from them; what is in flight to or from it is lost).
+    pub fn set_online(&mut self, h: usize, online: bool, hosts: &mut impl Hosts) {
+        if self.online[h] == online {
+            return;
+        }
+        for o in 0..hosts.count() {
+            if o != h && self.online[o] {
+                hosts.connect(h, o, online);
+            }
+        }
+        self.online[h] = online;
     }
 
     pub fn hosts(&self) -> usize {
@@ -229,13 +287,56 @@ pub struct Sim {
     pub net: Network,
     pub now: u64,
     pub tick_ms: u64,
-    /// Messages `receive` rejected (must stay 0 in a healthy session).
+    /// Messages `receive_from` rejected (must stay 0 in a healthy session).
     pub rejected: u64,
     /// Why the last rejected message was rejected.
     pub last_error: Option<crate::error::Error>,
     /// Whether `step` discards every context's change events (the default; a host
     /// that does not look at events must still not let them pile up).
     pub drain_events: bool,
+}
+
+/// `Sim`'s contexts as the network's hosts.
+struct Owned<'a> {
+    peers: &'a mut [Context],
+    rejected: &'a mut u64,
+    last_error: &'a mut Option<crate::error::Error>,
+    drain_events: bool,
+}
+
+impl Hosts for Owned<'_> {
+    fn count(&self) -> usize {
+        self.peers.len()
+    }
+
+    fn peer_id(&self, host: usize) -> u64 {
+        self.peers[host].peer_id()
+    }
+
+    fn deliver(&mut self, host: usize, from: u64, bytes: &[u8]) {
+        if let Err(e) = self.peers[host].receive_from(from, bytes) {
+            *self.rejected += 1;
+            *self.last_error = Some(e);
+        }
+    }
+
+    fn tick(&mut self, host: usize, now: u64, out: &mut Vec<Outbound>) {
+        let c = &mut self.peers[host];
+        c.tick(now);
+        out.extend(std::iter::from_fn(|| c.poll_outbound()));
+        while self.drain_events && c.poll_change().is_some() {}
+    }
+
+    fn connect(&mut self, a: usize, b: usize, connected: bool) {
+        let (pa, pb) = (self.peers[a].peer_id(), self.peers[b].peer_id());
+        if connected {
+            let _ = self.peers[a].add_peer(pb);
+            let _ = self.peers[b].add_peer(pa);
+        } else {
+            let _ = self.peers[a].remove_peer(pb);
+            let _ = self.peers[b].remove_peer(pa);
+        }
+    }
 }
 
 impl Sim {
@@ -268,28 +369,26 @@ impl Sim {
         self.net.online[i]
     }
 
+    fn hosts(&mut self) -> (&mut Network, Owned<'_>) {
+        let hosts = Owned {
+            peers: &mut self.peers,
+            rejected: &mut self.rejected,
+            last_error: &mut self.last_error,
+            drain_events: self.drain_events,
+        };
+        (&mut self.net, hosts)
+    }
+
     /// Peer `i` joins (or rejoins) the session: the hosts connect it to every online peer.
     pub fn join(&mut self, i: usize) {
-        self.net.online[i] = true;
-        for j in 0..self.peers.len() {
-            if j != i && self.net.online[j] {
-                let (a, b) = (self.peers[i].peer_id(), self.peers[j].peer_id());
-                let _ = self.peers[i].add_peer(b);
-                let _ = self.peers[j].add_peer(a);
-            }
-        }
+        let (net, mut hosts) = self.hosts();
+        net.set_online(i, true, &mut hosts);
     }
 
     /// Peer `i` leaves: the others' hosts remove it, and it drops them.
     pub fn leave(&mut self, i: usize) {
-        self.net.online[i] = false;
-        for j in 0..self.peers.len() {
-            if j != i {
-                let (a, b) = (self.peers[i].peer_id(), self.peers[j].peer_id());
-                let _ = self.peers[i].remove_peer(b);
-                let _ = self.peers[j].remove_peer(a);
-            }
-        }
+        let (net, mut hosts) = self.hosts();
+        net.set_online(i, false, &mut hosts);
     }
 
     /// Splits the session: peers with different group numbers cannot reach each other.
@@ -305,29 +404,9 @@ impl Sim {
     /// they produced.
     pub fn step(&mut self) {
         self.now += self.tick_ms;
-        for (_, to, bytes) in self.net.due(self.now) {
-            if let Err(e) = self.peers[to].receive(&bytes) {
-                self.rejected += 1;
-                self.last_error = Some(e);
-            }
-        }
-        for i in 0..self.peers.len() {
-            if !self.net.online[i] {
-                continue;
-            }
-            self.peers[i].tick(self.now);
-            while let Some(out) = self.peers[i].poll_outbound() {
-                match out.to {
-                    Some(peer) => {
-                        if let Some(j) = self.peers.iter().position(|c| c.peer_id() == peer) {
-                            self.net.send(self.now, i, j, out.bytes);
-                        }
-                    }
-                    None => self.net.broadcast(self.now, i, &out.bytes),
-                }
-            }
-            while self.drain_events && self.peers[i].poll_change().is_some() {}
-        }
+        let now = self.now;
+        let (net, mut hosts) = self.hosts();
+        net.step(now, &mut hosts);
     }
 
     /// One tick that leaves change events queued for the caller to poll.

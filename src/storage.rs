@@ -41,8 +41,7 @@ use std::sync::Arc;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, Update};
 
-const ROOT: &str = "v";
-const META_KEY: &str = "m";
+use crate::update_scan::{META_KEY, ROOT};
 
 struct Live {
     doc: Doc,
@@ -278,7 +277,8 @@ impl ValueDoc {
     }
 }
 
-/// Everything `peer` inserted into the document (after garbage collection), as an update.
+/// Everything `peer` inserted into the document (after garbage collection) and its own
+/// deletions, as an update: a delta may touch nothing else (see `update_scan`).
 fn own_state(live: &Live, peer: u64) -> Vec<u8> {
     let txn = live.doc.transact();
     let mut others = StateVector::default();
@@ -287,7 +287,9 @@ fn own_state(live: &Live, peer: u64) -> Vec<u8> {
             others.set_max(*client, *clock);
         }
     }
-    txn.encode_diff_v1(&others)
+    let mut update = txn.encode_diff_v1(&others);
+    crate::update_scan::keep_own_deletes(&mut update, peer);
+    update
 }
 
 /// The map key of `writer`'s slot.

@@ -56,39 +56,45 @@ impl Context {
     /// Takes a message from the transport. It is decoded and checked completely here;
     /// an `Err` means it was rejected (and counted) and nothing changed. Accepted
     /// messages take effect at the next `tick`.
+    ///
+    /// The message names its sender itself, and this call believes it: use
+    /// [`Context::receive_from`] when the transport knows who sent the bytes.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let res = protocol::decode(bytes, &self.limits()).and_then(|mut msg| {
+        self.accept(bytes, None)
+    }
+
+    /// `receive` for a transport that knows which member sent the bytes (a connection
+    /// per peer, an authenticated relay): a message that names another sender is
+    /// rejected with [`Error::SenderMismatch`] and counted in `messages_forged`, so one
+    /// member cannot speak, write or acknowledge in another's name.
+    pub fn receive_from(&mut self, from: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.accept(bytes, Some(from))
+    }
+
+    fn accept(&mut self, bytes: &[u8], from: Option<u64>) -> Result<(), Error> {
+        let res = protocol::decode(bytes, &self.limits()).and_then(|msg| {
             check_peer_id(msg.sender)?;
+            if let Some(from) = from.filter(|&f| f != msg.sender) {
+                return Err(Error::SenderMismatch { claimed: msg.sender, from });
+            }
             if msg.sender == self.id {
                 return Err(Error::FromSelf(msg.sender));
             }
             if self.members.get(msg.sender).is_none() {
                 return Err(Error::UnknownPeer(msg.sender));
             }
-            if let Body::Delta { entries, .. } = &mut msg.body {
-                // A delta carries its sender's own writes only.
-                for e in entries.iter_mut() {
-                    let mut end = 0;
-                    let mut check = |client: u64, hi: u32| {
-                        end = hi;
-                        if client == msg.sender {
-                            return Ok(());
-                        }
-                        Err(Error::decode(format!(
-                            "delta from peer {} carries writes of peer {client}",
-                            msg.sender
-                        )))
-                    };
-                    match &e.update {
-                        Payload::Scanned(_, s) => check(s.client, s.end)?,
-                        Payload::Decoded(u) => {
-                            for (client, r) in u.insertions(true).iter() {
-                                check(client.get(), r.iter().map(|r| r.end).max().unwrap_or(0))?;
-                            }
-                        }
-                    }
-                    e.stream_clock = end;
-                }
+            // Acknowledgements of our own stream beyond what we sent are lies (they would
+            // make our writes look delivered); other streams' acks are the sender's own
+            // claims about what it holds, which only it can know.
+            if let Some(&(_, w)) =
+                msg.acks.iter().find(|(s, w)| *s == self.id && w.claims_beyond(self.my_seq))
+            {
+                return Err(Error::Forged(format!(
+                    "peer {} acknowledges seq {} of our stream; we sent {}",
+                    msg.sender,
+                    w.highest_saturating(),
+                    self.my_seq
+                )));
             }
             Ok(msg)
         });
@@ -101,6 +107,9 @@ impl Context {
             }
             Err(e) => {
                 self.m.messages_rejected += 1;
+                if matches!(e, Error::Forged(_) | Error::SenderMismatch { .. }) {
+                    self.m.messages_forged += 1;
+                }
                 Err(e)
             }
         }

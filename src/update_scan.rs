@@ -1,13 +1,21 @@
-//! A strict, allocation-free check of the yrs v1 updates this library itself writes.
+//! A strict, allocation-free check of the yrs v1 updates a delta carries: well formed,
+//! and touching nothing but its sender's own writes.
+//!
+//! A delta entry is its writer's whole contribution to one value (see `storage`): map
+//! items of one client, each either the first item of a key (parent: the root map
+//! `"v"`, key: the writer's own slot key or the meta key `"m"`) or an overwrite that
+//! follows one of the writer's own items; GC ranges of its squashed history; a delete
+//! set of its own items. `scan_delta` accepts exactly that shape, canonical varints,
+//! nothing left over, and reports why anything else is refused: a shape our writers
+//! never produce, or a forgery (items of another client, an item placed after another
+//! writer's item or under another writer's key, deletions of another writer's items).
+//! So a member can change only its own slot of a value, whatever bytes it sends.
 //!
 //! Decoding a yrs update builds a heap object per block, and dropping it frees them
 //! again: for an arena peer that was half its CPU, spent on updates that a newer one
-//! supersedes before they are ever integrated (see `storage`). So a delta's update is
-//! first scanned here: if it has exactly the shapes our writers produce (one client;
-//! GC ranges and map items whose content is one or more `Any` buffers; a delete set of
-//! that client only; canonical varints; nothing left over), it is well formed and the
-//! bytes are kept as they are, decoded by yrs only when integrated. Anything else falls
-//! back to yrs's own decoder, so what is accepted is never more than yrs accepts.
+//! supersedes before they are ever integrated (see `storage`). So an accepted update is
+//! kept as bytes and decoded by yrs only when integrated; whatever the scan accepts, yrs
+//! decodes to the same span (property-tested below).
 //! The scan also finds the buffer of the update's newest item: the slot record the
 //! receiver shows until the update is integrated.
 
@@ -23,48 +31,63 @@ pub(crate) struct Span {
     pub last_buffer: Option<(usize, usize)>,
 }
 
+/// Why a delta's update was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Malformed, or a shape zen-crdt writers never produce.
+    Shape(&'static str),
+    /// It would change state its sender does not own.
+    Forged(String),
+}
+
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
-impl Cursor<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        let b = *self.buf.get(self.pos)?;
+const MALFORMED: Refusal = Refusal::Shape("truncated or malformed yrs update");
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> Result<u8, Refusal> {
+        let b = *self.buf.get(self.pos).ok_or(MALFORMED)?;
         self.pos += 1;
-        Some(b)
+        Ok(b)
     }
 
     /// A canonical LEB128 varint of at most `max_bits` bits.
-    fn var(&mut self, max_bits: u32) -> Option<u64> {
+    fn var(&mut self, max_bits: u32) -> Result<u64, Refusal> {
         let (mut v, mut shift) = (0u64, 0u32);
         loop {
             let b = self.byte()?;
             if shift >= max_bits || (shift > 0 && b == 0) || (shift == 63 && b > 1) {
-                return None; // too long, a redundant trailing zero byte, or past 64 bits
+                return Err(MALFORMED); // too long, a redundant trailing zero byte, or past 64 bits
             }
             v |= ((b & 0x7f) as u64) << shift;
             shift += 7;
             if b & 0x80 == 0 {
-                return (max_bits >= 64 || v >> max_bits == 0).then_some(v);
+                return if max_bits >= 64 || v >> max_bits == 0 { Ok(v) } else { Err(MALFORMED) };
             }
         }
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    fn u32(&mut self) -> Result<u32, Refusal> {
         self.var(32).map(|v| v as u32)
     }
 
-    fn skip(&mut self, n: u64) -> Option<()> {
-        let end = self.pos.checked_add(usize::try_from(n).ok()?)?;
-        (end <= self.buf.len()).then(|| self.pos = end)
+    fn skip(&mut self, n: u64) -> Result<(), Refusal> {
+        let end = self.pos.checked_add(usize::try_from(n).map_err(|_| MALFORMED)?).ok_or(MALFORMED)?;
+        if end > self.buf.len() {
+            return Err(MALFORMED);
+        }
+        self.pos = end;
+        Ok(())
     }
 
-    fn string(&mut self) -> Option<()> {
+    fn string(&mut self) -> Result<&'a str, Refusal> {
         let len = self.u32()? as usize;
         let start = self.pos;
         self.skip(len as u64)?;
-        std::str::from_utf8(&self.buf[start..self.pos]).ok().map(|_| ())
+        std::str::from_utf8(&self.buf[start..self.pos]).map_err(|_| MALFORMED)
     }
 }
 
@@ -76,15 +99,70 @@ const HAS_RIGHT_ORIGIN: u8 = 0x40;
 const HAS_PARENT_SUB: u8 = 0x20;
 const ANY_BUFFER: u8 = 116;
 
-/// The span of `bytes` if it is a yrs v1 update of the strict shape described above;
-/// `None` means "not proven well formed here" (let yrs decide), never "malformed".
-pub(crate) fn scan(bytes: &[u8]) -> Option<Span> {
+/// The root map every value document keeps its keys in, and the meta key (see `storage`).
+pub(crate) const ROOT: &str = "v";
+pub(crate) const META_KEY: &str = "m";
+
+/// The span of `bytes`, a delta entry's update from peer `sender`, if it has the strict
+/// shape described above and changes only `sender`'s own writes.
+pub(crate) fn scan_delta(bytes: &[u8], sender: u64) -> Result<Span, Refusal> {
     let mut c = Cursor { buf: bytes, pos: 0 };
-    if c.u32()? != 1 {
-        return None;
+    let span = blocks(&mut c, sender)?;
+    deletes(&mut c, |owner, _| {
+        if owner != sender {
+            return Err(Refusal::Forged(format!("deletes items of peer {owner}")));
+        }
+        Ok(())
+    })?;
+    if c.pos != bytes.len() {
+        return Err(Refusal::Shape("trailing bytes after the update"));
+    }
+    Ok(span)
+}
+
+/// Drops every other client's entry from the delete set of `update`, an update of
+/// `client`'s own items encoded by yrs (whose diffs carry the whole document's delete
+/// set). Each writer's deltas carry its own deletions, so nothing is lost, and a
+/// receiver can refuse any delta that deletes another writer's items. An update not of
+/// the strict shape is left as it is (receivers would refuse it; tests prove ours pass).
+pub(crate) fn keep_own_deletes(update: &mut Vec<u8>, client: u64) {
+    let mut c = Cursor { buf: update, pos: 0 };
+    if blocks(&mut c, client).is_err() {
+        return;
+    }
+    let ds_start = c.pos;
+    // yrs writes each client once: at most one entry is this client's.
+    let (mut own, mut foreign) = (None, false);
+    let read = deletes(&mut c, |owner, range| {
+        if owner == client {
+            own = Some(range);
+        } else {
+            foreign = true;
+        }
+        Ok(())
+    });
+    if read.is_err() || c.pos != update.len() || !foreign {
+        return;
+    }
+    let own = own.map(|(from, to)| update[from..to].to_vec());
+    update.truncate(ds_start);
+    crate::protocol::put_varint(update, own.is_some() as u64);
+    update.extend_from_slice(&own.unwrap_or_default());
+}
+
+/// Reads the block sections of a delta from `sender` (see `scan_delta`), leaving the
+/// cursor at the delete set.
+fn blocks(c: &mut Cursor, sender: u64) -> Result<Span, Refusal> {
+    let sections = c.u32()?;
+    if sections == 0 {
+        return Err(Refusal::Shape("an empty update"));
     }
     let blocks = c.u32()?;
     let client = c.var(64)?;
+    if client != sender {
+        return Err(Refusal::Forged(format!("carries writes of peer {client}")));
+    }
+    let own_key = crate::storage::slot_key(sender);
     let start = c.u32()?;
     let mut clock = start;
     let mut last_buffer = None;
@@ -94,25 +172,32 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Span> {
             c.u32()?
         } else {
             last_buffer = None;
-            if info & HAS_ORIGIN != 0 {
-                c.var(64)?;
-                c.u32()?;
-            }
-            if info & HAS_RIGHT_ORIGIN != 0 {
-                c.var(64)?;
-                c.u32()?;
+            // An item that follows (or precedes) another is placed under that item's key:
+            // it must be one of the sender's own.
+            for flag in [HAS_ORIGIN, HAS_RIGHT_ORIGIN] {
+                if info & flag != 0 {
+                    let origin = c.var(64)?;
+                    c.u32()?;
+                    if origin != sender {
+                        return Err(Refusal::Forged(format!(
+                            "places an item next to an item of peer {origin} (writes under its key)"
+                        )));
+                    }
+                }
             }
             if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
-                match c.u32()? {
-                    1 => c.string()?,
-                    0 => {
-                        c.var(64)?;
-                        c.u32()?;
-                    }
-                    _ => return None,
+                // The first item of a key: it names its parent and key.
+                if c.u32()? != 1 || c.string()? != ROOT {
+                    return Err(Refusal::Shape("an item outside the value's root map"));
                 }
-                if info & HAS_PARENT_SUB != 0 {
-                    c.string()?;
+                if info & HAS_PARENT_SUB == 0 {
+                    return Err(Refusal::Shape("an item with no map key"));
+                }
+                let key = c.string()?;
+                if key != own_key && key != META_KEY {
+                    return Err(Refusal::Forged(format!(
+                        "writes map key {key:?}, which is not its own slot"
+                    )));
                 }
             }
             match info & 0x1f {
@@ -121,7 +206,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Span> {
                     let n = c.u32()?;
                     for _ in 0..n {
                         if c.byte()? != ANY_BUFFER {
-                            return None;
+                            return Err(Refusal::Shape("an item that holds something else than bytes"));
                         }
                         let len = c.u32()?;
                         let at = c.pos;
@@ -130,25 +215,42 @@ pub(crate) fn scan(bytes: &[u8]) -> Option<Span> {
                     }
                     n
                 }
-                _ => return None,
+                _ => return Err(Refusal::Shape("an item of a content kind zen-crdt never writes")),
             }
         };
         if len == 0 {
-            return None;
+            return Err(MALFORMED);
         }
-        clock = clock.checked_add(len)?;
+        clock = clock.checked_add(len).ok_or(MALFORMED)?;
     }
-    let ds_clients = c.u32()?;
-    for _ in 0..ds_clients {
-        if c.var(64)? != client {
-            return None;
-        }
+    if blocks == 0 {
+        return Err(Refusal::Shape("an update with no blocks"));
+    }
+    if sections > 1 {
+        // A second client section: writes of another peer (or a malformed repeat).
+        c.u32()?;
+        let other = c.var(64)?;
+        return Err(Refusal::Forged(format!("carries writes of peer {other}")));
+    }
+    Ok(Span { client, start, end: clock, last_buffer })
+}
+
+/// Reads a delete set, calling `each` with every client's id and the byte range of its
+/// entry (client id and ranges).
+fn deletes(
+    c: &mut Cursor,
+    mut each: impl FnMut(u64, (usize, usize)) -> Result<(), Refusal>,
+) -> Result<(), Refusal> {
+    for _ in 0..c.u32()? {
+        let from = c.pos;
+        let owner = c.var(64)?;
         for _ in 0..c.u32()? {
             let (at, len) = (c.u32()?, c.u32()?);
-            at.checked_add(len)?;
+            at.checked_add(len).ok_or(MALFORMED)?;
         }
+        each(owner, (from, c.pos))?;
     }
-    (c.pos == bytes.len() && blocks > 0).then_some(Span { client, start, end: clock, last_buffer })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -203,20 +305,92 @@ mod tests {
     #[test]
     fn every_update_we_write_scans_to_what_yrs_reads() {
         for (i, u) in real_updates().into_iter().enumerate() {
-            let s = scan(&u).unwrap_or_else(|| panic!("not scanned: {u:?}"));
+            let s = scan_delta(&u, 5).unwrap_or_else(|e| panic!("refused ({e:?}): {u:?}"));
             assert_eq!(Some(without_buffer(s)), yrs_span(&u));
             let (at, len) = s.last_buffer.expect("a slot record");
             assert_eq!(u[at..at + len], record(i as u32)[..], "write {i}");
         }
     }
 
+    /// Peers 5 and 3 write one value in turn; each overwrite deletes the writer's own
+    /// previous item, so the document's delete set names both. Each writer's delta
+    /// carries its own deletions only, and scans.
     #[test]
-    fn other_shapes_are_left_to_yrs() {
-        assert_eq!(scan(&[]), None);
-        assert_eq!(scan(&[0, 0]), None, "an empty update");
+    fn multi_writer_deltas_carry_only_their_own_deletions() {
+        let (mut five, mut three) = (ValueDoc::new(5), ValueDoc::new(3));
+        let (k5, k3): (Arc<str>, Arc<str>) = ("5".into(), "3".into());
+        let decoded = |u: &[u8]| crate::protocol::Payload::Decoded(yrs::Update::decode_v1(u).unwrap());
+        for i in 0..5 {
+            let u5 = five.write(5, &k5, (i == 0).then_some(&[7u8, 0][..]), &record(i));
+            three.apply(3, decoded(&u5)).unwrap();
+            let u3 = three.write(3, &k3, None, &record(100 + i));
+            five.apply(5, decoded(&u3)).unwrap();
+            let s5 = scan_delta(&u5, 5).unwrap_or_else(|e| panic!("{e:?}"));
+            let s3 = scan_delta(&u3, 3).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(Some(without_buffer(s5)), yrs_span(&u5));
+            assert_eq!(Some(without_buffer(s3)), yrs_span(&u3));
+        }
+        // The documents agree: nothing was lost by leaving the other's deletions out.
+        assert_eq!(five.read(5), three.read(3));
+    }
+
+    /// A crafted update from peer 2: `f` edits a document of client 2 that already
+    /// holds peer 3's slot.
+    fn forged(f: impl FnOnce(&yrs::Doc, &yrs::MapRef, &mut yrs::TransactionMut)) -> Vec<u8> {
+        use yrs::{Any, Doc, Map, ReadTxn, StateVector, Transact};
+        let three = Doc::with_client_id(3);
+        let map3 = three.get_or_insert_map(ROOT);
+        map3.insert(&mut three.transact_mut(), "3", Any::Buffer(record(1).into()));
+        let theirs = three.transact().encode_state_as_update_v1(&StateVector::default());
+        let two = Doc::with_client_id(2);
+        let map = two.get_or_insert_map(ROOT);
+        two.transact_mut().apply_update(yrs::Update::decode_v1(&theirs).unwrap()).unwrap();
+        let before = two.transact().state_vector();
+        {
+            let mut txn = two.transact_mut();
+            map.insert(&mut txn, "2", Any::Buffer(record(2).into()));
+            f(&two, &map, &mut txn);
+        }
+        // Everything new since `before` (as a careless or hostile encoder would send it).
+        let update = two.transact().encode_diff_v1(&before);
+        update
+    }
+
+    #[test]
+    fn forgeries_are_named() {
+        use yrs::{Any, Map};
+        let refused = |u: &[u8]| match scan_delta(u, 2) {
+            Err(Refusal::Forged(why)) => why,
+            other => panic!("not refused as forged: {other:?}"),
+        };
+        // Another writer's slot key, first written by peer 2.
+        let u = forged(|_, m, t| {
+            m.insert(t, "7", Any::Buffer(record(9).into()));
+        });
+        assert!(refused(&u).contains("map key \"7\""));
+        // Overwriting peer 3's slot: an item placed after peer 3's (and its deletion).
+        let u = forged(|_, m, t| {
+            m.insert(t, "3", Any::Buffer(record(9).into()));
+        });
+        assert!(refused(&u).contains("item of peer 3"), "{}", refused(&u));
+        // Deleting peer 3's slot.
+        let u = forged(|_, m, t| {
+            m.remove(t, "3");
+        });
+        assert_eq!(refused(&u), "deletes items of peer 3");
+        // Items of another client.
+        let mut other = ValueDoc::new(3);
+        let u = other.write(3, &"3".into(), None, &record(1));
+        assert!(matches!(scan_delta(&u, 2), Err(Refusal::Forged(why)) if why == "carries writes of peer 3"));
+    }
+
+    #[test]
+    fn other_shapes_are_refused() {
+        assert!(matches!(scan_delta(&[], 5), Err(Refusal::Shape(_))));
+        assert!(matches!(scan_delta(&[0, 0], 5), Err(Refusal::Shape("an empty update"))));
         let mut u = real_updates().remove(1);
         u.push(0);
-        assert_eq!(scan(&u), None, "trailing bytes");
+        assert!(matches!(scan_delta(&u, 5), Err(Refusal::Shape(_))), "trailing bytes");
     }
 
     proptest! {
@@ -230,14 +404,14 @@ mod tests {
                 let i = at % u.len();
                 u[i] ^= x | 1;
             }
-            if let Some(s) = scan(&u) {
+            if let Ok(s) = scan_delta(&u, 5) {
                 prop_assert_eq!(Some(without_buffer(s)), yrs_span(&u));
             }
         }
 
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            if let Some(s) = scan(&bytes) {
+            if let Ok(s) = scan_delta(&bytes, 5) {
                 prop_assert_eq!(Some(without_buffer(s)), yrs_span(&bytes));
             }
         }

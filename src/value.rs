@@ -19,10 +19,14 @@ pub enum ValueType {
     Bytes = 5,
     Vec2 = 6,
     Vec3 = 7,
-    /// Four components; also used for quaternions (x, y, z, w).
+    /// Four components (x, y, z, w) with no meaning beyond that.
     Vec4 = 8,
     /// RGBA, each component normally 0.0..=1.0 (not clamped).
     Color = 9,
+    /// A rotation as a quaternion (x, y, z, w): the payload of `Vec4`, its own type so
+    /// every peer knows it is a rotation (TakeAverage averages rotations, Max and Min
+    /// are refused). Not normalised on write: what is written is what is read.
+    Quat = 10,
 }
 
 impl ValueType {
@@ -37,6 +41,7 @@ impl ValueType {
             7 => ValueType::Vec3,
             8 => ValueType::Vec4,
             9 => ValueType::Color,
+            10 => ValueType::Quat,
             _ => return None,
         })
     }
@@ -58,6 +63,8 @@ impl ValueType {
             ValueType::Vec3 => Value::Vec3([0.0; 3]),
             ValueType::Vec4 => Value::Vec4([0.0; 4]),
             ValueType::Color => Value::Color([0.0; 4]),
+            // The identity rotation, so a never-written rotation is usable as one.
+            ValueType::Quat => Value::Quat([0.0, 0.0, 0.0, 1.0]),
         }
     }
 }
@@ -74,6 +81,8 @@ pub enum Value {
     Vec3([f32; 3]),
     Vec4([f32; 4]),
     Color([f32; 4]),
+    /// A rotation (x, y, z, w); see `ValueType::Quat`.
+    Quat([f32; 4]),
 }
 
 impl Value {
@@ -88,15 +97,17 @@ impl Value {
             Value::Vec3(_) => ValueType::Vec3,
             Value::Vec4(_) => ValueType::Vec4,
             Value::Color(_) => ValueType::Color,
+            Value::Quat(_) => ValueType::Quat,
         }
     }
 
-    /// Float components of vector-like values (vectors, color), `None` otherwise.
+    /// Float components of vector-like values (vectors, color, quaternion), `None`
+    /// otherwise.
     pub fn components(&self) -> Option<&[f32]> {
         match self {
             Value::Vec2(v) => Some(v),
             Value::Vec3(v) => Some(v),
-            Value::Vec4(v) | Value::Color(v) => Some(v),
+            Value::Vec4(v) | Value::Color(v) | Value::Quat(v) => Some(v),
             _ => None,
         }
     }
@@ -124,7 +135,7 @@ impl Value {
             Value::Bytes(b) => out.extend_from_slice(b),
             Value::Vec2(v) => v.iter().for_each(|c| out.extend_from_slice(&c.to_le_bytes())),
             Value::Vec3(v) => v.iter().for_each(|c| out.extend_from_slice(&c.to_le_bytes())),
-            Value::Vec4(v) | Value::Color(v) => {
+            Value::Vec4(v) | Value::Color(v) | Value::Quat(v) => {
                 v.iter().for_each(|c| out.extend_from_slice(&c.to_le_bytes()))
             }
         }
@@ -161,6 +172,7 @@ impl Value {
             ValueType::Vec3 => Value::Vec3(floats::<3>(buf).ok_or_else(bad)?),
             ValueType::Vec4 => Value::Vec4(floats::<4>(buf).ok_or_else(bad)?),
             ValueType::Color => Value::Color(floats::<4>(buf).ok_or_else(bad)?),
+            ValueType::Quat => Value::Quat(floats::<4>(buf).ok_or_else(bad)?),
         })
     }
 }
@@ -186,6 +198,7 @@ mod tests {
             Value::Vec3([1.0, 2.0, 3.0]),
             Value::Vec4([1.0, 2.0, 3.0, 4.0]),
             Value::Color([0.1, 0.2, 0.3, 1.0]),
+            Value::Quat([0.0, 0.0, 0.70710677, 0.70710677]),
         ];
         for v in all {
             let mut buf = Vec::new();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use zen_crdt::sim::{LinkConfig, Sim};
 use zen_crdt::*;
 
-const TYPES: [ValueType; 9] = [
+const TYPES: [ValueType; 10] = [
     ValueType::Bool,
     ValueType::I64,
     ValueType::F64,
@@ -19,6 +19,7 @@ const TYPES: [ValueType; 9] = [
     ValueType::Vec3,
     ValueType::Vec4,
     ValueType::Color,
+    ValueType::Quat,
 ];
 
 #[derive(Clone, Debug)]
@@ -35,9 +36,9 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (0..8usize, 0..9usize, 0..5u8, any::<u64>()).prop_map(|(peer, value, policy, raw)| Op::Write { peer, value, policy, raw }),
-        1 => (0..8usize, 0..9usize).prop_map(|(peer, value)| Op::Remove { peer, value }),
-        2 => (0..8usize, 0..9usize, any::<bool>()).prop_map(|(peer, value, wait)| Op::Mode { peer, value, wait }),
+        10 => (0..8usize, 0..10usize, 0..5u8, any::<u64>()).prop_map(|(peer, value, policy, raw)| Op::Write { peer, value, policy, raw }),
+        1 => (0..8usize, 0..10usize).prop_map(|(peer, value)| Op::Remove { peer, value }),
+        2 => (0..8usize, 0..10usize, any::<bool>()).prop_map(|(peer, value, wait)| Op::Mode { peer, value, wait }),
         6 => (1..6u8).prop_map(|ticks| Op::Step { ticks }),
         1 => any::<u8>().prop_map(|mask| Op::Partition { mask }),
         1 => Just(Op::Heal),
@@ -58,6 +59,8 @@ fn value_of(ty: ValueType, raw: u64) -> Value {
         ValueType::Vec3 => Value::Vec3([f, f * 0.5, (raw % 7) as f32]),
         ValueType::Vec4 => Value::Vec4([f, 1.0, -f, (raw % 3) as f32]),
         ValueType::Color => Value::Color([(raw % 11) as f32 / 10.0, 0.5, f / 125.0, 1.0]),
+        // Not normalised, and sometimes in opposite hemispheres: TakeAverage aligns them.
+        ValueType::Quat => Value::Quat([f / 125.0, (raw % 5) as f32 / 4.0, -0.5, (raw % 3) as f32]),
     }
 }
 
@@ -268,7 +271,7 @@ proptest! {
     /// The same writes delivered in any order, any number of times, give the same values:
     /// two sessions with the same writes and different network seeds agree.
     #[test]
-    fn delivery_order_does_not_matter(writes in prop::collection::vec((0..4usize, 0..9usize, 0..5u8, any::<u64>()), 5..40), s1 in any::<u64>(), s2 in any::<u64>()) {
+    fn delivery_order_does_not_matter(writes in prop::collection::vec((0..4usize, 0..10usize, 0..5u8, any::<u64>()), 5..40), s1 in any::<u64>(), s2 in any::<u64>()) {
         let mut results = Vec::new();
         for seed in [s1, s2] {
             let lossy = LinkConfig { latency_ms: 10, jitter_ms: 60, loss: 0.2, duplicate: 0.2, reorder: 0.3, bandwidth_bytes_per_s: 0 };
@@ -293,7 +296,7 @@ proptest! {
             }
             sim.run_for(15_000);
             check_converged(&sim)?;
-            let reads: Vec<_> = (0..9).map(|v| {
+            let reads: Vec<_> = (0..TYPES.len()).map(|v| {
                 let c = sim.ctx(0);
                 let h = c.open(&format!("v{v}")).unwrap();
                 c.get(h)

@@ -91,12 +91,18 @@ fn stale_and_foreign_handles() {
     let (mut a, mut b) = pair();
     let ha = a.create("x", ValueType::I64, ValueOptions::default()).unwrap();
     b.create("x", ValueType::I64, ValueOptions::default()).unwrap();
-    assert_eq!(b.get(ha), Err(Error::StaleHandle(ha.0)), "a handle of another context");
-    let made_up = ValueHandle(ha.0 + 5);
-    assert_eq!(a.set(made_up, 1i64), Err(Error::StaleHandle(made_up.0)));
-    assert_eq!(a.state(made_up), Err(Error::StaleHandle(made_up.0)));
-    assert_eq!(a.set_mode(made_up, Mode::WaitForSync), Err(Error::StaleHandle(made_up.0)));
-    assert_eq!(a.remove(made_up), Err(Error::StaleHandle(made_up.0)));
+    assert_eq!(b.get(ha), Err(Error::ForeignHandle(ha)), "a handle of another context");
+    let (serial, index) = ha.to_raw();
+    let made_up = ValueHandle::from_raw(serial, index + 5);
+    assert_eq!(a.set(made_up, 1i64), Err(Error::StaleHandle(made_up)));
+    assert_eq!(a.state(made_up), Err(Error::StaleHandle(made_up)));
+    assert_eq!(a.set_mode(made_up, Mode::WaitForSync), Err(Error::StaleHandle(made_up)));
+    assert_eq!(a.remove(made_up), Err(Error::StaleHandle(made_up)));
+    // A context created after another was dropped never takes its handles.
+    drop(a);
+    let mut c = Context::new(1, Options::default()).unwrap();
+    c.create("x", ValueType::I64, ValueOptions::default()).unwrap();
+    assert_eq!(c.get(ha), Err(Error::ForeignHandle(ha)));
 }
 
 #[test]

@@ -363,3 +363,35 @@ fn healed_partition_recovers_without_backoff_or_inflated_rtt() {
     let rtt = s.ctx(0).metrics().peers[0].rtt_ms;
     assert!(rtt < 100, "round-trip estimate after healing: {rtt} ms");
 }
+
+/// A peer that first sees a rotation through a remote creation knows it is one, and two
+/// concurrent rotations under TakeAverage end as their rotation average on both peers.
+#[test]
+fn quaternions_replicate_as_rotations_and_average_as_rotations() {
+    let mut s = sim(2);
+    let avg = ValueOptions { policy: Policy::TakeAverage, ..fast() };
+    let ha = s.ctx(0).create("unit/1/rot", ValueType::Quat, avg).unwrap();
+    assert_eq!(s.ctx(0).get(ha).unwrap(), Value::Quat([0.0, 0.0, 0.0, 1.0]), "identity before any write");
+    s.run_for_keep_events(200);
+    let created = events(s.ctx(1)).into_iter().find(|e| e.kind == ChangeKind::Created).unwrap();
+    let hb = s.ctx(1).open("unit/1/rot").unwrap();
+    assert_eq!(created.value, hb);
+    assert_eq!(s.ctx(1).value_type(hb).unwrap(), ValueType::Quat);
+    // 0 and 90 degrees about Z, written concurrently (the second as -q, the same rotation).
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    s.ctx(0).set(ha, Value::Quat([0.0, 0.0, 0.0, 1.0])).unwrap();
+    s.ctx(1).set(hb, Value::Quat([0.0, 0.0, -h, -h])).unwrap();
+    s.run_for(300);
+    let (a, b) = (s.ctx(0).get(ha).unwrap(), s.ctx(1).get(hb).unwrap());
+    assert!(a.same_bits(&b), "{a:?} vs {b:?}");
+    let Value::Quat([x, y, z, w]) = a else { panic!("{a:?}") };
+    let (s45, c45) = (22.5f32.to_radians().sin(), 22.5f32.to_radians().cos());
+    assert!(
+        x.abs() < 1e-6 && y.abs() < 1e-6 && (z.abs() - s45).abs() < 1e-5 && (w.abs() - c45).abs() < 1e-5,
+        "{a:?}"
+    );
+    assert!(matches!(
+        s.ctx(0).create("r", ValueType::Quat, ValueOptions { policy: Policy::Max, ..fast() }),
+        Err(Error::PolicyNotSupported { .. })
+    ));
+}

@@ -1,58 +1,40 @@
-//! C exports for a context: lifecycle, membership, time, transport, events, metrics,
-//! custom merges.
+//! C exports for a context: options, lifecycle, membership, time and transport.
 
-use super::guard::{bytes, copy_out, guard, out, text, with_cell, with_context, IN_CALLBACK};
+use super::boundary::{
+    bytes, copy_out, guard, guard_infallible, out, reentrant, sized_in, with_cell, with_context,
+};
 use super::handles;
-use super::status::{zen_status_t, FfiError};
+use super::status::{set_last_error, zen_status_t};
 use super::types::*;
 use crate::context::{Context, Options};
-use crate::policy::{Candidate, MergeFn};
-use crate::value::Value;
-use std::ffi::{c_char, c_void};
-use std::sync::Arc;
 
-/// A context handle: 0 is never valid. Obtained from `zen_context_new`, released with
-/// `zen_context_free`.
-#[allow(non_camel_case_types)]
-pub type zen_context_t = u64;
-
-pub(crate) fn options_out(o: &Options) -> zen_options_t {
-    zen_options_t {
-        tick_interval_ms: o.tick_interval_ms,
-        peer_timeout_ms: o.peer_timeout_ms,
-        heartbeat_ms: o.heartbeat_ms,
-        max_message_bytes: o.max_message_bytes as u64,
-        max_value_bytes: o.max_value_bytes as u64,
-        max_id_bytes: o.max_id_bytes as u64,
-        event_capacity: o.event_capacity as u64,
-        hibernate_after_ms: o.hibernate_after_ms,
-        max_values: o.max_values as u64,
-    }
+/// Fills `*out_opts` with the default options, `struct_size` included. Thread-safe.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_options_default(out_opts: *mut zen_options_t) -> zen_status_t {
+    guard(|| {
+        unsafe { out(out_opts, "out_opts") }?.set(options_out(&Options::default()));
+        Ok(())
+    })
 }
 
-fn options_in(o: &zen_options_t) -> Result<Options, FfiError> {
-    let size = |name: &str, v: u64| {
-        usize::try_from(v).map_err(|_| {
-            FfiError::new(zen_status_t::ZEN_ERR_INVALID_ARGUMENT, format!("{name} {v} is too large"))
-        })
-    };
-    Ok(Options {
-        tick_interval_ms: o.tick_interval_ms,
-        peer_timeout_ms: o.peer_timeout_ms,
-        heartbeat_ms: o.heartbeat_ms,
-        max_message_bytes: size("max_message_bytes", o.max_message_bytes)?,
-        max_value_bytes: size("max_value_bytes", o.max_value_bytes)?,
-        max_id_bytes: size("max_id_bytes", o.max_id_bytes)?,
-        event_capacity: size("event_capacity", o.event_capacity)?,
-        hibernate_after_ms: o.hibernate_after_ms,
-        max_values: size("max_values", o.max_values)?,
+/// Fills `*out_opts` with the default value options (FastLocal, LastWriterWins),
+/// `struct_size` included. Thread-safe.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_options_default(out_opts: *mut zen_value_options_t) -> zen_status_t {
+    guard(|| {
+        unsafe { out(out_opts, "out_opts") }?.set(value_options_default());
+        Ok(())
     })
 }
 
 /// Creates a context for peer `peer_id` (1..2^53-1, unique in the session). `opts` may
-/// be NULL for the defaults. On success `*out_ctx` holds the handle; the caller owns it
-/// and releases it with `zen_context_free`. Thread-safe.
+/// be NULL for the defaults (else from `zen_options_default`). On success `*out_ctx`
+/// holds the handle; the caller owns it and releases it with `zen_context_free`.
+/// Thread-safe.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_context_new(
     peer_id: u64,
     opts: *const zen_options_t,
@@ -60,36 +42,44 @@ pub unsafe extern "C" fn zen_context_new(
 ) -> zen_status_t {
     guard(|| {
         let slot = unsafe { out(out_ctx, "out_ctx") }?;
-        let options = match unsafe { opts.as_ref() } {
-            Some(o) => options_in(o)?,
-            None => Options::default(),
+        let options = if opts.is_null() {
+            Options::default()
+        } else {
+            options_in(&unsafe { sized_in(opts, options_out(&Options::default()), "opts") }?)?
         };
         let ctx = Context::new(peer_id, options)?;
-        *slot = handles::insert(ctx);
+        slot.set(zen_context_t { id: handles::insert(ctx)? });
         Ok(())
     })
 }
 
 /// Frees a context and everything it owns (custom merges' cleanup functions run here).
-/// Safe on 0, on a freed handle, and twice; handles of its values become invalid. A call
-/// on the same context running concurrently on another thread completes first.
+/// Safe on a zeroed handle, on a freed one, and twice; handles of its values become
+/// invalid. A call on the same context running concurrently on another thread completes
+/// first; a thread waiting in `zen_value_wait_converged` on it wakes with
+/// `ZEN_ERR_INVALID_HANDLE`. Called from inside a callback it does nothing (the reason
+/// is in `zen_last_error`).
 #[no_mangle]
-pub extern "C" fn zen_context_free(ctx: zen_context_t) -> zen_status_t {
-    guard(|| {
-        if let Some(cell) = handles::remove(ctx) {
+pub extern "C" fn zen_context_free(ctx: zen_context_t) {
+    guard_infallible((), || {
+        if let Err(e) = reentrant() {
+            set_last_error(&e.message);
+            return;
+        }
+        if let Some(cell) = handles::remove(ctx.id) {
             cell.inner.lock().freed = true;
             cell.ticked.notify_all();
         }
-        Ok(())
     })
 }
 
 /// This context's peer id.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_context_peer_id(ctx: zen_context_t, out_id: *mut u64) -> zen_status_t {
     guard(|| {
         let slot = unsafe { out(out_id, "out_id") }?;
-        *slot = with_context(ctx, |c| Ok(c.ctx.peer_id()))?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.peer_id()))?);
         Ok(())
     })
 }
@@ -98,9 +88,10 @@ pub unsafe extern "C" fn zen_context_peer_id(ctx: zen_context_t, out_id: *mut u6
 /// tick's writes into one outbound delta, applies received messages, updates membership
 /// and sync states, queues change events. Call it at your tick rate (e.g. 60 Hz).
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_context_tick(ctx: zen_context_t, now_ms: u64) -> zen_status_t {
     guard(|| {
-        let cell = handles::get(ctx)?;
+        let cell = handles::get(ctx.id)?;
         with_cell(&cell, |c| {
             c.ctx.tick(now_ms);
             Ok(())
@@ -113,23 +104,28 @@ pub extern "C" fn zen_context_tick(ctx: zen_context_t, now_ms: u64) -> zen_statu
 /// Adds a member (your transport connected it). It blocks WaitForSync values until it
 /// has acknowledged them and is caught up with a snapshot at the next tick.
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_context_add_peer(ctx: zen_context_t, peer_id: u64) -> zen_status_t {
-    guard(|| with_context(ctx, |c| Ok(c.ctx.add_peer(peer_id)?)))
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.add_peer(peer_id)?)))
 }
 
 /// Removes a member (it left); it no longer blocks WaitForSync. `ZEN_ERR_UNKNOWN_PEER`
 /// if it was not a member.
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_context_remove_peer(ctx: zen_context_t, peer_id: u64) -> zen_status_t {
-    guard(|| with_context(ctx, |c| Ok(c.ctx.remove_peer(peer_id)?)))
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.remove_peer(peer_id)?)))
 }
 
-/// Hands the context a message from the transport (`len` bytes at `data`, copied). It is
-/// checked completely now; an error (`ZEN_ERR_DECODE`, `ZEN_ERR_PROTOCOL_VERSION`,
-/// `ZEN_ERR_TOO_LARGE`, `ZEN_ERR_UNKNOWN_PEER`) means it was rejected and counted and
+/// Hands the context a message from the transport (`len` bytes at `data`, copied),
+/// trusting the sender the message names: for transports that cannot tell who sent it
+/// (prefer `zen_context_receive_from`). It is checked completely now; an error
+/// (`ZEN_ERR_DECODE`, `ZEN_ERR_PROTOCOL_VERSION`, `ZEN_ERR_TOO_LARGE`,
+/// `ZEN_ERR_UNKNOWN_PEER`, `ZEN_ERR_FORGED`) means it was rejected and counted and
 /// nothing changed. Accepted messages take effect at the next tick. Typically called
 /// from a network thread while the game thread ticks: that is safe.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_context_receive(
     ctx: zen_context_t,
     data: *const u8,
@@ -137,7 +133,25 @@ pub unsafe extern "C" fn zen_context_receive(
 ) -> zen_status_t {
     guard(|| {
         let msg = unsafe { bytes(data, len, "data") }?;
-        with_context(ctx, |c| Ok(c.ctx.receive(msg)?))
+        with_context(ctx.id, |c| Ok(c.ctx.receive(msg)?))
+    })
+}
+
+/// `zen_context_receive` for transports that know which member sent the bytes (a
+/// connection per peer, an authenticated relay): a message naming another sender than
+/// `from_peer` is rejected with `ZEN_ERR_SENDER_MISMATCH` and counted, so no member can
+/// write or acknowledge in another's name.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_context_receive_from(
+    ctx: zen_context_t,
+    from_peer: u64,
+    data: *const u8,
+    len: usize,
+) -> zen_status_t {
+    guard(|| {
+        let msg = unsafe { bytes(data, len, "data") }?;
+        with_context(ctx.id, |c| Ok(c.ctx.receive_from(from_peer, msg)?))
     })
 }
 
@@ -147,6 +161,7 @@ pub unsafe extern "C" fn zen_context_receive(
 /// `ZEN_ERR_BUFFER_TOO_SMALL`, `*out_len` holds the size needed, and the message stays
 /// queued for the next call.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_context_poll_outbound(
     ctx: zen_context_t,
     buf: *mut u8,
@@ -158,9 +173,9 @@ pub unsafe extern "C" fn zen_context_poll_outbound(
     guard(|| {
         let (to_slot, has_slot) = unsafe { (out(out_to, "out_to")?, out(out_has, "out_has")?) };
         unsafe { out(out_len, "out_len") }?;
-        with_context(ctx, |c| {
+        with_context(ctx.id, |c| {
             let Some(msg) = c.held_out.take().or_else(|| c.ctx.poll_outbound()) else {
-                *has_slot = false;
+                has_slot.set(false);
                 unsafe { *out_len = 0 };
                 return Ok(());
             };
@@ -168,8 +183,8 @@ pub unsafe extern "C" fn zen_context_poll_outbound(
                 c.held_out = Some(msg);
                 return Err(e);
             }
-            *to_slot = msg.to.unwrap_or(0);
-            *has_slot = true;
+            to_slot.set(msg.to.unwrap_or(0));
+            has_slot.set(true);
             Ok(())
         })
     })
@@ -179,6 +194,7 @@ pub unsafe extern "C" fn zen_context_poll_outbound(
 /// (release with `zen_bytes_free`), `*out_to` its destination (0 = every member).
 /// `*out_has` is false (and `*out_msg` zeroed) when there is none.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_context_poll_outbound_alloc(
     ctx: zen_context_t,
     out_msg: *mut zen_bytes_t,
@@ -188,188 +204,35 @@ pub unsafe extern "C" fn zen_context_poll_outbound_alloc(
     guard(|| {
         let (msg_slot, to_slot, has_slot) =
             unsafe { (out(out_msg, "out_msg")?, out(out_to, "out_to")?, out(out_has, "out_has")?) };
-        let msg = with_context(ctx, |c| Ok(c.held_out.take().or_else(|| c.ctx.poll_outbound())))?;
+        let msg = with_context(ctx.id, |c| Ok(c.held_out.take().or_else(|| c.ctx.poll_outbound())))?;
         match msg {
             None => {
-                *msg_slot = zen_bytes_t { ptr: std::ptr::null_mut(), len: 0 };
-                *has_slot = false;
+                msg_slot.set(zen_bytes_t { ptr: std::ptr::null_mut(), len: 0 });
+                has_slot.set(false);
             }
             Some(m) => {
                 let boxed = m.bytes.into_boxed_slice();
                 let len = boxed.len();
-                *msg_slot = zen_bytes_t { ptr: Box::into_raw(boxed).cast(), len };
-                *to_slot = m.to.unwrap_or(0);
-                *has_slot = true;
+                msg_slot.set(zen_bytes_t { ptr: Box::into_raw(boxed).cast(), len });
+                to_slot.set(m.to.unwrap_or(0));
+                has_slot.set(true);
             }
         }
         Ok(())
     })
 }
 
-/// Pops the next change event into `*out_change`; `*out_has` is false when the queue is
-/// empty. Strings and bytes inside the event borrow library memory valid until the next
-/// `zen_context_poll_change` on this context or `zen_context_free`.
+/// Releases bytes the library allocated (`zen_context_poll_outbound_alloc`). Safe on
+/// NULL and on a zeroed `zen_bytes_t`; zeroes the struct, so a second free is harmless.
 #[no_mangle]
-pub unsafe extern "C" fn zen_context_poll_change(
-    ctx: zen_context_t,
-    out_change: *mut zen_change_t,
-    out_has: *mut bool,
-) -> zen_status_t {
-    guard(|| {
-        let (slot, has_slot) = unsafe { (out(out_change, "out_change")?, out(out_has, "out_has")?) };
-        with_context(ctx, |c| {
-            c.last_event = c.ctx.poll_change();
-            let Some(ev) = &c.last_event else {
-                *has_slot = false;
-                return Ok(());
-            };
-            *slot = zen_change_t {
-                value: super::value::value_out(ev.value),
-                kind: kind_out(ev.kind),
-                state: state_out(ev.state),
-                is_correction: ev.is_correction,
-                origin: ev.origin,
-                time_ms: ev.time_ms,
-                old_value: data_out(ev.old.as_ref()),
-                new_value: data_out(ev.new.as_ref()),
-            };
-            *has_slot = true;
-            Ok(())
-        })
-    })
-}
-
-/// Copies the context's metrics into `*out_metrics`.
-#[no_mangle]
-pub unsafe extern "C" fn zen_context_metrics(
-    ctx: zen_context_t,
-    out_metrics: *mut zen_metrics_t,
-) -> zen_status_t {
-    guard(|| {
-        let slot = unsafe { out(out_metrics, "out_metrics") }?;
-        let m = with_context(ctx, |c| Ok(c.ctx.metrics()))?;
-        *slot = zen_metrics_t {
-            messages_out: m.messages_out,
-            bytes_out: m.bytes_out,
-            messages_in: m.messages_in,
-            bytes_in: m.bytes_in,
-            messages_rejected: m.messages_rejected,
-            messages_duplicate: m.messages_duplicate,
-            writes_flushed: m.writes_flushed,
-            writes_coalesced: m.writes_coalesced,
-            updates_applied: m.updates_applied,
-            corrections: m.corrections,
-            conflicts: m.conflicts,
-            catchups_sent: m.catchups_sent,
-            merge_fallbacks: m.merge_fallbacks,
-            events_coalesced: m.events_coalesced,
-            events_dropped: m.events_dropped,
-            values: m.values,
-            live_docs: m.live_docs,
-            converge_ms_p50: m.converge_ms_p50.unwrap_or(u64::MAX),
-            converge_ms_p99: m.converge_ms_p99.unwrap_or(u64::MAX),
-            peers: m.peers.len() as u64,
-        };
-        Ok(())
-    })
-}
-
-/// Acknowledgement lag of member number `index` (0 .. `zen_metrics_t.peers` - 1).
-#[no_mangle]
-pub unsafe extern "C" fn zen_context_peer_lag(
-    ctx: zen_context_t,
-    index: u64,
-    out_lag: *mut zen_peer_lag_t,
-) -> zen_status_t {
-    guard(|| {
-        let slot = unsafe { out(out_lag, "out_lag") }?;
-        let peers = with_context(ctx, |c| Ok(c.ctx.metrics().peers))?;
-        let p = peers.get(index as usize).ok_or_else(|| {
-            FfiError::new(
-                zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
-                format!("peer index {index} >= {}", peers.len()),
-            )
-        })?;
-        *slot = zen_peer_lag_t {
-            peer: p.peer,
-            active: p.active,
-            unacked_messages: p.unacked_messages,
-            ack_lag_ms: p.ack_lag_ms,
-            rtt_ms: p.rtt_ms,
-        };
-        Ok(())
-    })
-}
-
-/// A host merge callback and its user data, owned by the context's merge table.
-struct HostMerge {
-    f: unsafe extern "C" fn(
-        *mut c_void,
-        *const zen_candidate_t,
-        usize,
-        *mut zen_value_data_t,
-    ) -> zen_status_t,
-    user_data: *mut c_void,
-    cleanup: zen_free_fn,
-}
-
-// SAFETY: the host promises (header) that its callback and user data may be used from
-// the thread that ticks the context; the library never calls it concurrently with itself
-// for one context (the context lock is held).
-unsafe impl Send for HostMerge {}
-unsafe impl Sync for HostMerge {}
-
-impl Drop for HostMerge {
-    fn drop(&mut self) {
-        if let Some(cleanup) = self.cleanup {
-            unsafe { cleanup(self.user_data) };
+pub unsafe extern "C" fn zen_bytes_free(bytes: *mut zen_bytes_t) {
+    guard_infallible((), || {
+        let Some(b) = (unsafe { bytes.as_mut() }) else { return };
+        if !b.ptr.is_null() {
+            // SAFETY: ptr/len came from a Box<[u8]> leaked by this library.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(b.ptr, b.len)) });
         }
-    }
-}
-
-impl HostMerge {
-    fn call(&self, cands: &[Candidate]) -> Option<Value> {
-        let c: Vec<zen_candidate_t> = cands
-            .iter()
-            .map(|c| zen_candidate_t { writer: c.writer, clock: c.clock, value: data_out(Some(c.value)) })
-            .collect();
-        let mut result = data_out(None);
-        IN_CALLBACK.with(|f| f.set(true));
-        let status = unsafe { (self.f)(self.user_data, c.as_ptr(), c.len(), &mut result) };
-        IN_CALLBACK.with(|f| f.set(false));
-        if status != zen_status_t::ZEN_OK {
-            return None;
-        }
-        unsafe { data_in(&result) }.ok()
-    }
-}
-
-/// Registers `merge` as the custom policy named `name` (`name_len` bytes of UTF-8) for
-/// this context. Every peer must register the same deterministic function under the
-/// same name. `user_data` is passed to every call; `cleanup` (may be NULL) receives it
-/// when the merge is replaced or the context freed. Replacing a name is allowed.
-#[no_mangle]
-pub unsafe extern "C" fn zen_context_register_merge(
-    ctx: zen_context_t,
-    name: *const c_char,
-    name_len: usize,
-    merge: zen_merge_fn,
-    user_data: *mut c_void,
-    cleanup: zen_free_fn,
-) -> zen_status_t {
-    guard(|| {
-        let name = unsafe { text(name, name_len, "name") }?;
-        let f = merge.ok_or_else(|| FfiError::new(zen_status_t::ZEN_ERR_NULL_ARGUMENT, "merge is NULL"))?;
-        if name.is_empty() {
-            return Err(FfiError::new(zen_status_t::ZEN_ERR_INVALID_ARGUMENT, "merge name is empty"));
-        }
-        // Built inside the lock: if the handle is bad, nothing owns user_data and
-        // cleanup is not called (a failed call changes nothing).
-        with_context(ctx, |c| {
-            let host = Arc::new(HostMerge { f, user_data, cleanup });
-            let mf: MergeFn = Arc::new(move |cands| host.call(cands));
-            c.ctx.register_merge(name, mf);
-            Ok(())
-        })
+        b.ptr = std::ptr::null_mut();
+        b.len = 0;
     })
 }

@@ -1,9 +1,11 @@
-//! The handle table: C callers hold small generational numbers, never pointers.
+//! The handle tables: C callers hold small checked numbers, never pointers.
 //!
-//! Owns the global table of live contexts. A handle packs a kind tag (so a value handle
-//! passed where a context is expected is caught), a generation (so a freed handle stays
-//! invalid when its slot is reused) and a slot index. Looking a handle up clones an
-//! `Arc`, so freeing a context while another thread is inside a call on it is safe: the
+//! Owns the global tables of live contexts and networks. A handle number packs a kind
+//! tag (a number of one kind cast to another is still caught at run time), a 32-bit
+//! generation and a 24-bit slot index. A slot whose generation would wrap is retired
+//! instead of reused, so a handle number is never issued twice in the life of the
+//! process: a freed handle stays invalid forever. Looking a handle up clones an `Arc`,
+//! so freeing a context while another thread is inside a call on it is safe: the
 //! context dies when that call returns.
 
 use super::status::{zen_status_t, FfiError};
@@ -13,8 +15,13 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use std::sync::Arc;
 
 pub(crate) const KIND_CONTEXT: u64 = 0xC7;
-pub(crate) const KIND_VALUE: u64 = 0xA5;
+/// Networks (the simulator's C API); the tag stays reserved when it is not built.
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 pub(crate) const KIND_NET: u64 = 0x4E;
+
+const INDEX_BITS: u32 = 24;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+const GENERATION_MASK: u64 = 0xFFFF_FFFF;
 
 /// A context and what the C layer keeps beside it.
 pub(crate) struct Inner {
@@ -25,14 +32,25 @@ pub(crate) struct Inner {
     pub last_event: Option<ChangeEvent>,
     /// An outbound message that did not fit the caller's buffer, kept for the retry.
     pub held_out: Option<Outbound>,
-    /// Set by `zen_context_free`, so a thread still waiting on the context wakes up.
+    /// Set by `zen_context_free`, so a call or wait still holding the cell stops.
     pub freed: bool,
 }
 
 pub(crate) struct ContextCell {
     pub inner: Mutex<Inner>,
-    /// Notified after every tick, for `zen_value_wait_converged`.
+    /// Notified after every tick (and on free), for `zen_value_wait_converged`.
     pub ticked: Condvar,
+}
+
+/// Something a caught panic leaves in an unknown state: later calls on it must fail.
+pub(crate) trait Poison: Send + Sync {
+    fn poison(&self, why: &str);
+}
+
+impl Poison for ContextCell {
+    fn poison(&self, why: &str) {
+        self.inner.lock().poisoned.get_or_insert_with(|| why.to_owned());
+    }
 }
 
 struct Slot<T> {
@@ -54,41 +72,41 @@ impl<T> Table<T> {
     }
 
     fn pack(&self, index: u32, generation: u32) -> u64 {
-        (self.kind << 56) | (((generation & 0xFF_FFFF) as u64) << 32) | index as u64
+        (self.kind << 56) | ((generation as u64) << INDEX_BITS) | index as u64
     }
 
     fn locate(&self, handle: u64) -> Result<(usize, u32), FfiError> {
         if handle >> 56 != self.kind {
             let what = if handle == 0 {
                 format!("{} handle is 0 (never created, or already freed)", self.name)
-            } else if handle >> 56 == KIND_VALUE {
-                format!("handle {handle:#x} is a value handle, not a {} handle", self.name)
             } else {
                 format!("{handle:#x} is not a {} handle", self.name)
             };
             return Err(FfiError::new(zen_status_t::ZEN_ERR_INVALID_HANDLE, what));
         }
-        Ok(((handle & 0xFFFF_FFFF) as usize, ((handle >> 32) & 0xFF_FFFF) as u32))
+        Ok(((handle & INDEX_MASK) as usize, ((handle >> INDEX_BITS) & GENERATION_MASK) as u32))
     }
 }
 
-pub(crate) fn insert_into<T>(table: &RwLock<Table<T>>, item: T) -> u64 {
+pub(crate) fn insert_into<T>(table: &RwLock<Table<T>>, item: T) -> Result<u64, FfiError> {
     let mut t = table.write();
     let item = Some(Arc::new(item));
-    match t.free.pop() {
-        Some(i) => {
-            let slot = &mut t.slots[i as usize];
-            slot.generation = slot.generation.wrapping_add(1) & 0xFF_FFFF;
-            slot.item = item;
-            let g = slot.generation;
-            t.pack(i, g)
-        }
-        None => {
-            let i = t.slots.len() as u32;
-            t.slots.push(Slot { generation: 1, item });
-            t.pack(i, 1)
-        }
+    if let Some(i) = t.free.pop() {
+        let slot = &mut t.slots[i as usize];
+        slot.generation += 1; // below u32::MAX: `remove_from` retires a slot before that
+        slot.item = item;
+        let g = slot.generation;
+        return Ok(t.pack(i, g));
     }
+    let i = t.slots.len() as u64;
+    if i > INDEX_MASK {
+        return Err(FfiError::new(
+            zen_status_t::ZEN_ERR_TOO_LARGE,
+            format!("{} live {}s: no more handles", INDEX_MASK + 1, t.name),
+        ));
+    }
+    t.slots.push(Slot { generation: 1, item });
+    Ok(t.pack(i as u32, 1))
 }
 
 pub(crate) fn get_from<T>(table: &RwLock<Table<T>>, handle: u64) -> Result<Arc<T>, FfiError> {
@@ -98,7 +116,7 @@ pub(crate) fn get_from<T>(table: &RwLock<Table<T>>, handle: u64) -> Result<Arc<T
         Some(Slot { generation: g, item: Some(item) }) if *g == generation => Ok(item.clone()),
         _ => Err(FfiError::new(
             zen_status_t::ZEN_ERR_INVALID_HANDLE,
-            format!("{} handle {handle:#x} was freed", t.name),
+            format!("{} handle {handle:#x} was freed (or never issued)", t.name),
         )),
     }
 }
@@ -109,13 +127,16 @@ pub(crate) fn remove_from<T>(table: &RwLock<Table<T>>, handle: u64) -> Option<Ar
     let (i, generation) = t.locate(handle).ok()?;
     let slot = t.slots.get_mut(i).filter(|s| s.generation == generation)?;
     let item = slot.item.take()?;
-    t.free.push(i as u32);
+    // A slot that has used up its generations is retired: its numbers are never reissued.
+    if slot.generation < u32::MAX {
+        t.free.push(i as u32);
+    }
     Some(item)
 }
 
 static CONTEXTS: RwLock<Table<ContextCell>> = RwLock::new(Table::new(KIND_CONTEXT, "context"));
 
-pub(crate) fn insert(ctx: Context) -> u64 {
+pub(crate) fn insert(ctx: Context) -> Result<u64, FfiError> {
     insert_into(
         &CONTEXTS,
         ContextCell {
@@ -132,4 +153,24 @@ pub(crate) fn get(handle: u64) -> Result<Arc<ContextCell>, FfiError> {
 /// Removes a context from the table; `None` if the handle was not live (0, freed twice).
 pub(crate) fn remove(handle: u64) -> Option<Arc<ContextCell>> {
     remove_from(&CONTEXTS, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retired_slot_never_reissues_a_number() {
+        let table: RwLock<Table<u8>> = RwLock::new(Table::new(KIND_NET, "test"));
+        let first = insert_into(&table, 1).unwrap();
+        remove_from(&table, first).unwrap();
+        table.write().slots[0].generation = u32::MAX - 1;
+        table.write().free = vec![0];
+        let last = insert_into(&table, 2).unwrap();
+        assert_eq!((last >> INDEX_BITS) & GENERATION_MASK, u32::MAX as u64);
+        remove_from(&table, last).unwrap();
+        let next = insert_into(&table, 3).unwrap();
+        assert_eq!(next & INDEX_MASK, 1, "slot 0 is retired; a new slot is used");
+        assert!(get_from(&table, last).is_err() && get_from(&table, first).is_err());
+    }
 }

@@ -1,15 +1,136 @@
 //! The C-visible data types and their conversions to and from the core's.
 //!
-//! Owns layout (`#[repr(C)]`) and conversion only. Enum-typed inputs cross as `uint32_t`
-//! and are validated here, because an out-of-range C enum must be an error, not UB.
+//! Owns layout (`#[repr(C)]`) and conversion only, in the order the header shows them:
+//! handles, enums, value types, tagged values, options, events, metrics, callbacks,
+//! owned bytes. Enum-typed inputs cross as `uint32_t` and are validated here, because an
+//! out-of-range C enum must be an error, not UB.
+//!
+//! Stability: the layout of every type here is fixed for all 1.x releases, except the
+//! structs whose first field is `struct_size`, which may gain fields at their end.
 #![allow(non_camel_case_types)]
 
 use super::status::{zen_status_t, FfiError};
-use crate::context::{Mode, SyncState};
+use crate::context::{Mode, Options, SyncState, ValueHandle};
 use crate::events::ChangeKind;
 use crate::policy::Policy;
 use crate::value::{Value, ValueType};
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
+
+// ---- handles ------------------------------------------------------------------------
+
+/// A context: one replica (one player). A small number the library checks on every
+/// call, never a pointer; compare `id`s to compare handles. A zeroed handle is never
+/// valid. From `zen_context_new`; the caller owns it until `zen_context_free`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct zen_context_t {
+    pub id: u64,
+}
+
+/// A value of one context. Opaque: `owner` names the context that issued it (by an
+/// identity never reused in the life of the process) and `index` the value in it. A
+/// zeroed handle is never valid. Valid with its context until that context is freed;
+/// used with another context it is `ZEN_ERR_INVALID_HANDLE`. Needs no freeing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct zen_value_t {
+    pub owner: u64,
+    pub index: u64,
+}
+
+impl From<ValueHandle> for zen_value_t {
+    fn from(h: ValueHandle) -> zen_value_t {
+        let (owner, index) = h.to_raw();
+        zen_value_t { owner, index: index as u64 }
+    }
+}
+
+impl zen_value_t {
+    /// The core handle; an index too large for any context maps to one no context has.
+    pub(crate) fn to_core(self) -> ValueHandle {
+        ValueHandle::from_raw(self.owner, u32::try_from(self.index).unwrap_or(u32::MAX))
+    }
+}
+
+// ---- enums ----------------------------------------------------------------------------
+
+/// Value types (pass as `uint32_t`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_value_type_t {
+    /// No value: never written, or removed (only in `zen_value_data_t`).
+    ZEN_TYPE_NONE = 0,
+    ZEN_TYPE_BOOL = 1,
+    ZEN_TYPE_I64 = 2,
+    ZEN_TYPE_F64 = 3,
+    /// UTF-8 text.
+    ZEN_TYPE_STRING = 4,
+    ZEN_TYPE_BYTES = 5,
+    ZEN_TYPE_VEC2 = 6,
+    ZEN_TYPE_VEC3 = 7,
+    /// Four floats with no further meaning.
+    ZEN_TYPE_VEC4 = 8,
+    ZEN_TYPE_COLOR = 9,
+    /// A rotation (x, y, z, w): the payload of VEC4, its own type on the wire and in
+    /// events, so every peer knows it is a rotation.
+    ZEN_TYPE_QUAT = 10,
+}
+
+/// Modes (pass as `uint32_t`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_mode_t {
+    /// Writes show at once; a concurrent write that wins corrects them later.
+    ZEN_MODE_FAST_LOCAL = 0,
+    /// Reads show what every current member acknowledged.
+    ZEN_MODE_WAIT_FOR_SYNC = 1,
+}
+
+/// Correction policies: how concurrent writes resolve (pass as `uint32_t`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_policy_t {
+    /// The write with the highest logical clock wins; ties go to the higher peer id.
+    ZEN_POLICY_LAST_WRITER_WINS = 0,
+    /// The largest wins (vectors and colors component-wise). Refused for quaternions.
+    ZEN_POLICY_MAX = 1,
+    /// The smallest wins, ordered as for MAX. Refused for quaternions.
+    ZEN_POLICY_MIN = 2,
+    /// The mean: numbers, vectors, colors; quaternions as a rotation average.
+    ZEN_POLICY_TAKE_AVERAGE = 3,
+    /// A merge registered with `zen_context_register_merge` under the given name.
+    ZEN_POLICY_CUSTOM = 4,
+}
+
+/// Sync states.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_sync_state_t {
+    /// No member has the latest local write yet, or there are no members.
+    ZEN_STATE_LOCAL_ONLY = 0,
+    /// Sent, not yet acknowledged by every current member.
+    ZEN_STATE_SYNCING = 1,
+    /// Every current member has acknowledged the value's latest state.
+    ZEN_STATE_CONVERGED = 2,
+    /// A concurrent write was resolved against this replica's write (until converged).
+    ZEN_STATE_CONFLICTED = 3,
+}
+
+/// Kinds of change events.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_change_kind_t {
+    /// The value appeared here because another peer created it.
+    ZEN_CHANGE_CREATED = 0,
+    /// What reads return changed (a write here or elsewhere, a correction, a mode switch).
+    ZEN_CHANGE_MODIFIED = 1,
+    /// Only the sync state changed.
+    ZEN_CHANGE_STATE_CHANGED = 2,
+    /// The value was removed, here or by another peer.
+    ZEN_CHANGE_REMOVED = 3,
+}
+
+// ---- value types ------------------------------------------------------------------
 
 /// Two floats.
 #[repr(C)]
@@ -28,10 +149,21 @@ pub struct zen_vec3_t {
     pub z: f32,
 }
 
-/// Four floats; also quaternions (x, y, z, w).
+/// Four floats.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct zen_vec4_t {
+    pub x: f32,
+    pub y: f32,
+    pub z: f32,
+    pub w: f32,
+}
+
+/// A rotation as a quaternion; the identity is (0, 0, 0, 1). Stored as written (not
+/// normalised).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct zen_quat_t {
     pub x: f32,
     pub y: f32,
     pub z: f32,
@@ -48,65 +180,6 @@ pub struct zen_color_t {
     pub a: f32,
 }
 
-/// Value types (pass as `uint32_t`).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum zen_value_type_t {
-    /// No value: never written, or removed (only in `zen_value_data_t`).
-    ZEN_TYPE_NONE = 0,
-    ZEN_TYPE_BOOL = 1,
-    ZEN_TYPE_I64 = 2,
-    ZEN_TYPE_F64 = 3,
-    ZEN_TYPE_STRING = 4,
-    ZEN_TYPE_BYTES = 5,
-    ZEN_TYPE_VEC2 = 6,
-    ZEN_TYPE_VEC3 = 7,
-    ZEN_TYPE_VEC4 = 8,
-    ZEN_TYPE_COLOR = 9,
-}
-
-/// Modes (pass as `uint32_t`).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum zen_mode_t {
-    /// Writes show at once; a concurrent write that wins corrects them later.
-    ZEN_MODE_FAST_LOCAL = 0,
-    /// Reads show what every current member acknowledged.
-    ZEN_MODE_WAIT_FOR_SYNC = 1,
-}
-
-/// Correction policies (pass as `uint32_t`).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum zen_policy_t {
-    ZEN_POLICY_LAST_WRITER_WINS = 0,
-    ZEN_POLICY_MAX = 1,
-    ZEN_POLICY_MIN = 2,
-    ZEN_POLICY_TAKE_AVERAGE = 3,
-    /// A merge registered with `zen_context_register_merge` under the given name.
-    ZEN_POLICY_CUSTOM = 4,
-}
-
-/// Sync states.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum zen_sync_state_t {
-    ZEN_STATE_LOCAL_ONLY = 0,
-    ZEN_STATE_SYNCING = 1,
-    ZEN_STATE_CONVERGED = 2,
-    ZEN_STATE_CONFLICTED = 3,
-}
-
-/// Kinds of change events.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum zen_change_kind_t {
-    ZEN_CHANGE_CREATED = 0,
-    ZEN_CHANGE_MODIFIED = 1,
-    ZEN_CHANGE_STATE_CHANGED = 2,
-    ZEN_CHANGE_REMOVED = 3,
-}
-
 /// Borrowed bytes (strings are UTF-8 and NOT NUL-terminated).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +189,8 @@ pub struct zen_bytes_view_t {
 }
 
 /// The payload of a `zen_value_data_t`; which member is valid depends on its type.
-/// `vec` holds vec2 (x, y), vec3 (x, y, z), vec4 and color (r, g, b, a) components.
+/// `vec` holds vec2 (x, y), vec3 (x, y, z), vec4 and quat (x, y, z, w) and color
+/// (r, g, b, a) components.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub union zen_value_payload_t {
@@ -136,63 +210,124 @@ pub struct zen_value_data_t {
     pub data: zen_value_payload_t,
 }
 
+// ---- options ------------------------------------------------------------------------
+
+/// Context options. Start from `zen_options_default`, which sets `struct_size`; later
+/// 1.x releases may add fields at the end (a struct from an older header still works:
+/// the fields it lacks keep their defaults). Durations in ms, sizes in bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct zen_options_t {
+    /// `sizeof(zen_options_t)` as your header has it.
+    pub struct_size: usize,
+    /// Interval at which you call `zen_context_tick`; sizes timeouts.
+    pub tick_interval_ms: u64,
+    /// A member silent this long stops blocking WaitForSync until heard again.
+    pub peer_timeout_ms: u64,
+    /// Longest silence before an acknowledgement-only message is sent anyway.
+    pub heartbeat_ms: u64,
+    /// Largest message received or produced.
+    pub max_message_bytes: u64,
+    /// Largest string or bytes value.
+    pub max_value_bytes: u64,
+    /// Longest value id, in bytes of UTF-8.
+    pub max_id_bytes: u64,
+    /// Change events kept when the host does not poll.
+    pub event_capacity: u64,
+    /// A value untouched this long has its document hibernated (tens of bytes).
+    pub hibernate_after_ms: u64,
+    /// Most values a context holds.
+    pub max_values: u64,
+}
+
+/// Options of a value at creation. Start from `zen_value_options_default`, which sets
+/// `struct_size` (may grow in later 1.x releases, as `zen_options_t`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct zen_value_options_t {
+    /// `sizeof(zen_value_options_t)` as your header has it.
+    pub struct_size: usize,
+    /// A `zen_mode_t`; default FAST_LOCAL.
+    pub mode: u32,
+    /// A `zen_policy_t`; default LAST_WRITER_WINS. The first creator's policy holds on
+    /// every peer.
+    pub policy: u32,
+    /// For ZEN_POLICY_CUSTOM: the registered merge's name (`custom_name_len` bytes of
+    /// UTF-8, copied); otherwise ignored and may be NULL.
+    pub custom_name: *const c_char,
+    pub custom_name_len: usize,
+}
+
+// ---- events -----------------------------------------------------------------------------
+
 /// One change event. Pointers inside `old_value` and `new_value` borrow library memory
 /// that stays valid until the next `zen_context_poll_change` on the same context, or
 /// until the context is freed; copy what you keep.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct zen_change_t {
-    pub value: u64,
+    pub value: zen_value_t,
     pub kind: zen_change_kind_t,
     pub state: zen_sync_state_t,
+    /// A concurrent write by another peer replaced what this peer showed.
     pub is_correction: bool,
     /// Peer whose write caused it (this context's own id for local writes).
     pub origin: u64,
     /// Host time of the change, in the ms passed to `zen_context_tick`.
     pub time_ms: u64,
+    /// What reads returned before (ZEN_TYPE_NONE: nothing, or removed).
     pub old_value: zen_value_data_t,
+    /// What reads return now (ZEN_TYPE_NONE: removed).
     pub new_value: zen_value_data_t,
 }
 
-/// Context options; start from `zen_options_default`. Durations in ms, sizes in bytes.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct zen_options_t {
-    pub tick_interval_ms: u64,
-    pub peer_timeout_ms: u64,
-    pub heartbeat_ms: u64,
-    pub max_message_bytes: u64,
-    pub max_value_bytes: u64,
-    pub max_id_bytes: u64,
-    pub event_capacity: u64,
-    pub hibernate_after_ms: u64,
-    pub max_values: u64,
-}
+// ---- metrics ------------------------------------------------------------------------------
 
 /// Counters of a context (they only grow) and WaitForSync latency quantiles in ms
-/// (`UINT64_MAX` before the first sample).
+/// (`UINT64_MAX` before the first sample). Set `struct_size` to `sizeof(zen_metrics_t)`
+/// before `zen_context_metrics`, which fills as much as that says there is room for
+/// (later 1.x releases may add counters at the end).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct zen_metrics_t {
+    /// In: the room the caller has (`sizeof(zen_metrics_t)`); out: the bytes written.
+    pub struct_size: usize,
     pub messages_out: u64,
     pub bytes_out: u64,
     pub messages_in: u64,
     pub bytes_in: u64,
+    /// Messages `receive` rejected (corrupt, truncated, hostile, unknown sender, ...).
     pub messages_rejected: u64,
+    /// Of those, messages naming another sender than the transport's, or changing state
+    /// their sender does not own.
+    pub messages_forged: u64,
+    /// Messages already applied, dropped on arrival.
     pub messages_duplicate: u64,
+    /// Local writes flushed to the CRDT (after coalescing within a tick).
     pub writes_flushed: u64,
+    /// Local writes coalesced into a later write of the same tick.
     pub writes_coalesced: u64,
+    /// Remote value updates taken in and shown.
     pub updates_applied: u64,
+    /// Local writes a concurrent remote write replaced (events with `is_correction`).
     pub corrections: u64,
+    /// Concurrent writes merged by a value's policy.
     pub conflicts: u64,
+    /// Catch-up snapshots sent (loss, late join, rejoin).
     pub catchups_sent: u64,
+    /// Merges that fell back to last-writer-wins (a custom merge failed or was missing).
     pub merge_fallbacks: u64,
+    /// Change events merged into an unpolled one of the same value.
     pub events_coalesced: u64,
+    /// Change events dropped because the queue was full.
     pub events_dropped: u64,
+    /// Values this context holds (removed ones included).
     pub values: u64,
+    /// Values whose document is live (the others are hibernated).
     pub live_docs: u64,
     pub converge_ms_p50: u64,
     pub converge_ms_p99: u64,
+    /// Current members (see `zen_context_peer_lag`).
     pub peers: u64,
 }
 
@@ -201,17 +336,24 @@ pub struct zen_metrics_t {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct zen_peer_lag_t {
     pub peer: u64,
+    /// Heard within the peer timeout.
     pub active: bool,
+    /// Messages of ours it has not acknowledged.
     pub unacked_messages: u64,
+    /// Age of the oldest of them, in ms.
     pub ack_lag_ms: u64,
+    /// Smoothed round trip, in ms (0 before the first sample).
     pub rtt_ms: u64,
 }
+
+// ---- callbacks --------------------------------------------------------------------------
 
 /// One concurrent write offered to a custom merge.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct zen_candidate_t {
     pub writer: u64,
+    /// Logical clock of the write (higher saw more history).
     pub clock: u64,
     pub value: zen_value_data_t,
 }
@@ -220,8 +362,10 @@ pub struct zen_candidate_t {
 /// the merged value, of the same type, to `out` (string/bytes pointers in `out` need only
 /// live until the callback returns). It must be deterministic: every peer runs it on the
 /// same candidates and must get the same result. It runs inside `zen_context_tick`, on
-/// that thread, with the context locked: it must not call zen-crdt. Returning anything
-/// but ZEN_OK, or a value of another type, falls back to last-writer-wins (counted in
+/// that thread, with the context locked: it must not call zen-crdt (such calls fail with
+/// ZEN_ERR_REENTRANT), and it must not throw or longjmp. Return 0 when `out` holds the
+/// merge; any other value (or a value of another type in `out`) means it could not
+/// merge, and last-writer-wins decides instead, on every peer alike (counted in
 /// `merge_fallbacks`).
 pub type zen_merge_fn = Option<
     unsafe extern "C" fn(
@@ -229,11 +373,13 @@ pub type zen_merge_fn = Option<
         candidates: *const zen_candidate_t,
         count: usize,
         out: *mut zen_value_data_t,
-    ) -> zen_status_t,
+    ) -> i32,
 >;
 
 /// Releases a callback's `user_data` when the library no longer needs it.
 pub type zen_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+// ---- owned bytes --------------------------------------------------------------------------
 
 /// Library-owned bytes; release with `zen_bytes_free`.
 #[repr(C)]
@@ -241,6 +387,52 @@ pub type zen_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 pub struct zen_bytes_t {
     pub ptr: *mut u8,
     pub len: usize,
+}
+
+// ---- conversions ----------------------------------------------------------------------------
+
+pub(crate) fn options_out(o: &Options) -> zen_options_t {
+    zen_options_t {
+        struct_size: std::mem::size_of::<zen_options_t>(),
+        tick_interval_ms: o.tick_interval_ms,
+        peer_timeout_ms: o.peer_timeout_ms,
+        heartbeat_ms: o.heartbeat_ms,
+        max_message_bytes: o.max_message_bytes as u64,
+        max_value_bytes: o.max_value_bytes as u64,
+        max_id_bytes: o.max_id_bytes as u64,
+        event_capacity: o.event_capacity as u64,
+        hibernate_after_ms: o.hibernate_after_ms,
+        max_values: o.max_values as u64,
+    }
+}
+
+pub(crate) fn options_in(o: &zen_options_t) -> Result<Options, FfiError> {
+    let size = |name: &str, v: u64| {
+        usize::try_from(v).map_err(|_| {
+            FfiError::new(zen_status_t::ZEN_ERR_INVALID_ARGUMENT, format!("{name} {v} is too large"))
+        })
+    };
+    Ok(Options {
+        tick_interval_ms: o.tick_interval_ms,
+        peer_timeout_ms: o.peer_timeout_ms,
+        heartbeat_ms: o.heartbeat_ms,
+        max_message_bytes: size("max_message_bytes", o.max_message_bytes)?,
+        max_value_bytes: size("max_value_bytes", o.max_value_bytes)?,
+        max_id_bytes: size("max_id_bytes", o.max_id_bytes)?,
+        event_capacity: size("event_capacity", o.event_capacity)?,
+        hibernate_after_ms: o.hibernate_after_ms,
+        max_values: size("max_values", o.max_values)?,
+    })
+}
+
+pub(crate) fn value_options_default() -> zen_value_options_t {
+    zen_value_options_t {
+        struct_size: std::mem::size_of::<zen_value_options_t>(),
+        mode: zen_mode_t::ZEN_MODE_FAST_LOCAL as u32,
+        policy: zen_policy_t::ZEN_POLICY_LAST_WRITER_WINS as u32,
+        custom_name: std::ptr::null(),
+        custom_name_len: 0,
+    }
 }
 
 fn bad(what: &str, v: u32) -> FfiError {
@@ -289,6 +481,7 @@ pub(crate) fn type_out(t: ValueType) -> zen_value_type_t {
         ValueType::Vec3 => zen_value_type_t::ZEN_TYPE_VEC3,
         ValueType::Vec4 => zen_value_type_t::ZEN_TYPE_VEC4,
         ValueType::Color => zen_value_type_t::ZEN_TYPE_COLOR,
+        ValueType::Quat => zen_value_type_t::ZEN_TYPE_QUAT,
     }
 }
 
@@ -299,6 +492,40 @@ pub(crate) fn policy_out(p: &Policy) -> zen_policy_t {
         Policy::Min => zen_policy_t::ZEN_POLICY_MIN,
         Policy::TakeAverage => zen_policy_t::ZEN_POLICY_TAKE_AVERAGE,
         Policy::Custom(_) => zen_policy_t::ZEN_POLICY_CUSTOM,
+    }
+}
+
+pub(crate) fn mode_out(m: Mode) -> zen_mode_t {
+    match m {
+        Mode::FastLocal => zen_mode_t::ZEN_MODE_FAST_LOCAL,
+        Mode::WaitForSync => zen_mode_t::ZEN_MODE_WAIT_FOR_SYNC,
+    }
+}
+
+pub(crate) fn metrics_out(m: &crate::Metrics) -> zen_metrics_t {
+    zen_metrics_t {
+        struct_size: std::mem::size_of::<zen_metrics_t>(),
+        messages_out: m.messages_out,
+        bytes_out: m.bytes_out,
+        messages_in: m.messages_in,
+        bytes_in: m.bytes_in,
+        messages_rejected: m.messages_rejected,
+        messages_forged: m.messages_forged,
+        messages_duplicate: m.messages_duplicate,
+        writes_flushed: m.writes_flushed,
+        writes_coalesced: m.writes_coalesced,
+        updates_applied: m.updates_applied,
+        corrections: m.corrections,
+        conflicts: m.conflicts,
+        catchups_sent: m.catchups_sent,
+        merge_fallbacks: m.merge_fallbacks,
+        events_coalesced: m.events_coalesced,
+        events_dropped: m.events_dropped,
+        values: m.values,
+        live_docs: m.live_docs,
+        converge_ms_p50: m.converge_ms_p50.unwrap_or(u64::MAX),
+        converge_ms_p99: m.converge_ms_p99.unwrap_or(u64::MAX),
+        peers: m.peers.len() as u64,
     }
 }
 
@@ -322,25 +549,25 @@ pub(crate) fn kind_out(k: ChangeKind) -> zen_change_kind_t {
 
 /// Borrows `v` (its strings and bytes must outlive the result's use).
 pub(crate) fn data_out(v: Option<&Value>) -> zen_value_data_t {
-    let mut vec = [0f32; 4];
-    let (t, data) = match v {
-        None => (0, zen_value_payload_t { i: 0 }),
-        Some(Value::Bool(b)) => (1, zen_value_payload_t { b: *b }),
-        Some(Value::I64(i)) => (2, zen_value_payload_t { i: *i }),
-        Some(Value::F64(f)) => (3, zen_value_payload_t { f: *f }),
-        Some(Value::Str(s)) => {
-            (4, zen_value_payload_t { bytes: zen_bytes_view_t { ptr: s.as_ptr(), len: s.len() } })
-        }
-        Some(Value::Bytes(b)) => {
-            (5, zen_value_payload_t { bytes: zen_bytes_view_t { ptr: b.as_ptr(), len: b.len() } })
-        }
+    // Every byte of the union starts zeroed, whichever member is then set.
+    let mut data = zen_value_payload_t { bytes: zen_bytes_view_t { ptr: std::ptr::null(), len: 0 } };
+    let view = |b: &[u8]| zen_bytes_view_t { ptr: b.as_ptr(), len: b.len() };
+    match v {
+        None => {}
+        Some(Value::Bool(b)) => data.b = *b,
+        Some(Value::I64(i)) => data.i = *i,
+        Some(Value::F64(f)) => data.f = *f,
+        Some(Value::Str(s)) => data.bytes = view(s.as_bytes()),
+        Some(Value::Bytes(b)) => data.bytes = view(b),
         Some(x) => {
+            let mut vec = [0f32; 4];
             let c = x.components().unwrap_or(&[]);
             vec[..c.len()].copy_from_slice(c);
-            (x.value_type() as u32, zen_value_payload_t { vec })
+            data.vec = vec;
         }
-    };
-    zen_value_data_t { value_type: t, data }
+    }
+    // The core's value type numbers are the C ones.
+    zen_value_data_t { value_type: v.map_or(0, |x| x.value_type() as u32), data }
 }
 
 /// Reads a value a host wrote into a `zen_value_data_t` (copying its bytes).
@@ -357,15 +584,16 @@ pub(crate) unsafe fn data_in(d: &zen_value_data_t) -> Result<Value, FfiError> {
             ValueType::I64 => Value::I64(d.data.i),
             ValueType::F64 => Value::F64(d.data.f),
             ValueType::Str => Value::Str(
-                super::guard::text(d.data.bytes.ptr.cast(), d.data.bytes.len, "string value")?.to_owned(),
+                super::boundary::text(d.data.bytes.ptr.cast(), d.data.bytes.len, "string value")?.to_owned(),
             ),
-            ValueType::Bytes => {
-                Value::Bytes(super::guard::bytes(d.data.bytes.ptr, d.data.bytes.len, "bytes value")?.to_vec())
-            }
+            ValueType::Bytes => Value::Bytes(
+                super::boundary::bytes(d.data.bytes.ptr, d.data.bytes.len, "bytes value")?.to_vec(),
+            ),
             ValueType::Vec2 => Value::Vec2([d.data.vec[0], d.data.vec[1]]),
             ValueType::Vec3 => Value::Vec3([d.data.vec[0], d.data.vec[1], d.data.vec[2]]),
             ValueType::Vec4 => Value::Vec4(d.data.vec),
             ValueType::Color => Value::Color(d.data.vec),
+            ValueType::Quat => Value::Quat(d.data.vec),
         })
     }
 }

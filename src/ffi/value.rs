@@ -1,78 +1,51 @@
 //! C exports for values: create/open, typed set and get, mode, state, removal, waiting.
 
-use super::guard::{arg, bytes, copy_out, guard, out, text, with_context};
-use super::handles::{self, KIND_VALUE};
+use super::boundary::{arg, bytes, copy_out, guard, out, sized_in, text, wait_on_context, with_context};
 use super::status::{zen_status_t, FfiError};
 use super::types::*;
-use crate::context::{Context, Mode, SyncState, ValueHandle, ValueOptions};
+use crate::context::{SyncState, ValueOptions};
 use crate::value::Value;
 use std::ffi::c_char;
 use std::time::{Duration, Instant};
 
-use super::context::zen_context_t;
-
-/// A value handle: valid with the context that issued it, until that context is freed.
-#[allow(non_camel_case_types)]
-pub type zen_value_t = u64;
-
-/// Packs a core handle as a C value handle: kind tag, low 24 bits of the context tag,
-/// value index.
-pub(crate) fn value_out(h: ValueHandle) -> zen_value_t {
-    (KIND_VALUE << 56) | (h.0 & 0x00FF_FFFF_FFFF_FFFF)
-}
-
-fn value_in(ctx: &Context, v: zen_value_t) -> Result<ValueHandle, FfiError> {
-    let invalid =
-        |why: &str| FfiError::new(zen_status_t::ZEN_ERR_INVALID_HANDLE, format!("value handle {v:#x} {why}"));
-    if v >> 56 != KIND_VALUE {
-        return Err(invalid(if v == 0 { "is 0" } else { "is not a value handle" }));
-    }
-    let tag = ctx.handle_tag();
-    if (v >> 32) & 0xFF_FFFF != (tag as u64) & 0xFF_FFFF {
-        return Err(invalid("belongs to another context"));
-    }
-    Ok(ValueHandle(((tag as u64) << 32) | (v & 0xFFFF_FFFF)))
-}
-
-/// Creates the value `id` (`id_len` bytes of UTF-8), or opens it if it exists here
-/// (created locally or by a peer). `value_type` is a `zen_value_type_t`, `mode` a
-/// `zen_mode_t`, `policy` a `zen_policy_t`; for `ZEN_POLICY_CUSTOM`, `custom_name`
-/// (`custom_len` bytes) names a merge registered on every peer, otherwise it may be NULL.
-/// An existing value keeps its type (another type is `ZEN_ERR_WRONG_TYPE`) and the
-/// policy its creator chose.
+/// Creates the value `id` (`id_len` bytes of UTF-8) of type `value_type` (a
+/// `zen_value_type_t`), or opens it if it exists here (created locally or by a peer).
+/// `opts` may be NULL for the defaults (else from `zen_value_options_default`). An
+/// existing value keeps its type (another type is `ZEN_ERR_WRONG_TYPE`) and the policy
+/// its creator chose; the mode is this context's own choice and is applied.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
+#[must_use]
 pub unsafe extern "C" fn zen_value_create(
     ctx: zen_context_t,
     id: *const c_char,
     id_len: usize,
     value_type: u32,
-    mode: u32,
-    policy: u32,
-    custom_name: *const c_char,
-    custom_len: usize,
+    opts: *const zen_value_options_t,
     out_value: *mut zen_value_t,
 ) -> zen_status_t {
     guard(|| {
         let slot = unsafe { out(out_value, "out_value") }?;
         let id = unsafe { text(id, id_len, "id") }?;
-        let custom = if policy == zen_policy_t::ZEN_POLICY_CUSTOM as u32 {
-            Some(unsafe { text(custom_name, custom_len, "custom_name") }?)
+        let ty = value_type_in(value_type)?;
+        let o = if opts.is_null() {
+            value_options_default()
+        } else {
+            unsafe { sized_in(opts, value_options_default(), "opts") }?
+        };
+        let custom = if o.policy == zen_policy_t::ZEN_POLICY_CUSTOM as u32 {
+            Some(unsafe { text(o.custom_name, o.custom_name_len, "opts->custom_name") }?)
         } else {
             None
         };
-        let opts = ValueOptions { mode: mode_in(mode)?, policy: policy_in(policy, custom)? };
-        let ty = value_type_in(value_type)?;
-        *slot = with_context(ctx, |c| {
-            let h = c.ctx.create(id, ty, opts)?;
-            Ok(value_out(h))
-        })?;
+        let opts = ValueOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)? };
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.create(id, ty, opts)?.into()))?);
         Ok(())
     })
 }
 
 /// Opens an existing value by id; `ZEN_ERR_UNKNOWN_VALUE` if this context has none.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_open(
     ctx: zen_context_t,
     id: *const c_char,
@@ -82,23 +55,17 @@ pub unsafe extern "C" fn zen_value_open(
     guard(|| {
         let slot = unsafe { out(out_value, "out_value") }?;
         let id = unsafe { text(id, id_len, "id") }?;
-        *slot = with_context(ctx, |c| Ok(value_out(c.ctx.open(id)?)))?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open(id)?.into()))?);
         Ok(())
     })
 }
 
 fn set(ctx: zen_context_t, value: zen_value_t, v: Value) -> Result<(), FfiError> {
-    with_context(ctx, |c| {
-        let h = value_in(&c.ctx, value)?;
-        Ok(c.ctx.set(h, v)?)
-    })
+    with_context(ctx.id, |c| Ok(c.ctx.set(value.to_core(), v)?))
 }
 
 fn get(ctx: zen_context_t, value: zen_value_t) -> Result<Value, FfiError> {
-    with_context(ctx, |c| {
-        let h = value_in(&c.ctx, value)?;
-        Ok(c.ctx.get(h)?)
-    })
+    with_context(ctx.id, |c| Ok(c.ctx.get(value.to_core())?))
 }
 
 fn wrong(expected: &str, got: &Value) -> FfiError {
@@ -116,18 +83,26 @@ fn get_into<T>(
     pick: impl FnOnce(Value) -> Result<T, Value>,
 ) -> Result<(), FfiError> {
     let slot = unsafe { out(out_v, "out_v") }?;
-    *slot = pick(get(ctx, value)?).map_err(|other| wrong(name, &other))?;
+    slot.set(pick(get(ctx, value)?).map_err(|other| wrong(name, &other))?);
     Ok(())
 }
 
-/// Writes a bool (see `zen_value_set_vec3` for the mode rules).
+/// Writes a bool. FastLocal: reads show it at once and a change event is queued.
+/// WaitForSync: reads keep the acknowledged value until every member has the write.
+/// The CRDT write happens at the next tick; several writes in one tick cost one. The
+/// other setters follow the same rules.
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_value_set_bool(ctx: zen_context_t, value: zen_value_t, v: bool) -> zen_status_t {
     guard(|| set(ctx, value, Value::Bool(v)))
 }
 
-/// Reads a bool as this context shows it (see `zen_value_get_vec3`).
+/// Reads a bool as this context shows it (FastLocal: the latest local or resolved value;
+/// WaitForSync: the acknowledged one). A never-written value reads as its type's zero
+/// (false, 0, "", zero vectors, the identity quaternion); a removed one is
+/// `ZEN_ERR_REMOVED`. The other getters follow the same rules.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_get_bool(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -143,12 +118,14 @@ pub unsafe extern "C" fn zen_value_get_bool(
 
 /// Writes a 64-bit integer.
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_value_set_i64(ctx: zen_context_t, value: zen_value_t, v: i64) -> zen_status_t {
     guard(|| set(ctx, value, Value::I64(v)))
 }
 
 /// Reads a 64-bit integer.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_get_i64(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -164,12 +141,14 @@ pub unsafe extern "C" fn zen_value_get_i64(
 
 /// Writes a double.
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_value_set_f64(ctx: zen_context_t, value: zen_value_t, v: f64) -> zen_status_t {
     guard(|| set(ctx, value, Value::F64(v)))
 }
 
 /// Reads a double.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_get_f64(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -183,100 +162,9 @@ pub unsafe extern "C" fn zen_value_get_f64(
     })
 }
 
-/// Writes a vec3. FastLocal: reads show it at once and a change event is queued.
-/// WaitForSync: reads keep the acknowledged value until every member has the write.
-/// The CRDT write happens at the next tick; several writes in one tick cost one.
-#[no_mangle]
-pub extern "C" fn zen_value_set_vec3(ctx: zen_context_t, value: zen_value_t, v: zen_vec3_t) -> zen_status_t {
-    guard(|| set(ctx, value, Value::Vec3([v.x, v.y, v.z])))
-}
-
-/// Reads a vec3 as this context shows it (FastLocal: latest local or resolved value;
-/// WaitForSync: the acknowledged one). A never-written value reads as zeros;
-/// a removed one is `ZEN_ERR_REMOVED`.
-#[no_mangle]
-pub unsafe extern "C" fn zen_value_get_vec3(
-    ctx: zen_context_t,
-    value: zen_value_t,
-    out_v: *mut zen_vec3_t,
-) -> zen_status_t {
-    guard(|| {
-        get_into(ctx, value, out_v, "vec3", |v| match v {
-            Value::Vec3([x, y, z]) => Ok(zen_vec3_t { x, y, z }),
-            o => Err(o),
-        })
-    })
-}
-
-/// Writes a vec2.
-#[no_mangle]
-pub extern "C" fn zen_value_set_vec2(ctx: zen_context_t, value: zen_value_t, v: zen_vec2_t) -> zen_status_t {
-    guard(|| set(ctx, value, Value::Vec2([v.x, v.y])))
-}
-
-/// Reads a vec2.
-#[no_mangle]
-pub unsafe extern "C" fn zen_value_get_vec2(
-    ctx: zen_context_t,
-    value: zen_value_t,
-    out_v: *mut zen_vec2_t,
-) -> zen_status_t {
-    guard(|| {
-        get_into(ctx, value, out_v, "vec2", |v| match v {
-            Value::Vec2([x, y]) => Ok(zen_vec2_t { x, y }),
-            o => Err(o),
-        })
-    })
-}
-
-/// Writes a vec4 (or quaternion).
-#[no_mangle]
-pub extern "C" fn zen_value_set_vec4(ctx: zen_context_t, value: zen_value_t, v: zen_vec4_t) -> zen_status_t {
-    guard(|| set(ctx, value, Value::Vec4([v.x, v.y, v.z, v.w])))
-}
-
-/// Reads a vec4.
-#[no_mangle]
-pub unsafe extern "C" fn zen_value_get_vec4(
-    ctx: zen_context_t,
-    value: zen_value_t,
-    out_v: *mut zen_vec4_t,
-) -> zen_status_t {
-    guard(|| {
-        get_into(ctx, value, out_v, "vec4", |v| match v {
-            Value::Vec4([x, y, z, w]) => Ok(zen_vec4_t { x, y, z, w }),
-            o => Err(o),
-        })
-    })
-}
-
-/// Writes a color.
-#[no_mangle]
-pub extern "C" fn zen_value_set_color(
-    ctx: zen_context_t,
-    value: zen_value_t,
-    v: zen_color_t,
-) -> zen_status_t {
-    guard(|| set(ctx, value, Value::Color([v.r, v.g, v.b, v.a])))
-}
-
-/// Reads a color.
-#[no_mangle]
-pub unsafe extern "C" fn zen_value_get_color(
-    ctx: zen_context_t,
-    value: zen_value_t,
-    out_v: *mut zen_color_t,
-) -> zen_status_t {
-    guard(|| {
-        get_into(ctx, value, out_v, "color", |v| match v {
-            Value::Color([r, g, b, a]) => Ok(zen_color_t { r, g, b, a }),
-            o => Err(o),
-        })
-    })
-}
-
 /// Writes a string (`len` bytes of UTF-8 at `s`, copied; NUL not needed).
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_set_string(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -292,6 +180,7 @@ pub unsafe extern "C" fn zen_value_set_string(
 /// Reads a string into `buf` (`cap` bytes, not NUL-terminated); `*out_len` gets its
 /// length. `ZEN_ERR_BUFFER_TOO_SMALL` (with the needed length) when it does not fit.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_get_string(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -307,6 +196,7 @@ pub unsafe extern "C" fn zen_value_get_string(
 
 /// Writes bytes (`len` at `data`, copied; NULL allowed when `len` is 0).
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_set_bytes(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -321,6 +211,7 @@ pub unsafe extern "C" fn zen_value_set_bytes(
 
 /// Reads bytes into `buf` as `zen_value_get_string` does.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_get_bytes(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -334,8 +225,128 @@ pub unsafe extern "C" fn zen_value_get_bytes(
     })
 }
 
+/// Writes a vec2.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_value_set_vec2(ctx: zen_context_t, value: zen_value_t, v: zen_vec2_t) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Vec2([v.x, v.y])))
+}
+
+/// Reads a vec2.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_get_vec2(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_vec2_t,
+) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "vec2", |v| match v {
+            Value::Vec2([x, y]) => Ok(zen_vec2_t { x, y }),
+            o => Err(o),
+        })
+    })
+}
+
+/// Writes a vec3.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_value_set_vec3(ctx: zen_context_t, value: zen_value_t, v: zen_vec3_t) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Vec3([v.x, v.y, v.z])))
+}
+
+/// Reads a vec3.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_get_vec3(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_vec3_t,
+) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "vec3", |v| match v {
+            Value::Vec3([x, y, z]) => Ok(zen_vec3_t { x, y, z }),
+            o => Err(o),
+        })
+    })
+}
+
+/// Writes a vec4 (for a rotation, create a ZEN_TYPE_QUAT value instead).
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_value_set_vec4(ctx: zen_context_t, value: zen_value_t, v: zen_vec4_t) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Vec4([v.x, v.y, v.z, v.w])))
+}
+
+/// Reads a vec4.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_get_vec4(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_vec4_t,
+) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "vec4", |v| match v {
+            Value::Vec4([x, y, z, w]) => Ok(zen_vec4_t { x, y, z, w }),
+            o => Err(o),
+        })
+    })
+}
+
+/// Writes a quaternion (a rotation; stored as written, not normalised).
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_value_set_quat(ctx: zen_context_t, value: zen_value_t, v: zen_quat_t) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Quat([v.x, v.y, v.z, v.w])))
+}
+
+/// Reads a quaternion.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_get_quat(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_quat_t,
+) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "quat", |v| match v {
+            Value::Quat([x, y, z, w]) => Ok(zen_quat_t { x, y, z, w }),
+            o => Err(o),
+        })
+    })
+}
+
+/// Writes a color.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_value_set_color(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    v: zen_color_t,
+) -> zen_status_t {
+    guard(|| set(ctx, value, Value::Color([v.r, v.g, v.b, v.a])))
+}
+
+/// Reads a color.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_get_color(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_v: *mut zen_color_t,
+) -> zen_status_t {
+    guard(|| {
+        get_into(ctx, value, out_v, "color", |v| match v {
+            Value::Color([r, g, b, a]) => Ok(zen_color_t { r, g, b, a }),
+            o => Err(o),
+        })
+    })
+}
+
 /// Writes any value from a tagged `zen_value_data_t` (its type must match the value's).
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_set_data(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -351,29 +362,24 @@ pub unsafe extern "C" fn zen_value_set_data(
 /// Removes the value on every peer (a removal concurrent with a write wins; a later
 /// write revives it).
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_value_remove(ctx: zen_context_t, value: zen_value_t) -> zen_status_t {
-    guard(|| {
-        with_context(ctx, |c| {
-            let h = value_in(&c.ctx, value)?;
-            Ok(c.ctx.remove(h)?)
-        })
-    })
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.remove(value.to_core())?)))
 }
 
 /// Switches the value's mode (a `zen_mode_t`); may queue a change event if reads change.
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_value_set_mode(ctx: zen_context_t, value: zen_value_t, mode: u32) -> zen_status_t {
     guard(|| {
         let mode = mode_in(mode)?;
-        with_context(ctx, |c| {
-            let h = value_in(&c.ctx, value)?;
-            Ok(c.ctx.set_mode(h, mode)?)
-        })
+        with_context(ctx.id, |c| Ok(c.ctx.set_mode(value.to_core(), mode)?))
     })
 }
 
 /// The value's type, mode, policy and sync state (any out-pointer may be NULL to skip it).
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_info(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -383,25 +389,24 @@ pub unsafe extern "C" fn zen_value_info(
     out_state: *mut zen_sync_state_t,
 ) -> zen_status_t {
     guard(|| {
-        let (ty, mode, policy, state) = with_context(ctx, |c| {
-            let h = value_in(&c.ctx, value)?;
+        let (ty, mode, policy, state) = with_context(ctx.id, |c| {
+            let h = value.to_core();
             Ok((c.ctx.value_type(h)?, c.ctx.mode(h)?, c.ctx.policy(h)?, c.ctx.state(h)?))
         })?;
+        // Raw writes: the caller's memory may hold any integer before the call, which is
+        // not a valid value of these Rust enums to make a reference to.
         unsafe {
-            if let Some(t) = out_type.as_mut() {
-                *t = type_out(ty);
+            if !out_type.is_null() {
+                out_type.write(type_out(ty));
             }
-            if let Some(m) = out_mode.as_mut() {
-                *m = match mode {
-                    Mode::FastLocal => zen_mode_t::ZEN_MODE_FAST_LOCAL,
-                    Mode::WaitForSync => zen_mode_t::ZEN_MODE_WAIT_FOR_SYNC,
-                };
+            if !out_mode.is_null() {
+                out_mode.write(mode_out(mode));
             }
-            if let Some(p) = out_policy.as_mut() {
-                *p = policy_out(&policy);
+            if !out_policy.is_null() {
+                out_policy.write(policy_out(&policy));
             }
-            if let Some(s) = out_state.as_mut() {
-                *s = state_out(state);
+            if !out_state.is_null() {
+                out_state.write(state_out(state));
             }
         }
         Ok(())
@@ -410,6 +415,7 @@ pub unsafe extern "C" fn zen_value_info(
 
 /// Copies the value's id into `buf` as `zen_value_get_string` does.
 #[no_mangle]
+#[must_use]
 pub unsafe extern "C" fn zen_value_id(
     ctx: zen_context_t,
     value: zen_value_t,
@@ -418,10 +424,7 @@ pub unsafe extern "C" fn zen_value_id(
     out_len: *mut usize,
 ) -> zen_status_t {
     guard(|| {
-        let id = with_context(ctx, |c| {
-            let h = value_in(&c.ctx, value)?;
-            Ok(c.ctx.id(h)?.to_owned())
-        })?;
+        let id = with_context(ctx.id, |c| Ok(c.ctx.id(value.to_core())?.to_owned()))?;
         unsafe { copy_out(id.as_bytes(), buf.cast(), cap, out_len) }
     })
 }
@@ -431,38 +434,28 @@ pub unsafe extern "C" fn zen_value_id(
 /// each `zen_context_tick`, so calling it on the ticking thread only times out. Freeing
 /// the context from another thread ends the wait with `ZEN_ERR_INVALID_HANDLE`.
 #[no_mangle]
+#[must_use]
 pub extern "C" fn zen_value_wait_converged(
     ctx: zen_context_t,
     value: zen_value_t,
     timeout_ms: u64,
 ) -> zen_status_t {
     guard(|| {
-        let cell = handles::get(ctx)?;
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-        let mut inner = cell.inner.lock();
-        loop {
-            if inner.freed {
-                return Err(FfiError::new(
-                    zen_status_t::ZEN_ERR_INVALID_HANDLE,
-                    "the context was freed while waiting",
-                ));
-            }
-            if let Some(why) = &inner.poisoned {
-                return Err(FfiError::new(
-                    zen_status_t::ZEN_ERR_POISONED,
-                    format!("context is poisoned ({why})"),
-                ));
-            }
-            let h = value_in(&inner.ctx, value)?;
-            if inner.ctx.state(h)? == SyncState::Converged {
-                return Ok(());
-            }
-            if cell.ticked.wait_until(&mut inner, deadline).timed_out() {
-                return Err(FfiError::new(
+        // UINT64_MAX means "as long as it takes" (a century, where Instant can reach).
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(Duration::from_millis(timeout_ms))
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+        wait_on_context(
+            ctx.id,
+            deadline,
+            |c| Ok((c.ctx.state(value.to_core())? == SyncState::Converged).then_some(())),
+            || {
+                FfiError::new(
                     zen_status_t::ZEN_ERR_TIMEOUT,
                     format!("value not converged after {timeout_ms} ms"),
-                ));
-            }
-        }
+                )
+            },
+        )
     })
 }

@@ -1,4 +1,7 @@
-// The header compiles alone, twice included, as strict C++17.
+// The headers alone, each included twice, as strict C++17.
 #include "zen_crdt.h"
 #include "zen_crdt.h"
-int zen_header_check_cpp() { return static_cast<int>(ZEN_OK) + static_cast<int>(sizeof(zen_change_t)); }
+#include "zen_crdt_sim.h"
+#include "zen_crdt_sim.h"
+int zen_header_check_cpp();
+int zen_header_check_cpp() { return ZEN_OK + static_cast<int>(sizeof(zen_change_t) + sizeof(zen_link_t)); }

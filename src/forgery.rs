@@ -1,0 +1,195 @@
+//! Tests: what a malicious member can send, and that each attempt is rejected, counted
+//! and changes nothing (README, "Threat model").
+//!
+//! The forged messages are crafted here with the protocol's own encoder and yrs, and the
+//! same bytes are committed as a C array (`tests/c/forged_messages.h`) so the C harness
+//! checks them through the C API; `ZEN_BLESS=1 cargo test forgery` rewrites that file
+//! after a wire change, and this test fails while it is stale.
+#![cfg(test)]
+
+use crate::context::{Context, Options, ValueOptions};
+use crate::error::Error;
+use crate::protocol::{put_entry, put_header, put_varint, seal, MessageKind};
+use crate::register::encode_record;
+use crate::seqwindow::SeqWindow;
+use crate::value::{Value, ValueType};
+use yrs::updates::decoder::Decode;
+use yrs::{Any, Doc, Map, ReadTxn, StateVector, Transact};
+
+/// Peer 3's honest slot record and update for value "hp": i64 42.
+fn honest_three() -> Vec<u8> {
+    let doc = Doc::with_client_id(3);
+    let map = doc.get_or_insert_map("v");
+    {
+        let mut txn = doc.transact_mut();
+        let mut meta = vec![ValueType::I64 as u8];
+        crate::policy::Policy::LastWriterWins.encode(&mut meta);
+        map.insert(&mut txn, "m", Any::Buffer(meta.into()));
+        map.insert(&mut txn, "3", Any::Buffer(record(42).into()));
+    }
+    let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    update
+}
+
+fn record(v: i64) -> Vec<u8> {
+    let mut r = Vec::new();
+    encode_record(&[], Some(&Value::I64(v)), &mut r);
+    r
+}
+
+/// A delta from peer 2 whose update is what peer 2's document, holding peer 3's
+/// state, produced when `edit` changed it (its own slot written as well).
+fn delta_from_two(edit: impl FnOnce(&yrs::MapRef, &mut yrs::TransactionMut)) -> Vec<u8> {
+    let doc = Doc::with_client_id(2);
+    let map = doc.get_or_insert_map("v");
+    doc.transact_mut().apply_update(yrs::Update::decode_v1(&honest_three()).unwrap()).unwrap();
+    let before = doc.transact().state_vector();
+    {
+        let mut txn = doc.transact_mut();
+        map.insert(&mut txn, "2", Any::Buffer(record(1).into()));
+        edit(&map, &mut txn);
+    }
+    let update = doc.transact().encode_diff_v1(&before);
+    message(2, &[], Some(&update))
+}
+
+/// A sealed message from `sender`: a delta (seq 1, value "hp") carrying `update`, or an
+/// ack-only message.
+fn message(sender: u64, acks: &[(u64, SeqWindow)], update: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match update {
+        Some(u) => {
+            put_header(&mut out, MessageKind::Delta, sender, acks);
+            put_varint(&mut out, 1);
+            put_varint(&mut out, 1);
+            put_entry(&mut out, 0, Some("hp"), u);
+        }
+        None => put_header(&mut out, MessageKind::Ack, sender, acks),
+    }
+    seal(out)
+}
+
+/// The forged messages, by name: each from peer 2, to peer 1.
+fn forgeries() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        // Overwrites peer 3's slot: an item placed after peer 3's item (under its key).
+        (
+            "forged_slot",
+            delta_from_two(|m, t| {
+                m.insert(t, "3", Any::Buffer(record(-1).into()));
+            }),
+        ),
+        // Deletes peer 3's slot.
+        (
+            "forged_delete",
+            delta_from_two(|m, t| {
+                m.remove(t, "3");
+            }),
+        ),
+        // Acknowledges seqs of peer 1's stream that peer 1 never sent.
+        ("forged_ack", message(2, &[(1, SeqWindow { upto: 1000, above: 0 })], None)),
+    ]
+}
+
+/// Peer 1, with members 2 and 3, holding peer 3's "hp" = 42.
+fn receiver() -> Context {
+    let mut c = Context::new(1, Options::default()).unwrap();
+    c.add_peer(2).unwrap();
+    c.add_peer(3).unwrap();
+    c.receive_from(3, &message(3, &[], Some(&honest_three()))).unwrap();
+    c.tick(16);
+    c
+}
+
+/// What a forgery must not change.
+fn fingerprint(c: &mut Context) -> (Value, usize, u64, u64, Vec<(u64, bool)>) {
+    let h = c.open("hp").unwrap();
+    let m = c.metrics();
+    (c.get(h).unwrap(), c.value_count(), m.updates_applied, m.messages_in, c.peers())
+}
+
+#[test]
+fn forged_deltas_and_acks_are_rejected_counted_and_change_nothing() {
+    let mut c = receiver();
+    let before = fingerprint(&mut c);
+    assert_eq!(before.0, Value::I64(42));
+    for (i, (name, bytes)) in forgeries().into_iter().enumerate() {
+        let e = c.receive_from(2, &bytes).unwrap_err();
+        let why = match &e {
+            Error::Forged(why) => why.clone(),
+            other => panic!("{name}: rejected as {other:?}, not as forged"),
+        };
+        let expected = match name {
+            "forged_slot" => "item of peer 3",
+            "forged_delete" => "deletes items of peer 3",
+            _ => "acknowledges seq 1000 of our stream; we sent 0",
+        };
+        assert!(why.contains(expected), "{name}: {why}");
+        // The unauthenticated path checks the same: the message names its sender (2).
+        assert!(matches!(c.receive(&bytes), Err(Error::Forged(_))), "{name}");
+        let m = c.metrics();
+        assert_eq!((m.messages_forged, m.messages_rejected), (2 * i as u64 + 2, 2 * i as u64 + 2));
+        c.tick(32 + 16 * i as u64);
+        assert_eq!(fingerprint(&mut c), before, "{name} changed something");
+    }
+}
+
+#[test]
+fn a_message_in_another_members_name_is_rejected_by_receive_from() {
+    let mut c = receiver();
+    let before = fingerprint(&mut c);
+    // Peer 2 replays (or makes up) a message that says it is from peer 3.
+    let as_three = message(3, &[], Some(&honest_three()));
+    assert_eq!(c.receive_from(2, &as_three), Err(Error::SenderMismatch { claimed: 3, from: 2 }));
+    assert_eq!(c.metrics().messages_forged, 1);
+    c.tick(48);
+    assert_eq!(fingerprint(&mut c), before);
+    // The same bytes from peer 3 itself are fine (a duplicate here).
+    c.receive_from(3, &as_three).unwrap();
+}
+
+#[test]
+fn honest_writers_pass_the_ownership_checks_in_a_contested_value() {
+    // Three writers of one value, each overwriting many times: nothing is refused.
+    let mut s = crate::sim::Sim::new(5, 3, Default::default(), Options::default());
+    let h: Vec<_> =
+        (0..3).map(|i| s.ctx(i).create("hp", ValueType::I64, ValueOptions::default()).unwrap()).collect();
+    for round in 0..50 {
+        for (i, &h) in h.iter().enumerate() {
+            s.ctx(i).set(h, (round * 10 + i) as i64).unwrap();
+        }
+        s.step();
+    }
+    s.run_for(500);
+    assert_eq!(s.rejected, 0, "{:?}", s.last_error);
+    assert!(s.peers.iter().all(|c| c.metrics().messages_forged == 0));
+}
+
+/// The C harness's copy of the forged messages (see the module comment).
+#[test]
+fn committed_c_fixtures_match() {
+    let mut out = String::from(
+        "/* Forged messages from peer 2 to peer 1, crafted by src/forgery.rs; regenerate with\n \
+         * `ZEN_BLESS=1 cargo test forgery` (a test fails while this file is stale). */\n\
+         #ifndef ZEN_FORGED_MESSAGES_H\n#define ZEN_FORGED_MESSAGES_H\n#include <stdint.h>\n",
+    );
+    for (name, bytes) in forgeries() {
+        out.push_str(&format!("static const uint8_t {name}[{}] = {{", bytes.len()));
+        for (i, b) in bytes.iter().enumerate() {
+            out.push_str(if i % 16 == 0 { "\n   " } else { "" });
+            out.push_str(&format!(" {b:#04x},"));
+        }
+        out.push_str("\n};\n");
+    }
+    out.push_str("#endif\n");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/forged_messages.h");
+    if std::env::var_os("ZEN_BLESS").is_some() {
+        std::fs::write(&path, &out).unwrap();
+        return;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        out,
+        "tests/c/forged_messages.h is stale: run `ZEN_BLESS=1 cargo test forgery`"
+    );
+}

@@ -1,2 +1,0 @@
-// The C tests compiled as C++17: the header and the C API must work from C++ as is.
-#include "test_api.c"
