@@ -237,10 +237,8 @@ impl ValueDoc {
             let Out::Any(Any::Buffer(buf)) = out else { continue };
             if key == META_KEY {
                 meta = Some(buf.to_vec());
-            } else if let Ok(writer) = key.parse::<u64>() {
-                if writer != 0 && writer < (1 << 53) {
-                    slots.push((writer, sv.get(&ClientID::new(writer)), buf.to_vec()));
-                }
+            } else if let Some(writer) = slot_writer(key) {
+                slots.push((writer, sv.get(&ClientID::new(writer)), buf.to_vec()));
             }
         }
         slots.sort_unstable_by_key(|s| s.0);
@@ -288,13 +286,28 @@ fn own_state(live: &Live, peer: u64) -> Vec<u8> {
         }
     }
     let mut update = txn.encode_diff_v1(&others);
-    crate::update_scan::keep_own_deletes(&mut update, peer);
+    // Only a document other writers wrote to can hold their deletions.
+    if !others.is_empty() {
+        crate::update_scan::keep_own_deletes(&mut update, peer);
+    }
     update
 }
 
-/// The map key of `writer`'s slot.
+/// The map key of `writer`'s slot: its peer id in decimal.
 pub(crate) fn slot_key(writer: u64) -> String {
     writer.to_string()
+}
+
+/// The writer whose slot key `key` is: canonical decimal only (no sign, no leading
+/// zero), so no two keys name one writer. Allocates nothing (the delta scan calls it for
+/// every entry).
+pub(crate) fn slot_writer(key: &str) -> Option<u64> {
+    let b = key.as_bytes();
+    if b.is_empty() || b.len() > 16 || b[0] == b'0' || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let writer = b.iter().fold(0u64, |n, d| n * 10 + (d - b'0') as u64);
+    (writer < 1 << 53).then_some(writer)
 }
 
 #[cfg(test)]
@@ -319,6 +332,16 @@ mod tests {
         assert_eq!(slots, vec![(1, 2, vec![7, 1, 2, 3]), (2, 1, vec![9])]);
         assert_eq!(b.read(2), a.read(1));
         assert_eq!(a.read_slot(1, "2").as_deref(), Some(&[9u8][..]));
+    }
+
+    #[test]
+    fn only_canonical_decimal_keys_are_slots() {
+        for w in [1u64, 9, 10, 4096, (1 << 53) - 1] {
+            assert_eq!(slot_writer(&slot_key(w)), Some(w));
+        }
+        for bad in ["", "0", "05", "+5", "-5", " 5", "5 ", "m", "9007199254740992", "12345678901234567"] {
+            assert_eq!(slot_writer(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

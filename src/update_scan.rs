@@ -162,7 +162,6 @@ fn blocks(c: &mut Cursor, sender: u64) -> Result<Span, Refusal> {
     if client != sender {
         return Err(Refusal::Forged(format!("carries writes of peer {client}")));
     }
-    let own_key = crate::storage::slot_key(sender);
     let start = c.u32()?;
     let mut clock = start;
     let mut last_buffer = None;
@@ -194,7 +193,7 @@ fn blocks(c: &mut Cursor, sender: u64) -> Result<Span, Refusal> {
                     return Err(Refusal::Shape("an item with no map key"));
                 }
                 let key = c.string()?;
-                if key != own_key && key != META_KEY {
+                if key != META_KEY && crate::storage::slot_writer(key) != Some(sender) {
                     return Err(Refusal::Forged(format!(
                         "writes map key {key:?}, which is not its own slot"
                     )));
