@@ -609,6 +609,16 @@ static void count_cleanup(void *user) {
   cleanups_called++;
 }
 
+/* Creates value "v" (i64) on `c` under the custom merge "sum". */
+static zen_value_t create_summed(zen_context_t c) {
+  zen_value_options_t o = value_opts(0, ZEN_POLICY_CUSTOM);
+  o.custom_name = "sum";
+  o.custom_name_len = 3;
+  zen_value_t v = {0, 0};
+  MUST(zen_value_create(c, ID("v"), ZEN_TYPE_I64, &o, &v));
+  return v;
+}
+
 /* Two peers with `sum_merge` under "sum" write 3 and 4 concurrently; returns what peer 1
  * reads (INT64_MIN if the peers disagree) and the fallbacks counted. */
 static int64_t custom_merge_session(int64_t bonus_value, uint64_t *fallbacks) {
@@ -617,11 +627,7 @@ static int64_t custom_merge_session(int64_t bonus_value, uint64_t *fallbacks) {
   session s;
   session_open(&s, 2);
   for (size_t i = 0; i < 2; i++) MUST(zen_context_register_merge(s.ctx[i], ID("sum"), sum_merge, &bonus, count_cleanup));
-  zen_value_options_t o = value_opts(0, ZEN_POLICY_CUSTOM);
-  o.custom_name = "sum";
-  o.custom_name_len = 3;
-  zen_value_t va = {0, 0};
-  MUST(zen_value_create(s.ctx[0], ID("v"), ZEN_TYPE_I64, &o, &va));
+  zen_value_t va = create_summed(s.ctx[0]);
   session_run(&s, 6);
   zen_value_t vb = open_value(s.ctx[1], "v");
   MUST(zen_value_set_i64(s.ctx[0], va, 3));
@@ -668,11 +674,7 @@ static void test_custom_merge_errors_and_cleanup(void) {
   CHECK_OK(zen_context_register_merge(c, ID("sum"), sum_merge, &bonus, count_cleanup));
   CHECK_OK(zen_context_register_merge(c, ID("sum"), sum_merge, &bonus, count_cleanup));
   CHECK(cleanups_called == 1); /* replaced */
-  zen_value_options_t o = value_opts(0, ZEN_POLICY_CUSTOM);
-  o.custom_name = "sum";
-  o.custom_name_len = 3;
-  zen_value_t v = {0, 0};
-  CHECK_OK(zen_value_create(c, ID("v"), ZEN_TYPE_I64, &o, &v));
+  zen_value_t v = create_summed(c);
   zen_policy_t p = ZEN_POLICY_MAX;
   CHECK_OK(zen_value_info(c, v, NULL, NULL, &p, NULL));
   CHECK(p == ZEN_POLICY_CUSTOM);
@@ -685,11 +687,7 @@ static void test_callbacks_cannot_reenter(void) {
   session s;
   session_open(&s, 2);
   for (size_t i = 0; i < 2; i++) CHECK_OK(zen_context_register_merge(s.ctx[i], ID("sum"), sum_merge, &zero, NULL));
-  zen_value_options_t o = value_opts(0, ZEN_POLICY_CUSTOM);
-  o.custom_name = "sum";
-  o.custom_name_len = 3;
-  zen_value_t va = {0, 0};
-  CHECK_OK(zen_value_create(s.ctx[0], ID("v"), ZEN_TYPE_I64, &o, &va));
+  zen_value_t va = create_summed(s.ctx[0]);
   session_run(&s, 6);
   zen_value_t vb = open_value(s.ctx[1], "v");
   reentry_ctx = s.ctx[0];

@@ -7,12 +7,18 @@
 #include "forged_messages.h"
 #include "session.h"
 
+/* Peer 2, whose member peer 1 is. */
+static zen_context_t peer_two(void) {
+  zen_context_t b = new_ctx(2);
+  MUST(zen_context_add_peer(b, 1));
+  return b;
+}
+
 static void test_truncated_messages_are_rejected(void) {
   uint8_t msg[4096];
   size_t len = one_delta(msg, sizeof msg);
   CHECK(len > 8);
-  zen_context_t b = new_ctx(2);
-  CHECK_OK(zen_context_add_peer(b, 1));
+  zen_context_t b = peer_two();
   for (size_t cut = 0; cut < len; cut++) CHECK_STATUS(zen_context_receive(b, msg, cut), ZEN_ERR_DECODE);
   zen_metrics_t m = metrics_of(b);
   CHECK(m.messages_rejected == len && m.messages_in == 0 && m.messages_forged == 0);
@@ -23,8 +29,7 @@ static void test_truncated_messages_are_rejected(void) {
 static void test_corrupt_and_garbage_messages_are_rejected(void) {
   uint8_t msg[4096];
   size_t len = one_delta(msg, sizeof msg);
-  zen_context_t b = new_ctx(2);
-  CHECK_OK(zen_context_add_peer(b, 1));
+  zen_context_t b = peer_two();
   for (size_t i = 0; i < len; i++) {
     uint8_t saved = msg[i];
     msg[i] ^= 0x5a;
@@ -45,8 +50,7 @@ static void test_corrupt_and_garbage_messages_are_rejected(void) {
 static void test_newer_protocol_version_is_named(void) {
   uint8_t msg[4096];
   size_t len = one_delta(msg, sizeof msg);
-  zen_context_t b = new_ctx(2);
-  CHECK_OK(zen_context_add_peer(b, 1));
+  zen_context_t b = peer_two();
   msg[2] = ZEN_PROTOCOL_VERSION + 1;
   CHECK_STATUS(zen_context_receive(b, msg, len), ZEN_ERR_PROTOCOL_VERSION);
   CHECK(strstr(last_error(), "protocol version") != NULL);
@@ -71,8 +75,7 @@ static void test_oversized_message_and_strangers(void) {
 static void test_duplicates_are_harmless(void) {
   uint8_t msg[4096];
   size_t len = one_delta(msg, sizeof msg);
-  zen_context_t b = new_ctx(2);
-  CHECK_OK(zen_context_add_peer(b, 1));
+  zen_context_t b = peer_two();
   for (int i = 0; i < 5; i++) CHECK_OK(zen_context_receive_from(b, 1, msg, len));
   CHECK_OK(zen_context_tick(b, 16));
   zen_metrics_t m = metrics_of(b);
