@@ -234,8 +234,8 @@ pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update, Error> {
     }
 }
 
-/// Reads one entry. A delta's entries must change only
-/// `sender`'s own writes; a snapshot's carry the state of every writer of a value.
+/// Reads one entry. A delta's entries must change only `sender`'s own writes; a
+/// snapshot's carry the state of every writer of a value.
 fn read_entry(r: &mut Reader, limits: &Limits, sender: u64, snapshot: bool) -> Result<Entry, Error> {
     let index = r.u32("value index")?;
     let id_len = r.varint("id length")? as usize;
