@@ -140,6 +140,44 @@ fn corrupt_messages_are_rejected_and_change_nothing() {
     assert_eq!(fingerprint(&mut b), before);
 }
 
+/// The checksum stops random corruption before the decoder sees it; a hostile peer
+/// computes a valid one. So every byte of a real message is mutated and the message
+/// re-sealed: the decoder itself must then reject it with a named error (and change
+/// nothing) or accept a well-formed message, and never panic.
+#[test]
+fn resealed_mutations_reach_the_decoder_and_never_panic() {
+    let (_, mut b, bytes) = delta();
+    let body = bytes.len() - 4;
+    let (mut rejected, mut accepted) = (0, 0);
+    for i in 0..body {
+        for x in [0x01u8, 0x80, 0xff] {
+            let mut bad = bytes[..body].to_vec();
+            bad[i] ^= x;
+            bad.extend_from_slice(&crc32fast::hash(&bad).to_le_bytes());
+            let before = fingerprint(&mut b);
+            match b.receive(&bad) {
+                Err(e) => {
+                    rejected += 1;
+                    assert!(
+                        !e.to_string().contains("checksum"),
+                        "byte {i}: the checksum still caught it: {e}"
+                    );
+                    assert_eq!(
+                        fingerprint(&mut b),
+                        before,
+                        "byte {i} ^ {x:#x}: rejected, yet something changed"
+                    );
+                }
+                Ok(()) => {
+                    accepted += 1;
+                    b.tick(b.now_ms() + 16);
+                }
+            }
+        }
+    }
+    assert!(rejected > body, "{rejected} rejected, {accepted} accepted of {}", 3 * body);
+}
+
 #[test]
 fn newer_protocol_version_is_named() {
     let (_, mut b, mut bytes) = delta();
