@@ -4,8 +4,15 @@
 //!
 //! `cargo run --release --example session [-- --seed N]`
 
-use zen_crdt::sim::{arg, LinkConfig, Sim};
+use zen_crdt::sim::{LinkConfig, Sim};
 use zen_crdt::*;
+
+/// The number after `name` on the command line, or `default`.
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == name);
+    at.and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(default)
+}
 
 fn main() -> Result<(), Error> {
     let seed = arg("--seed", 1);

@@ -31,7 +31,6 @@
 //! receive, acks, catch-up), `membership`, `events`, `metrics`, `sim` (a seeded network
 //! simulator).
 
-pub mod alloc_count;
 mod context;
 mod error;
 mod events;

@@ -12,26 +12,6 @@ use crate::context::{Context, Options, Outbound};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// The value of a `--name N` command-line argument, or `default` (for the demo and the
-/// benchmarks built on this simulator).
-pub fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Two contexts (peer ids 1 and 2) that are members of each other, default options.
-pub fn pair() -> (Context, Context) {
-    let mut a = Context::new(1, Options::default()).expect("valid");
-    let mut b = Context::new(2, Options::default()).expect("valid");
-    a.add_peer(2).expect("valid");
-    b.add_peer(1).expect("valid");
-    (a, b)
-}
-
 /// A small, fast, seedable PRNG (SplitMix64); good enough for simulation, not crypto.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

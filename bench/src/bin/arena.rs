@@ -4,21 +4,18 @@
 //! A live terminal table shows what each costs while it runs; at the end an SVG plot
 //! shows the latency distributions and the corrections over time side by side.
 //!
-//! `cargo run --release --example arena [-- --secs 30] [--baseline-secs 3] [--seed 1] [--out target/arena.svg]`
+//! `cargo run --release -p zen-crdt-bench --bin arena [-- --secs 30] [--baseline-secs 3] [--seed 1] [--out target/arena.svg]`
 //!
 //! Plain yrs is run for fewer virtual seconds by default: its documents grow by ~400 B
 //! per write, so every second costs more than the one before (that is the point).
 
-#[path = "../src/bin/zen-bench/scenarios.rs"]
-mod scenarios;
-
 use plotters::prelude::*;
-use scenarios::*;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
-use zen_crdt::alloc_count::Counting;
-use zen_crdt::sim::arg;
 use zen_crdt::Histogram;
+use zen_crdt_bench::alloc_count::Counting;
+use zen_crdt_bench::arg;
+use zen_crdt_bench::scenarios::*;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -272,7 +269,7 @@ fn main() {
     let out_path = std::env::args()
         .skip_while(|a| a != "--out")
         .nth(1)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/target/arena.svg").to_string());
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/arena.svg").to_string());
     let tty = std::io::stdout().is_terminal();
     println!("zen-crdt arena demo (seed {seed}): zen-crdt for {secs} s of virtual time, then plain yrs for {baseline_secs} s\n");
     let mut view =

@@ -2,19 +2,17 @@
 //! played with zen-crdt on `sim::Sim` and with plain yrs (one Doc and one Map per peer, a
 //! state-vector diff per tick to each peer) on the same simulated network.
 //!
-//! Shared by `src/bin/zen-bench` and `examples/arena.rs` (which includes this file by
-//! path), so both report the same numbers the same way. Each arena is steppable one tick
+//! Shared by the `zen-bench` and `arena` binaries, so both report the same numbers the
+//! same way. Each arena is steppable one tick
 //! at a time so the demo can draw while it runs. The including program must install
 //! `alloc_count::Counting` as its global allocator for the memory figures.
-#![allow(dead_code)] // each includer uses its own subset
-
+use crate::alloc_count::live_bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Any, Doc, Map, MapRef, Out, ReadTxn, StateVector, Transact, Update};
-use zen_crdt::alloc_count::live_bytes;
 use zen_crdt::sim::{LinkConfig, Network, Sim};
 use zen_crdt::*;
 

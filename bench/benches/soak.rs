@@ -1,21 +1,19 @@
 //! Soak: does memory stay flat through hours of 60 Hz writes? Beside each run, the same
 //! workload on plain yrs (one Doc, one Map) in the same process.
 //!
-//! `cargo bench --bench soak` runs the sizes (100,000 ticks of 1000 vec3 values;
+//! `cargo bench -p zen-crdt-bench --bench soak` runs the sizes (100,000 ticks of 1000 vec3 values;
 //! 100,000 alternating writes of one value by two peers). `--ticks N` and
 //! `--baseline-ticks N` shrink them. Memory is the live heap of both peers, counted by
 //! the allocator. Prints a table; asserts nothing.
 
-mod common;
-
-use common::{arg, heap, mb, pair, Baseline};
 use std::time::Instant;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, Doc, Map, ReadTxn, Transact, Update};
 use zen_crdt::*;
+use zen_crdt_bench::baseline::{arg, heap, mb, pair, Baseline};
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: zen_crdt_bench::alloc_count::Counting = zen_crdt_bench::alloc_count::Counting;
 
 const WARMUP: u64 = 1000;
 

@@ -2,22 +2,20 @@
 //! with plain yrs (one Doc, one Map, a state-vector diff per tick to each peer) in the
 //! same run. Prints tables; `--json` prints one JSON object instead.
 //!
-//! `cargo run --release --bin zen-bench [-- --json] [--secs 60] [--baseline-secs 10] [--seed 1]`
+//! `cargo run --release -p zen-crdt-bench --bin zen-bench [-- --json] [--secs 60] [--baseline-secs 10] [--seed 1]`
 //! (`--secs` also bounds the other scenarios: contention runs min(10, secs) s, the late
 //! joiner arrives after min(30, secs/2) s, the partition lasts min(5, secs/2) s.)
 
-mod scenarios;
-
-use scenarios::*;
 use std::time::Instant;
-use zen_crdt::alloc_count::{live_bytes, Counting};
-use zen_crdt::sim::arg;
 use zen_crdt::*;
+use zen_crdt_bench::alloc_count::{live_bytes, Counting};
+use zen_crdt_bench::arg;
+use zen_crdt_bench::scenarios::*;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-// ---- the core figures, small versions of benches/core.rs ---------------------------
+// ---- the core figures, small versions of bench/benches/core.rs ---------------------------
 
 fn core_figures(ticks: u64) -> (f64, f64, f64, f64) {
     let mut a = Context::new(1, Options::default()).unwrap();

@@ -1,15 +1,13 @@
 //! Core cost figures beside plain yrs (one Doc, one Map), measured in the same run:
-//! `cargo bench --bench core`. Prints a table; asserts nothing.
+//! `cargo bench -p zen-crdt-bench --bench core`. Prints a table; asserts nothing.
 
-mod common;
-
-use common::{arg, heap, median, pair, Baseline};
 use std::time::Instant;
 use zen_crdt::sim::Rng;
 use zen_crdt::*;
+use zen_crdt_bench::baseline::{arg, heap, median, pair, Baseline};
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: zen_crdt_bench::alloc_count::Counting = zen_crdt_bench::alloc_count::Counting;
 
 fn deliver(from: &mut Context, to: &mut Context) -> usize {
     let mut bytes = 0;

@@ -1,17 +1,26 @@
-//! Shared by the bench binaries: a counting allocator (exact live heap bytes, so memory
-//! figures do not depend on the allocator's caching), timing helpers, and the plain-yrs
-//! baseline every figure is compared against (one Doc, one Map, one key per value, a
-//! state-vector diff per tick).
-#![allow(dead_code)]
+//! Shared by the core and soak benches: timing and memory helpers, and the plain-yrs
+//! baseline they compare against (one Doc, one Map, one key per value, a state-vector
+//! diff per tick).
 
 use yrs::updates::decoder::Decode;
 use yrs::{Any, Doc, Map, MapRef, ReadTxn, StateVector, Transact, Update};
 
-pub use zen_crdt::alloc_count::Counting;
+pub use crate::alloc_count::Counting;
+pub use crate::arg;
+use zen_crdt::{Context, Options};
 
 /// Live heap bytes of the whole process.
 pub fn heap() -> i64 {
-    zen_crdt::alloc_count::live_bytes()
+    crate::alloc_count::live_bytes()
+}
+
+/// Two contexts (peer ids 1 and 2) that are members of each other, default options.
+pub fn pair() -> (Context, Context) {
+    let mut a = Context::new(1, Options::default()).expect("valid");
+    let mut b = Context::new(2, Options::default()).expect("valid");
+    a.add_peer(2).expect("valid");
+    b.add_peer(1).expect("valid");
+    (a, b)
 }
 
 pub fn mb(bytes: i64) -> String {
@@ -22,8 +31,6 @@ pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
-
-pub use zen_crdt::sim::{arg, pair};
 
 /// Two peers of the naive layout: one Doc and one Map each.
 pub struct Baseline {
