@@ -1,21 +1,27 @@
-//! Core cost figures beside plain yrs (one Doc, one Map), measured in the same run:
-//! `cargo bench -p zen-crdt-bench --bench core`. Prints a table; asserts nothing.
+//! Core cost figures beside two y-sync baselines (plain yrs as a competent user syncs
+//! it, one Doc one Map and one Doc per value; see `zen_crdt_bench::baseline`), measured
+//! in the same run: `cargo bench -p zen-crdt-bench --bench core`. Prints tables;
+//! asserts nothing.
 
 use std::time::Instant;
 use zen_crdt::sim::Rng;
 use zen_crdt::*;
-use zen_crdt_bench::baseline::{arg, heap, median, pair, Baseline};
+use zen_crdt_bench::baseline::{arg, heap, lz4_len, median, pair, zen_raw_len, Layout, Replica, YSync};
+use zen_crdt_bench::thread_cpu_ns;
 
 #[global_allocator]
 static ALLOC: zen_crdt_bench::alloc_count::Counting = zen_crdt_bench::alloc_count::Counting;
 
-fn deliver(from: &mut Context, to: &mut Context) -> usize {
-    let mut bytes = 0;
+/// Moves every message of `from` to `to`; returns the bytes as sent (LZ4 where it
+/// helps) and before compression.
+fn deliver(from: &mut Context, to: &mut Context) -> (usize, usize) {
+    let (mut sent, mut raw) = (0, 0);
     while let Some(m) = from.poll_outbound() {
-        bytes += m.bytes.len();
-        to.receive(&m.bytes).unwrap();
+        sent += m.bytes.len();
+        raw += zen_raw_len(&m.bytes);
+        to.receive_from(from.peer_id(), &m.bytes).unwrap();
     }
-    bytes
+    (sent, raw)
 }
 
 fn drain(c: &mut Context) {
@@ -28,136 +34,168 @@ fn values(c: &mut Context, n: usize, prefix: &str) -> Vec<ValueHandle> {
         .collect()
 }
 
-/// One synced tick of the pair at time `now`; returns A's outbound bytes.
-fn round(a: &mut Context, b: &mut Context, now: u64) -> usize {
+/// One synced tick of the pair at time `now`.
+fn round(a: &mut Context, b: &mut Context, now: u64) {
     a.tick(now);
-    let bytes = deliver(a, b);
+    deliver(a, b);
     b.tick(now);
     deliver(b, a);
     drain(a);
     drain(b);
-    bytes
 }
 
-/// Set 1000 vec3 values, tick A, deliver, tick B, `samples` times. B's messages (its
-/// acks) reach A `ack_delay` ticks late: 0 is a LAN, 3 about a 50 ms round trip, where
-/// more of A's values wait unconverged between ticks.
-/// Returns per-value set ns, set+flush+encode+apply ns, and wire bytes, per sample.
-fn pipeline(samples: usize, ack_delay: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (mut a, mut b) = pair();
-    let hs = values(&mut a, 1000, "unit");
-    let mut now = 0;
-    for _ in 0..10 {
-        now += 16;
-        round(&mut a, &mut b, now);
-    }
-    let mut late: std::collections::VecDeque<Vec<Vec<u8>>> = std::collections::VecDeque::new();
-    let (mut set_ns, mut pipe_ns, mut bytes_per) = (Vec::new(), Vec::new(), Vec::new());
-    for s in 0..samples {
-        let t = Instant::now();
-        for (i, &h) in hs.iter().enumerate() {
-            a.set(h, [i as f32, s as f32, 0.5]).unwrap();
+/// Per-value samples of one pipeline: write ns, write-to-read ns (thread CPU time),
+/// bytes sent (LZ4 where it helps), bytes before compression.
+#[derive(Default)]
+struct Samples {
+    write: Vec<f64>,
+    pipe: Vec<f64>,
+    lz4: Vec<f64>,
+    raw: Vec<f64>,
+}
+
+/// One of the compared pipelines: 1000 vec3 values written on A, then everything it
+/// takes until B reads them, one sample (a tick) at a time, so the pipelines can be
+/// interleaved sample by sample and share the machine's noise.
+trait Pipeline {
+    fn sample(&mut self, s: usize, out: &mut Samples);
+}
+
+/// zen-crdt: set 1000 values, tick A, deliver, tick B (which drains its events). B's
+/// messages (its acks) reach A `ack_delay` ticks late: 0 is a LAN, 3 about a 50 ms
+/// round trip, where more of A's values wait unconverged between ticks.
+struct Zen {
+    a: Context,
+    b: Context,
+    hs: Vec<ValueHandle>,
+    now: u64,
+    late: std::collections::VecDeque<Vec<Vec<u8>>>,
+    ack_delay: usize,
+}
+
+impl Zen {
+    fn new(ack_delay: usize) -> Zen {
+        let (mut a, mut b) = pair();
+        let hs = values(&mut a, 1000, "unit");
+        let mut now = 0;
+        for _ in 0..10 {
+            now += 16;
+            round(&mut a, &mut b, now);
         }
-        let set = t.elapsed().as_nanos() as f64 / hs.len() as f64;
-        now += 16;
-        let t = Instant::now();
-        a.tick(now);
-        let bytes = deliver(&mut a, &mut b);
-        b.tick(now);
-        let flush_apply = t.elapsed().as_nanos() as f64 / hs.len() as f64;
-        late.push_back(std::iter::from_fn(|| b.poll_outbound().map(|m| m.bytes)).collect());
-        while late.len() > ack_delay {
-            for m in late.pop_front().unwrap_or_default() {
-                a.receive(&m).unwrap();
+        Zen { a, b, hs, now, late: Default::default(), ack_delay }
+    }
+}
+
+impl Pipeline for Zen {
+    fn sample(&mut self, s: usize, out: &mut Samples) {
+        let n = self.hs.len() as f64;
+        let t = thread_cpu_ns();
+        for (i, &h) in self.hs.iter().enumerate() {
+            self.a.set(h, [i as f32, s as f32, 0.5]).unwrap();
+        }
+        let set = (thread_cpu_ns() - t) as f64 / n;
+        self.now += 16;
+        let t = thread_cpu_ns();
+        self.a.tick(self.now);
+        let (sent, raw) = deliver(&mut self.a, &mut self.b);
+        self.b.tick(self.now);
+        drain(&mut self.b);
+        let rest = (thread_cpu_ns() - t) as f64 / n;
+        self.late.push_back(std::iter::from_fn(|| self.b.poll_outbound().map(|m| m.bytes)).collect());
+        while self.late.len() > self.ack_delay {
+            for m in self.late.pop_front().unwrap_or_default() {
+                self.a.receive_from(2, &m).unwrap();
             }
         }
-        drain(&mut a);
-        drain(&mut b);
-        set_ns.push(set);
-        pipe_ns.push(set + flush_apply);
-        bytes_per.push(bytes as f64 / hs.len() as f64);
+        drain(&mut self.a);
+        out.write.push(set);
+        out.pipe.push(set + rest);
+        out.lz4.push(sent as f64 / n);
+        out.raw.push(raw as f64 / n);
     }
-    (set_ns, pipe_ns, bytes_per)
+}
+
+/// A y-sync baseline: stage 1000 writes, one transaction, its update broadcast, applied
+/// and observed on B. Aged 600 ticks first (the one-Map layout slows and grows with its
+/// history; design.md measured at 600).
+struct Y(YSync);
+
+impl Y {
+    fn new(layout: Layout) -> Y {
+        let mut y = YSync::new(layout, 1000);
+        for t in 0..600 {
+            for i in 0..1000 {
+                y.stage(i, [i as f32, t as f32, 0.5]);
+            }
+            y.tick();
+        }
+        Y(y)
+    }
+}
+
+impl Pipeline for Y {
+    fn sample(&mut self, s: usize, out: &mut Samples) {
+        let t = thread_cpu_ns();
+        for i in 0..1000 {
+            self.0.stage(i, [i as f32, s as f32, 0.5]);
+        }
+        let w = (thread_cpu_ns() - t) as f64 / 1000.0;
+        let t = thread_cpu_ns();
+        let msg = self.0.tick();
+        let sync = (thread_cpu_ns() - t) as f64 / 1000.0;
+        out.write.push(w);
+        out.pipe.push(w + sync);
+        out.raw.push(msg.len() as f64 / 1000.0);
+        out.lz4.push(lz4_len(&msg) as f64 / 1000.0);
+    }
 }
 
 struct Row {
     name: &'static str,
     zen: f64,
-    base: Option<f64>,
+    /// y-sync one Doc one Map, y-sync one Doc per value.
+    map: f64,
+    perdoc: f64,
     unit: &'static str,
-    target: &'static str,
 }
 
 fn main() {
     let samples = arg("--samples", 200) as usize;
     let mut rows = Vec::new();
 
-    // 1. FastLocal set, and the full per-value pipeline at 1000 changed values per tick.
-    let (mut set_ns, mut pipe_ns, mut bytes_per) = pipeline(samples, 0);
-    // Acks 3 ticks late: about a 50 ms round trip at 60 Hz.
-    let (_, mut pipe_far, mut bytes_far) = pipeline(samples, 3);
-    // design.md measured plain yrs after 600 ticks; its cost keeps growing with the
-    // delete set, so it is measured from the same age here (zen-crdt's does not grow).
-    let mut base = Baseline::new(1000);
-    base.sync();
-    for t in 0..600 {
-        for i in 0..1000 {
-            base.write(i, [i as f32, t as f32, 0.5]);
-        }
-        base.sync();
-    }
-    let (mut bset, mut bpipe, mut bbytes) = (Vec::new(), Vec::new(), Vec::new());
+    // 1. Writes, and the per-value pipeline at 1000 changed values per tick; the four
+    // pipelines interleaved sample by sample.
+    let mut pipes: Vec<Box<dyn Pipeline>> = vec![
+        Box::new(Zen::new(0)),
+        Box::new(Zen::new(3)), // acks 3 ticks late: about a 50 ms round trip at 60 Hz
+        Box::new(Y::new(Layout::OneMap)),
+        Box::new(Y::new(Layout::DocPerValue)),
+    ];
+    let mut got: Vec<Samples> = (0..pipes.len()).map(|_| Samples::default()).collect();
     for s in 0..samples {
-        let t = Instant::now();
-        for i in 0..1000 {
-            base.write(i, [i as f32, s as f32, 0.5]);
+        for (p, out) in pipes.iter_mut().zip(got.iter_mut()) {
+            p.sample(s, out);
         }
-        let w = t.elapsed().as_nanos() as f64 / 1000.0;
-        let t = Instant::now();
-        let bytes = base.sync();
-        let sync = t.elapsed().as_nanos() as f64 / 1000.0;
-        bset.push(w);
-        bpipe.push(w + sync);
-        bbytes.push(bytes as f64 / 1000.0);
     }
-    rows.push(Row {
-        name: "FastLocal set (median)",
-        zen: median(&mut set_ns),
-        base: Some(median(&mut bset)),
-        unit: "ns",
-        target: "<= 100 ns",
-    });
-    rows.push(Row {
-        name: "set+flush+encode+apply per value, 1000/tick",
-        zen: median(&mut pipe_ns),
-        base: Some(median(&mut bpipe)),
-        unit: "ns",
-        target: "<= 3000 ns",
-    });
-    rows.push(Row {
-        name: "  same, acks 3 ticks late (50 ms round trip)",
-        zen: median(&mut pipe_far),
-        base: Some(median(&mut bpipe)),
-        unit: "ns",
-        target: "<= 3000 ns",
-    });
-    rows.push(Row {
-        name: "wire bytes per vec3 update, 1000/tick",
-        zen: median(&mut bytes_per),
-        base: Some(median(&mut bbytes)),
-        unit: "B",
-        target: "<= 32 B",
-    });
-    rows.push(Row {
-        name: "  same, acks 3 ticks late (50 ms round trip)",
-        zen: median(&mut bytes_far),
-        base: Some(median(&mut bbytes)),
-        unit: "B",
-        target: "<= 32 B",
-    });
-    drop(base);
+    drop(pipes);
+    let [mut zen, mut far, mut map, mut perdoc]: [Samples; 4] = got.try_into().ok().expect("four");
+    let mut row = |name, z: &mut Vec<f64>, m: &mut Vec<f64>, p: &mut Vec<f64>, unit| {
+        rows.push(Row { name, zen: median(z), map: median(m), perdoc: median(p), unit });
+    };
+    row("write (set / staging write)", &mut zen.write, &mut map.write, &mut perdoc.write, "ns");
+    row(
+        "write + tick + encode + receive + apply + event",
+        &mut zen.pipe,
+        &mut map.pipe,
+        &mut perdoc.pipe,
+        "ns",
+    );
+    row("  same, acks 3 ticks late (50 ms round trip)", &mut far.pipe, &mut map.pipe, &mut perdoc.pipe, "ns");
+    row("wire bytes per vec3 update, before LZ4", &mut zen.raw, &mut map.raw, &mut perdoc.raw, "B");
+    row("wire bytes per vec3 update, LZ4 when smaller", &mut zen.lz4, &mut map.lz4, &mut perdoc.lz4, "B");
 
-    // 2. Memory of 10,000 idle values (one context, no peers), and the baseline's per key.
+    // 2. Memory of 10,000 idle values (one context, no peers), and the baselines' (each
+    // document observed, as a game would).
     let before = heap();
     let mut a = Context::new(1, Options::default()).unwrap();
     let hs = values(&mut a, 10_000, "idle");
@@ -173,27 +211,50 @@ fn main() {
         a.tick(t);
     }
     let idle = (heap() - before) as f64 / 10_000.0;
-    let before = heap();
-    let base = Baseline::new(10_000);
-    for i in 0..10_000 {
-        base.write(i, [i as f32, 1.0, 2.0]);
-    }
-    let base_per = (heap() - before) as f64 / 10_000.0;
-    rows.push(Row {
-        name: "memory per idle value, 10,000 values",
-        zen: idle,
-        base: Some(base_per),
-        unit: "B",
-        target: "<= 2048 B",
-    });
+    drop(a);
+    // One replica of each baseline holding 10,000 written values, observed.
+    let per_value = |layout| {
+        let before = heap();
+        let replica = Replica::new(layout, 1, 10_000);
+        let mut writes: Vec<(usize, Vec<u8>)> = (0..10_000)
+            .map(|i| (i, [i as f32, 1.0, 2.0].iter().flat_map(|c| c.to_le_bytes()).collect()))
+            .collect();
+        drop(replica.commit(&mut writes));
+        let per = (heap() - before) as f64 / 10_000.0;
+        drop(replica);
+        per
+    };
+    let (m, p) = (per_value(Layout::OneMap), per_value(Layout::DocPerValue));
+    rows.push(Row { name: "memory per idle value, 10,000 values", zen: idle, map: m, perdoc: p, unit: "B" });
     rows.push(Row {
         name: "memory per value while live (not hibernated)",
         zen: live,
-        base: Some(base_per),
+        map: m,
+        perdoc: p,
         unit: "B",
-        target: "",
     });
-    drop((a, base));
+
+    println!("\nzen-crdt core benchmark (release, {samples} samples interleaved, medians of thread CPU time per value;");
+    println!(
+        "1000 vec3 values written per tick on A, read on B; baselines: y-sync, one transaction per tick, its"
+    );
+    println!("update broadcast once, applied and observed on B, aged 600 ticks, in the same run)\n");
+    println!(
+        "| {:<48} | {:>10} | {:>12} | {:>12} | {:>13} |",
+        "figure", "zen-crdt", "y-sync map", "y-sync doc/v", "zen / better"
+    );
+    println!("|{:-<50}|{:->12}|{:->14}|{:->14}|{:->15}|", "", "", "", "", "");
+    for r in &rows {
+        let better = r.map.min(r.perdoc);
+        println!(
+            "| {:<48} | {:>10} | {:>12} | {:>12} | {:>12.2}x |",
+            r.name,
+            format!("{:.1} {}", r.zen, r.unit),
+            format!("{:.1} {}", r.map, r.unit),
+            format!("{:.1} {}", r.perdoc, r.unit),
+            r.zen / better
+        );
+    }
 
     // 3. A tick's cost follows what changed: 100 changed among 10,000 vs among 100.
     let tick_cost = |total: usize, hibernate_after_ms: u64, same_hundred: bool| -> f64 {
@@ -237,41 +298,31 @@ fn main() {
     let hot = tick_cost(10_000, 2000, true);
     let cold = tick_cost(10_000, u64::MAX / 4, false);
     let hibernated = tick_cost(10_000, 2000, false);
-    let row = |name, zen: f64| Row {
-        name,
-        zen: zen / 1000.0,
-        base: Some(small / 1000.0),
-        unit: "us",
-        target: "<= 1.5x",
-    };
-    rows.push(row("tick, 100 of 10,000 changed (vs 100 of 100)", hot));
-    rows.push(row("  same, a random 100 each tick", cold));
-    rows.push(row("  same, random, most hibernated (defaults)", hibernated));
+    println!(
+        "\nA tick's cost follows what changed (median us per synced tick; baseline: the same 100 values"
+    );
+    println!("changed among 100)\n");
+    println!("| {:<48} | {:>10} | {:>12} | {:>8} |", "figure", "us", "100 of 100", "ratio");
+    println!("|{:-<50}|{:->12}|{:->14}|{:->10}|", "", "", "", "");
+    for (name, us) in [
+        ("tick, 100 of 10,000 changed", hot),
+        ("  same, a random 100 each tick", cold),
+        ("  same, random, most hibernated (defaults)", hibernated),
+    ] {
+        println!(
+            "| {:<48} | {:>10.1} | {:>12.1} | {:>7.2}x |",
+            name,
+            us / 1000.0,
+            small / 1000.0,
+            us / small
+        );
+    }
 
     // 4. What the C boundary adds to a set: the exported function, called through a
     // function pointer as a C caller calls it (no inlining), beside `Context::set`, in
     // the same loop over the same 1000 values, interleaved sample by sample.
     let (core_set, c_set) = c_boundary(samples);
 
-    println!("\nzen-crdt core benchmark (release, {samples} samples, medians; 'baseline' = plain yrs one Doc one Map");
-    println!("measured after 600 ticks, except the tick rows, whose baseline is a tick of 100 changed among 100)\n");
-    println!(
-        "| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |",
-        "figure", "zen-crdt", "baseline", "ratio", "target"
-    );
-    println!("|{:-<48}|{:->14}|{:->14}|{:->10}|{:-<12}|", "", "", "", "", "");
-    for r in &rows {
-        let base = r.base.map_or("-".into(), |b| format!("{b:.1} {}", r.unit));
-        let ratio = r.base.map_or("-".into(), |b| format!("{:.2}x", r.zen / b));
-        println!(
-            "| {:<46} | {:>12} | {:>12} | {:>8} | {:<10} |",
-            r.name,
-            format!("{:.1} {}", r.zen, r.unit),
-            base,
-            ratio,
-            r.target
-        );
-    }
     println!("\nThe C boundary (median ns per FastLocal vec3 set, {samples} x 1000 writes, interleaved)\n");
     println!("| {:<46} | {:>12} | {:>12} | {:>8} |", "figure", "ns", "Context::set", "ratio");
     println!("|{:-<48}|{:->14}|{:->14}|{:->10}|", "", "", "", "");

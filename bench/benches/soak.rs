@@ -1,5 +1,7 @@
 //! Soak: does memory stay flat through hours of 60 Hz writes? Beside each run, the same
-//! workload on plain yrs (one Doc, one Map) in the same process.
+//! workload on the y-sync baselines (plain yrs as a competent user syncs it: one
+//! transaction per tick, its update broadcast once; one Doc one Map, and one Doc per
+//! value) in the same process.
 //!
 //! `cargo bench -p zen-crdt-bench --bench soak` runs the issue's sizes (100,000 ticks of 1000 vec3 values;
 //! 100,000 alternating writes of one value by two peers). `--ticks N` and
@@ -8,9 +10,9 @@
 
 use std::time::Instant;
 use yrs::updates::decoder::Decode;
-use yrs::{Any, Doc, Map, ReadTxn, Transact, Update};
+use yrs::{Any, Doc, Map, Transact, Update};
 use zen_crdt::*;
-use zen_crdt_bench::baseline::{arg, heap, mb, pair, Baseline};
+use zen_crdt_bench::baseline::{arg, heap, mb, pair, Layout, YSync};
 
 #[global_allocator]
 static ALLOC: zen_crdt_bench::alloc_count::Counting = zen_crdt_bench::alloc_count::Counting;
@@ -90,17 +92,17 @@ fn many_values(ticks: u64) -> Run {
     }
 }
 
-fn baseline_many(ticks: u64) -> Run {
+fn baseline_many(layout: Layout, ticks: u64) -> Run {
     let base = heap();
-    let mut yrs = Baseline::new(1000);
+    let mut yrs = YSync::new(layout, 1000);
     let t = Instant::now();
     let mut start = 0;
     for tick in 1..=ticks {
         for i in 0..1000 {
             let x = (tick as f32 * 0.01 + i as f32).sin();
-            yrs.write(i, [x, tick as f32 * 0.001, i as f32]);
+            yrs.stage(i, [x, tick as f32 * 0.001, i as f32]);
         }
-        yrs.sync();
+        yrs.tick();
         if tick == WARMUP {
             start = heap() - base;
         }
@@ -108,7 +110,7 @@ fn baseline_many(ticks: u64) -> Run {
     let end = heap() - base;
     let per_tick = (end - start) as f64 / (ticks - WARMUP.min(ticks)).max(1) as f64;
     Run {
-        name: "plain yrs: 1000 vec3, one writer".into(),
+        name: format!("{}: 1000 vec3, one writer", layout.name()),
         start,
         end,
         ticks,
@@ -150,6 +152,8 @@ fn alternating(writes: u64) -> Run {
     }
 }
 
+/// Two peers write one value in turn, y-sync style: each write is one transaction whose
+/// update goes to the other peer. (One value: both layouts are one Doc with one key.)
 fn baseline_alternating(writes: u64) -> Run {
     let base = heap();
     let a = Doc::with_client_id(1);
@@ -157,18 +161,19 @@ fn baseline_alternating(writes: u64) -> Run {
     let (ma, mb_) = (a.get_or_insert_map("m"), b.get_or_insert_map("m"));
     let t = Instant::now();
     let mut start = 0;
-    let sync = |from: &Doc, to: &Doc| {
-        let sv = to.transact().state_vector();
-        let diff = from.transact().encode_state_as_update_v1(&sv);
-        to.transact_mut().apply_update(Update::decode_v1(&diff).unwrap()).unwrap();
+    let write = |from: &Doc, map: &yrs::MapRef, to: &Doc, n: u64| {
+        let update = {
+            let mut txn = from.transact_mut();
+            map.insert(&mut txn, "flag/owner", Any::from(n as f64));
+            txn.encode_update_v1()
+        };
+        to.transact_mut().apply_update(Update::decode_v1(&update).unwrap()).unwrap();
     };
     for n in 1..=writes {
         if n % 2 == 0 {
-            ma.insert(&mut a.transact_mut(), "flag/owner", Any::from(n as f64));
-            sync(&a, &b);
+            write(&a, &ma, &b, n);
         } else {
-            mb_.insert(&mut b.transact_mut(), "flag/owner", Any::from(n as f64));
-            sync(&b, &a);
+            write(&b, &mb_, &a, n);
         }
         if n == WARMUP {
             start = heap() - base;
@@ -176,7 +181,7 @@ fn baseline_alternating(writes: u64) -> Run {
     }
     let end = heap() - base;
     Run {
-        name: "plain yrs: 1 value, 2 writers alternating".into(),
+        name: "y-sync: 1 value, 2 writers alternating".into(),
         start,
         end,
         ticks: writes,
@@ -191,19 +196,27 @@ fn baseline_alternating(writes: u64) -> Run {
 fn main() {
     let ticks = arg("--ticks", 100_000);
     let baseline_ticks = arg("--baseline-ticks", 2_000);
-    eprintln!("soak: {ticks} ticks (baseline: {baseline_ticks} ticks for 1000 values, {ticks} writes for one value)");
-    let runs =
-        [many_values(ticks), baseline_many(baseline_ticks), alternating(ticks), baseline_alternating(ticks)];
+    eprintln!(
+        "soak: {ticks} ticks (one-Map baseline: {baseline_ticks} ticks for 1000 values; per-value Docs: {ticks}; \
+         {ticks} writes for one value)"
+    );
+    let runs = [
+        many_values(ticks),
+        baseline_many(Layout::OneMap, baseline_ticks),
+        baseline_many(Layout::DocPerValue, ticks),
+        alternating(ticks),
+        baseline_alternating(ticks),
+    ];
     println!("\nzen-crdt soak (release; memory = live heap of both peers; 'start' = after {WARMUP} ticks/writes)\n");
     println!(
-        "| {:<42} | {:>8} | {:>10} | {:>10} | {:>7} | {:>7} |",
+        "| {:<50} | {:>8} | {:>10} | {:>10} | {:>7} | {:>7} |",
         "run", "ticks", "start", "end", "end/start", "secs"
     );
-    println!("|{:-<44}|{:->10}|{:->12}|{:->12}|{:->11}|{:->9}|", "", "", "", "", "", "");
+    println!("|{:-<52}|{:->10}|{:->12}|{:->12}|{:->11}|{:->9}|", "", "", "", "", "", "");
     for r in &runs {
         let ratio = r.end as f64 / r.start.max(1) as f64;
         println!(
-            "| {:<42} | {:>8} | {:>10} | {:>10} | {:>8.2}x | {:>7.1} |",
+            "| {:<50} | {:>8} | {:>10} | {:>10} | {:>8.2}x | {:>7.1} |",
             r.name,
             r.ticks,
             mb(r.start),
