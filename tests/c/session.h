@@ -100,19 +100,23 @@ static inline void drain_changes(zen_context_t c) {
   while (has) MUST(zen_context_poll_change(c, &ch, &has));
 }
 
-/* One real delta message from peer 1 carrying one i64 write. */
-static inline size_t one_delta(uint8_t *buf, size_t cap) {
-  zen_context_t a = new_ctx(1);
-  MUST(zen_context_add_peer(a, 2));
+/* One real delta message from peer `from` (with member `to`) that writes `hp` = `value`
+ * (i64), into `buf`; returns its length. */
+static inline size_t delta_from(uint64_t from, uint64_t to, int64_t value, uint8_t *buf, size_t cap) {
+  zen_context_t a = new_ctx(from);
+  MUST(zen_context_add_peer(a, to));
   zen_value_t v = create(a, "hp", ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, ZEN_POLICY_LAST_WRITER_WINS);
-  MUST(zen_value_set_i64(a, v, 42));
+  MUST(zen_value_set_i64(a, v, value));
   MUST(zen_context_tick(a, 16));
   size_t len = 0;
-  uint64_t to = 0;
+  uint64_t dest = 0;
   bool has = false;
-  MUST(zen_context_poll_outbound(a, buf, cap, &len, &to, &has));
+  MUST(zen_context_poll_outbound(a, buf, cap, &len, &dest, &has));
   zen_context_free(a);
   return has ? len : 0;
 }
+
+/* One real delta message from peer 1 (to peer 2) carrying one i64 write. */
+static inline size_t one_delta(uint8_t *buf, size_t cap) { return delta_from(1, 2, 42, buf, cap); }
 
 #endif
