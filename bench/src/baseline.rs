@@ -14,8 +14,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use yrs::types::EntryChange;
+use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
-use yrs::{Any, Doc, Map, MapRef, Observable, Out, Transact, Update};
+use yrs::updates::encoder::Encode;
+use yrs::{Any, Doc, Map, MapRef, Observable, Out, ReadTxn, StateVector, Transact, Update};
 
 pub use crate::alloc_count::Counting;
 pub use crate::arg;
@@ -67,12 +69,26 @@ pub fn lz4_len(msg: &[u8]) -> usize {
     lz4_flex::block::compress(msg).len().min(msg.len())
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// Reads a varint off the front of `msg`; `None` when it runs out (a truncated message).
+pub(crate) fn take_varint(msg: &mut &[u8]) -> Option<u64> {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let (&b, rest) = msg.split_first()?;
+        *msg = rest;
+        v |= ((b & 0x7f) as u64) << shift;
+        shift += 7;
+        if b & 0x80 == 0 || shift > 63 {
+            return Some(v);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +108,15 @@ impl Layout {
     }
 }
 
+/// What the game's writes cost one replica, split as the benches report it: the
+/// transactions' map inserts (`write_ns`), and encoding each transaction's update and
+/// committing it (`encode_ns`), in thread CPU time.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct CommitCost {
+    pub write_ns: u64,
+    pub encode_ns: u64,
+}
+
 /// One peer's documents: one (`OneMap`) or one per value, each observed as a game
 /// observes them: the observer reads every changed value when a transaction commits
 /// (yrs's change notification; it counts them in `changes`).
@@ -103,8 +128,15 @@ pub struct Replica {
 }
 
 impl Replica {
+    /// `values` values named `unit/{i}/pos` (the core and soak benches).
     pub fn new(layout: Layout, client: u64, values: usize) -> Replica {
-        let n = if layout == Layout::OneMap { 1 } else { values };
+        Replica::with_keys(layout, client, (0..values).map(|i| Arc::from(format!("unit/{i}/pos"))).collect())
+    }
+
+    /// One value per key of `keys` (its index is the value's index); in `DocPerValue`
+    /// each Doc holds its value under one short key, as a careful layout would.
+    pub fn with_keys(layout: Layout, client: u64, keys: Vec<Arc<str>>) -> Replica {
+        let n = if layout == Layout::OneMap { 1 } else { keys.len() };
         let changes = Arc::new(AtomicUsize::new(0));
         let docs = (0..n)
             .map(|_| {
@@ -113,10 +145,8 @@ impl Replica {
                 let seen = changes.clone();
                 m.observe("game", move |txn, e| {
                     for change in e.keys(txn).values() {
-                        if let EntryChange::Inserted(Out::Any(Any::Buffer(b)))
-                        | EntryChange::Updated(_, Out::Any(Any::Buffer(b))) = change
-                        {
-                            seen.fetch_add(b.len().min(1), Ordering::Relaxed);
+                        if let EntryChange::Inserted(Out::Any(a)) | EntryChange::Updated(_, Out::Any(a)) = change {
+                            seen.fetch_add(!matches!(a, Any::Null) as usize, Ordering::Relaxed);
                         }
                     }
                 });
@@ -124,10 +154,14 @@ impl Replica {
             })
             .collect();
         let keys = match layout {
-            Layout::OneMap => (0..values).map(|i| Arc::from(format!("unit/{i}/pos"))).collect(),
-            Layout::DocPerValue => vec![Arc::from("p")],
+            Layout::OneMap => keys,
+            Layout::DocPerValue => vec![Arc::from("v")],
         };
         Replica { layout, docs, keys, changes }
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     fn at(&self, value: usize) -> (usize, &Arc<str>) {
@@ -137,81 +171,168 @@ impl Replica {
         }
     }
 
-    /// Applies `writes` (value index, bytes) in one transaction per document and returns
-    /// the y-sync message carrying each transaction's incremental update.
-    pub fn commit(&self, writes: &mut Vec<(usize, Vec<u8>)>) -> Vec<u8> {
-        let mut msg = Vec::with_capacity(64 * writes.len());
+    /// Frames one y-sync message for document `doc`: its index first when there are
+    /// many (as a multiplexing provider names the document), then the y-sync encoding.
+    fn frame(&self, out: &mut Vec<u8>, doc: usize, msg: Message) {
+        if self.layout == Layout::DocPerValue {
+            put_varint(out, doc as u64);
+        }
+        out.extend_from_slice(&msg.encode_v1());
+    }
+
+    /// Applies `writes` (value index, value) in one transaction per document and returns
+    /// the y-sync "update" messages carrying each transaction's incremental update.
+    pub fn commit(&self, writes: &mut Vec<(usize, Any)>) -> Vec<u8> {
+        self.commit_timed(writes, &mut CommitCost::default())
+    }
+
+    /// `commit`, adding what it cost to `cost`: first every transaction's inserts, then
+    /// every update's encoding and commit, so that two clock reads split the whole tick.
+    pub fn commit_timed(&self, writes: &mut Vec<(usize, Any)>, cost: &mut CommitCost) -> Vec<u8> {
+        let t0 = crate::thread_cpu_ns();
         writes.sort_by_key(|(v, _)| self.at(*v).0);
+        let mut txns = Vec::with_capacity(if self.layout == Layout::OneMap { 1 } else { writes.len() });
         let mut k = 0;
         while k < writes.len() {
             let doc = self.at(writes[k].0).0;
             let (d, m) = &self.docs[doc];
             let mut txn = d.transact_mut();
             while k < writes.len() && self.at(writes[k].0).0 == doc {
-                let (v, bytes) = std::mem::take(&mut writes[k]);
-                m.insert(&mut txn, self.at(v).1.clone(), Any::Buffer(bytes.into()));
+                let (v, value) = std::mem::replace(&mut writes[k], (0, Any::Null));
+                m.insert(&mut txn, self.at(v).1.clone(), value);
                 k += 1;
             }
+            txns.push((doc, txn));
+        }
+        let t1 = crate::thread_cpu_ns();
+        let mut msg = Vec::with_capacity(64 * writes.len());
+        for (doc, txn) in txns {
             let update = txn.encode_update_v1();
             drop(txn);
-            if self.layout == Layout::DocPerValue {
-                put_varint(&mut msg, doc as u64);
-            }
-            msg.push(0); // y-websocket messageSync
-            msg.push(2); // sync step: update
-            put_varint(&mut msg, update.len() as u64);
-            msg.extend_from_slice(&update);
+            self.frame(&mut msg, doc, Message::Sync(SyncMessage::Update(update)));
         }
         writes.clear();
+        let t2 = crate::thread_cpu_ns();
+        cost.write_ns += t1 - t0;
+        cost.encode_ns += t2 - t1;
         msg
     }
 
-    /// Applies a message from `commit`, one transaction per document (the observers read
-    /// what changed when each commits).
-    pub fn apply(&self, mut msg: &[u8]) {
+    /// Reads the y-sync messages of `msg` (as `commit`, `step1` and `step2` frame them),
+    /// with the document each is for; `None` if any is malformed.
+    pub fn decode(&self, mut msg: &[u8]) -> Option<Vec<(usize, SyncMessage)>> {
+        let mut out = Vec::new();
         while !msg.is_empty() {
             let doc = match self.layout {
-                Layout::DocPerValue => take_varint(&mut msg) as usize,
+                Layout::DocPerValue => take_varint(&mut msg)? as usize,
                 Layout::OneMap => 0,
             };
-            msg = &msg[2..]; // message type, sync step
-            let len = take_varint(&mut msg) as usize;
-            let (update, rest) = msg.split_at(len);
+            if doc >= self.docs.len() {
+                return None;
+            }
+            // y-sync framing: message type (0 = sync), sync type, length-prefixed body.
+            let (kind, sync) = (take_varint(&mut msg)?, take_varint(&mut msg)?);
+            let len = take_varint(&mut msg)? as usize;
+            if kind != 0 || len > msg.len() {
+                return None;
+            }
+            let (body, rest) = msg.split_at(len);
             msg = rest;
-            let update = Update::decode_v1(update).expect("our own update");
-            self.docs[doc].0.transact_mut().apply_update(update).expect("applies");
+            out.push((
+                doc,
+                match sync {
+                    0 => SyncMessage::SyncStep1(StateVector::decode_v1(body).ok()?),
+                    1 => SyncMessage::SyncStep2(body.to_vec()),
+                    2 => SyncMessage::Update(body.to_vec()),
+                    _ => return None,
+                },
+            ));
+        }
+        Some(out)
+    }
+
+    /// Applies the updates among `msgs` (update and sync step 2), one transaction per
+    /// document (the observers read what changed as each commits), and returns the
+    /// state vectors of the sync step 1 messages among them, to answer with `step2`.
+    pub fn apply_decoded(&self, msgs: Vec<(usize, SyncMessage)>) -> Vec<(usize, StateVector)> {
+        let mut asked = Vec::new();
+        for (doc, m) in msgs {
+            match m {
+                SyncMessage::Update(u) | SyncMessage::SyncStep2(u) => {
+                    if let Ok(update) = Update::decode_v1(&u) {
+                        // A peer's update that cannot apply is skipped, as a provider would.
+                        let _ = self.docs[doc].0.transact_mut().apply_update(update);
+                    }
+                }
+                SyncMessage::SyncStep1(sv) => asked.push((doc, sv)),
+            }
+        }
+        asked
+    }
+
+    /// Decodes and applies a message from `commit`.
+    pub fn apply(&self, msg: &[u8]) {
+        let msgs = self.decode(msg).expect("our own message");
+        self.apply_decoded(msgs);
+    }
+
+    /// Sync step 1: the state vector of every document.
+    pub fn step1(&self) -> Vec<u8> {
+        let mut msg = Vec::new();
+        for (doc, (d, _)) in self.docs.iter().enumerate() {
+            let sv = d.transact().state_vector();
+            self.frame(&mut msg, doc, Message::Sync(SyncMessage::SyncStep1(sv)));
+        }
+        msg
+    }
+
+    /// Sync step 2: for each state vector a peer sent, what this replica has that the
+    /// peer lacks (`encode_diff_v1`: the missing items and the whole delete set).
+    /// Documents with nothing new for the peer are left out.
+    pub fn step2(&self, asked: &[(usize, StateVector)]) -> Vec<u8> {
+        let mut msg = Vec::new();
+        for (doc, sv) in asked {
+            let txn = self.docs[*doc].0.transact();
+            let ahead = txn.state_vector().iter().any(|(client, &clock)| clock > sv.get(client));
+            if ahead {
+                let diff = txn.encode_diff_v1(sv);
+                drop(txn);
+                self.frame(&mut msg, *doc, Message::Sync(SyncMessage::SyncStep2(diff)));
+            }
+        }
+        msg
+    }
+
+    /// The value `value` as this replica reads it.
+    pub fn read_any(&self, value: usize) -> Option<Any> {
+        let (doc, key) = self.at(value);
+        let (d, m) = &self.docs[doc];
+        match m.get(&d.transact(), key.as_ref()) {
+            Some(Out::Any(a)) => Some(a),
+            _ => None,
         }
     }
 
     /// Bytes written to value `value` as this replica reads them.
     pub fn read(&self, value: usize) -> Option<Vec<u8>> {
-        let (doc, key) = self.at(value);
-        let (d, m) = &self.docs[doc];
-        match m.get(&d.transact(), key.as_ref()) {
-            Some(Out::Any(Any::Buffer(b))) => Some(b.to_vec()),
+        match self.read_any(value) {
+            Some(Any::Buffer(b)) => Some(b.to_vec()),
             _ => None,
         }
     }
 }
 
-fn take_varint(msg: &mut &[u8]) -> u64 {
-    let (mut v, mut shift) = (0u64, 0);
-    loop {
-        let b = msg[0];
-        *msg = &msg[1..];
-        v |= ((b & 0x7f) as u64) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            return v;
-        }
-    }
+/// A vec3 as the baselines store it: 12 bytes, little-endian x, y, z.
+pub fn vec3_any(v: [f32; 3]) -> Any {
+    let b: Vec<u8> = v.iter().flat_map(|c| c.to_le_bytes()).collect();
+    Any::Buffer(b.into())
 }
 
 /// Two peers: A writes, B receives, in one layout.
 pub struct YSync {
     pub a: Replica,
     pub b: Replica,
-    staged: Vec<(usize, Vec<u8>)>,
+    staged: Vec<(usize, Any)>,
 }
 
 impl YSync {
@@ -221,7 +342,7 @@ impl YSync {
 
     /// The staging write a game does between ticks (zen-crdt's `set` does the same job).
     pub fn stage(&mut self, value: usize, v: [f32; 3]) {
-        self.staged.push((value, v.iter().flat_map(|c| c.to_le_bytes()).collect()));
+        self.staged.push((value, vec3_any(v)));
     }
 
     /// One tick: A commits what was staged, the message goes to B, B applies and reads.

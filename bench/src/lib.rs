@@ -1,7 +1,8 @@
 //! What zen-crdt is measured with, kept out of the library so the production crate
 //! carries no bench code: a counting allocator, command-line helpers, the plain-yrs
-//! baseline of the core and soak benches, and the multiplayer scenarios that zen-bench
-//! measures and the arena demo shows.
+//! baselines (`baseline`: yrs replicas in two layouts; `ysync`: the y-sync protocol over
+//! the simulated network), and the multiplayer scenarios that zen-bench measures and the
+//! arena demo shows, played by zen-crdt (`zen_arena`) and by the baselines (`ysync_arena`).
 //!
 //! `cargo run --release -p zen-crdt-bench --bin zen-bench` (scenarios),
 //! `cargo run --release -p zen-crdt-bench --bin arena` (the demo),
@@ -10,6 +11,9 @@
 pub mod alloc_count;
 pub mod baseline;
 pub mod scenarios;
+pub mod ysync;
+pub mod ysync_arena;
+pub mod zen_arena;
 
 /// The value of a `--name N` command-line argument, or `default`.
 pub fn arg(name: &str, default: u64) -> u64 {

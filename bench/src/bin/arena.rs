@@ -1,13 +1,15 @@
 //! The demo: the arena (8 players x 125 entities; positions FastLocal at 60 Hz, health
 //! FastLocal with TakeAverage, scores WaitForSync; 25 +- 5 ms one way, 2 % loss) played
-//! with zen-crdt, then the same game with plain yrs, on the same simulated network.
+//! with zen-crdt, then the same game with plain yrs synced the way yrs users sync (the
+//! y-sync protocol, one Doc with one Map: see `ysync.rs`), on the same simulated network.
 //! A live terminal table shows what each costs while it runs; at the end an SVG plot
 //! shows the latency distributions and the corrections over time side by side.
 //!
-//! `cargo run --release -p zen-crdt-bench --bin arena [-- --secs 30] [--baseline-secs 3] [--seed 1] [--out target/arena.svg]`
+//! `cargo run --release -p zen-crdt-bench --bin arena [-- --secs 30] [--baseline-secs 10] [--seed 1] [--out target/arena.svg]`
 //!
-//! Plain yrs is run for fewer virtual seconds by default: its documents grow by ~400 B
-//! per write, so every second costs more than the one before (that is the point).
+//! Plain yrs is run for fewer virtual seconds by default: one Map keeps every overwritten
+//! entry (design.md: ~400 B per write), so a long run needs gigabytes. zen-bench compares
+//! all sides over equal windows.
 
 use plotters::prelude::*;
 use std::io::{IsTerminal, Write};
@@ -15,7 +17,9 @@ use std::time::{Duration, Instant};
 use zen_crdt::Histogram;
 use zen_crdt_bench::alloc_count::Counting;
 use zen_crdt_bench::arg;
+use zen_crdt_bench::baseline::Layout;
 use zen_crdt_bench::scenarios::*;
+use zen_crdt_bench::ysync::Acct;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -25,7 +29,7 @@ static ALLOC: Counting = Counting;
 struct Column {
     secs_done: f64,
     secs_total: u64,
-    visibility: (i64, i64),
+    staleness: (i64, i64),
     converge: (i64, i64),
     corrections_per_min: f64,
     correction_ms: (i64, i64),
@@ -36,18 +40,19 @@ struct Column {
 }
 
 impl Column {
-    fn of(out: &Outcome, converge: &Histogram, secs_done: f64, secs_total: u64, mem_now: i64) -> Column {
-        let secs = secs_done.max(1e-9);
+    fn of(out: &Outcome, acct: &Acct, converge: &Histogram, secs_done: f64, secs_total: u64, mem_now: i64) -> Column {
+        // CPU and bytes are counted after the first second of warm-up.
+        let secs = (secs_done - (WARMUP_TICKS * TICK) as f64 / 1000.0).max(1e-3);
         let per_peer = |x: f64| x / PEERS as f64;
         Column {
             secs_done,
             secs_total,
-            visibility: (hq(&out.visibility_ms, 0.5), hq(&out.visibility_ms, 0.99)),
+            staleness: (hq(&out.staleness_ms, 0.5), hq(&out.staleness_ms, 0.99)),
             converge: (hq(converge, 0.5), hq(converge, 0.99)),
             corrections_per_min: out.corrections as f64 * 60.0 / secs,
             correction_ms: (hq(&out.correction_ms, 0.5), hq(&out.correction_ms, 0.99)),
-            bytes_per_s_per_peer: per_peer(out.bytes_out as f64 / secs),
-            cpu_pct_per_peer: per_peer(100.0 * out.cpu_secs / secs),
+            bytes_per_s_per_peer: per_peer(acct.bytes_mesh as f64 / secs),
+            cpu_pct_per_peer: per_peer(100.0 * acct.cpu_total_ns() as f64 / 1e9 / secs),
             mem_start_mb: per_peer(out.mem_start as f64 / 1e6),
             mem_now_mb: per_peer(mem_now as f64 / 1e6),
         }
@@ -76,14 +81,14 @@ impl View {
             format!("[{}{}] {:>3.0}s", "#".repeat(full), ".".repeat(10 - full), c.secs_done)
         };
         vec![
-            format!("  {:<40} {:>16} {:>16}", "arena, 8 peers x 125 entities", "zen-crdt", "plain yrs"),
+            format!("  {:<40} {:>16} {:>16}", "arena, 8 peers x 125 entities", "zen-crdt", "y-sync 1 Map"),
             row("virtual time", &bar),
-            row("FastLocal visibility p50 / p99 (ms)", &|c| pair(c.visibility)),
+            row("staleness per write p50 / p99 (ms)", &|c| pair(c.staleness)),
             row("WaitForSync converge p50 / p99 (ms)*", &|c| pair(c.converge)),
             row("corrections per minute**", &|c| format!("{:.0}", c.corrections_per_min)),
             row("correction after write p50 / p99 (ms)", &|c| pair(c.correction_ms)),
-            row("KB/s per peer", &|c| format!("{:.1}", c.bytes_per_s_per_peer / 1e3)),
-            row("CPU % of a core per peer", &|c| format!("{:.1}", c.cpu_pct_per_peer)),
+            row("KB/s per peer (mesh: per recipient)", &|c| format!("{:.1}", c.bytes_per_s_per_peer / 1e3)),
+            row("thread CPU % of a core per peer", &|c| format!("{:.1}", c.cpu_pct_per_peer)),
             row("memory per peer, start -> now (MB)", &|c| {
                 format!("{:.1} -> {:.1}", c.mem_start_mb, c.mem_now_mb)
             }),
@@ -111,7 +116,7 @@ impl View {
 }
 
 /// Plays one arena for `secs`, feeding the view column picked by `col` as it goes.
-fn play<A: Arena>(
+fn play<A: Arena + ?Sized>(
     a: &mut A,
     secs: u64,
     view: &mut View,
@@ -119,14 +124,19 @@ fn play<A: Arena>(
     converge: impl Fn(&A, &Outcome) -> Histogram,
 ) -> Outcome {
     let ticks = secs * 1000 / TICK;
+    let mut start = a.acct();
     let out = run(a, secs, |a, tick, out, mem_now| {
+        if tick == WARMUP_TICKS {
+            start = a.acct();
+        }
         if view.tty && (view.last.elapsed() >= Duration::from_millis(200) || tick == ticks) {
             let done = (tick * TICK) as f64 / 1000.0;
-            *col(view) = Some(Column::of(out, &converge(a, out), done, secs, mem_now));
+            let acct = a.acct().minus(&start);
+            *col(view) = Some(Column::of(out, &acct, &converge(a, out), done, secs, mem_now));
             view.draw(tick == ticks);
         }
     });
-    *col(view) = Some(Column::of(&out, &out.converge_ms, secs as f64, secs, out.mem_end));
+    *col(view) = Some(Column::of(&out, &out.acct, &out.converge_ms, secs as f64, secs, out.mem_end));
     out
 }
 
@@ -149,7 +159,7 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
     let root = SVGBackend::new(path, (1400, 1000)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
-        "zen-crdt arena: 8 peers x 125 entities, 25 +- 5 ms one way, 2% loss (plain yrs: one Doc + Map, a diff per tick)",
+        "zen-crdt arena: 8 peers x 125 entities, 25 +- 5 ms one way, 2% loss (plain yrs: y-sync, one Doc + Map)",
         ("sans-serif", 22),
     )?;
     let panels = root.split_evenly((2, 2));
@@ -182,15 +192,15 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
     };
     cdf_panel(
         &panels[0],
-        "FastLocal: a remote position write until it is read",
-        &[("zen-crdt FastLocal", &z.visibility_ms, zen), ("plain yrs", &y.visibility_ms, yrs)],
+        "Staleness: a remote position write until it (or a newer one) is read",
+        &[("zen-crdt FastLocal", &z.staleness_ms, zen), ("y-sync, one Map", &y.staleness_ms, yrs)],
     )?;
     cdf_panel(
         &panels[1],
         "WaitForSync: a score write until every peer has it",
         &[
             ("zen-crdt WaitForSync (acknowledged)", &z.converge_ms, zen),
-            ("plain yrs (seen by all, no acknowledgement)", &y.converge_ms, yrs),
+            ("y-sync (seen by all, no acknowledgement)", &y.converge_ms, yrs),
         ],
     )?;
 
@@ -218,7 +228,7 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
     let lines = [
         ("zen-crdt FastLocal (health, TakeAverage)", series(z, |s| s.corrections_fast), zen),
         ("zen-crdt WaitForSync (score): never shows a losing write", series(z, |s| s.corrections_wait), zen2),
-        ("plain yrs (health; silent, no event)", series(y, |s| s.corrections_fast), yrs),
+        ("y-sync (health; silent, no event)", series(y, |s| s.corrections_fast), yrs),
     ];
     for (name, pts, color) in lines {
         c.draw_series(LineSeries::new(pts, color.stroke_width(2)).point_size(3))?
@@ -238,7 +248,7 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
     let top =
         z.series.iter().chain(&y.series).map(|s| s.bytes_out).max().unwrap_or(1) as f64 / PEERS as f64 * 3.0;
     let mut c = ChartBuilder::on(&panels[3])
-        .caption("Bytes sent per second per peer", ("sans-serif", 18))
+        .caption("Bytes sent per second per peer (each message counted once, as via a relay)", ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -252,7 +262,7 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
             v => format!("{v:.0} B"),
         })
         .draw()?;
-    for (name, pts, color) in [("zen-crdt", bytes(z), zen), ("plain yrs", bytes(y), yrs)] {
+    for (name, pts, color) in [("zen-crdt", bytes(z), zen), ("y-sync, one Map", bytes(y), yrs)] {
         c.draw_series(LineSeries::new(pts, color.stroke_width(2)).point_size(3))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
@@ -265,13 +275,13 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
 fn main() {
     let seed = arg("--seed", 1);
     let secs = arg("--secs", 30).max(1);
-    let baseline_secs = arg("--baseline-secs", 3).max(1);
+    let baseline_secs = arg("--baseline-secs", 10).max(2);
     let out_path = std::env::args()
         .skip_while(|a| a != "--out")
         .nth(1)
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/arena.svg").to_string());
     let tty = std::io::stdout().is_terminal();
-    println!("zen-crdt arena demo (seed {seed}): zen-crdt for {secs} s of virtual time, then plain yrs for {baseline_secs} s\n");
+    println!("zen-crdt arena demo (seed {seed}): zen-crdt for {secs} s of virtual time, then plain yrs (y-sync, one Doc + Map) for {baseline_secs} s\n");
     let mut view =
         View { tty, drawn_lines: 0, last: Instant::now() - Duration::from_secs(1), zen: None, yrs: None };
     view.draw(true);
@@ -287,7 +297,7 @@ fn main() {
     let zen_wall = t.elapsed();
     let t = Instant::now();
     let y = play(
-        &mut YArena::new(seed, PEERS, arena_link()),
+        &mut YSyncArena::new(Layout::OneMap, seed, PEERS, arena_link()),
         baseline_secs,
         &mut view,
         |v| &mut v.yrs,

@@ -1,23 +1,29 @@
-//! zen-bench: multiplayer scenarios on the simulated network, with the same game done
-//! with plain yrs (one Doc, one Map, a state-vector diff per tick to each peer) in the
-//! same run. Prints tables; `--json` prints one JSON object instead.
+//! zen-bench: the multiplayer scenarios on the simulated network, played with zen-crdt
+//! and, in the same run with the same seed and windows, with plain yrs over the y-sync
+//! protocol in two layouts (one Doc with one Map; one Doc per value). Prints tables;
+//! `--json` prints one JSON object instead.
 //!
-//! `cargo run --release -p zen-crdt-bench --bin zen-bench [-- --json] [--secs 60] [--baseline-secs 10] [--seed 1]`
-//! (`--secs` also bounds the other scenarios: contention runs min(10, secs) s, the late
-//! joiner arrives after min(30, secs/2) s, the partition lasts min(5, secs/2) s.)
+//! `cargo run --release -p zen-crdt-bench --bin zen-bench [-- --json] [--secs 10] [--seed 1]
+//!  [--only core|arena|lossless|contention|late|partition] [--sides zen,map,perdoc]`
+//!
+//! `--secs` is the arena's length for every side (the first second is warm-up); it also
+//! bounds the others: contention runs min(10, secs) s, the late joiner arrives after
+//! min(30, secs/2) s, the partition lasts min(5, secs/2) s.
 
 use std::time::Instant;
 use zen_crdt::*;
 use zen_crdt_bench::alloc_count::{live_bytes, Counting};
 use zen_crdt_bench::arg;
+use zen_crdt_bench::baseline::Layout;
 use zen_crdt_bench::scenarios::*;
+use zen_crdt_bench::ysync::{Work, WORK};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
 // ---- the core figures, small versions of bench/benches/core.rs ---------------------------
 
-fn core_figures(ticks: u64) -> (f64, f64, f64, f64) {
+fn core_figures(ticks: u64) -> [(&'static str, f64); 4] {
     let mut a = Context::new(1, Options::default()).unwrap();
     let mut b = Context::new(2, Options::default()).unwrap();
     a.add_peer(2).unwrap();
@@ -56,185 +62,233 @@ fn core_figures(ticks: u64) -> (f64, f64, f64, f64) {
         }
     }
     let end_mem = live_bytes() - heap0;
-    (
-        quantile(&mut set, 0.5) / 1000.0,
-        quantile(&mut pipe, 0.5) / 1000.0,
-        quantile(&mut bytes, 0.5) / 1000.0,
-        end_mem as f64 / start_mem.max(1) as f64,
-    )
+    [
+        ("set_ns_p50", quantile(&mut set, 0.5) / 1000.0),
+        ("flush_apply_ns_per_value", quantile(&mut pipe, 0.5) / 1000.0),
+        ("bytes_per_vec3_update", quantile(&mut bytes, 0.5) / 1000.0),
+        ("soak_mem_ratio", end_mem as f64 / start_mem.max(1) as f64),
+    ]
+}
+
+/// The figures of every side, as JSON keys (without the side's prefix) and values.
+#[derive(Default)]
+struct Figures(Vec<(String, f64)>);
+
+impl Figures {
+    fn put(&mut self, key: impl Into<String>, v: f64) {
+        self.0.push((key.into(), v));
+    }
+    fn get(&self, key: &str) -> Option<f64> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+fn arena_figures(f: &mut Figures, name: &str, o: &Outcome) {
+    let q = |h: &Histogram, q| hq(h, q) as f64;
+    for (k, p) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+        f.put(format!("{name}_staleness_ms_{k}"), q(&o.staleness_ms, p));
+    }
+    let a = &o.acct;
+    for (k, b) in
+        [("mesh", a.bytes_mesh), ("relay", a.bytes_relay), ("mesh_lz4", a.bytes_mesh_lz4), ("relay_lz4", a.bytes_relay_lz4)]
+    {
+        f.put(format!("{name}_bytes_per_s_per_peer_{k}"), o.per_s_per_peer(b, PEERS));
+    }
+    f.put(format!("{name}_cpu_pct_per_peer"), o.cpu_pct_per_peer(PEERS));
+    for (w, k) in [Work::Write, Work::Encode, Work::Receive, Work::Apply, Work::CatchUp].iter().zip(WORK) {
+        f.put(format!("{name}_cpu_pct_{k}"), o.cpu_pct_of(*w, PEERS));
+    }
+    let (cpu, bytes) = o.growth();
+    f.put(format!("{name}_cpu_growth"), cpu);
+    f.put(format!("{name}_bytes_growth"), bytes);
+    f.put(format!("{name}_state_vectors_per_s"), a.state_vectors_sent as f64 / o.window_secs);
+    f.put(format!("{name}_mem_ratio"), o.mem_ratio());
+    f.put(format!("{name}_mem_end_mb_per_peer"), o.mem_end as f64 / 1e6 / PEERS as f64);
+    f.put(format!("{name}_converge_ms_p50"), q(&o.converge_ms, 0.5));
+    f.put(format!("{name}_converge_ms_p99"), q(&o.converge_ms, 0.99));
+    f.put(format!("{name}_corrections_per_min"), o.corrections_per_min());
+    f.put(format!("{name}_settled_ms"), o.settled_ms.map_or(-1.0, |v| v as f64));
 }
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let seed = arg("--seed", 1);
-    let secs = arg("--secs", 60);
-    let baseline_secs = arg("--baseline-secs", 10);
-    // `--only arena` (or baseline, contention, late, partition, core): run just that one,
-    // e.g. under a profiler; the others print as empty.
+    let secs = arg("--secs", 10).max(2);
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    let log = |s: &str| {
+    let sides_arg = std::env::args().skip_while(|a| a != "--sides").nth(1);
+    let sides: Vec<Side> = Side::ALL
+        .into_iter()
+        .filter(|s| {
+            let short = match s {
+                Side::Zen => "zen",
+                Side::YSync(Layout::OneMap) => "map",
+                Side::YSync(Layout::DocPerValue) => "perdoc",
+            };
+            sides_arg.as_deref().is_none_or(|a| a.split(',').any(|x| x == short))
+        })
+        .collect();
+    let clock = Instant::now();
+    let lap = |what: &str| {
         if !json {
-            eprintln!("{s}");
+            eprintln!("[{:>6.1}s] {what}", clock.elapsed().as_secs_f64())
         }
     };
-    let clock = Instant::now();
-    let lap = |what: &str| log(&format!("[{:>5.1}s] {what}", clock.elapsed().as_secs_f64()));
-    let none = |s| Outcome::new(s);
-    lap("core figures");
-    let (set_ns, pipe_ns, bytes_per, soak_ratio) =
-        if want("core") { core_figures(arg("--core-ticks", 3000)) } else { (0.0, 0.0, 0.0, 0.0) };
-    lap(&format!("arena: {PEERS} peers x {ENTITIES} entities, {secs} s of virtual time"));
-    let z = if want("arena") {
-        run(&mut ZenArena::new(seed, PEERS, arena_link()), secs, |_, _, _, _| {})
-    } else {
-        none(secs)
-    };
-    lap(&format!("arena with plain yrs, {baseline_secs} s (its memory grows ~400 B per write)"));
-    let y = if want("baseline") {
-        run(&mut YArena::new(seed, PEERS, arena_link()), baseline_secs, |_, _, _, _| {})
-    } else {
-        none(baseline_secs)
-    };
+    let mut core = Vec::new();
+    if want("core") {
+        lap("core figures");
+        core.extend(core_figures(arg("--core-ticks", 3000)));
+    }
     let cont_secs = 10.min(secs);
-    let ycont_secs = cont_secs.min(baseline_secs);
-    lap("contention (zen-crdt, then plain yrs)");
-    let cont: Vec<(usize, Outcome, Outcome)> = [2usize, 4, 8]
-        .iter()
-        .filter(|_| want("contention"))
-        .map(|&n| (n, contention(seed, n, cont_secs), baseline_contention(seed, n, ycont_secs)))
-        .collect();
     let join_after = 30.min(secs / 2).max(1);
-    let yjoin_after = join_after.min(baseline_secs);
-    lap("late join");
-    let (late, ylate) = if want("late") {
-        (late_join(seed, join_after), baseline_late_join(seed, yjoin_after))
-    } else {
-        (none(0), none(0))
-    };
     let split_secs = 5.min(secs / 2).max(1);
-    let ysplit_secs = split_secs.min(baseline_secs);
-    lap("partition");
-    let (split, ysplit) = if want("partition") {
-        (partition(seed, split_secs), baseline_partition(seed, ysplit_secs))
-    } else {
-        (none(0), none(0))
-    };
+    let mut figs: Vec<(Side, Figures)> = Vec::new();
+    for &side in &sides {
+        let mut f = Figures::default();
+        if want("arena") {
+            lap(&format!("{}: arena, {PEERS} peers x {ENTITIES} entities, 2% loss, {secs} s", side.name()));
+            let o = run(arena(side, seed, arena_link()).as_mut(), secs, |_, _, _, _| {});
+            arena_figures(&mut f, "arena", &o);
+        }
+        if want("lossless") {
+            lap(&format!("{}: arena, 0% loss, {secs} s", side.name()));
+            let o = run(arena(side, seed, arena_link_with(0.0)).as_mut(), secs, |_, _, _, _| {});
+            arena_figures(&mut f, "arena_lossless", &o);
+        }
+        if want("contention") {
+            for n in [2usize, 4, 8] {
+                lap(&format!("{}: contention, {n} peers, {cont_secs} s", side.name()));
+                let o = contention(side, seed, n, cont_secs);
+                f.put(format!("contention_{n}_corrections_per_min"), o.corrections_per_min());
+                f.put(format!("contention_{n}_agree_ms"), o.catch_up_ms.map_or(-1.0, |v| v as f64));
+                f.put(format!("contention_{n}_bytes_per_s_per_peer_mesh"), o.per_s_per_peer(o.acct.bytes_mesh, n));
+                f.put(format!("contention_{n}_bytes_per_s_per_peer_relay"), o.per_s_per_peer(o.acct.bytes_relay, n));
+                f.put(format!("contention_{n}_cpu_pct_per_peer"), o.cpu_pct_per_peer(n));
+            }
+        }
+        if want("late") {
+            lap(&format!("{}: late join after {join_after} s", side.name()));
+            let o = late_join(side, seed, join_after);
+            f.put("late_join_catch_up_ms", o.catch_up_ms.map_or(-1.0, |v| v as f64));
+        }
+        if want("partition") {
+            lap(&format!("{}: partition 4/4 for {split_secs} s", side.name()));
+            let o = partition(side, seed, split_secs);
+            f.put("partition_heal_ms", o.catch_up_ms.map_or(-1.0, |v| v as f64));
+        }
+        figs.push((side, f));
+    }
     lap("done");
 
-    let ms = |o: &Outcome| o.catch_up_ms.map_or(-1, |v| v as i64);
     if json {
-        println!(
-            "{{\"set_ns_p50\": {set_ns:.1}, \"flush_apply_ns_per_value\": {pipe_ns:.1}, \"bytes_per_vec3_update\": {bytes_per:.2}, \
-\"soak_mem_ratio\": {soak_ratio:.3}, \"arena_visibility_ms_p50\": {}, \"arena_visibility_ms_p99\": {}, \
-\"arena_converge_ms_p50\": {}, \"arena_converge_ms_p99\": {}, \"arena_cpu_pct_per_peer\": {:.3}, \
-\"arena_bytes_per_s_per_peer\": {:.0}, \"arena_mem_ratio\": {:.3}, \"arena_corrections_per_min\": {:.1}, \
-\"arena_correction_ms_p50\": {}, \"baseline_arena_visibility_ms_p50\": {}, \"baseline_arena_visibility_ms_p99\": {}, \
-\"baseline_arena_converge_ms_p50\": {}, \"baseline_arena_converge_ms_p99\": {}, \
-\"baseline_arena_cpu_pct_per_peer\": {:.3}, \"baseline_arena_bytes_per_s_per_peer\": {:.0}, \"baseline_arena_mem_ratio\": {:.3}, \
-\"late_join_catch_up_ms\": {}, \"baseline_late_join_catch_up_ms\": {}, \"partition_heal_ms\": {}, \"baseline_partition_heal_ms\": {}}}",
-            hq(&z.visibility_ms, 0.5),
-            hq(&z.visibility_ms, 0.99),
-            hq(&z.converge_ms, 0.5),
-            hq(&z.converge_ms, 0.99),
-            z.cpu_pct_per_peer(PEERS),
-            z.bytes_per_s_per_peer(PEERS),
-            z.mem_ratio(),
-            z.corrections_per_min(),
-            hq(&z.correction_ms, 0.5),
-            hq(&y.visibility_ms, 0.5),
-            hq(&y.visibility_ms, 0.99),
-            hq(&y.converge_ms, 0.5),
-            hq(&y.converge_ms, 0.99),
-            y.cpu_pct_per_peer(PEERS),
-            y.bytes_per_s_per_peer(PEERS),
-            y.mem_ratio(),
-            ms(&late),
-            ms(&ylate),
-            ms(&split),
-            ms(&ysplit),
-        );
+        let mut items: Vec<String> = core.iter().map(|(k, v)| format!("\"{k}\": {v:.3}")).collect();
+        for (side, f) in &figs {
+            items.extend(f.0.iter().map(|(k, v)| format!("\"{}{k}\": {v:.3}", side.prefix())));
+        }
+        println!("{{{}}}", items.join(", "));
         return;
     }
-    let pair = |h: &Histogram| format!("{:>5} / {:<5}", hq(h, 0.5), hq(h, 0.99));
-    println!("\nzen-bench (seed {seed}; arena: 8 peers x 125 entities, vec3 60 Hz FastLocal, hp TakeAverage, score WaitForSync;");
-    println!("25 +- 5 ms one way, 2% loss; plain yrs: one Doc + Map per peer, a state-vector diff per tick to each peer)\n");
-    println!("| arena                                      |      zen-crdt |     plain yrs |");
-    println!("|--------------------------------------------|---------------|---------------|");
-    println!("| virtual seconds                            | {secs:>13} | {baseline_secs:>13} |");
-    println!(
-        "| FastLocal visibility p50 / p99 (ms)        | {} | {} |",
-        pair(&z.visibility_ms),
-        pair(&y.visibility_ms)
-    );
-    println!(
-        "| WaitForSync converge p50 / p99 (ms) [1]    | {} | {} |",
-        pair(&z.converge_ms),
-        pair(&y.converge_ms)
-    );
-    println!(
-        "| corrections per minute [2]                 | {:>13.1} | {:>13.1} |",
-        z.corrections_per_min(),
-        y.corrections_per_min()
-    );
-    println!(
-        "| correction after the write p50 / p99 (ms)  | {} | {} |",
-        pair(&z.correction_ms),
-        pair(&y.correction_ms)
-    );
-    println!(
-        "| bytes per second per peer                  | {:>13.0} | {:>13.0} |",
-        z.bytes_per_s_per_peer(PEERS),
-        y.bytes_per_s_per_peer(PEERS)
-    );
-    println!(
-        "| CPU % of one core per peer                 | {:>13.2} | {:>13.2} |",
-        z.cpu_pct_per_peer(PEERS),
-        y.cpu_pct_per_peer(PEERS)
-    );
-    println!(
-        "| memory per peer, start -> end (MB)         | {:>5.2} -> {:<5.2}| {:>5.1} -> {:<5.1}|",
-        z.mem_start as f64 / 1e6 / PEERS as f64,
-        z.mem_end as f64 / 1e6 / PEERS as f64,
-        y.mem_start as f64 / 1e6 / PEERS as f64,
-        y.mem_end as f64 / 1e6 / PEERS as f64
-    );
-    println!(
-        "| memory end / start                         | {:>13.2} | {:>13.2} |",
-        z.mem_ratio(),
-        y.mem_ratio()
-    );
-    println!("[1] plain yrs has no WaitForSync: a score write until every other peer reads it.");
-    println!("[2] plain yrs: a peer's health write silently replaced by a concurrent one.");
-    println!(
-        "\n| contention: 100 shared vec3, every peer writes every tick | corrections/min zen / yrs | agree after stop ms zen / yrs | KB/s per peer zen / yrs |"
-    );
-    println!("|-----------------------------------------------------------|---------------------------|-------------------------------|-------------------------|");
-    for (n, o, b) in &cont {
+    print_tables(seed, secs, &figs, &core, (cont_secs, join_after, split_secs));
+}
+
+fn print_tables(
+    seed: u64,
+    secs: u64,
+    figs: &[(Side, Figures)],
+    core: &[(&str, f64)],
+    (cont_secs, join_after, split_secs): (u64, u64, u64),
+) {
+    println!("\nzen-bench (seed {seed}). Arena: {PEERS} peers x {ENTITIES} entities, vec3 positions written every tick");
+    println!("(60 Hz, FastLocal), health TakeAverage with concurrent writes, scores WaitForSync; 25 +- 5 ms one way.");
+    println!("Baselines: plain yrs over y-sync, one transaction per tick whose update is broadcast once, a per-sender");
+    println!("sequence number, sync step 1/2 on a gap (at most once per round trip), on join and after a partition;");
+    println!("one Doc with one Map, or one Doc per value. Every side {secs} s, measured after the first second;");
+    println!("CPU is thread CPU time (all peers on one thread, divided by {PEERS}); bytes per recipient (mesh) and");
+    println!("per message (relay); ratios are baseline / zen-crdt.\n");
+    let head: Vec<&str> = figs.iter().map(|(s, _)| s.name()).collect();
+    print!("| {:<52} |", "");
+    for h in &head {
+        print!(" {h:>16} |");
+    }
+    for (s, _) in figs.iter().skip(1) {
+        print!(" {:>9} |", format!("{}/zen", if s.prefix().contains("map") { "map" } else { "doc" }));
+    }
+    println!();
+    print!("|{:-<54}|", "");
+    for _ in &head {
+        print!("{:-<18}|", "");
+    }
+    for _ in figs.iter().skip(1) {
+        print!("{:-<11}|", "");
+    }
+    println!();
+    let zen_first = figs.first().is_some_and(|(s, _)| *s == Side::Zen);
+    let row = |label: &str, key: &str, digits: usize| {
+        // Rows about bytes per second show KB/s.
+        let scale = if key.contains("bytes_per_s") { 1e-3 } else { 1.0 };
+        if figs.iter().all(|(_, f)| f.get(key).is_none()) {
+            return;
+        }
+        print!("| {label:<52} |");
+        for (_, f) in figs {
+            match f.get(key) {
+                Some(v) if v < 0.0 => print!(" {:>16} |", "never"),
+                Some(v) => print!(" {:>16.digits$} |", v * scale),
+                None => print!(" {:>16} |", "-"),
+            }
+        }
+        let z = figs[0].1.get(key).unwrap_or(0.0);
+        for (_, f) in figs.iter().skip(1) {
+            match f.get(key) {
+                Some(v) if zen_first && z > 0.0 && v >= 0.0 => print!(" {:>9.2} |", v / z),
+                _ => print!(" {:>9} |", "-"),
+            }
+        }
+        println!();
+    };
+    for (name, title) in [("arena", "2% loss"), ("arena_lossless", "0% loss")] {
+        row(&format!("arena, {title}: staleness per write p50 (ms)"), &format!("{name}_staleness_ms_p50"), 0);
+        row("  staleness p99 (ms)", &format!("{name}_staleness_ms_p99"), 0);
+        row("  staleness max (ms)", &format!("{name}_staleness_ms_max"), 0);
+        row("  KB/s per peer, mesh (per recipient), raw", &format!("{name}_bytes_per_s_per_peer_mesh"), 1);
+        row("  KB/s per peer, mesh, LZ4", &format!("{name}_bytes_per_s_per_peer_mesh_lz4"), 1);
+        row("  KB/s per peer, relay (per message), raw", &format!("{name}_bytes_per_s_per_peer_relay"), 1);
+        row("  KB/s per peer, relay, LZ4", &format!("{name}_bytes_per_s_per_peer_relay_lz4"), 1);
+        row("  thread CPU % of a core per peer", &format!("{name}_cpu_pct_per_peer"), 2);
+        for k in WORK {
+            row(&format!("    {k}"), &format!("{name}_cpu_pct_{k}"), 2);
+        }
+        row("  CPU last 5 s / first 5 s", &format!("{name}_cpu_growth"), 2);
+        row("  bytes last 5 s / first 5 s", &format!("{name}_bytes_growth"), 2);
+        row("  state-vector messages per s (all peers)", &format!("{name}_state_vectors_per_s"), 1);
+        row("  memory per peer at the end (MB)", &format!("{name}_mem_end_mb_per_peer"), 2);
+        row("  memory end / start", &format!("{name}_mem_ratio"), 2);
+        row("  WaitForSync score converge p50 (ms) [1]", &format!("{name}_converge_ms_p50"), 0);
+        row("  WaitForSync score converge p99 (ms) [1]", &format!("{name}_converge_ms_p99"), 0);
+        row("  corrections per minute [2]", &format!("{name}_corrections_per_min"), 0);
+        row("  writes stopped: all peers agree after (ms)", &format!("{name}_settled_ms"), 0);
+    }
+    for n in [2, 4, 8] {
+        row(&format!("contention, {n} peers, {cont_secs} s: corrections/min [2]"), &format!("contention_{n}_corrections_per_min"), 0);
+        row("  agree after the writes stop (ms)", &format!("contention_{n}_agree_ms"), 0);
+        row("  KB/s per peer, mesh", &format!("contention_{n}_bytes_per_s_per_peer_mesh"), 1);
+        row("  KB/s per peer, relay", &format!("contention_{n}_bytes_per_s_per_peer_relay"), 1);
+        row("  thread CPU % of a core per peer", &format!("contention_{n}_cpu_pct_per_peer"), 2);
+    }
+    row(&format!("late join after {join_after} s: newcomer agrees after (ms)"), "late_join_catch_up_ms", 0);
+    row(&format!("partition 4/4 for {split_secs} s: agree after healing (ms)"), "partition_heal_ms", 0);
+    println!("\n[1] plain yrs has no WaitForSync: a score write until every other peer reads it.");
+    println!("[2] zen-crdt: correction events; plain yrs: a peer's write silently replaced by a concurrent one.");
+    println!("zen-crdt's receive decodes and applies in one call (its 'receive' is under 'apply'), and its resends and");
+    println!("acknowledgements happen in its tick (under 'encode'); 'apply' includes polling the change events.");
+    if !core.is_empty() {
+        let c = |k: &str| core.iter().find(|(n, _)| *n == k).map_or(0.0, |(_, v)| *v);
         println!(
-            "| {n} peers ({cont_secs} s zen, {ycont_secs} s yrs){:w$} | {:>12.0} / {:<12.0}| {:>14} / {:<14}| {:>11.1} / {:<11.1}|",
-            "",
-            o.corrections_per_min(),
-            b.corrections_per_min(),
-            ms(o),
-            ms(b),
-            o.bytes_per_s_per_peer(*n) / 1000.0,
-            b.bytes_per_s_per_peer(*n) / 1000.0,
-            w = 57 - format!("{n} peers ({cont_secs} s zen, {ycont_secs} s yrs)").len()
+            "\ncore: set p50 {:.1} ns, set+flush+apply {:.0} ns/value, {:.1} B per vec3 update, memory end/start x{:.2}",
+            c("set_ns_p50"),
+            c("flush_apply_ns_per_value"),
+            c("bytes_per_vec3_update"),
+            c("soak_mem_ratio")
         );
     }
-    let or_not = |v: i64| if v < 0 { "(not within 5 s)".to_string() } else { format!("{v} ms") };
-    println!(
-        "\nlate join: the newcomer agrees on every value {} after joining at {join_after} s (plain yrs, joining at {yjoin_after} s: {})",
-        or_not(ms(&late)),
-        or_not(ms(&ylate))
-    );
-    println!(
-        "partition 4/4 for {split_secs} s: everyone agrees {} after healing (plain yrs, split {ysplit_secs} s: {})",
-        or_not(ms(&split)),
-        or_not(ms(&ysplit))
-    );
-    println!(
-        "\ncore: set p50 {set_ns:.1} ns, set+flush+apply {pipe_ns:.0} ns/value, {bytes_per:.1} B per vec3 update, memory end/start over the core run x{soak_ratio:.2}"
-    );
 }
