@@ -4,10 +4,12 @@
 //! asserts nothing.
 
 use std::time::Instant;
+use yrs::Any;
 use zen_crdt::sim::Rng;
 use zen_crdt::*;
-use yrs::Any;
-use zen_crdt_bench::baseline::{arg, heap, lz4_len, median, pair, vec3_any, zen_raw_len, Layout, Replica, YSync};
+use zen_crdt_bench::baseline::{
+    arg, heap, lz4_len, median, pair, vec3_any, zen_raw_len, Layout, Replica, YSync,
+};
 use zen_crdt_bench::thread_cpu_ns;
 
 #[global_allocator]
@@ -217,7 +219,8 @@ fn main() {
     let per_value = |layout| {
         let before = heap();
         let replica = Replica::new(layout, 1, 10_000);
-        let mut writes: Vec<(usize, Any)> = (0..10_000).map(|i| (i, vec3_any([i as f32, 1.0, 2.0]))).collect();
+        let mut writes: Vec<(usize, Any)> =
+            (0..10_000).map(|i| (i, vec3_any([i as f32, 1.0, 2.0]))).collect();
         drop(replica.commit(&mut writes));
         let per = (heap() - before) as f64 / 10_000.0;
         drop(replica);

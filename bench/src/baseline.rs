@@ -13,8 +13,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use yrs::types::EntryChange;
 use yrs::sync::{Message, SyncMessage};
+use yrs::types::EntryChange;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Any, Doc, Map, MapRef, Observable, Out, ReadTxn, StateVector, Transact, Update};
@@ -145,7 +145,9 @@ impl Replica {
                 let seen = changes.clone();
                 m.observe("game", move |txn, e| {
                     for change in e.keys(txn).values() {
-                        if let EntryChange::Inserted(Out::Any(a)) | EntryChange::Updated(_, Out::Any(a)) = change {
+                        if let EntryChange::Inserted(Out::Any(a)) | EntryChange::Updated(_, Out::Any(a)) =
+                            change
+                        {
                             seen.fetch_add(!matches!(a, Any::Null) as usize, Ordering::Relaxed);
                         }
                     }

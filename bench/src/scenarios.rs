@@ -22,8 +22,8 @@ use zen_crdt::sim::{LinkConfig, Sim};
 use zen_crdt::*;
 
 pub use crate::ysync_arena::{YSyncArena, YSyncNet};
-pub use crate::zen_arena::ZenArena;
 use crate::zen_arena::Timed;
+pub use crate::zen_arena::ZenArena;
 
 pub const TICK: u64 = 16;
 pub const PEERS: usize = 8;
@@ -179,7 +179,10 @@ impl Outcome {
         }
         let sum = |s: &[Second], f: fn(&Second) -> u64| s.iter().map(f).sum::<u64>().max(1) as f64;
         let (first, last) = (&w[..k], &w[w.len() - k..]);
-        (sum(last, |s| s.cpu_ns) / sum(first, |s| s.cpu_ns), sum(last, |s| s.bytes_out) / sum(first, |s| s.bytes_out))
+        (
+            sum(last, |s| s.cpu_ns) / sum(first, |s| s.cpu_ns),
+            sum(last, |s| s.bytes_out) / sum(first, |s| s.bytes_out),
+        )
     }
     pub(crate) fn second(&mut self, now: u64) -> &mut Second {
         let s = (now.saturating_sub(1) / 1000) as usize;
@@ -365,13 +368,18 @@ pub fn contention(side: Side, seed: u64, peers: usize, secs: u64) -> Outcome {
         Side::Zen => {
             let mut sim = Sim::new(seed, peers, arena_link(), Options::default());
             let hs: Vec<Vec<ValueHandle>> = (0..peers)
-                .map(|p| ids.iter().map(|id| sim.ctx(p).create(id, ValueType::Vec3, ValueOptions::default()).unwrap()).collect())
+                .map(|p| {
+                    ids.iter()
+                        .map(|id| sim.ctx(p).create(id, ValueType::Vec3, ValueOptions::default()).unwrap())
+                        .collect()
+                })
                 .collect();
             sim.drain_events = false;
             let (mut acct, mut rejected) = (Acct::default(), 0);
             let mut step = |sim: &mut Sim, acct: &mut Acct, out: &mut Outcome| {
                 sim.now += TICK;
-                let mut hosts = Timed { peers: &mut sim.peers, recipients: peers - 1, acct, rejected: &mut rejected };
+                let mut hosts =
+                    Timed { peers: &mut sim.peers, recipients: peers - 1, acct, rejected: &mut rejected };
                 sim.net.step(sim.now, &mut hosts);
                 for c in sim.peers.iter_mut() {
                     let t = thread_cpu_ns();
@@ -431,7 +439,8 @@ pub fn contention(side: Side, seed: u64, peers: usize, secs: u64) -> Outcome {
                 for (p, peer) in y.peers.iter().enumerate().filter(|_| tick > 1) {
                     for i in 0..VALUES {
                         if let Some(Any::Buffer(b)) = peer.replica.read_any(i) {
-                            out.corrections += (f32::from_le_bytes([b[4], b[5], b[6], b[7]]) != p as f32) as u64;
+                            out.corrections +=
+                                (f32::from_le_bytes([b[4], b[5], b[6], b[7]]) != p as f32) as u64;
                         }
                     }
                 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use yrs::Any;
 use zen_crdt::sim::{LinkConfig, Network};
 
-
 /// Value indices of the arena in the baselines' replicas: positions, health, scores.
 fn pos_index(p: usize, i: usize) -> usize {
     p * ENTITIES + i
@@ -71,7 +70,8 @@ impl YSyncNet {
     pub fn set_online(&mut self, p: usize, online: bool, now: u64) {
         self.net.online[p] = online;
         if online {
-            let others: Vec<usize> = (0..self.peers.len()).filter(|&q| q != p && self.net.online[q]).collect();
+            let others: Vec<usize> =
+                (0..self.peers.len()).filter(|&q| q != p && self.net.online[q]).collect();
             for q in others {
                 self.peers[p].connect(now, &mut self.net, q);
                 self.peers[q].connect(now, &mut self.net, p);
@@ -213,4 +213,3 @@ impl Arena for YSyncArena {
 
     fn finish(&self, _out: &mut Outcome) {}
 }
-

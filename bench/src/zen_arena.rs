@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use zen_crdt::sim::{Hosts, LinkConfig, Sim};
 use zen_crdt::*;
 
-
 /// `Sim`'s contexts as the network's hosts, timing each call and counting each
 /// message's bytes in both accountings (a broadcast reaches every other online peer).
 pub(crate) struct Timed<'a> {
@@ -101,7 +100,8 @@ impl ZenArena {
             (0..self.sim.peers.len()).filter(|&p| self.sim.online(p)).map(|p| &self.sim.peers[p]).collect();
         online.iter().all(|c| c.value_count() == first.value_count())
             && first.value_ids().filter(|id| hot || !id.ends_with("/pos")).all(|id| {
-                let reads: Vec<_> = online.iter().map(|c| c.open(id).ok().and_then(|h| c.get(h).ok())).collect();
+                let reads: Vec<_> =
+                    online.iter().map(|c| c.open(id).ok().and_then(|h| c.get(h).ok())).collect();
                 reads.windows(2).all(|w| match (&w[0], &w[1]) {
                     (Some(a), Some(b)) => a.same_bits(b),
                     _ => false,
@@ -157,8 +157,12 @@ impl Arena for ZenArena {
         }
         self.sim.now = now;
         let recipients = self.sim.net.online.iter().filter(|&&o| o).count().saturating_sub(1);
-        let mut hosts =
-            Timed { peers: &mut self.sim.peers, recipients, acct: &mut self.acct, rejected: &mut self.rejected };
+        let mut hosts = Timed {
+            peers: &mut self.sim.peers,
+            recipients,
+            acct: &mut self.acct,
+            rejected: &mut self.rejected,
+        };
         self.sim.net.step(now, &mut hosts);
         let mut fixes = [0u32; 2];
         for (p, c) in self.sim.peers.iter_mut().enumerate() {
@@ -220,4 +224,3 @@ impl Arena for ZenArena {
         out.converge_ms = self.converge_histogram();
     }
 }
-

@@ -40,7 +40,14 @@ struct Column {
 }
 
 impl Column {
-    fn of(out: &Outcome, acct: &Acct, converge: &Histogram, secs_done: f64, secs_total: u64, mem_now: i64) -> Column {
+    fn of(
+        out: &Outcome,
+        acct: &Acct,
+        converge: &Histogram,
+        secs_done: f64,
+        secs_total: u64,
+        mem_now: i64,
+    ) -> Column {
         // CPU and bytes are counted after the first second of warm-up.
         let secs = (secs_done - (WARMUP_TICKS * TICK) as f64 / 1000.0).max(1e-3);
         let per_peer = |x: f64| x / PEERS as f64;
@@ -51,7 +58,7 @@ impl Column {
             converge: (hq(converge, 0.5), hq(converge, 0.99)),
             corrections_per_min: out.corrections as f64 * 60.0 / secs,
             correction_ms: (hq(&out.correction_ms, 0.5), hq(&out.correction_ms, 0.99)),
-            bytes_per_s_per_peer: per_peer(acct.bytes_mesh as f64 / secs),
+            bytes_per_s_per_peer: per_peer(acct.bytes_relay_lz4 as f64 / secs),
             cpu_pct_per_peer: per_peer(100.0 * acct.cpu_total_ns() as f64 / 1e9 / secs),
             mem_start_mb: per_peer(out.mem_start as f64 / 1e6),
             mem_now_mb: per_peer(mem_now as f64 / 1e6),
@@ -87,7 +94,7 @@ impl View {
             row("WaitForSync converge p50 / p99 (ms)*", &|c| pair(c.converge)),
             row("corrections per minute**", &|c| format!("{:.0}", c.corrections_per_min)),
             row("correction after write p50 / p99 (ms)", &|c| pair(c.correction_ms)),
-            row("KB/s per peer (mesh: per recipient)", &|c| format!("{:.1}", c.bytes_per_s_per_peer / 1e3)),
+            row("KB/s per peer (relay, LZ4)", &|c| format!("{:.1}", c.bytes_per_s_per_peer / 1e3)),
             row("thread CPU % of a core per peer", &|c| format!("{:.1}", c.cpu_pct_per_peer)),
             row("memory per peer, start -> now (MB)", &|c| {
                 format!("{:.1} -> {:.1}", c.mem_start_mb, c.mem_now_mb)
@@ -248,7 +255,10 @@ fn plot(path: &str, z: &Outcome, y: &Outcome) -> Plot {
     let top =
         z.series.iter().chain(&y.series).map(|s| s.bytes_out).max().unwrap_or(1) as f64 / PEERS as f64 * 3.0;
     let mut c = ChartBuilder::on(&panels[3])
-        .caption("Bytes sent per second per peer (each message counted once, as via a relay)", ("sans-serif", 18))
+        .caption(
+            "Bytes sent per second per peer (each message counted once, as via a relay)",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)

@@ -89,9 +89,12 @@ fn arena_figures(f: &mut Figures, name: &str, o: &Outcome) {
         f.put(format!("{name}_staleness_ms_{k}"), q(&o.staleness_ms, p));
     }
     let a = &o.acct;
-    for (k, b) in
-        [("mesh", a.bytes_mesh), ("relay", a.bytes_relay), ("mesh_lz4", a.bytes_mesh_lz4), ("relay_lz4", a.bytes_relay_lz4)]
-    {
+    for (k, b) in [
+        ("mesh", a.bytes_mesh),
+        ("relay", a.bytes_relay),
+        ("mesh_lz4", a.bytes_mesh_lz4),
+        ("relay_lz4", a.bytes_relay_lz4),
+    ] {
         f.put(format!("{name}_bytes_per_s_per_peer_{k}"), o.per_s_per_peer(b, PEERS));
     }
     f.put(format!("{name}_cpu_pct_per_peer"), o.cpu_pct_per_peer(PEERS));
@@ -161,8 +164,14 @@ fn main() {
                 let o = contention(side, seed, n, cont_secs);
                 f.put(format!("contention_{n}_corrections_per_min"), o.corrections_per_min());
                 f.put(format!("contention_{n}_agree_ms"), o.catch_up_ms.map_or(-1.0, |v| v as f64));
-                f.put(format!("contention_{n}_bytes_per_s_per_peer_mesh"), o.per_s_per_peer(o.acct.bytes_mesh, n));
-                f.put(format!("contention_{n}_bytes_per_s_per_peer_relay"), o.per_s_per_peer(o.acct.bytes_relay, n));
+                f.put(
+                    format!("contention_{n}_bytes_per_s_per_peer_mesh"),
+                    o.per_s_per_peer(o.acct.bytes_mesh, n),
+                );
+                f.put(
+                    format!("contention_{n}_bytes_per_s_per_peer_relay"),
+                    o.per_s_per_peer(o.acct.bytes_relay, n),
+                );
                 f.put(format!("contention_{n}_cpu_pct_per_peer"), o.cpu_pct_per_peer(n));
             }
         }
@@ -202,7 +211,9 @@ fn print_tables(
     println!("(60 Hz, FastLocal), health TakeAverage with concurrent writes, scores WaitForSync; 25 +- 5 ms one way.");
     println!("Baselines: plain yrs over y-sync, one transaction per tick whose update is broadcast once, a per-sender");
     println!("sequence number, sync step 1/2 on a gap (at most once per round trip), on join and after a partition;");
-    println!("one Doc with one Map, or one Doc per value. Every side {secs} s, measured after the first second;");
+    println!(
+        "one Doc with one Map, or one Doc per value. Every side {secs} s, measured after the first second;"
+    );
     println!("CPU is thread CPU time (all peers on one thread, divided by {PEERS}); bytes per recipient (mesh) and");
     println!("per message (relay); ratios are baseline / zen-crdt.\n");
     let head: Vec<&str> = figs.iter().map(|(s, _)| s.name()).collect();
@@ -269,7 +280,11 @@ fn print_tables(
         row("  writes stopped: all peers agree after (ms)", &format!("{name}_settled_ms"), 0);
     }
     for n in [2, 4, 8] {
-        row(&format!("contention, {n} peers, {cont_secs} s: corrections/min [2]"), &format!("contention_{n}_corrections_per_min"), 0);
+        row(
+            &format!("contention, {n} peers, {cont_secs} s: corrections/min [2]"),
+            &format!("contention_{n}_corrections_per_min"),
+            0,
+        );
         row("  agree after the writes stop (ms)", &format!("contention_{n}_agree_ms"), 0);
         row("  KB/s per peer, mesh", &format!("contention_{n}_bytes_per_s_per_peer_mesh"), 1);
         row("  KB/s per peer, relay", &format!("contention_{n}_bytes_per_s_per_peer_relay"), 1);
@@ -278,9 +293,13 @@ fn print_tables(
     row(&format!("late join after {join_after} s: newcomer agrees after (ms)"), "late_join_catch_up_ms", 0);
     row(&format!("partition 4/4 for {split_secs} s: agree after healing (ms)"), "partition_heal_ms", 0);
     println!("\n[1] plain yrs has no WaitForSync: a score write until every other peer reads it.");
-    println!("[2] zen-crdt: correction events; plain yrs: a peer's write silently replaced by a concurrent one.");
+    println!(
+        "[2] zen-crdt: correction events; plain yrs: a peer's write silently replaced by a concurrent one."
+    );
     println!("zen-crdt's receive decodes and applies in one call (its 'receive' is under 'apply'), and its resends and");
-    println!("acknowledgements happen in its tick (under 'encode'); 'apply' includes polling the change events.");
+    println!(
+        "acknowledgements happen in its tick (under 'encode'); 'apply' includes polling the change events."
+    );
     if !core.is_empty() {
         let c = |k: &str| core.iter().find(|(n, _)| *n == k).map_or(0.0, |(_, v)| *v);
         println!(
