@@ -1,0 +1,1042 @@
+// zen-crdt 1.0 for C++17: one header over the C API (zen_crdt.h), nothing underneath but
+// that API. RAII contexts, typed values, range-for over change events and outbound
+// messages, and errors as values that work with and without exceptions.
+//
+//   #include <zen_crdt.hpp>
+//   auto ctx = zen::Context::create(1).value();          // peer id 1
+//   auto pos = ctx.create<zen::Vec3>("unit/7/pos").value();
+//   if (auto s = pos.set({1, 2, 3}); !s) std::puts(s.error().what());
+//   ctx.tick(now_ms).value();
+//   for (const auto& m : ctx.outbound()) send(m.to, m.data(), m.size());
+//   for (const zen::Change& c : ctx.changes()) if (c.is(pos)) draw(c.new_value().as<zen::Vec3>());
+//
+// OWNERSHIP. `Context` is move-only and owns its C context: the destructor frees it (and
+// with it every value handle of it and every merge registered on it). A moved-from or
+// closed Context is safe to destroy and to call: calls report ZEN_ERR_INVALID_HANDLE.
+// `Value<T>` is a copyable view (two integers); it never owns anything and outliving
+// its context is safe: calls then report ZEN_ERR_INVALID_HANDLE. `Net` owns a simulated
+// network, not the contexts attached to it.
+//
+// THREADS. As for the C API: every call may come from any thread, and calls on one
+// context are serialised by the context's own lock (a network thread may `receive`
+// while the game thread sets and ticks). Two exceptions of this wrapper: `outbound()`
+// reuses one buffer per Context, and `changes()` borrows event memory until the next
+// event, so each of them is for one thread at a time. Errors are read on the thread
+// that failed, at once, into the `Error` the call returns.
+//
+// ERRORS. Fallible calls return `[[nodiscard]]` `Status` or `Result<T>` (expected-like:
+// `has_value()`, `operator bool`, `value()`, `error()`). `value()` on an error throws
+// `zen::Error` when exceptions are enabled, and otherwise prints the error to stderr and
+// calls std::abort(). The header compiles and works with -fno-exceptions.
+//
+// YOUR OWN TYPES. Specialise `zen::value_traits` to store a type of your engine as one
+// of the built-in types (bool, std::int64_t, double, std::string,
+// std::vector<std::uint8_t>, zen::Vec2/Vec3/Vec4/Quat/Color):
+//
+//   template <> struct zen::value_traits<glm::vec3> {
+//     using wire = zen::Vec3;
+//     static wire to_wire(const glm::vec3& v) { return {v.x, v.y, v.z}; }
+//     static glm::vec3 from_wire(const wire& w) { return {w.x, w.y, w.z}; }
+//   };
+//   auto pos = ctx.create<glm::vec3>("unit/7/pos").value();
+#ifndef ZEN_CRDT_HPP
+#define ZEN_CRDT_HPP
+
+#include "zen_crdt.h"
+#if __has_include("zen_crdt_sim.h")
+#include "zen_crdt_sim.h"
+#define ZEN_CRDT_HPP_SIM 1
+#endif
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#define ZEN_CRDT_HPP_EXCEPTIONS 1
+#endif
+
+namespace zen {
+
+// ---- enums and plain types --------------------------------------------------------------
+
+enum class Type : std::uint32_t {
+  None = ZEN_TYPE_NONE,
+  Bool = ZEN_TYPE_BOOL,
+  I64 = ZEN_TYPE_I64,
+  F64 = ZEN_TYPE_F64,
+  String = ZEN_TYPE_STRING,
+  Bytes = ZEN_TYPE_BYTES,
+  Vec2 = ZEN_TYPE_VEC2,
+  Vec3 = ZEN_TYPE_VEC3,
+  Vec4 = ZEN_TYPE_VEC4,
+  Color = ZEN_TYPE_COLOR,
+  Quat = ZEN_TYPE_QUAT,
+};
+
+enum class Mode : std::uint32_t {
+  FastLocal = ZEN_MODE_FAST_LOCAL,
+  WaitForSync = ZEN_MODE_WAIT_FOR_SYNC,
+};
+
+enum class Policy : std::uint32_t {
+  LastWriterWins = ZEN_POLICY_LAST_WRITER_WINS,
+  Max = ZEN_POLICY_MAX,
+  Min = ZEN_POLICY_MIN,
+  TakeAverage = ZEN_POLICY_TAKE_AVERAGE,
+  Custom = ZEN_POLICY_CUSTOM,
+};
+
+enum class SyncState : std::uint32_t {
+  LocalOnly = ZEN_STATE_LOCAL_ONLY,
+  Syncing = ZEN_STATE_SYNCING,
+  Converged = ZEN_STATE_CONVERGED,
+  Conflicted = ZEN_STATE_CONFLICTED,
+};
+
+enum class ChangeKind : std::uint32_t {
+  Created = ZEN_CHANGE_CREATED,
+  Modified = ZEN_CHANGE_MODIFIED,
+  StateChanged = ZEN_CHANGE_STATE_CHANGED,
+  Removed = ZEN_CHANGE_REMOVED,
+};
+
+struct Vec2 {
+  float x = 0, y = 0;
+};
+struct Vec3 {
+  float x = 0, y = 0, z = 0;
+};
+struct Vec4 {
+  float x = 0, y = 0, z = 0, w = 0;
+};
+// A rotation; the identity is (0, 0, 0, 1).
+struct Quat {
+  float x = 0, y = 0, z = 0, w = 1;
+};
+struct Color {
+  float r = 0, g = 0, b = 0, a = 1;
+};
+
+inline bool operator==(const Vec2& a, const Vec2& b) { return a.x == b.x && a.y == b.y; }
+inline bool operator==(const Vec3& a, const Vec3& b) { return a.x == b.x && a.y == b.y && a.z == b.z; }
+inline bool operator==(const Vec4& a, const Vec4& b) {
+  return a.x == b.x && a.y == b.y && a.z == b.z && a.w == b.w;
+}
+inline bool operator==(const Quat& a, const Quat& b) {
+  return a.x == b.x && a.y == b.y && a.z == b.z && a.w == b.w;
+}
+inline bool operator==(const Color& a, const Color& b) {
+  return a.r == b.r && a.g == b.g && a.b == b.b && a.a == b.a;
+}
+inline bool operator!=(const Vec2& a, const Vec2& b) { return !(a == b); }
+inline bool operator!=(const Vec3& a, const Vec3& b) { return !(a == b); }
+inline bool operator!=(const Vec4& a, const Vec4& b) { return !(a == b); }
+inline bool operator!=(const Quat& a, const Quat& b) { return !(a == b); }
+inline bool operator!=(const Color& a, const Color& b) { return !(a == b); }
+
+// Any value, owned: what an `OwnedChange` carries.
+using Variant = std::variant<std::monostate, bool, std::int64_t, double, std::string, std::vector<std::uint8_t>,
+                             Vec2, Vec3, Vec4, Quat, Color>;
+
+// The library's version as major << 16 | minor << 8 | patch.
+inline std::uint32_t version() noexcept { return zen_version(); }
+
+// ---- errors -----------------------------------------------------------------------------
+
+// A failed call: its status and the library's one-line message, read on the failing
+// thread when the call returned. Thrown by `value()` when exceptions are enabled.
+class Error : public std::exception {
+ public:
+  Error() = default;
+  Error(zen_status_t code, std::string message) : code_(code), message_(std::move(message)) {}
+  zen_status_t code() const noexcept { return code_; }
+  // The status's name, e.g. "ZEN_ERR_INVALID_HANDLE".
+  const char* name() const noexcept { return zen_status_name(static_cast<std::int32_t>(code_)); }
+  const std::string& message() const noexcept { return message_; }
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  zen_status_t code_ = ZEN_OK;
+  std::string message_;
+};
+
+namespace detail {
+
+// The error of a call that just returned `code`, with this thread's message.
+inline Error last_error(zen_status_t code) {
+  const char* msg = zen_last_error();
+  return Error(code, msg != nullptr ? std::string(msg) : std::string());
+}
+
+[[noreturn]] inline void fail(const Error& e) {
+#ifdef ZEN_CRDT_HPP_EXCEPTIONS
+  throw e;
+#else
+  std::fprintf(stderr, "zen-crdt: value() on an error: %s: %s\n", e.name(), e.what());
+  std::abort();
+#endif
+}
+
+template <class>
+inline constexpr bool dependent_false = false;
+
+inline const Error& no_error() noexcept {
+  static const Error none;
+  return none;
+}
+
+}  // namespace detail
+
+// The outcome of a call that returns nothing: success, or an `Error`. A success holds
+// no allocation (the common path of a game's writes costs nothing extra).
+class [[nodiscard]] Status {
+ public:
+  Status() noexcept = default;
+  explicit Status(Error e) : error_(std::make_shared<const Error>(std::move(e))) {}
+  // From a C status: on failure the thread's message is read now.
+  static Status from(zen_status_t code) { return code == ZEN_OK ? Status() : Status(detail::last_error(code)); }
+
+  bool has_value() const noexcept { return error_ == nullptr; }
+  explicit operator bool() const noexcept { return has_value(); }
+  zen_status_t code() const noexcept { return error_ ? error_->code() : ZEN_OK; }
+  // The error (a default Error with code ZEN_OK when there is none).
+  const Error& error() const noexcept { return error_ ? *error_ : detail::no_error(); }
+  // Throws (or aborts without exceptions) if this is an error.
+  void value() const {
+    if (error_) detail::fail(*error_);
+  }
+
+ private:
+  std::shared_ptr<const Error> error_;
+};
+
+// A `T` or an `Error`.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T v) : v_(std::in_place_index<0>, std::move(v)) {}  // NOLINT: implicit, like std::expected
+  Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+  static Result from(zen_status_t code) { return Result(detail::last_error(code)); }
+
+  bool has_value() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return has_value(); }
+  zen_status_t code() const noexcept { return has_value() ? ZEN_OK : std::get<1>(v_).code(); }
+
+  // The value; throws `zen::Error` (or aborts without exceptions) if this is an error.
+  T& value() & {
+    check();
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    check();
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    check();
+    return std::get<0>(std::move(v_));
+  }
+  T value_or(T fallback) const& { return has_value() ? std::get<0>(v_) : std::move(fallback); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  // The error; on a success, a default Error with code ZEN_OK.
+  const Error& error() const noexcept { return has_value() ? detail::no_error() : std::get<1>(v_); }
+
+ private:
+  void check() const {
+    if (!has_value()) detail::fail(std::get<1>(v_));
+  }
+  std::variant<T, Error> v_;
+};
+
+// ---- value types: the built-in ones and yours -------------------------------------------
+
+// Specialise for your own types (see "YOUR OWN TYPES" at the top): `using wire = <a
+// built-in type>;` and static `wire to_wire(const T&)`, `T from_wire(const wire&)`.
+template <class T, class = void>
+struct value_traits {};
+
+namespace detail {
+
+template <class T>
+struct builtin : std::false_type {};
+
+// Reads a string or bytes value into `out`, growing it until it fits (another thread
+// may write a longer value between two tries).
+template <class Out, class Getter>
+inline zen_status_t read_sized(Out& out, Getter get) {
+  out.resize(out.capacity() > 32 ? out.capacity() : 32);
+  for (;;) {
+    std::size_t len = 0;
+    zen_status_t s = get(out.data(), out.size(), &len);
+    if (s == ZEN_ERR_BUFFER_TOO_SMALL) {
+      out.resize(len);
+      continue;
+    }
+    if (s == ZEN_OK) out.resize(len);
+    return s;
+  }
+}
+
+#define ZEN_CRDT_HPP_BUILTIN(T, TAG, SET, GET, TO_C, FROM_C)                                           \
+  template <>                                                                                            \
+  struct builtin<T> : std::true_type {                                                                   \
+    static constexpr Type type = Type::TAG;                                                              \
+    static zen_status_t set(zen_context_t c, zen_value_t h, const T& v) noexcept { return SET(c, h, TO_C); } \
+    static zen_status_t get(zen_context_t c, zen_value_t h, T& v) noexcept {                             \
+      auto raw = FROM_C;                                                                                 \
+      zen_status_t s = GET(c, h, &raw);                                                                  \
+      if (s == ZEN_OK) v = convert(raw);                                                                 \
+      return s;                                                                                          \
+    }                                                                                                    \
+  };
+
+inline bool convert(bool v) { return v; }
+inline std::int64_t convert(std::int64_t v) { return v; }
+inline double convert(double v) { return v; }
+inline Vec2 convert(zen_vec2_t v) { return {v.x, v.y}; }
+inline Vec3 convert(zen_vec3_t v) { return {v.x, v.y, v.z}; }
+inline Vec4 convert(zen_vec4_t v) { return {v.x, v.y, v.z, v.w}; }
+inline Quat convert(zen_quat_t v) { return {v.x, v.y, v.z, v.w}; }
+inline Color convert(zen_color_t v) { return {v.r, v.g, v.b, v.a}; }
+
+ZEN_CRDT_HPP_BUILTIN(bool, Bool, zen_value_set_bool, zen_value_get_bool, v, false)
+ZEN_CRDT_HPP_BUILTIN(std::int64_t, I64, zen_value_set_i64, zen_value_get_i64, v, std::int64_t{0})
+ZEN_CRDT_HPP_BUILTIN(double, F64, zen_value_set_f64, zen_value_get_f64, v, 0.0)
+ZEN_CRDT_HPP_BUILTIN(Vec2, Vec2, zen_value_set_vec2, zen_value_get_vec2, (zen_vec2_t{v.x, v.y}), zen_vec2_t{})
+ZEN_CRDT_HPP_BUILTIN(Vec3, Vec3, zen_value_set_vec3, zen_value_get_vec3, (zen_vec3_t{v.x, v.y, v.z}), zen_vec3_t{})
+ZEN_CRDT_HPP_BUILTIN(Vec4, Vec4, zen_value_set_vec4, zen_value_get_vec4, (zen_vec4_t{v.x, v.y, v.z, v.w}),
+                     zen_vec4_t{})
+ZEN_CRDT_HPP_BUILTIN(Quat, Quat, zen_value_set_quat, zen_value_get_quat, (zen_quat_t{v.x, v.y, v.z, v.w}),
+                     zen_quat_t{})
+ZEN_CRDT_HPP_BUILTIN(Color, Color, zen_value_set_color, zen_value_get_color, (zen_color_t{v.r, v.g, v.b, v.a}),
+                     zen_color_t{})
+#undef ZEN_CRDT_HPP_BUILTIN
+
+template <>
+struct builtin<std::string> : std::true_type {
+  static constexpr Type type = Type::String;
+  static zen_status_t set(zen_context_t c, zen_value_t h, const std::string& v) noexcept {
+    return zen_value_set_string(c, h, v.data(), v.size());
+  }
+  static zen_status_t get(zen_context_t c, zen_value_t h, std::string& v) {
+    return read_sized(v, [&](char* buf, std::size_t cap, std::size_t* len) {
+      return zen_value_get_string(c, h, buf, cap, len);
+    });
+  }
+};
+
+template <>
+struct builtin<std::vector<std::uint8_t>> : std::true_type {
+  static constexpr Type type = Type::Bytes;
+  static zen_status_t set(zen_context_t c, zen_value_t h, const std::vector<std::uint8_t>& v) noexcept {
+    return zen_value_set_bytes(c, h, v.data(), v.size());
+  }
+  static zen_status_t get(zen_context_t c, zen_value_t h, std::vector<std::uint8_t>& v) {
+    return read_sized(v, [&](std::uint8_t* buf, std::size_t cap, std::size_t* len) {
+      return zen_value_get_bytes(c, h, buf, cap, len);
+    });
+  }
+};
+
+template <class T, class = void>
+struct has_wire : std::false_type {};
+template <class T>
+struct has_wire<T, std::void_t<typename value_traits<T>::wire>> : std::true_type {};
+
+// How `T` is stored: itself if built in, else its traits' wire type.
+template <class T, bool = builtin<T>::value>
+struct storage {
+  using wire = T;
+  static const T& to(const T& v) { return v; }
+  static T from(T w) { return w; }
+};
+template <class T>
+struct storage<T, false> {
+  static_assert(has_wire<T>::value,
+                "zen::Value<T>: T is not a zen-crdt type. Use bool, std::int64_t, double, std::string, "
+                "std::vector<std::uint8_t>, zen::Vec2/Vec3/Vec4/Quat/Color, or specialise zen::value_traits<T> "
+                "with `using wire = <one of those>;`, `static wire to_wire(const T&)` and "
+                "`static T from_wire(const wire&)` (see \"YOUR OWN TYPES\" in zen_crdt.hpp).");
+  using wire = typename value_traits<T>::wire;
+  static_assert(builtin<wire>::value, "zen::value_traits<T>::wire must be a built-in zen-crdt type");
+  static wire to(const T& v) { return value_traits<T>::to_wire(v); }
+  static T from(const wire& w) { return value_traits<T>::from_wire(w); }
+};
+
+template <class T>
+using wire_t = typename storage<T>::wire;
+
+}  // namespace detail
+
+// The zen-crdt type a C++ type is stored as.
+template <class T>
+inline constexpr Type type_of = detail::builtin<detail::wire_t<T>>::type;
+
+// ---- values -----------------------------------------------------------------------------
+
+// A value's type, mode, policy and sync state.
+struct Info {
+  Type type = Type::None;
+  Mode mode = Mode::FastLocal;
+  Policy policy = Policy::LastWriterWins;
+  SyncState state = SyncState::LocalOnly;
+};
+
+// How a value is created: its mode here, and its policy (the first creator's holds on
+// every peer). For `Policy::Custom`, `custom` names a merge registered on every peer.
+struct ValueOptions {
+  Mode mode = Mode::FastLocal;
+  Policy policy = Policy::LastWriterWins;
+  std::string_view custom = {};
+};
+
+// A typed view of one value of one context: copyable, owns nothing. Calls after its
+// context is gone report ZEN_ERR_INVALID_HANDLE.
+template <class T>
+class Value {
+ public:
+  Value() = default;
+  Value(zen_context_t ctx, zen_value_t handle) noexcept : ctx_(ctx), h_(handle) {}
+
+  // Writes `v` (FastLocal: shown at once; WaitForSync: shown when every member has it).
+  Status set(const T& v) const {
+    zen_status_t s = detail::builtin<detail::wire_t<T>>::set(ctx_, h_, detail::storage<T>::to(v));
+    return s == ZEN_OK ? Status() : Status::from(s);
+  }
+  // What reads show here (a never-written value reads as its type's zero).
+  Result<T> get() const {
+    detail::wire_t<T> w{};
+    zen_status_t s = detail::builtin<detail::wire_t<T>>::get(ctx_, h_, w);
+    if (s != ZEN_OK) return Result<T>::from(s);
+    return Result<T>(detail::storage<T>::from(w));
+  }
+  Result<Info> info() const {
+    zen_value_type_t t{};
+    zen_mode_t m{};
+    zen_policy_t p{};
+    zen_sync_state_t st{};
+    zen_status_t s = zen_value_info(ctx_, h_, &t, &m, &p, &st);
+    if (s != ZEN_OK) return Result<Info>::from(s);
+    return Info{static_cast<Type>(t), static_cast<Mode>(m), static_cast<Policy>(p), static_cast<SyncState>(st)};
+  }
+  Status set_mode(Mode mode) const {
+    return Status::from(zen_value_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
+  }
+  // Removes the value on every peer.
+  Status remove() const { return Status::from(zen_value_remove(ctx_, h_)); }
+  // Blocks until the value is Converged (ZEN_ERR_TIMEOUT after `timeout`). For threads
+  // other than the one that ticks.
+  Status wait_converged(std::chrono::milliseconds timeout) const {
+    auto ms = timeout.count() < 0 ? 0 : timeout.count();
+    return Status::from(zen_value_wait_converged(ctx_, h_, static_cast<std::uint64_t>(ms)));
+  }
+  Result<std::string> id() const {
+    std::string out;
+    zen_status_t s = detail::read_sized(out, [&](char* buf, std::size_t cap, std::size_t* len) {
+      return zen_value_id(ctx_, h_, buf, cap, len);
+    });
+    if (s != ZEN_OK) return Result<std::string>::from(s);
+    return out;
+  }
+  zen_value_t handle() const noexcept { return h_; }
+  zen_context_t context() const noexcept { return ctx_; }
+
+ private:
+  zen_context_t ctx_{};
+  zen_value_t h_{};
+};
+
+inline bool same_handle(zen_value_t a, zen_value_t b) noexcept { return a.owner == b.owner && a.index == b.index; }
+
+// ---- change events ----------------------------------------------------------------------
+
+// A value inside an event, borrowed: valid until the next event of the same `changes()`.
+class ValueView {
+ public:
+  explicit ValueView(const zen_value_data_t& d) noexcept : d_(&d) {}
+  Type type() const noexcept { return static_cast<Type>(d_->value_type); }
+  bool empty() const noexcept { return type() == Type::None; }
+  // Text or bytes, borrowed (empty for other types).
+  std::string_view text() const noexcept {
+    if (type() != Type::String && type() != Type::Bytes) return {};
+    return std::string_view(reinterpret_cast<const char*>(d_->data.bytes.ptr), d_->data.bytes.len);
+  }
+  // The value as `T` (a built-in type or one with value_traits), or nothing if it holds
+  // another type.
+  template <class T>
+  std::optional<T> as() const {
+    using W = detail::wire_t<T>;
+    if (type() != detail::builtin<W>::type) return std::nullopt;
+    return detail::storage<T>::from(wire<W>());
+  }
+  // An owned copy.
+  Variant to_variant() const {
+    switch (type()) {
+      case Type::Bool: return wire<bool>();
+      case Type::I64: return wire<std::int64_t>();
+      case Type::F64: return wire<double>();
+      case Type::String: return wire<std::string>();
+      case Type::Bytes: return wire<std::vector<std::uint8_t>>();
+      case Type::Vec2: return wire<Vec2>();
+      case Type::Vec3: return wire<Vec3>();
+      case Type::Vec4: return wire<Vec4>();
+      case Type::Quat: return wire<Quat>();
+      case Type::Color: return wire<Color>();
+      case Type::None: break;
+    }
+    return std::monostate{};
+  }
+  const zen_value_data_t& capi() const noexcept { return *d_; }
+
+ private:
+  template <class W>
+  W wire() const {
+    const auto& p = d_->data;
+    if constexpr (std::is_same_v<W, bool>) return p.b;
+    else if constexpr (std::is_same_v<W, std::int64_t>) return p.i;
+    else if constexpr (std::is_same_v<W, double>) return p.f;
+    else if constexpr (std::is_same_v<W, std::string>) return std::string(text());
+    else if constexpr (std::is_same_v<W, std::vector<std::uint8_t>>)
+      return p.bytes.len == 0 ? W{} : W(p.bytes.ptr, p.bytes.ptr + p.bytes.len);
+    else if constexpr (std::is_same_v<W, Vec2>) return Vec2{p.vec[0], p.vec[1]};
+    else if constexpr (std::is_same_v<W, Vec3>) return Vec3{p.vec[0], p.vec[1], p.vec[2]};
+    else if constexpr (std::is_same_v<W, Vec4>) return Vec4{p.vec[0], p.vec[1], p.vec[2], p.vec[3]};
+    else if constexpr (std::is_same_v<W, Quat>) return Quat{p.vec[0], p.vec[1], p.vec[2], p.vec[3]};
+    else if constexpr (std::is_same_v<W, Color>) return Color{p.vec[0], p.vec[1], p.vec[2], p.vec[3]};
+    else static_assert(detail::dependent_false<W>, "not a built-in zen-crdt type");
+  }
+  const zen_value_data_t* d_;
+};
+
+struct OwnedChange;
+
+// One change event, borrowed from the range that produced it: valid until the loop
+// moves on (take `owned()` to keep it).
+class Change {
+ public:
+  explicit Change(const zen_change_t& c) noexcept : c_(&c) {}
+  zen_value_t value() const noexcept { return c_->value; }
+  // Whether the event is about `v`.
+  template <class T>
+  bool is(const Value<T>& v) const noexcept {
+    return same_handle(c_->value, v.handle());
+  }
+  ChangeKind kind() const noexcept { return static_cast<ChangeKind>(c_->kind); }
+  SyncState state() const noexcept { return static_cast<SyncState>(c_->state); }
+  // A concurrent write by another peer replaced what this peer showed.
+  bool is_correction() const noexcept { return c_->is_correction; }
+  // The peer whose write caused it (this context's own id for local writes).
+  std::uint64_t origin() const noexcept { return c_->origin; }
+  // Host time of the change (the ms passed to `tick`).
+  std::uint64_t time_ms() const noexcept { return c_->time_ms; }
+  ValueView old_value() const noexcept { return ValueView(c_->old_value); }
+  ValueView new_value() const noexcept { return ValueView(c_->new_value); }
+  inline OwnedChange owned() const;
+  const zen_change_t& capi() const noexcept { return *c_; }
+
+ private:
+  const zen_change_t* c_;
+};
+
+// A change event that owns its values.
+struct OwnedChange {
+  zen_value_t value{};
+  ChangeKind kind = ChangeKind::Modified;
+  SyncState state = SyncState::LocalOnly;
+  bool is_correction = false;
+  std::uint64_t origin = 0;
+  std::uint64_t time_ms = 0;
+  Variant old_value;
+  Variant new_value;
+};
+
+inline OwnedChange Change::owned() const {
+  return OwnedChange{c_->value,  kind(), state(), c_->is_correction, c_->origin, c_->time_ms, old_value().to_variant(),
+                     new_value().to_variant()};
+}
+
+// `for (const zen::Change& c : ctx.changes())`: pops events until none is left. A
+// failure ends the loop early and is kept in `status()`.
+class ChangeRange {
+ public:
+  explicit ChangeRange(zen_context_t ctx) noexcept : ctx_(ctx) {}
+  ChangeRange(const ChangeRange&) = delete;
+  ChangeRange& operator=(const ChangeRange&) = delete;
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Change;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Change*;
+    using reference = const Change&;
+    iterator() = default;
+    explicit iterator(ChangeRange* r) : r_(r) {}
+    reference operator*() const { return r_->view_; }
+    pointer operator->() const { return &r_->view_; }
+    iterator& operator++() {
+      r_->next();
+      return *this;
+    }
+    void operator++(int) { r_->next(); }
+    bool operator==(const iterator& o) const { return done() == o.done(); }
+    bool operator!=(const iterator& o) const { return !(*this == o); }
+
+   private:
+    bool done() const { return r_ == nullptr || !r_->has_; }
+    ChangeRange* r_ = nullptr;
+  };
+
+  iterator begin() {
+    next();
+    return iterator(this);
+  }
+  iterator end() { return iterator(); }
+  // Why the loop ended early, if it did.
+  const Status& status() const noexcept { return status_; }
+
+ private:
+  void next() {
+    has_ = false;
+    if (!status_) return;
+    zen_status_t s = zen_context_poll_change(ctx_, &raw_, &has_);
+    if (s != ZEN_OK) {
+      has_ = false;
+      status_ = Status::from(s);
+    }
+  }
+  zen_context_t ctx_;
+  zen_change_t raw_{};
+  Change view_{raw_};
+  bool has_ = false;
+  Status status_;
+};
+
+// ---- outbound messages ------------------------------------------------------------------
+
+// One outbound message, borrowed: valid until the loop moves on.
+struct Message {
+  // The peer to send it to, or 0 for every member (the same bytes to all, or a relay).
+  std::uint64_t to = 0;
+  const std::uint8_t* bytes = nullptr;
+  std::size_t len = 0;
+  const std::uint8_t* data() const noexcept { return bytes; }
+  std::size_t size() const noexcept { return len; }
+  bool broadcast() const noexcept { return to == 0; }
+};
+
+// `for (const zen::Message& m : ctx.outbound())`: pops messages into one buffer reused
+// across calls (grown when a message is larger). A failure ends the loop early and is
+// kept in `status()`.
+class OutboundRange {
+ public:
+  OutboundRange(zen_context_t ctx, std::vector<std::uint8_t>& buf) noexcept : ctx_(ctx), buf_(&buf) {}
+  OutboundRange(const OutboundRange&) = delete;
+  OutboundRange& operator=(const OutboundRange&) = delete;
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Message;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Message*;
+    using reference = const Message&;
+    iterator() = default;
+    explicit iterator(OutboundRange* r) : r_(r) {}
+    reference operator*() const { return r_->msg_; }
+    pointer operator->() const { return &r_->msg_; }
+    iterator& operator++() {
+      r_->next();
+      return *this;
+    }
+    void operator++(int) { r_->next(); }
+    bool operator==(const iterator& o) const { return done() == o.done(); }
+    bool operator!=(const iterator& o) const { return !(*this == o); }
+
+   private:
+    bool done() const { return r_ == nullptr || !r_->has_; }
+    OutboundRange* r_ = nullptr;
+  };
+
+  iterator begin() {
+    next();
+    return iterator(this);
+  }
+  iterator end() { return iterator(); }
+  const Status& status() const noexcept { return status_; }
+
+ private:
+  void next() {
+    has_ = false;
+    if (!status_) return;
+    if (buf_->size() < 1024) buf_->resize(1024);
+    for (;;) {
+      std::size_t len = 0;
+      std::uint64_t to = 0;
+      zen_status_t s = zen_context_poll_outbound(ctx_, buf_->data(), buf_->size(), &len, &to, &has_);
+      if (s == ZEN_ERR_BUFFER_TOO_SMALL) {
+        buf_->resize(len);
+        continue;
+      }
+      if (s != ZEN_OK) {
+        has_ = false;
+        status_ = Status::from(s);
+      } else if (has_) {
+        msg_ = Message{to, buf_->data(), len};
+      }
+      return;
+    }
+  }
+  zen_context_t ctx_;
+  std::vector<std::uint8_t>* buf_;
+  Message msg_;
+  bool has_ = false;
+  Status status_;
+};
+
+// ---- custom merges ----------------------------------------------------------------------
+
+// One concurrent write offered to a custom merge.
+template <class T>
+struct Candidate {
+  std::uint64_t writer = 0;
+  // Logical clock of the write (higher saw more history).
+  std::uint64_t clock = 0;
+  T value{};
+};
+
+namespace detail {
+
+template <class T>
+inline void fill_out(zen_value_data_t* out, const T& v, std::string& keep) {
+  out->value_type = static_cast<std::uint32_t>(builtin<T>::type);
+  auto& p = out->data;
+  if constexpr (std::is_same_v<T, bool>) p.b = v;
+  else if constexpr (std::is_same_v<T, std::int64_t>) p.i = v;
+  else if constexpr (std::is_same_v<T, double>) p.f = v;
+  else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<std::uint8_t>>) {
+    keep.assign(v.begin(), v.end());
+    p.bytes.ptr = reinterpret_cast<const std::uint8_t*>(keep.data());
+    p.bytes.len = keep.size();
+  } else if constexpr (std::is_same_v<T, Vec2>) {
+    p.vec[0] = v.x, p.vec[1] = v.y, p.vec[2] = 0, p.vec[3] = 0;
+  } else if constexpr (std::is_same_v<T, Vec3>) {
+    p.vec[0] = v.x, p.vec[1] = v.y, p.vec[2] = v.z, p.vec[3] = 0;
+  } else if constexpr (std::is_same_v<T, Vec4> || std::is_same_v<T, Quat>) {
+    p.vec[0] = v.x, p.vec[1] = v.y, p.vec[2] = v.z, p.vec[3] = v.w;
+  } else if constexpr (std::is_same_v<T, Color>) {
+    p.vec[0] = v.r, p.vec[1] = v.g, p.vec[2] = v.b, p.vec[3] = v.a;
+  }
+}
+
+// The C callback of a merge of `T` held in `F`: never lets an exception out (a throw
+// is a failed merge, which falls back to last-writer-wins on every peer).
+template <class T, class F>
+std::int32_t merge_trampoline(void* user, const zen_candidate_t* cands, std::size_t count, zen_value_data_t* out) noexcept {
+  using W = wire_t<T>;
+#ifdef ZEN_CRDT_HPP_EXCEPTIONS
+  try {
+#endif
+    std::vector<Candidate<T>> in;
+    in.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::optional<T> v = ValueView(cands[i].value).template as<T>();
+      if (!v) return 1;
+      in.push_back(Candidate<T>{cands[i].writer, cands[i].clock, std::move(*v)});
+    }
+    std::optional<T> merged = (*static_cast<F*>(user))(static_cast<const std::vector<Candidate<T>>&>(in));
+    if (!merged) return 1;
+    // The library copies `out` before this returns, so the text may live on this stack.
+    thread_local std::string keep;
+    fill_out<W>(out, storage<T>::to(*merged), keep);
+    return 0;
+#ifdef ZEN_CRDT_HPP_EXCEPTIONS
+  } catch (...) {
+    return 1;
+  }
+#endif
+}
+
+template <class F>
+void delete_callable(void* user) noexcept {
+  delete static_cast<F*>(user);
+}
+
+}  // namespace detail
+
+// ---- contexts ---------------------------------------------------------------------------
+
+// Context options: the library's defaults, changed with chained setters. Durations in
+// ms, sizes in bytes.
+class Options {
+ public:
+  Options() noexcept {
+    if (zen_options_default(&o_) != ZEN_OK) o_ = zen_options_t{};
+  }
+  Options& tick_interval_ms(std::uint64_t v) noexcept { return o_.tick_interval_ms = v, *this; }
+  Options& peer_timeout_ms(std::uint64_t v) noexcept { return o_.peer_timeout_ms = v, *this; }
+  Options& heartbeat_ms(std::uint64_t v) noexcept { return o_.heartbeat_ms = v, *this; }
+  Options& max_message_bytes(std::uint64_t v) noexcept { return o_.max_message_bytes = v, *this; }
+  Options& max_value_bytes(std::uint64_t v) noexcept { return o_.max_value_bytes = v, *this; }
+  Options& max_id_bytes(std::uint64_t v) noexcept { return o_.max_id_bytes = v, *this; }
+  Options& event_capacity(std::uint64_t v) noexcept { return o_.event_capacity = v, *this; }
+  Options& hibernate_after_ms(std::uint64_t v) noexcept { return o_.hibernate_after_ms = v, *this; }
+  Options& max_values(std::uint64_t v) noexcept { return o_.max_values = v, *this; }
+  const zen_options_t& capi() const noexcept { return o_; }
+  zen_options_t& capi() noexcept { return o_; }
+
+ private:
+  zen_options_t o_{};
+};
+
+using Metrics = zen_metrics_t;
+using PeerLag = zen_peer_lag_t;
+
+// One replica (one player). Move-only; the destructor frees it.
+class Context {
+ public:
+  Context() noexcept = default;
+  explicit Context(zen_context_t owned) noexcept : h_(owned) {}
+  Context(Context&& o) noexcept : h_(std::exchange(o.h_, zen_context_t{})), out_(std::move(o.out_)) {}
+  Context& operator=(Context&& o) noexcept {
+    if (this != &o) {
+      close();
+      h_ = std::exchange(o.h_, zen_context_t{});
+      out_ = std::move(o.out_);
+    }
+    return *this;
+  }
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  ~Context() { close(); }
+
+  // A context for peer `peer_id` (1..2^53-1, unique in the session).
+  static Result<Context> create(std::uint64_t peer_id, const Options& opts = Options()) {
+    zen_context_t h{};
+    zen_status_t s = zen_context_new(peer_id, &opts.capi(), &h);
+    if (s != ZEN_OK) return Result<Context>::from(s);
+    return Context(h);
+  }
+
+  // Frees the context now (idempotent); later calls report ZEN_ERR_INVALID_HANDLE.
+  void close() noexcept { zen_context_free(std::exchange(h_, zen_context_t{})); }
+  // Whether this object holds a context (not moved from or closed).
+  explicit operator bool() const noexcept { return h_.id != 0; }
+  zen_context_t capi() const noexcept { return h_; }
+  // Gives up ownership: the caller frees the returned handle.
+  zen_context_t release() noexcept { return std::exchange(h_, zen_context_t{}); }
+
+  Result<std::uint64_t> peer_id() const {
+    std::uint64_t id = 0;
+    zen_status_t s = zen_context_peer_id(h_, &id);
+    if (s != ZEN_OK) return Result<std::uint64_t>::from(s);
+    return id;
+  }
+  // Advances to host time `now_ms` (monotonic ms): flushes writes, applies what arrived,
+  // queues events.
+  Status tick(std::uint64_t now_ms) const { return Status::from(zen_context_tick(h_, now_ms)); }
+  Status add_peer(std::uint64_t peer) const { return Status::from(zen_context_add_peer(h_, peer)); }
+  Status remove_peer(std::uint64_t peer) const { return Status::from(zen_context_remove_peer(h_, peer)); }
+
+  // Hands over a message from the transport (trusting the sender it names).
+  Status receive(const std::uint8_t* data, std::size_t len) const {
+    return Status::from(zen_context_receive(h_, data, len));
+  }
+  // Any contiguous container of bytes (std::vector<std::uint8_t>, std::string, arrays).
+  template <class Bytes, class = decltype(std::data(std::declval<const Bytes&>()))>
+  Status receive(const Bytes& bytes) const {
+    return receive(byte_ptr(bytes), std::size(bytes) * sizeof(*std::data(bytes)));
+  }
+  // From a transport that knows the sender: a message naming another is rejected.
+  Status receive_from(std::uint64_t peer, const std::uint8_t* data, std::size_t len) const {
+    return Status::from(zen_context_receive_from(h_, peer, data, len));
+  }
+  template <class Bytes, class = decltype(std::data(std::declval<const Bytes&>()))>
+  Status receive_from(std::uint64_t peer, const Bytes& bytes) const {
+    return receive_from(peer, byte_ptr(bytes), std::size(bytes) * sizeof(*std::data(bytes)));
+  }
+
+  // Creates the value `id` (or opens it if it exists here with that type).
+  template <class T>
+  Result<Value<T>> create(std::string_view id, const ValueOptions& opts = ValueOptions()) const {
+    zen_value_options_t o{};
+    zen_status_t s = zen_value_options_default(&o);
+    if (s != ZEN_OK) return Result<Value<T>>::from(s);
+    o.mode = static_cast<std::uint32_t>(opts.mode);
+    o.policy = static_cast<std::uint32_t>(opts.policy);
+    o.custom_name = opts.custom.data();
+    o.custom_name_len = opts.custom.size();
+    zen_value_t h{};
+    s = zen_value_create(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>), &o, &h);
+    if (s != ZEN_OK) return Result<Value<T>>::from(s);
+    return Value<T>(h_, h);
+  }
+  // Opens an existing value; ZEN_ERR_WRONG_TYPE if it holds another type than `T`.
+  template <class T>
+  Result<Value<T>> open(std::string_view id) const {
+    zen_value_t h{};
+    zen_status_t s = zen_value_open(h_, id.data(), id.size(), &h);
+    if (s != ZEN_OK) return Result<Value<T>>::from(s);
+    zen_value_type_t t{};
+    s = zen_value_info(h_, h, &t, nullptr, nullptr, nullptr);
+    if (s != ZEN_OK) return Result<Value<T>>::from(s);
+    if (static_cast<Type>(t) != type_of<T>) {
+      return Error(ZEN_ERR_WRONG_TYPE, "zen::Context::open: value '" + std::string(id) + "' holds type " +
+                                           std::to_string(static_cast<std::uint32_t>(t)) + ", not the requested type " +
+                                           std::to_string(static_cast<std::uint32_t>(type_of<T>)));
+    }
+    return Value<T>(h_, h);
+  }
+
+  // The change events queued since the last call (see ChangeRange).
+  ChangeRange changes() const noexcept { return ChangeRange(h_); }
+  // The messages to send (see OutboundRange); reuses this Context's buffer.
+  OutboundRange outbound() noexcept { return OutboundRange(h_, out_); }
+
+  Result<Metrics> metrics() const {
+    Metrics m{};
+    m.struct_size = sizeof(Metrics);
+    zen_status_t s = zen_context_metrics(h_, &m);
+    if (s != ZEN_OK) return Result<Metrics>::from(s);
+    return m;
+  }
+  // Acknowledgement lag of member number `index` (0 .. metrics().peers - 1).
+  Result<PeerLag> peer_lag(std::uint64_t index) const {
+    PeerLag lag{};
+    zen_status_t s = zen_context_peer_lag(h_, index, &lag);
+    if (s != ZEN_OK) return Result<PeerLag>::from(s);
+    return lag;
+  }
+
+  // Registers `merge` as the custom policy `name` for values of `T` (every peer must
+  // register the same deterministic function under the same name). `merge` is called
+  // as `std::optional<T>(const std::vector<zen::Candidate<T>>&)` inside `tick`, on the
+  // ticking thread; it must not call this context. Returning nothing, or throwing, is a
+  // failed merge: last-writer-wins decides on every peer alike (counted in
+  // `merge_fallbacks`). The callable is destroyed exactly once: when replaced, or when
+  // the context is freed (or now, if registering fails).
+  template <class T, class F>
+  Status register_merge(std::string_view name, F&& merge) const {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_invocable_r_v<std::optional<T>, Fn&, const std::vector<Candidate<T>>&>,
+                  "a merge is called as std::optional<T>(const std::vector<zen::Candidate<T>>&)");
+    auto held = std::make_unique<Fn>(std::forward<F>(merge));
+    zen_status_t s = zen_context_register_merge(h_, name.data(), name.size(), &detail::merge_trampoline<T, Fn>,
+                                                held.get(), &detail::delete_callable<Fn>);
+    if (s != ZEN_OK) return Status::from(s);
+    (void)held.release();  // the library owns it now
+    return Status();
+  }
+
+ private:
+  template <class Bytes>
+  static const std::uint8_t* byte_ptr(const Bytes& b) {
+    static_assert(sizeof(*std::data(b)) == 1, "receive takes a container of bytes (uint8_t, char, std::byte)");
+    return reinterpret_cast<const std::uint8_t*>(std::data(b));
+  }
+  zen_context_t h_{};
+  std::vector<std::uint8_t> out_;
+};
+
+// ---- the network simulator --------------------------------------------------------------
+#ifdef ZEN_CRDT_HPP_SIM
+
+// One-way link behaviour (the library's default link, changed with chained setters).
+class Link {
+ public:
+  Link() noexcept {
+    if (zen_link_default(&l_) != ZEN_OK) l_ = zen_link_t{};
+  }
+  Link& latency_ms(std::uint64_t v) noexcept { return l_.latency_ms = v, *this; }
+  Link& jitter_ms(std::uint64_t v) noexcept { return l_.jitter_ms = v, *this; }
+  // Probabilities 0..1.
+  Link& loss(double v) noexcept { return l_.loss = v, *this; }
+  Link& duplicate(double v) noexcept { return l_.duplicate = v, *this; }
+  Link& reorder(double v) noexcept { return l_.reorder = v, *this; }
+  Link& bandwidth_bytes_per_s(std::uint64_t v) noexcept { return l_.bandwidth_bytes_per_s = v, *this; }
+  const zen_link_t& capi() const noexcept { return l_; }
+
+ private:
+  zen_link_t l_{};
+};
+
+// A seeded simulated network to test a game against latency, loss and partitions.
+// Move-only; owns the network, not the contexts attached to it.
+class Net {
+ public:
+  Net() noexcept = default;
+  explicit Net(zen_net_t owned) noexcept : h_(owned) {}
+  Net(Net&& o) noexcept : h_(std::exchange(o.h_, zen_net_t{})) {}
+  Net& operator=(Net&& o) noexcept {
+    if (this != &o) {
+      close();
+      h_ = std::exchange(o.h_, zen_net_t{});
+    }
+    return *this;
+  }
+  Net(const Net&) = delete;
+  Net& operator=(const Net&) = delete;
+  ~Net() { close(); }
+
+  static Result<Net> create(std::uint64_t seed, const Link& link = Link()) {
+    zen_net_t h{};
+    zen_status_t s = zen_net_new(seed, &link.capi(), &h);
+    if (s != ZEN_OK) return Result<Net>::from(s);
+    return Net(h);
+  }
+  void close() noexcept { zen_net_free(std::exchange(h_, zen_net_t{})); }
+  explicit operator bool() const noexcept { return h_.id != 0; }
+  zen_net_t capi() const noexcept { return h_; }
+
+  // Attaches `ctx` as a new host, online and connected to every online host; returns
+  // its host index.
+  Result<std::uint32_t> attach(const Context& ctx) const {
+    std::uint32_t host = 0;
+    zen_status_t s = zen_net_attach(h_, ctx.capi(), &host);
+    if (s != ZEN_OK) return Result<std::uint32_t>::from(s);
+    return host;
+  }
+  Status set_online(std::uint32_t host, bool online) const {
+    return Status::from(zen_net_set_online(h_, host, online));
+  }
+  // `groups[i]` is host i's group; all zeros heals.
+  Status set_partition(const std::vector<std::uint32_t>& groups) const {
+    return Status::from(zen_net_set_partition(h_, groups.data(), groups.size()));
+  }
+  // Delivers what is due at `now_ms`, ticks every online attached context, sends.
+  Status step(std::uint64_t now_ms) const { return Status::from(zen_net_step(h_, now_ms)); }
+  struct Stats {
+    std::uint64_t delivered = 0;
+    std::uint64_t dropped = 0;
+  };
+  Result<Stats> stats() const {
+    Stats st;
+    zen_status_t s = zen_net_stats(h_, &st.delivered, &st.dropped);
+    if (s != ZEN_OK) return Result<Stats>::from(s);
+    return st;
+  }
+
+ private:
+  zen_net_t h_{};
+};
+
+#endif  // ZEN_CRDT_HPP_SIM
+
+}  // namespace zen
+
+#endif  // ZEN_CRDT_HPP

@@ -1,0 +1,779 @@
+// Every function of zen_crdt.hpp and its error paths, on real contexts. Built as C++17
+// and C++20, with and without exceptions, against the shared and the static library,
+// under ASan + UBSan and under valgrind (bindings/cpp/tests/CMakeLists.txt).
+#include "harness.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+#ifdef ZEN_CRDT_HPP_EXCEPTIONS
+#include <stdexcept>
+#endif
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+// A glm-like vector of a game engine, stored through value_traits.
+namespace glm_like {
+struct vec3 {
+  float x, y, z;
+};
+}  // namespace glm_like
+
+}  // namespace
+
+template <>
+struct zen::value_traits<glm_like::vec3> {
+  using wire = zen::Vec3;
+  static wire to_wire(const glm_like::vec3& v) { return {v.x, v.y, v.z}; }
+  static glm_like::vec3 from_wire(const wire& w) { return {w.x, w.y, w.z}; }
+};
+
+namespace {
+
+zen::Context make(std::uint64_t peer) { return zen::Context::create(peer).value(); }
+
+// Two players that are members of each other.
+struct Pair {
+  zen::Context a = make(1);
+  zen::Context b = make(2);
+  std::uint64_t now = 0;
+  Pair() {
+    a.add_peer(2).value();
+    b.add_peer(1).value();
+  }
+  // `rounds` ticks of both, each carrying what the other sent (the wire knows the sender).
+  void pump(int rounds = 6) {
+    for (int i = 0; i < rounds; ++i) {
+      now += 16;
+      a.tick(now).value();
+      b.tick(now).value();
+      for (const zen::Message& m : a.outbound()) b.receive_from(1, m.data(), m.size()).value();
+      for (const zen::Message& m : b.outbound()) a.receive_from(2, m.data(), m.size()).value();
+    }
+  }
+  void drain() {
+    for (const zen::Change& c : a.changes()) (void)c;
+    for (const zen::Change& c : b.changes()) (void)c;
+  }
+};
+
+// Runs `f` in a child process; true if the child was killed by SIGABRT after printing
+// something containing `needle` to stderr.
+template <class F>
+bool aborts_saying(F f, const char* needle) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    f();
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && err.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+// ---- contexts ---------------------------------------------------------------------------
+
+ZEN_TEST(version_matches_the_header) {
+  CHECK(zen::version() >> 16 == ZEN_VERSION_MAJOR);
+  CHECK(zen::version() >= (ZEN_VERSION_MAJOR << 16 | ZEN_VERSION_MINOR << 8 | ZEN_VERSION_PATCH));
+}
+
+ZEN_TEST(create_context_and_read_its_peer_id) {
+  auto ctx = zen::Context::create(7);
+  CHECK_OK(ctx);
+  CHECK(static_cast<bool>(*ctx));
+  CHECK(ctx->peer_id().value() == 7);
+}
+
+ZEN_TEST(create_rejects_bad_peer_ids_with_a_message) {
+  CHECK_ERR(zen::Context::create(0), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(zen::Context::create(std::uint64_t{1} << 53), ZEN_ERR_INVALID_ARGUMENT);
+}
+
+ZEN_TEST(options_are_applied_and_checked) {
+  auto small = zen::Context::create(1, zen::Options().max_id_bytes(4)).value();
+  auto too_long = small.create<double>("longer-than-4");
+  CHECK_ERR(too_long, ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(too_long.error().message().find("4 bytes") != std::string::npos);
+  CHECK_OK(small.create<double>("ok"));
+  auto bad = zen::Context::create(1, zen::Options().tick_interval_ms(0));
+  CHECK_ERR(bad, ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(bad.error().message().find("tick_interval_ms") != std::string::npos);
+  CHECK(zen::Options().capi().struct_size == sizeof(zen_options_t));
+}
+
+ZEN_TEST(moved_from_context_is_safe_and_reports_invalid_handle) {
+  auto a = make(1);
+  zen::Context b = std::move(a);
+  CHECK(!a);  // NOLINT(bugprone-use-after-move): that is the point
+  CHECK_ERR(a.tick(16), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(a.peer_id(), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(a.create<bool>("x"), ZEN_ERR_INVALID_HANDLE);
+  CHECK_OK(b.tick(16));
+}
+
+ZEN_TEST(closed_context_is_safe_to_close_again_and_to_call) {
+  auto a = make(1);
+  a.close();
+  a.close();
+  CHECK(!a);
+  CHECK_ERR(a.add_peer(2), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(a.metrics(), ZEN_ERR_INVALID_HANDLE);
+}
+
+ZEN_TEST(move_assignment_frees_the_context_it_replaces) {
+  auto a = make(1);
+  auto v = a.create<std::int64_t>("n").value();
+  a = make(2);
+  CHECK_ERR(v.get(), ZEN_ERR_INVALID_HANDLE);
+  CHECK(a.peer_id().value() == 2);
+  zen::Context& same = a;
+  a = std::move(same);  // self-move keeps it
+  CHECK(a.peer_id().value() == 2);
+}
+
+ZEN_TEST(release_hands_the_handle_over) {
+  auto a = make(3);
+  zen_context_t raw = a.release();
+  CHECK(!a);
+  std::uint64_t id = 0;
+  CHECK(zen_context_peer_id(raw, &id) == ZEN_OK && id == 3);
+  zen::Context again(raw);  // and back: owned once more, freed by its destructor
+  CHECK(again.peer_id().value() == 3);
+}
+
+ZEN_TEST(peers_are_added_and_removed_with_errors_for_bad_ones) {
+  auto a = make(1);
+  CHECK_OK(a.add_peer(2));
+  CHECK_ERR(a.add_peer(0), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(a.add_peer(1), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_OK(a.remove_peer(2));
+  CHECK_ERR(a.remove_peer(77), ZEN_ERR_UNKNOWN_PEER);
+}
+
+// ---- values: every type -----------------------------------------------------------------
+
+ZEN_TEST(bool_int_double_round_trip) {
+  auto c = make(1);
+  auto b = c.create<bool>("b").value();
+  auto i = c.create<std::int64_t>("i").value();
+  auto f = c.create<double>("f").value();
+  CHECK_OK(b.set(true));
+  CHECK_OK(i.set(-42));
+  CHECK_OK(f.set(2.5));
+  CHECK(b.get().value());
+  CHECK(i.get().value() == -42);
+  CHECK(f.get().value() == 2.5);
+}
+
+ZEN_TEST(strings_grow_their_buffer_and_may_be_empty) {
+  auto c = make(1);
+  auto s = c.create<std::string>("s").value();
+  CHECK(s.get().value().empty());
+  std::string long_text(5000, 'x');
+  long_text += "end";
+  CHECK_OK(s.set(long_text));
+  CHECK(s.get().value() == long_text);
+  CHECK_OK(s.set(std::string("héllo")));
+  CHECK(s.get().value() == "héllo");
+  CHECK_ERR(s.set(std::string("\xff\xfe")), ZEN_ERR_INVALID_UTF8);
+  CHECK(s.get().value() == "héllo");  // a refused write changes nothing
+}
+
+ZEN_TEST(bytes_round_trip_including_large) {
+  auto c = make(1);
+  auto v = c.create<std::vector<std::uint8_t>>("blob").value();
+  std::vector<std::uint8_t> data(3000);
+  for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<std::uint8_t>(k * 7);
+  CHECK_OK(v.set(data));
+  CHECK(v.get().value() == data);
+  CHECK_OK(v.set({}));
+  CHECK(v.get().value().empty());
+}
+
+ZEN_TEST(vectors_quaternions_and_colors_round_trip) {
+  auto c = make(1);
+  auto v2 = c.create<zen::Vec2>("v2").value();
+  auto v3 = c.create<zen::Vec3>("v3").value();
+  auto v4 = c.create<zen::Vec4>("v4").value();
+  auto q = c.create<zen::Quat>("q").value();
+  auto col = c.create<zen::Color>("c").value();
+  CHECK_OK(v2.set({1, 2}));
+  CHECK_OK(v3.set({1, 2, 3}));
+  CHECK_OK(v4.set({1, 2, 3, 4}));
+  CHECK_OK(q.set({0, 0.7071f, 0, 0.7071f}));
+  CHECK_OK(col.set({1, 0.5f, 0.25f, 1}));
+  CHECK((v2.get().value() == zen::Vec2{1, 2}));
+  CHECK((v3.get().value() == zen::Vec3{1, 2, 3}));
+  CHECK((v4.get().value() == zen::Vec4{1, 2, 3, 4}));
+  CHECK((q.get().value() == zen::Quat{0, 0.7071f, 0, 0.7071f}));
+  CHECK((col.get().value() == zen::Color{1, 0.5f, 0.25f, 1}));
+  CHECK(v3.info().value().type == zen::Type::Vec3);
+  CHECK(q.info().value().type == zen::Type::Quat);
+}
+
+ZEN_TEST(never_written_values_read_as_zero_and_quaternions_as_identity) {
+  auto c = make(1);
+  CHECK(c.create<std::int64_t>("i").value().get().value() == 0);
+  CHECK((c.create<zen::Vec3>("v").value().get().value() == zen::Vec3{}));
+  CHECK((c.create<zen::Quat>("q").value().get().value() == zen::Quat{0, 0, 0, 1}));
+}
+
+ZEN_TEST(your_own_type_through_value_traits) {
+  Pair p;
+  auto pos = p.a.create<glm_like::vec3>("unit/7/pos").value();
+  CHECK(zen::type_of<glm_like::vec3> == zen::Type::Vec3);
+  CHECK_OK(pos.set(glm_like::vec3{1, 2, 3}));
+  CHECK(pos.get().value().z == 3);
+  p.pump();
+  auto seen = p.b.open<glm_like::vec3>("unit/7/pos");
+  CHECK_OK(seen);
+  CHECK(seen->get().value().y == 2);
+  bool saw = false;
+  for (const zen::Change& c : p.b.changes()) {
+    if (auto v = c.new_value().as<glm_like::vec3>()) saw = saw || v->x == 1;
+  }
+  CHECK(saw);
+}
+
+// ---- values: errors ---------------------------------------------------------------------
+
+ZEN_TEST(a_value_outliving_its_context_reports_invalid_handle) {
+  zen::Value<double> v;
+  {
+    auto c = make(1);
+    v = c.create<double>("hp").value();
+    CHECK_OK(v.set(1));
+  }
+  CHECK_ERR(v.set(2), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(v.get(), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(v.info(), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(v.id(), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(v.remove(), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(v.set_mode(zen::Mode::WaitForSync), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(v.wait_converged(std::chrono::milliseconds(1)), ZEN_ERR_INVALID_HANDLE);
+  zen::Value<double> never;  // a default view is never valid
+  CHECK_ERR(never.get(), ZEN_ERR_INVALID_HANDLE);
+}
+
+ZEN_TEST(a_value_of_another_context_is_refused) {
+  auto a = make(1);
+  auto b = make(2);
+  auto va = a.create<std::int64_t>("n").value();
+  zen::Value<std::int64_t> foreign(b.capi(), va.handle());
+  CHECK_ERR(foreign.set(1), ZEN_ERR_INVALID_HANDLE);
+}
+
+ZEN_TEST(creating_an_existing_value_with_another_type_is_wrong_type) {
+  auto c = make(1);
+  CHECK_OK(c.create<zen::Vec3>("pos"));
+  CHECK_ERR(c.create<double>("pos"), ZEN_ERR_WRONG_TYPE);
+  CHECK_OK(c.create<zen::Vec3>("pos"));  // the same type opens it
+}
+
+ZEN_TEST(open_finds_values_and_checks_the_type) {
+  auto c = make(1);
+  auto made = c.create<std::string>("name").value();
+  auto opened = c.open<std::string>("name");
+  CHECK_OK(opened);
+  CHECK(zen::same_handle(opened->handle(), made.handle()));
+  CHECK_ERR(c.open<std::string>("nope"), ZEN_ERR_UNKNOWN_VALUE);
+  auto wrong = c.open<double>("name");
+  CHECK_ERR(wrong, ZEN_ERR_WRONG_TYPE);
+  CHECK(wrong.error().message().find("name") != std::string::npos);
+}
+
+ZEN_TEST(bad_ids_and_options_are_refused) {
+  auto c = make(1);
+  CHECK_ERR(c.create<double>(std::string_view("\xc3\x28", 2)), ZEN_ERR_INVALID_UTF8);
+  CHECK_ERR(c.create<double>(""), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(c.create<zen::Quat>("rot", {zen::Mode::FastLocal, zen::Policy::Max}), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(c.create<double>("x", {zen::Mode::FastLocal, zen::Policy::Custom, ""}), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(c.create<double>("x", {static_cast<zen::Mode>(9), zen::Policy::Max}), ZEN_ERR_INVALID_ARGUMENT);
+}
+
+ZEN_TEST(info_mode_switch_and_id) {
+  auto c = make(1);
+  auto v = c.create<std::int64_t>("score/red", {zen::Mode::WaitForSync, zen::Policy::Max}).value();
+  zen::Info i = v.info().value();
+  CHECK(i.type == zen::Type::I64 && i.mode == zen::Mode::WaitForSync && i.policy == zen::Policy::Max);
+  CHECK(i.state == zen::SyncState::LocalOnly || i.state == zen::SyncState::Converged);
+  CHECK_OK(v.set_mode(zen::Mode::FastLocal));
+  CHECK(v.info().value().mode == zen::Mode::FastLocal);
+  CHECK_ERR(v.set_mode(static_cast<zen::Mode>(5)), ZEN_ERR_INVALID_ARGUMENT);
+  std::string long_id(100, 'k');
+  auto lv = c.create<bool>(long_id).value();
+  CHECK(v.id().value() == "score/red");
+  CHECK(lv.id().value() == long_id);
+}
+
+ZEN_TEST(removed_values_read_as_removed_on_both_peers) {
+  Pair p;
+  auto door = p.a.create<bool>("door").value();
+  CHECK_OK(door.set(true));
+  p.pump();
+  CHECK_OK(door.remove());
+  p.pump();
+  CHECK_ERR(door.get(), ZEN_ERR_REMOVED);
+  CHECK_ERR(p.b.open<bool>("door")->get(), ZEN_ERR_REMOVED);
+}
+
+ZEN_TEST(wait_converged_times_out_on_the_ticking_thread) {
+  auto c = make(1);
+  CHECK_OK(c.add_peer(2));  // a member that never answers
+  auto v = c.create<std::int64_t>("n", {zen::Mode::WaitForSync, zen::Policy::LastWriterWins}).value();
+  CHECK_OK(v.set(1));
+  CHECK_OK(c.tick(16));
+  CHECK_ERR(v.wait_converged(std::chrono::milliseconds(5)), ZEN_ERR_TIMEOUT);
+  CHECK_ERR(v.wait_converged(std::chrono::milliseconds(-3)), ZEN_ERR_TIMEOUT);
+}
+
+ZEN_TEST(wait_converged_wakes_when_another_thread_ticks) {
+  Pair p;
+  auto v = p.a.create<std::int64_t>("n", {zen::Mode::WaitForSync, zen::Policy::LastWriterWins}).value();
+  CHECK_OK(v.set(5));
+  std::atomic<int> result{-1};
+  std::thread waiter([&] {
+    zen::Status s = v.wait_converged(std::chrono::milliseconds(10000));
+    result = static_cast<int>(s.code());
+  });
+  for (int i = 0; i < 200 && result.load() < 0; ++i) {
+    p.pump(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  waiter.join();
+  CHECK(result.load() == ZEN_OK);
+  CHECK(v.info().value().state == zen::SyncState::Converged);
+  CHECK(v.get().value() == 5);
+}
+
+// ---- the wire -----------------------------------------------------------------------------
+
+ZEN_TEST(two_peers_converge_through_outbound_and_receive) {
+  Pair p;
+  auto pos = p.a.create<zen::Vec3>("unit/1/pos").value();
+  CHECK_OK(pos.set({4, 5, 6}));
+  p.pump();
+  auto seen = p.b.open<zen::Vec3>("unit/1/pos");
+  CHECK_OK(seen);
+  CHECK((seen->get().value() == zen::Vec3{4, 5, 6}));
+  CHECK(p.b.metrics().value().updates_applied >= 1);
+}
+
+ZEN_TEST(receive_takes_any_contiguous_byte_container) {
+  auto a = make(1);
+  auto b = make(2);
+  CHECK_OK(a.add_peer(2));
+  CHECK_OK(b.add_peer(1));
+  auto v = a.create<std::int64_t>("n").value();
+  CHECK_OK(v.set(9));
+  CHECK_OK(a.tick(16));
+  std::vector<std::vector<std::uint8_t>> msgs;
+  for (const zen::Message& m : a.outbound()) {
+    CHECK(m.broadcast() == (m.to == 0));
+    msgs.emplace_back(m.data(), m.data() + m.size());
+  }
+  CHECK(!msgs.empty());
+  for (const auto& m : msgs) {
+    CHECK_OK(b.receive(m));                                              // std::vector<uint8_t>
+    CHECK_OK(b.receive(std::string(m.begin(), m.end())));                // std::string
+    CHECK_OK(b.receive_from(1, std::string(m.begin(), m.end())));        // from a known sender
+  }
+  std::array<std::uint8_t, 3> junk{{1, 2, 3}};
+  CHECK_ERR(b.receive(junk), ZEN_ERR_DECODE);
+  CHECK_OK(b.tick(16));
+  CHECK(b.open<std::int64_t>("n")->get().value() == 9);
+}
+
+ZEN_TEST(bad_messages_are_rejected_counted_and_change_nothing) {
+  auto a = make(1);
+  auto b = make(2);
+  CHECK_OK(a.add_peer(2));
+  CHECK_OK(b.add_peer(1));
+  CHECK_OK(a.create<double>("x").value().set(1));
+  CHECK_OK(a.tick(16));
+  std::vector<std::uint8_t> msg;
+  for (const zen::Message& m : a.outbound()) msg.assign(m.data(), m.data() + m.size());
+  CHECK(!msg.empty());
+  CHECK_ERR(b.receive_from(3, msg), ZEN_ERR_SENDER_MISMATCH);
+  std::vector<std::uint8_t> truncated(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(msg.size() / 2));
+  CHECK_ERR(b.receive(truncated), ZEN_ERR_DECODE);
+  CHECK_ERR(b.receive(nullptr, 10), ZEN_ERR_NULL_ARGUMENT);
+  auto stranger = make(3);
+  CHECK_ERR(stranger.receive(msg), ZEN_ERR_UNKNOWN_PEER);
+  auto m = b.metrics().value();
+  CHECK(m.messages_rejected == 2 && m.messages_forged == 1);  // NULL data is refused before counting
+  CHECK(m.values == 0);
+}
+
+// Text that LZ4 cannot shrink much, so the message stays large.
+std::string noise(std::size_t n, std::uint32_t seed) {
+  std::string s(n, ' ');
+  for (auto& ch : s) {
+    seed = seed * 1664525u + 1013904223u;
+    ch = static_cast<char>('a' + (seed >> 24) % 26);
+  }
+  return s;
+}
+
+ZEN_TEST(outbound_grows_its_buffer_for_large_messages_and_reuses_it) {
+  Pair p;
+  auto big = p.a.create<std::string>("chat").value();
+  CHECK_OK(big.set(noise(20000, 1)));
+  p.pump();
+  CHECK(p.b.open<std::string>("chat")->get().value() == noise(20000, 1));
+  std::size_t largest = 0;
+  CHECK_OK(big.set(noise(30000, 2)));
+  CHECK_OK(p.a.tick(p.now += 16));
+  auto range = p.a.outbound();
+  for (const zen::Message& m : range) largest = std::max(largest, m.size());
+  CHECK_OK(range.status());
+  CHECK(largest > 1024);
+}
+
+ZEN_TEST(ranges_on_a_closed_context_stop_and_say_why) {
+  auto a = make(1);
+  a.close();
+  int n = 0;
+  auto out = a.outbound();
+  for (const zen::Message& m : out) n += static_cast<int>(m.size());
+  CHECK(n == 0);
+  CHECK_ERR(out.status(), ZEN_ERR_INVALID_HANDLE);
+  auto changes = a.changes();
+  for (const zen::Change& c : changes) n += static_cast<int>(c.time_ms());
+  CHECK(n == 0);
+  CHECK_ERR(changes.status(), ZEN_ERR_INVALID_HANDLE);
+}
+
+// ---- change events ------------------------------------------------------------------------
+
+ZEN_TEST(changes_report_created_and_modified_with_old_and_new_values) {
+  Pair p;
+  auto hp = p.a.create<double>("hp").value();
+  CHECK_OK(hp.set(10));
+  p.pump();
+  bool created = false;
+  for (const zen::Change& c : p.b.changes()) created = created || c.kind() == zen::ChangeKind::Created;
+  CHECK(created);
+  CHECK_OK(hp.set(20));
+  p.pump();
+  bool modified = false;
+  auto bhp = p.b.open<double>("hp").value();
+  for (const zen::Change& c : p.b.changes()) {
+    if (c.is(bhp) && c.kind() == zen::ChangeKind::Modified) {
+      modified = c.old_value().as<double>() == 10.0 && c.new_value().as<double>() == 20.0 && c.origin() == 1 &&
+                 c.time_ms() > 0 && !c.is_correction();
+    }
+  }
+  CHECK(modified);
+  // Local writes queue events too (at once for FastLocal), with this peer as origin.
+  CHECK_OK(hp.set(30));
+  bool local = false;
+  for (const zen::Change& c : p.a.changes()) local = local || (c.is(hp) && c.origin() == 1);
+  CHECK(local);
+}
+
+ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
+  Pair p;
+  auto flag_a = p.a.create<std::int64_t>("flag").value();
+  p.pump();
+  auto flag_b = p.b.open<std::int64_t>("flag").value();
+  p.drain();
+  CHECK_OK(flag_a.set(1));
+  CHECK_OK(flag_b.set(2));
+  p.pump();
+  int corrections = 0;
+  for (const zen::Change& c : p.a.changes()) corrections += c.is_correction();
+  for (const zen::Change& c : p.b.changes()) corrections += c.is_correction();
+  CHECK(corrections == 1);  // exactly one of the two concurrent writes lost
+  CHECK(flag_a.get().value() == flag_b.get().value());
+}
+
+ZEN_TEST(owned_changes_keep_their_values_after_the_loop) {
+  Pair p;
+  auto name = p.a.create<std::string>("name").value();
+  CHECK_OK(name.set(std::string("first")));
+  p.pump();
+  p.drain();
+  CHECK_OK(name.set(std::string("second, a longer string")));
+  p.pump();
+  std::vector<zen::OwnedChange> kept;
+  for (const zen::Change& c : p.b.changes()) kept.push_back(c.owned());
+  bool found = false;
+  for (const auto& c : kept) {
+    if (c.kind != zen::ChangeKind::Modified) continue;
+    auto* now = std::get_if<std::string>(&c.new_value);
+    auto* before = std::get_if<std::string>(&c.old_value);
+    found = found || (now && before && *now == "second, a longer string" && *before == "first");
+  }
+  CHECK(found);
+}
+
+ZEN_TEST(value_views_convert_only_to_their_own_type) {
+  zen_value_data_t d{};
+  d.value_type = ZEN_TYPE_VEC3;
+  d.data.vec[0] = 1, d.data.vec[1] = 2, d.data.vec[2] = 3;
+  zen::ValueView v(d);
+  CHECK(v.type() == zen::Type::Vec3 && !v.empty());
+  CHECK(!v.as<double>());
+  CHECK(!v.as<zen::Vec4>());
+  CHECK((v.as<zen::Vec3>() == zen::Vec3{1, 2, 3}));
+  CHECK(std::holds_alternative<zen::Vec3>(v.to_variant()));
+  CHECK(v.text().empty());
+  const char text[] = "hi";
+  d.value_type = ZEN_TYPE_STRING;
+  d.data.bytes = {reinterpret_cast<const std::uint8_t*>(text), 2};
+  CHECK(v.text() == "hi" && v.as<std::string>() == std::string("hi"));
+  CHECK(std::get<std::string>(v.to_variant()) == "hi");
+  d.value_type = ZEN_TYPE_NONE;
+  CHECK(v.empty() && std::holds_alternative<std::monostate>(v.to_variant()));
+  d.value_type = ZEN_TYPE_QUAT;
+  d.data.vec[3] = 1;
+  CHECK(std::holds_alternative<zen::Quat>(v.to_variant()) && !v.as<zen::Vec4>());
+}
+
+// ---- custom merges ------------------------------------------------------------------------
+
+namespace {
+// Two peers with a "sum" merge of `F` each, a value of it written concurrently (3 and 4).
+template <class F>
+std::int64_t merged_after_concurrent_writes(F merge, std::uint64_t* fallbacks) {
+  Pair p;
+  p.a.register_merge<std::int64_t>("sum", merge).value();
+  p.b.register_merge<std::int64_t>("sum", merge).value();
+  auto va = p.a.create<std::int64_t>("v", {zen::Mode::FastLocal, zen::Policy::Custom, "sum"}).value();
+  p.pump();
+  auto vb = p.b.open<std::int64_t>("v").value();
+  va.set(3).value();
+  vb.set(4).value();
+  p.pump(10);
+  *fallbacks = p.a.metrics().value().merge_fallbacks + p.b.metrics().value().merge_fallbacks;
+  std::int64_t x = va.get().value(), y = vb.get().value();
+  return x == y ? x : -1;
+}
+}  // namespace
+
+ZEN_TEST(a_custom_merge_decides_concurrent_writes) {
+  std::uint64_t fallbacks = 9;
+  auto sum = [](const std::vector<zen::Candidate<std::int64_t>>& c) -> std::optional<std::int64_t> {
+    std::int64_t s = 0;
+    for (const auto& k : c) s += k.value;
+    return s;
+  };
+  CHECK(merged_after_concurrent_writes(sum, &fallbacks) == 7);
+  CHECK(fallbacks == 0);
+}
+
+ZEN_TEST(a_merge_that_declines_falls_back_to_last_writer_wins) {
+  std::uint64_t fallbacks = 0;
+  auto none = [](const std::vector<zen::Candidate<std::int64_t>>&) -> std::optional<std::int64_t> { return {}; };
+  std::int64_t v = merged_after_concurrent_writes(none, &fallbacks);
+  CHECK(v == 3 || v == 4);
+  CHECK(fallbacks > 0);
+}
+
+ZEN_TEST(a_merge_that_throws_is_a_failed_merge_not_a_crash) {
+#ifdef ZEN_CRDT_HPP_EXCEPTIONS
+  std::uint64_t fallbacks = 0;
+  auto throws = [](const std::vector<zen::Candidate<std::int64_t>>&) -> std::optional<std::int64_t> {
+    throw std::runtime_error("the merge failed");
+  };
+  std::int64_t v = merged_after_concurrent_writes(throws, &fallbacks);
+  CHECK(v == 3 || v == 4);
+  CHECK(fallbacks > 0);
+#else
+  std::puts("built without exceptions: a merge cannot throw");
+#endif
+}
+
+ZEN_TEST(a_merge_of_another_type_falls_back) {
+  Pair p;
+  auto sum_f = [](const std::vector<zen::Candidate<double>>&) -> std::optional<double> { return 1.0; };
+  p.a.register_merge<double>("sum", sum_f).value();
+  p.b.register_merge<double>("sum", sum_f).value();
+  auto va = p.a.create<std::int64_t>("v", {zen::Mode::FastLocal, zen::Policy::Custom, "sum"}).value();
+  p.pump();
+  auto vb = p.b.open<std::int64_t>("v").value();
+  CHECK_OK(va.set(3));
+  CHECK_OK(vb.set(4));
+  p.pump(10);
+  CHECK(va.get().value() == vb.get().value());
+  CHECK(p.a.metrics().value().merge_fallbacks + p.b.metrics().value().merge_fallbacks > 0);
+}
+
+ZEN_TEST(merge_callables_are_destroyed_exactly_once) {
+  auto alive = std::make_shared<int>(0);
+  struct Merge {
+    std::shared_ptr<int> token;
+    std::optional<double> operator()(const std::vector<zen::Candidate<double>>&) const { return 0.0; }
+  };
+  {
+    auto c = make(1);
+    CHECK_OK(c.register_merge<double>("m", Merge{alive}));
+    CHECK(alive.use_count() == 2);
+    CHECK_OK(c.register_merge<double>("m", Merge{alive}));  // replaces: the first goes
+    CHECK(alive.use_count() == 2);
+    CHECK_OK(c.register_merge<double>("other", Merge{alive}));
+    CHECK(alive.use_count() == 3);
+  }
+  CHECK(alive.use_count() == 1);  // the context took both with it
+  auto c = make(1);
+  CHECK_ERR(c.register_merge<double>("", Merge{alive}), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(alive.use_count() == 1);  // a refused registration keeps nothing
+  c.close();
+  CHECK_ERR(c.register_merge<double>("m", Merge{alive}), ZEN_ERR_INVALID_HANDLE);
+  CHECK(alive.use_count() == 1);
+}
+
+ZEN_TEST(a_merge_calling_its_own_context_gets_reentrant) {
+  Pair p;
+  std::atomic<int> reentrant{0};
+  zen_context_t self = p.a.capi();
+  auto merge = [&reentrant, self](const std::vector<zen::Candidate<std::int64_t>>& c) -> std::optional<std::int64_t> {
+    std::uint64_t id = 0;
+    if (zen_context_peer_id(self, &id) == ZEN_ERR_REENTRANT) ++reentrant;
+    return c.front().value;
+  };
+  auto plain = [](const std::vector<zen::Candidate<std::int64_t>>& c) -> std::optional<std::int64_t> {
+    return c.front().value;
+  };
+  CHECK_OK(p.a.register_merge<std::int64_t>("first", merge));
+  CHECK_OK(p.b.register_merge<std::int64_t>("first", plain));
+  auto va = p.a.create<std::int64_t>("v", {zen::Mode::FastLocal, zen::Policy::Custom, "first"}).value();
+  p.pump();
+  auto vb = p.b.open<std::int64_t>("v").value();
+  CHECK_OK(va.set(1));
+  CHECK_OK(vb.set(2));
+  p.pump(10);
+  CHECK(reentrant.load() > 0);
+  CHECK(va.get().value() == vb.get().value());
+}
+
+// ---- metrics ------------------------------------------------------------------------------
+
+ZEN_TEST(metrics_and_peer_lag) {
+  Pair p;
+  CHECK_OK(p.a.create<double>("x").value().set(1));
+  p.pump();
+  auto m = p.a.metrics().value();
+  CHECK(m.struct_size == sizeof(zen::Metrics));
+  CHECK(m.peers == 1 && m.messages_out > 0 && m.values == 1);
+  auto lag = p.a.peer_lag(0);
+  CHECK_OK(lag);
+  CHECK(lag->peer == 2);
+  CHECK_ERR(p.a.peer_lag(5), ZEN_ERR_INVALID_ARGUMENT);
+}
+
+// ---- Result and Status ------------------------------------------------------------------
+
+ZEN_TEST(results_behave_like_expected) {
+  zen::Result<int> ok(5);
+  CHECK(ok.has_value() && static_cast<bool>(ok) && *ok == 5 && ok.value() == 5);
+  CHECK(ok.error().code() == ZEN_OK && ok.code() == ZEN_OK);
+  zen::Result<int> bad(zen::Error(ZEN_ERR_TIMEOUT, "took too long"));
+  CHECK(!bad && bad.code() == ZEN_ERR_TIMEOUT && bad.value_or(7) == 7);
+  CHECK(std::string(bad.error().name()) == "ZEN_ERR_TIMEOUT");
+  CHECK(std::string(bad.error().what()) == "took too long");
+  zen::Result<std::string> s(std::string("abc"));
+  CHECK(s->size() == 3);
+  zen::Status fine;
+  CHECK(fine && fine.code() == ZEN_OK);
+  fine.value();  // does nothing
+}
+
+ZEN_TEST(value_on_an_error_throws_or_aborts_with_the_message) {
+  auto c = make(1);
+  zen::Result<zen::Value<double>> missing = c.open<double>("nope");
+  CHECK(!missing);
+#ifdef ZEN_CRDT_HPP_EXCEPTIONS
+  bool caught = false;
+  try {
+    (void)missing.value();
+  } catch (const zen::Error& e) {
+    caught = e.code() == ZEN_ERR_UNKNOWN_VALUE && std::string(e.what()).find("nope") != std::string::npos;
+  }
+  CHECK(caught);
+  bool caught_status = false;
+  try {
+    c.add_peer(0).value();
+  } catch (const std::exception& e) {  // zen::Error is a std::exception
+    caught_status = std::string(e.what()).size() > 0;
+  }
+  CHECK(caught_status);
+#else
+  CHECK(aborts_saying([&] { (void)missing.value(); }, "ZEN_ERR_UNKNOWN_VALUE"));
+  CHECK(aborts_saying([&] { c.add_peer(0).value(); }, "ZEN_ERR_INVALID_ARGUMENT"));
+#endif
+}
+
+// ---- the simulator ------------------------------------------------------------------------
+
+ZEN_TEST(four_players_converge_on_a_lossy_simulated_network) {
+  auto net = zen::Net::create(42, zen::Link().latency_ms(20).jitter_ms(10).loss(0.05)).value();
+  std::vector<zen::Context> players;
+  for (std::uint64_t id = 1; id <= 4; ++id) players.push_back(make(id));
+  for (const auto& p : players) CHECK_OK(net.attach(p));
+  auto score = players[0].create<std::int64_t>("score", {zen::Mode::WaitForSync, zen::Policy::Max}).value();
+  std::uint64_t now = 0;
+  for (int t = 0; t < 20; ++t) CHECK_OK(net.step(now += 16));
+  CHECK_OK(score.set(10));
+  for (int t = 0; t < 100; ++t) CHECK_OK(net.step(now += 16));
+  for (const auto& p : players) CHECK(p.open<std::int64_t>("score")->get().value() == 10);
+  auto st = net.stats().value();
+  CHECK(st.delivered > 0 && st.dropped > 0);
+}
+
+ZEN_TEST(partitions_and_leaving_hosts_through_the_simulator) {
+  auto net = zen::Net::create(7).value();
+  auto a = make(1);
+  auto b = make(2);
+  CHECK(net.attach(a).value() == 0);
+  CHECK(net.attach(b).value() == 1);
+  CHECK_ERR(net.set_partition({0}), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_OK(net.set_partition({0, 1}));
+  auto v = a.create<double>("x").value();
+  CHECK_OK(v.set(1));
+  std::uint64_t now = 0;
+  for (int t = 0; t < 20; ++t) CHECK_OK(net.step(now += 16));
+  CHECK_ERR(b.open<double>("x"), ZEN_ERR_UNKNOWN_VALUE);
+  CHECK_OK(net.set_partition({0, 0}));
+  for (int t = 0; t < 30; ++t) CHECK_OK(net.step(now += 16));
+  CHECK(b.open<double>("x")->get().value() == 1);
+  CHECK_OK(net.set_online(1, false));
+  CHECK_ERR(net.set_online(9, false), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(net.attach(zen::Context()), ZEN_ERR_INVALID_HANDLE);
+}
+
+ZEN_TEST(a_moved_from_or_closed_net_is_safe) {
+  auto net = zen::Net::create(1).value();
+  zen::Net other = std::move(net);
+  CHECK(!net && static_cast<bool>(other));  // NOLINT(bugprone-use-after-move)
+  CHECK_ERR(net.step(16), ZEN_ERR_INVALID_HANDLE);
+  other.close();
+  other.close();
+  CHECK_ERR(other.stats(), ZEN_ERR_INVALID_HANDLE);
+  zen::Net assigned = zen::Net::create(2).value();
+  assigned = zen::Net::create(3).value();
+  CHECK_OK(assigned.step(16));
+}
+
+ZEN_TEST_MAIN
