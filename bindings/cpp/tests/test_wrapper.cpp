@@ -121,6 +121,35 @@ ZEN_TEST(options_are_applied_and_checked) {
   CHECK(zen::Options().capi().struct_size == sizeof(zen_options_t));
 }
 
+ZEN_TEST(every_option_setter_reaches_the_library) {
+  auto opts = zen::Options()
+                  .tick_interval_ms(10)
+                  .peer_timeout_ms(4000)
+                  .heartbeat_ms(200)
+                  .max_message_bytes(1 << 20)
+                  .max_value_bytes(8)
+                  .max_id_bytes(64)
+                  .event_capacity(2)
+                  .hibernate_after_ms(5000)
+                  .max_values(2);
+  const zen_options_t& o = opts.capi();
+  CHECK(o.tick_interval_ms == 10 && o.peer_timeout_ms == 4000 && o.heartbeat_ms == 200);
+  CHECK(o.max_message_bytes == (1 << 20) && o.max_id_bytes == 64 && o.hibernate_after_ms == 5000);
+  auto c = zen::Context::create(1, opts).value();
+  auto s = c.create<std::string>("s").value();
+  CHECK_ERR(s.set(std::string("nine bytes")), ZEN_ERR_TOO_LARGE);  // max_value_bytes
+  auto n = c.create<std::int64_t>("n").value();
+  CHECK_ERR(c.create<bool>("third"), ZEN_ERR_TOO_LARGE);  // max_values
+  for (std::int64_t k = 0; k < 5; ++k) CHECK_OK(n.set(k));
+  CHECK_OK(s.set(std::string("ok")));
+  CHECK_OK(c.tick(10));
+  int events = 0;
+  for (const zen::Change& ch : c.changes()) events += ch.kind() == zen::ChangeKind::Modified;
+  CHECK(events <= 2);  // event_capacity: the rest merged or dropped, and counted
+  auto m = c.metrics().value();
+  CHECK(m.events_coalesced + m.events_dropped > 0);
+}
+
 ZEN_TEST(moved_from_context_is_safe_and_reports_invalid_handle) {
   auto a = make(1);
   zen::Context b = std::move(a);
@@ -728,7 +757,10 @@ ZEN_TEST(value_on_an_error_throws_or_aborts_with_the_message) {
 // ---- the simulator ------------------------------------------------------------------------
 
 ZEN_TEST(four_players_converge_on_a_lossy_simulated_network) {
-  auto net = zen::Net::create(42, zen::Link().latency_ms(20).jitter_ms(10).loss(0.05)).value();
+  auto link = zen::Link().latency_ms(20).jitter_ms(10).loss(0.05).duplicate(0.02).reorder(0.02);
+  CHECK(link.bandwidth_bytes_per_s(1'000'000).capi().bandwidth_bytes_per_s == 1'000'000);
+  CHECK(link.capi().duplicate == 0.02 && link.capi().reorder == 0.02);
+  auto net = zen::Net::create(42, link).value();
   std::vector<zen::Context> players;
   for (std::uint64_t id = 1; id <= 4; ++id) players.push_back(make(id));
   for (const auto& p : players) CHECK_OK(net.attach(p));
