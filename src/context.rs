@@ -676,9 +676,22 @@ impl Context {
     /// `origin` is the peer whose update triggered it; `created` marks a value that just
     /// appeared here.
     pub(crate) fn refresh_resolution(&mut self, i: usize, origin: u64, created: bool) {
+        self.refresh_resolution_shown(i, origin, created, None)
+    }
+
+    /// `refresh_resolution` when the caller knows what reads showed before (`shown`):
+    /// the flush has just taken a FastLocal write out of `pending`, which reads were
+    /// already showing (its event was queued by `set`), so it must not count as a change.
+    pub(crate) fn refresh_resolution_shown(
+        &mut self,
+        i: usize,
+        origin: u64,
+        created: bool,
+        shown: Option<Option<Value>>,
+    ) {
         let me = self.id;
         let v = &mut self.values[i];
-        let old_visible = v.visible();
+        let old_visible = shown.unwrap_or_else(|| v.visible());
         let custom = match &v.policy {
             Policy::Custom(name) => self.merges.get(name),
             _ => None,

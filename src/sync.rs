@@ -221,7 +221,11 @@ impl Context {
             v.state = if any_active { SyncState::Syncing } else { SyncState::LocalOnly };
             self.m.writes_flushed += pending.is_some() as u64;
             self.reconcile(i);
-            self.refresh_resolution(i, me, false);
+            let shown = match (self.values[i].mode, &pending) {
+                (Mode::FastLocal, Some(write)) => Some(write.clone()),
+                _ => None,
+            };
+            self.refresh_resolution_shown(i, me, false, shown);
             self.mark_unconverged(i);
             self.touch(i);
         }

@@ -39,6 +39,29 @@ fn fast_local_write_shows_at_once_and_converges() {
     assert_eq!(s.ctx(1).state(b).unwrap(), SyncState::Converged);
 }
 
+/// A local FastLocal write is one change: the event `set` queues, and no second one
+/// when the tick flushes it (reads did not change then). Found by the Nim binding,
+/// whose model_citizen-style callbacks saw every local assignment twice.
+#[test]
+fn a_local_write_is_reported_once_not_again_when_flushed() {
+    for peers in [1, 2] {
+        let mut s = sim(peers);
+        let h = s.ctx(0).create("n", ValueType::I64, fast()).unwrap();
+        s.step_keep_events();
+        events(s.ctx(0));
+        for v in 1..=3i64 {
+            s.ctx(0).set(h, v).unwrap();
+            let at_set = events(s.ctx(0));
+            assert_eq!(at_set.len(), 1, "{peers} peers, write {v}");
+            assert_eq!(at_set[0].new, Some(Value::I64(v)));
+            s.step_keep_events();
+            let modified: Vec<_> =
+                events(s.ctx(0)).into_iter().filter(|e| e.kind == ChangeKind::Modified).collect();
+            assert!(modified.is_empty(), "{peers} peers, write {v}: flushing reported {modified:?}");
+        }
+    }
+}
+
 #[test]
 fn remote_creation_is_announced_by_an_event() {
     let mut a = Context::new(1, Options::default()).unwrap();
