@@ -1,0 +1,577 @@
+## zen-crdt for Nim: dual-mode CRDT values with model_citizen's words.
+##
+## .. code-block:: nim
+##   import zen_crdt
+##   let ctx = CrdtContext.init(peer_id = 1)
+##   ctx.add_peer(2)
+##   var pos = CrdtZenValue[Vector3].init(ctx, id = "unit/7/pos")            # FastLocal
+##   var score = CrdtZenValue[int].init(ctx, id = "score", mode = WaitForSync, policy = Max)
+##   pos.value = vec3(1, 2, 3)
+##   let zid = pos.changes:
+##     if added and change.is_correction: snap_to(change.item)
+##   ctx.boop(now_ms)      # tick, send to subscribed contexts, dispatch callbacks
+##   for msg in ctx.outbound: transport.send(msg.to, msg.bytes)   # to = 0: everyone
+##
+## Callbacks run only inside `boop` (or `dispatch`), on the thread that calls it: local
+## writes notify at the next `boop`, not during the assignment as in model_citizen.
+## Errors raise `ZenCrdtError` with the status and the library's message. Contexts are
+## freed by their destructor under `--mm:orc`/`--mm:arc` and by `close()` (idempotent);
+## a value used after its context is closed raises, never crashes.
+
+import std/[tables, sets, strutils]
+import zen_crdt/raw
+
+export raw.zen_context_t, raw.zen_value_t, raw.zen_options_t, raw.zen_metrics_t
+
+when not defined(gcDestructors):
+  {.warning: "zen_crdt: build with --mm:orc or --mm:arc; under refc contexts are freed only by close()".}
+
+type
+  ZenCrdtError* = object of CatchableError
+    ## A failed call: `status` is the C status (`ZEN_ERR_*`), the message says why.
+    status*: int32
+  SyncMode* = enum
+    FastLocal, WaitForSync
+  CorrectionPolicy* = enum
+    LastWriterWins, Max, Min, TakeAverage, Custom
+  SyncState* = enum
+    LocalOnly, Syncing, Converged, Conflicted
+  ChangeKind* = enum
+    ## model_citizen's kinds, plus `SyncStateChanged` (only the sync state changed).
+    Created, Added, Removed, Modified, Touched, Closed, SyncStateChanged
+  ZID* = uint16
+    ## A callback's id, from `track`.
+
+  CrdtChange*[T] = ref object
+    item*: T
+    changes*: set[ChangeKind]
+    sync_state*: SyncState
+    is_correction*: bool  ## a concurrent write by another peer replaced what was shown
+    origin*: uint64       ## the peer whose write caused it (this peer for local writes)
+    time_ms*: uint64      ## host time, in the ms passed to `boop`/`tick`
+
+  CtxHandle = object
+    h: zen_context_t
+  NetHandle = object
+    h: zen_net_t
+
+  Dispatch = proc (ev: ptr zen_change_t, closed: bool) {.closure, gcsafe.}
+  Callback = object
+    zid: ZID
+    fn: Dispatch
+  ValueKey = (uint64, uint64)
+  Link = object
+    h: zen_context_t
+    peer: uint64
+
+  CrdtContext* = ref object
+    ## One replica (one player). Use it from one thread (its callbacks run there);
+    ## link contexts of other threads with `subscribe(handle, peer)`.
+    handle: CtxHandle
+    peer: uint64
+    callbacks: Table[ValueKey, seq[Callback]]
+    skip: Table[ValueKey, HashSet[ZID]]
+    pausing: seq[(ValueKey, ZID)]
+    next_zid: ZID
+    links: seq[Link]
+    buf: seq[byte]
+
+  CrdtZenValue*[T] = ref object
+    ## One value of one context, typed.
+    ctx: CrdtContext
+    h: zen_value_t
+    id*: string
+
+  CrdtNet* = ref object
+    ## A seeded simulated network (latency, jitter, loss, partitions) for tests.
+    handle: NetHandle
+
+  OutboundMessage* = tuple[to: uint64, bytes: seq[byte]]
+    ## `to` is a peer id, or 0 for every member.
+
+proc `=destroy`(x: var CtxHandle) =
+  if x.h.id != 0:
+    zen_context_free(x.h)
+    x.h.id = 0
+
+proc `=copy`(a: var CtxHandle, b: CtxHandle) {.error: "a context handle is owned once".}
+
+proc `=destroy`(x: var NetHandle) =
+  if x.h.id != 0:
+    zen_net_free(x.h)
+    x.h.id = 0
+
+proc `=copy`(a: var NetHandle, b: NetHandle) {.error: "a network handle is owned once".}
+
+# ---- errors ------------------------------------------------------------------------------
+
+proc raise_status(status: int32, what: string) {.noinline, noreturn.} =
+  let msg = $zen_last_error()
+  var e = newException(ZenCrdtError, what & " failed: " & $zen_status_name(status) & ": " & msg)
+  e.status = status
+  raise e
+
+template check(call: int32, what: string) =
+  let st = call
+  if st != ZEN_OK: raise_status(st, what)
+
+# ---- types: built-in and structural ------------------------------------------------------
+
+template settable(T: typedesc, f: untyped): bool =
+  compiles((proc () =
+    var v: T
+    v.f = 0'f32
+    discard float32(v.f))())
+
+template is_color(T: typedesc): bool =
+  settable(T, r) and settable(T, g) and settable(T, b) and settable(T, a)
+template is_vec4(T: typedesc): bool =
+  settable(T, x) and settable(T, y) and settable(T, z) and settable(T, w)
+template is_vec3(T: typedesc): bool =
+  settable(T, x) and settable(T, y) and settable(T, z)
+template is_vec2(T: typedesc): bool =
+  settable(T, x) and settable(T, y)
+proc names_a_quaternion(type_name: string): bool =
+  ## Four-float types whose name says "quat" (godot-nim's and vmath's `Quat`) are
+  ## rotations; the others are plain vec4.
+  type_name.toLowerAscii.contains("quat")
+
+template is_quat(T: typedesc): bool =
+  is_vec4(T) and names_a_quaternion($T)
+
+proc zen_kind*(T: typedesc): uint32 =
+  ## The zen-crdt type `T` is stored as (a compile-time error names the hooks when
+  ## there is none: `proc toZen(v: T): <a supported type>` and
+  ## `proc fromZen(_: typedesc[T], w: <that type>): T`).
+  when T is bool: ZEN_TYPE_BOOL
+  elif T is SomeInteger: ZEN_TYPE_I64
+  elif T is SomeFloat: ZEN_TYPE_F64
+  elif T is string: ZEN_TYPE_STRING
+  elif T is seq[byte]: ZEN_TYPE_BYTES
+  elif compiles(toZen(default(T))): zen_kind(typeof(toZen(default(T))))
+  elif is_color(T): ZEN_TYPE_COLOR
+  elif is_quat(T): ZEN_TYPE_QUAT
+  elif is_vec4(T): ZEN_TYPE_VEC4
+  elif is_vec3(T): ZEN_TYPE_VEC3
+  elif is_vec2(T): ZEN_TYPE_VEC2
+  else:
+    {.error: "zen_crdt: type " & $T & " has no zen-crdt mapping. Use bool, an integer, a float, " &
+      "string, seq[byte], or a type with float fields x y [z [w]] or r g b a; or write " &
+      "`proc toZen(v: " & $T & "): <one of those>` and `proc fromZen(_: typedesc[" & $T &
+      "], w: <that type>): " & $T & "`".}
+
+proc set_raw[T](c: zen_context_t, h: zen_value_t, v: T): int32 =
+  when T is bool: zen_value_set_bool(c, h, v)
+  elif T is SomeInteger: zen_value_set_i64(c, h, int64(v))
+  elif T is SomeFloat: zen_value_set_f64(c, h, cdouble(v))
+  elif T is string: zen_value_set_string(c, h, v.cstring, csize_t(v.len))
+  elif T is seq[byte]:
+    zen_value_set_bytes(c, h, (if v.len > 0: unsafeAddr v[0] else: nil), csize_t(v.len))
+  elif compiles(toZen(v)): set_raw(c, h, toZen(v))
+  elif is_color(T):
+    zen_value_set_color(c, h, zen_color_t(r: cfloat(v.r), g: cfloat(v.g), b: cfloat(v.b), a: cfloat(v.a)))
+  elif is_quat(T):
+    zen_value_set_quat(c, h, zen_quat_t(x: cfloat(v.x), y: cfloat(v.y), z: cfloat(v.z), w: cfloat(v.w)))
+  elif is_vec4(T):
+    zen_value_set_vec4(c, h, zen_vec4_t(x: cfloat(v.x), y: cfloat(v.y), z: cfloat(v.z), w: cfloat(v.w)))
+  elif is_vec3(T): zen_value_set_vec3(c, h, zen_vec3_t(x: cfloat(v.x), y: cfloat(v.y), z: cfloat(v.z)))
+  elif is_vec2(T): zen_value_set_vec2(c, h, zen_vec2_t(x: cfloat(v.x), y: cfloat(v.y)))
+  else: {.error: "zen_crdt: no mapping for " & $T.}
+
+template put(dst, src: untyped, f: untyped) =
+  dst.f = typeof(dst.f)(src.f)
+
+proc read_sized(get: proc (buf: pointer, cap: csize_t, n: ptr csize_t): int32 {.closure.},
+                what: string): string =
+  var buf = newString(32)
+  while true:
+    var n: csize_t
+    let st = get(if buf.len > 0: addr buf[0] else: nil, csize_t(buf.len), addr n)
+    if st == ZEN_ERR_BUFFER_TOO_SMALL:
+      buf.setLen(int(n))
+      continue
+    check st, what
+    buf.setLen(int(n))
+    return buf
+
+proc get_raw[T](c: zen_context_t, h: zen_value_t): T =
+  when T is bool: check zen_value_get_bool(c, h, addr result), "get"
+  elif T is SomeInteger:
+    var v: int64
+    check zen_value_get_i64(c, h, addr v), "get"
+    result = T(v)
+  elif T is SomeFloat:
+    var v: cdouble
+    check zen_value_get_f64(c, h, addr v), "get"
+    result = T(v)
+  elif T is string:
+    result = read_sized(proc (buf: pointer, cap: csize_t, n: ptr csize_t): int32 =
+      zen_value_get_string(c, h, cast[cstring](buf), cap, n), "get")
+  elif T is seq[byte]:
+    let s = read_sized(proc (buf: pointer, cap: csize_t, n: ptr csize_t): int32 =
+      zen_value_get_bytes(c, h, cast[ptr uint8](buf), cap, n), "get")
+    result = cast[seq[byte]](s)
+  elif compiles(toZen(default(T))):
+    result = fromZen(T, get_raw[typeof(toZen(default(T)))](c, h))
+  elif is_color(T):
+    var v: zen_color_t
+    check zen_value_get_color(c, h, addr v), "get"
+    put(result, v, r); put(result, v, g); put(result, v, b); put(result, v, a)
+  elif is_quat(T):
+    var v: zen_quat_t
+    check zen_value_get_quat(c, h, addr v), "get"
+    put(result, v, x); put(result, v, y); put(result, v, z); put(result, v, w)
+  elif is_vec4(T):
+    var v: zen_vec4_t
+    check zen_value_get_vec4(c, h, addr v), "get"
+    put(result, v, x); put(result, v, y); put(result, v, z); put(result, v, w)
+  elif is_vec3(T):
+    var v: zen_vec3_t
+    check zen_value_get_vec3(c, h, addr v), "get"
+    put(result, v, x); put(result, v, y); put(result, v, z)
+  elif is_vec2(T):
+    var v: zen_vec2_t
+    check zen_value_get_vec2(c, h, addr v), "get"
+    put(result, v, x); put(result, v, y)
+
+proc from_data*[T](d: zen_value_data_t, ok: var bool): T =
+  ## The value of an event's payload as `T`; `ok` is false if it holds another type.
+  ok = d.value_type == zen_kind(T)
+  if not ok: return
+  when T is bool: result = d.data.b
+  elif T is SomeInteger: result = T(d.data.i)
+  elif T is SomeFloat: result = T(d.data.f)
+  elif T is string or T is seq[byte]:
+    let n = int(d.data.bytes.len)
+    when T is string: result = newString(n)
+    else: result = newSeq[byte](n)
+    if n > 0: copyMem(addr result[0], d.data.bytes.`ptr`, n)
+  elif compiles(toZen(default(T))):
+    result = fromZen(T, from_data[typeof(toZen(default(T)))](d, ok))
+  elif is_color(T):
+    let v = d.data.vec
+    result.r = typeof(result.r)(v[0]); result.g = typeof(result.g)(v[1])
+    result.b = typeof(result.b)(v[2]); result.a = typeof(result.a)(v[3])
+  else:
+    let v = d.data.vec
+    result.x = typeof(result.x)(v[0]); result.y = typeof(result.y)(v[1])
+    when is_vec3(T): result.z = typeof(result.z)(v[2])
+    when is_vec4(T): result.w = typeof(result.w)(v[3])
+
+# ---- contexts ---------------------------------------------------------------------------
+
+proc default_options*(): zen_options_t =
+  ## The library's default options; change fields, then pass to `CrdtContext.init`.
+  check zen_options_default(addr result), "zen_options_default"
+
+proc init*(_: type CrdtContext, peer_id: uint64, options = default_options()): CrdtContext =
+  ## A context for peer `peer_id` (1..2^53-1, unique in the session).
+  # The object is made only once the call succeeded: nothing to release if it raises.
+  var opts = options
+  var h: zen_context_t
+  check zen_context_new(peer_id, addr opts, addr h), "CrdtContext.init"
+  result = CrdtContext(peer: peer_id)
+  result.handle.h = h
+
+proc handle*(ctx: CrdtContext): zen_context_t = ctx.handle.h
+  ## The C handle (for `raw`, or to link a context on another thread).
+
+proc peer_id*(ctx: CrdtContext): uint64 = ctx.peer
+
+proc is_closed*(ctx: CrdtContext): bool = ctx.handle.h.id == 0
+
+proc close*(ctx: CrdtContext) =
+  ## Frees the context now (idempotent). Its values raise from then on.
+  if ctx.handle.h.id != 0:
+    zen_context_free(ctx.handle.h)
+    ctx.handle.h.id = 0
+  ctx.callbacks.clear
+  ctx.links.setLen 0
+
+proc add_peer*(ctx: CrdtContext, peer: uint64) =
+  check zen_context_add_peer(ctx.handle.h, peer), "add_peer"
+
+proc remove_peer*(ctx: CrdtContext, peer: uint64) =
+  check zen_context_remove_peer(ctx.handle.h, peer), "remove_peer"
+
+proc tick*(ctx: CrdtContext, now_ms: uint64) =
+  ## Advances to host time `now_ms` (flushes writes, applies what arrived). `boop`
+  ## does this and more.
+  check zen_context_tick(ctx.handle.h, now_ms), "tick"
+
+proc receive*(ctx: CrdtContext, bytes: openArray[byte]) =
+  ## A message from the transport (trusting the sender it names).
+  check zen_context_receive(ctx.handle.h, (if bytes.len > 0: unsafeAddr bytes[0] else: nil),
+                            csize_t(bytes.len)), "receive"
+
+proc receive_from*(ctx: CrdtContext, peer: uint64, bytes: openArray[byte]) =
+  ## A message from a transport that knows its sender `peer`.
+  check zen_context_receive_from(ctx.handle.h, peer,
+                                 (if bytes.len > 0: unsafeAddr bytes[0] else: nil),
+                                 csize_t(bytes.len)), "receive_from"
+
+proc poll_one(ctx: CrdtContext, msg: var OutboundMessage): bool =
+  if ctx.buf.len < 1024: ctx.buf.setLen 1024
+  while true:
+    var n: csize_t
+    var to: uint64
+    var has: bool
+    let st = zen_context_poll_outbound(ctx.handle.h, addr ctx.buf[0], csize_t(ctx.buf.len),
+                                       addr n, addr to, addr has)
+    if st == ZEN_ERR_BUFFER_TOO_SMALL:
+      ctx.buf.setLen int(n)
+      continue
+    check st, "outbound"
+    if not has: return false
+    msg = (to, ctx.buf[0 ..< int(n)])
+    return true
+
+iterator outbound*(ctx: CrdtContext): OutboundMessage =
+  ## The messages to send: `to` a peer id, or 0 for every member.
+  var msg: OutboundMessage
+  while ctx.poll_one(msg):
+    yield msg
+
+proc subscribe*(ctx: CrdtContext, other: zen_context_t, other_peer: uint64) =
+  ## Links this context to a context of this process (possibly on another thread):
+  ## `boop` hands it this context's messages. Makes each a member of the other; the
+  ## other side links back with its own `subscribe`.
+  ctx.add_peer(other_peer)
+  ctx.links.add Link(h: other, peer: other_peer)
+
+proc subscribe*(ctx: CrdtContext, other: CrdtContext) =
+  ## Links two contexts of this thread both ways (model_citizen's `subscribe(ctx)`).
+  ctx.subscribe(other.handle.h, other.peer)
+  other.subscribe(ctx.handle.h, ctx.peer)
+
+proc forward(ctx: CrdtContext) =
+  var msg: OutboundMessage
+  while ctx.poll_one(msg):
+    var gone: seq[int]
+    for i, l in ctx.links:
+      if msg.to == 0 or msg.to == l.peer:
+        let st = zen_context_receive_from(l.h, ctx.peer,
+                                          (if msg.bytes.len > 0: addr msg.bytes[0] else: nil),
+                                          csize_t(msg.bytes.len))
+        if st == ZEN_ERR_INVALID_HANDLE: gone.add i  # that context was freed
+    for i in countdown(gone.high, 0): ctx.links.delete gone[i]
+
+iterator poll_changes*(ctx: CrdtContext): zen_change_t =
+  ## The change events as the C API gives them, for code that wants no callbacks.
+  ## Strings inside stay valid only until the loop moves on (`from_data` copies).
+  var ev: zen_change_t
+  var has = true
+  while true:
+    check zen_context_poll_change(ctx.handle.h, addr ev, addr has), "poll_changes"
+    if not has: break
+    yield ev
+
+proc dispatch*(ctx: CrdtContext) =
+  ## Drains the change queue and calls the `track` callbacks. `boop` calls it; call
+  ## it yourself after `CrdtNet.step`.
+  for ev in ctx.poll_changes:
+    let key = (ev.value.owner, ev.value.index)
+    if key notin ctx.callbacks: continue
+    let skip = ctx.skip.getOrDefault(key)
+    let local = ev.origin == ctx.peer and ev.kind == ZEN_CHANGE_MODIFIED
+    var e = ev
+    for cb in ctx.callbacks[key]:
+      if local and cb.zid in skip: continue
+      cb.fn(addr e, false)
+    if local: ctx.skip.del key
+
+proc boop*(ctx: CrdtContext, now_ms: uint64) =
+  ## The pump, once per frame: ticks, hands this context's messages to the
+  ## subscribed contexts, and dispatches the change callbacks.
+  ctx.tick(now_ms)
+  if ctx.links.len > 0: ctx.forward()
+  ctx.dispatch()
+
+proc metrics*(ctx: CrdtContext): zen_metrics_t =
+  result.struct_size = csize_t(sizeof(zen_metrics_t))
+  check zen_context_metrics(ctx.handle.h, addr result), "metrics"
+
+# ---- values -----------------------------------------------------------------------------
+
+proc init*[T](_: type CrdtZenValue[T], ctx: CrdtContext, id: string, mode = FastLocal,
+              policy = LastWriterWins, custom = ""): CrdtZenValue[T] =
+  ## Creates the value `id`, or opens it if this context has it (the same id in
+  ## several contexts is the same value). The first creator's policy holds everywhere.
+  var o: zen_value_options_t
+  check zen_value_options_default(addr o), "zen_value_options_default"
+  o.mode = uint32(ord(mode))
+  o.policy = uint32(ord(policy))
+  o.custom_name = custom.cstring
+  o.custom_name_len = csize_t(custom.len)
+  var h: zen_value_t
+  check zen_value_create(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), addr o,
+                         addr h), "CrdtZenValue.init(" & id & ")"
+  result = CrdtZenValue[T](ctx: ctx, h: h, id: id)
+
+proc ctx*[T](self: CrdtZenValue[T]): CrdtContext = self.ctx
+
+proc value*[T](self: CrdtZenValue[T]): T =
+  ## What reads show here (FastLocal: the latest local or resolved write; WaitForSync:
+  ## what every member acknowledged).
+  get_raw[T](self.ctx.handle.h, self.h)
+
+proc `value=`*[T](self: CrdtZenValue[T], v: T) =
+  ## Writes `v`; callbacks hear of it at the next `boop`.
+  check set_raw(self.ctx.handle.h, self.h, v), "value= (" & self.id & ")"
+  for (key, zid) in self.ctx.pausing:
+    if key == (self.h.owner, self.h.index):
+      self.ctx.skip.mgetOrPut(key, initHashSet[ZID]()).incl zid
+
+proc info(self: CrdtZenValue, t, m, p, s: ptr uint32) =
+  check zen_value_info(self.ctx.handle.h, self.h, t, m, p, s), "info (" & self.id & ")"
+
+proc sync_state*[T](self: CrdtZenValue[T]): SyncState =
+  var s: uint32
+  self.info(nil, nil, nil, addr s)
+  SyncState(s)
+
+proc sync_mode*[T](self: CrdtZenValue[T]): SyncMode =
+  var m: uint32
+  self.info(nil, addr m, nil, nil)
+  SyncMode(m)
+
+proc correction_policy*[T](self: CrdtZenValue[T]): CorrectionPolicy =
+  var p: uint32
+  self.info(nil, nil, addr p, nil)
+  CorrectionPolicy(p)
+
+proc set_sync_mode*[T](self: CrdtZenValue[T], mode: SyncMode) =
+  ## Switches between FastLocal and WaitForSync at run time (this peer's choice).
+  check zen_value_set_mode(self.ctx.handle.h, self.h, uint32(ord(mode))), "set_sync_mode"
+
+proc set_correction_policy*[T](self: CrdtZenValue[T], policy: CorrectionPolicy) =
+  ## The core fixes a value's policy when it is first created (every peer must resolve
+  ## alike), so this only accepts the policy the value has; pass another to `init`.
+  let current = self.correction_policy
+  if policy != current:
+    var e = newException(ZenCrdtError, "set_correction_policy failed: ZEN_ERR_INVALID_ARGUMENT: " &
+      "the policy of '" & self.id & "' is " & $current & ", fixed at creation; choose it in init")
+    e.status = ZEN_ERR_INVALID_ARGUMENT
+    raise e
+
+proc remove*[T](self: CrdtZenValue[T]) =
+  ## Removes the value on every peer.
+  check zen_value_remove(self.ctx.handle.h, self.h), "remove (" & self.id & ")"
+
+proc wait_converged*[T](self: CrdtZenValue[T], timeout_ms: uint64) =
+  ## Blocks until Converged (raises with ZEN_ERR_TIMEOUT); for threads that do not tick.
+  check zen_value_wait_converged(self.ctx.handle.h, self.h, timeout_ms), "wait_converged"
+
+# ---- callbacks ----------------------------------------------------------------------------
+
+proc to_changes[T](ev: ptr zen_change_t): seq[CrdtChange[T]] =
+  ## One event as model_citizen's pair of changes.
+  template mk(d: zen_value_data_t, kinds: set[ChangeKind]) =
+    var ok: bool
+    let item = from_data[T](d, ok)
+    result.add CrdtChange[T](item: item, changes: kinds, sync_state: SyncState(ev.state),
+                             is_correction: ev.is_correction, origin: ev.origin, time_ms: ev.time_ms)
+  case ev.kind
+  of ZEN_CHANGE_CREATED: mk(ev.new_value, {Created, Added})
+  of ZEN_CHANGE_MODIFIED:
+    if ev.old_value.value_type != ZEN_TYPE_NONE: mk(ev.old_value, {Removed, Modified})
+    if ev.new_value.value_type != ZEN_TYPE_NONE: mk(ev.new_value, {Added, Modified})
+  of ZEN_CHANGE_REMOVED: mk(ev.old_value, {Removed})
+  else: mk(ev.new_value, {SyncStateChanged})
+
+proc track*[T](self: CrdtZenValue[T],
+               callback: proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
+  ## Calls `callback` with each batch of changes to this value, inside `boop`.
+  let ctx = self.ctx
+  inc ctx.next_zid
+  let zid = ctx.next_zid
+  let fn: Dispatch = proc (ev: ptr zen_change_t, closed: bool) {.closure, gcsafe.} =
+    if closed: callback(@[CrdtChange[T](changes: {Closed})], zid)
+    else: callback(to_changes[T](ev), zid)
+  ctx.callbacks.mgetOrPut((self.h.owner, self.h.index), @[]).add Callback(zid: zid, fn: fn)
+  zid
+
+proc track*[T](self: CrdtZenValue[T],
+               callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
+  self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
+
+proc untrack*[T](self: CrdtZenValue[T], zid: ZID) =
+  ## Stops a callback; it receives a last `{Closed}` change now.
+  let key = (self.h.owner, self.h.index)
+  if key notin self.ctx.callbacks: return
+  var cbs = self.ctx.callbacks[key]
+  for i, cb in cbs:
+    if cb.zid == zid:
+      cbs.delete i
+      self.ctx.callbacks[key] = cbs
+      cb.fn(nil, true)
+      return
+
+template pause*[T](self: CrdtZenValue[T], zid: ZID, body: untyped) =
+  ## Runs `body`; the callback `zid` does not hear of the local writes made in it.
+  let pause_key = (self.h.owner, self.h.index)
+  self.ctx.pausing.add (pause_key, zid)
+  try:
+    body
+  finally:
+    discard self.ctx.pausing.pop
+
+template changes*[T](self: CrdtZenValue[T], body: untyped): ZID =
+  ## model_citizen's `changes:`: `body` runs for each change with `change`, `zid` and
+  ## `added`, `removed`, `modified`, `touched`, `closed` (also as `added(item)`...)
+  ## injected. Returns the callback's ZID.
+  self.track proc (changes: seq[CrdtChange[T]], zid {.inject.}: ZID) {.gcsafe.} =
+    for change {.inject.} in changes:
+      template added: bool {.inject, used.} = Added in change.changes
+      template added(obj: T): bool {.inject, used.} = change.item == obj and Added in change.changes
+      template removed: bool {.inject, used.} = Removed in change.changes
+      template removed(obj: T): bool {.inject, used.} = change.item == obj and Removed in change.changes
+      template modified: bool {.inject, used.} = Modified in change.changes
+      template touched: bool {.inject, used.} = Touched in change.changes
+      template closed: bool {.inject, used.} = Closed in change.changes
+      body
+
+# ---- the simulator ------------------------------------------------------------------------
+
+proc init*(_: type CrdtNet, seed: uint64, latency_ms = 25'u64, jitter_ms = 5'u64, loss = 0.0,
+           duplicate = 0.0, reorder = 0.0, bandwidth_bytes_per_s = 0'u64): CrdtNet =
+  ## A network whose every random choice follows `seed`.
+  var link: zen_link_t
+  check zen_link_default(addr link), "zen_link_default"
+  link.latency_ms = latency_ms
+  link.jitter_ms = jitter_ms
+  link.loss = loss
+  link.duplicate = duplicate
+  link.reorder = reorder
+  link.bandwidth_bytes_per_s = bandwidth_bytes_per_s
+  var h: zen_net_t
+  check zen_net_new(seed, addr link, addr h), "CrdtNet.init"
+  result = CrdtNet()
+  result.handle.h = h
+
+proc close*(net: CrdtNet) =
+  if net.handle.h.id != 0:
+    zen_net_free(net.handle.h)
+    net.handle.h.id = 0
+
+proc attach*(net: CrdtNet, ctx: CrdtContext): int =
+  ## Adds `ctx` as a host, connected to every online host; returns its index.
+  var host: uint32
+  check zen_net_attach(net.handle.h, ctx.handle.h, addr host), "attach"
+  int(host)
+
+proc set_online*(net: CrdtNet, host: int, online: bool) =
+  check zen_net_set_online(net.handle.h, uint32(host), online), "set_online"
+
+proc set_partition*(net: CrdtNet, groups: openArray[uint32]) =
+  ## `groups[i]` is host i's group; all zeros heals.
+  check zen_net_set_partition(net.handle.h, (if groups.len > 0: unsafeAddr groups[0] else: nil),
+                              csize_t(groups.len)), "set_partition"
+
+proc step*(net: CrdtNet, now_ms: uint64) =
+  ## Delivers what is due, ticks every online attached context, sends. Call each
+  ## context's `dispatch` after it for the callbacks.
+  check zen_net_step(net.handle.h, now_ms), "step"
+
+proc stats*(net: CrdtNet): tuple[delivered, dropped: uint64] =
+  check zen_net_stats(net.handle.h, addr result.delivered, addr result.dropped), "stats"

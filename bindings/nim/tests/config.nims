@@ -1,0 +1,3 @@
+switch("path", "$projectDir/../src")
+switch("threads", "on")
+switch("hints", "off")

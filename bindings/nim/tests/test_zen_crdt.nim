@@ -1,0 +1,429 @@
+# The Nim binding on real contexts: every wrapped function, model_citizen's behaviours
+# (two-change assignment, `changes:` names, `pause`, `untrack` -> {Closed}), corrections,
+# WaitForSync, a worker-thread context, a lossy partitioned session through the
+# simulator, errors with messages, use after close. Prints "N passed, M failed".
+
+import std/[unittest, strutils, os, re, sets]
+import zen_crdt
+import zen_crdt/raw
+
+type
+  Vector3 = object      # godot-nim's shape
+    x, y, z: float32
+  Vec2Arr = object      # a vmath-like type with accessors over an array
+    arr: array[2, float32]
+  Color = object        # chroma's shape
+    r, g, b, a: float32
+  Quat = object         # a rotation: QUAT by its name
+    x, y, z, w: float32
+  Tint = tuple[r, g, b, a: float32]
+  Meters = distinct float64
+
+proc x(v: Vec2Arr): float32 = v.arr[0]
+proc y(v: Vec2Arr): float32 = v.arr[1]
+proc `x=`(v: var Vec2Arr, f: float32) = v.arr[0] = f
+proc `y=`(v: var Vec2Arr, f: float32) = v.arr[1] = f
+proc toZen(m: Meters): float64 = float64(m)
+proc fromZen(_: typedesc[Meters], w: float64): Meters = Meters(w)
+proc `==`(a, b: Meters): bool {.borrow.}
+
+# The closing "N passed, M failed" line, beside unittest's own report.
+type Tally = ref object of OutputFormatter
+  passed, failed: int
+method testEnded(t: Tally, r: TestResult) =
+  if r.status == TestStatus.FAILED: inc t.failed
+  elif r.status == TestStatus.OK: inc t.passed
+let tally = Tally()
+addOutputFormatter(defaultConsoleFormatter())
+addOutputFormatter(tally)
+
+proc ms(t: int): uint64 = uint64(t * 16)
+
+template scenario(name: string, body: untyped) =
+  ## A test whose variables live in a proc, so everything it made is destroyed when it
+  ## ends (valgrind then sees any leak of the binding, not the test's globals).
+  test name:
+    proc run() =
+      body
+    run()
+
+proc pair(): (CrdtContext, CrdtContext) =
+  let a = CrdtContext.init(1)
+  let b = CrdtContext.init(2)
+  a.subscribe(b)
+  (a, b)
+
+proc pump(a, b: CrdtContext, t: var int, n = 8) =
+  for _ in 1..n:
+    inc t
+    a.boop(ms(t))
+    b.boop(ms(t))
+
+template expect_status(expected: int32, body: untyped) =
+  var got = -1'i32
+  var msg = ""
+  try:
+    body
+  except ZenCrdtError as e:
+    got = e.status
+    msg = e.msg
+  check got == expected
+  check msg.len > 0
+
+suite "contexts":
+  scenario "init, peer id, close is idempotent, calls after close raise":
+    let c = CrdtContext.init(7)
+    check c.peer_id == 7
+    check not c.is_closed
+    c.close()
+    c.close()
+    check c.is_closed
+    expect_status ZEN_ERR_INVALID_HANDLE: c.tick(16)
+    expect_status ZEN_ERR_INVALID_HANDLE: c.add_peer(2)
+
+  scenario "bad peer ids and options raise with the library's message":
+    expect_status ZEN_ERR_INVALID_ARGUMENT: discard CrdtContext.init(0)
+    var o = default_options()
+    o.tick_interval_ms = 0
+    try:
+      discard CrdtContext.init(1, o)
+      check false
+    except ZenCrdtError as e:
+      check e.status == ZEN_ERR_INVALID_ARGUMENT
+      check "tick_interval_ms" in e.msg
+
+  scenario "options reach the library":
+    var o = default_options()
+    o.max_values = 1
+    let c = CrdtContext.init(1, o)
+    discard CrdtZenValue[int].init(c, "one")
+    expect_status ZEN_ERR_TOO_LARGE: discard CrdtZenValue[int].init(c, "two")
+
+  scenario "peers: add, remove, errors":
+    let c = CrdtContext.init(1)
+    c.add_peer(2)
+    expect_status ZEN_ERR_INVALID_ARGUMENT: c.add_peer(0)
+    c.remove_peer(2)
+    expect_status ZEN_ERR_UNKNOWN_PEER: c.remove_peer(77)
+
+  scenario "a value used after its context is closed raises":
+    let c = CrdtContext.init(1)
+    var v = CrdtZenValue[float].init(c, "hp")
+    v.value = 3.0
+    c.close()
+    expect_status ZEN_ERR_INVALID_HANDLE: v.value = 4.0
+    expect_status ZEN_ERR_INVALID_HANDLE: discard v.value
+    expect_status ZEN_ERR_INVALID_HANDLE: discard v.sync_state
+
+suite "types":
+  scenario "bool, integers, floats, strings, bytes":
+    let c = CrdtContext.init(1)
+    var b = CrdtZenValue[bool].init(c, "b")
+    var i = CrdtZenValue[int32].init(c, "i")
+    var f = CrdtZenValue[float32].init(c, "f")
+    var s = CrdtZenValue[string].init(c, "s")
+    var bytes = CrdtZenValue[seq[byte]].init(c, "bytes")
+    b.value = true
+    i.value = -5
+    f.value = 2.5
+    check s.value == ""
+    s.value = "héllo " & repeat('x', 3000)
+    bytes.value = @[1'u8, 2, 3]
+    check b.value and i.value == -5 and f.value == 2.5
+    check s.value == "héllo " & repeat('x', 3000)
+    check bytes.value == @[1'u8, 2, 3]
+    bytes.value = @[]
+    check bytes.value.len == 0
+
+  scenario "vectors, colors, quaternions and tuples by structure; hooks for the rest":
+    let c = CrdtContext.init(1)
+    check zen_kind(Vector3) == ZEN_TYPE_VEC3
+    check zen_kind(Vec2Arr) == ZEN_TYPE_VEC2
+    check zen_kind(Color) == ZEN_TYPE_COLOR
+    check zen_kind(Tint) == ZEN_TYPE_COLOR
+    check zen_kind(Quat) == ZEN_TYPE_QUAT
+    check zen_kind(Meters) == ZEN_TYPE_F64
+    var p = CrdtZenValue[Vector3].init(c, "p")
+    var v2 = CrdtZenValue[Vec2Arr].init(c, "v2")
+    var col = CrdtZenValue[Color].init(c, "col")
+    var tint = CrdtZenValue[Tint].init(c, "tint")
+    var q = CrdtZenValue[Quat].init(c, "q")
+    var d = CrdtZenValue[Meters].init(c, "d")
+    check q.value == Quat(x: 0, y: 0, z: 0, w: 1)  # never written: the identity
+    p.value = Vector3(x: 1, y: 2, z: 3)
+    var w: Vec2Arr
+    w.x = 4
+    w.y = 5
+    v2.value = w
+    col.value = Color(r: 1, g: 0.5, b: 0, a: 1)
+    tint.value = (r: 0.25'f32, g: 0.5'f32, b: 0.75'f32, a: 1'f32)
+    q.value = Quat(x: 0, y: 0.5, z: 0, w: 0.5)
+    d.value = Meters(12.5)
+    check p.value == Vector3(x: 1, y: 2, z: 3)
+    check v2.value.y == 5
+    check col.value.g == 0.5
+    check tint.value.b == 0.75
+    check q.value.y == 0.5
+    check d.value == Meters(12.5)
+    check not compiles(CrdtZenValue[ref int].init(c, "nope"))
+
+  scenario "a type mismatch between peers raises wrong type":
+    let c = CrdtContext.init(1)
+    discard CrdtZenValue[Vector3].init(c, "pos")
+    expect_status ZEN_ERR_WRONG_TYPE: discard CrdtZenValue[float].init(c, "pos")
+    expect_status ZEN_ERR_INVALID_UTF8: discard CrdtZenValue[float].init(c, "\xff\xfe")
+    expect_status ZEN_ERR_INVALID_ARGUMENT: discard CrdtZenValue[Quat].init(c, "rot", policy = Max)
+
+suite "model_citizen behaviours":
+  scenario "an assignment is a pair of changes: old {Removed, Modified}, new {Added, Modified}":
+    let (a, b) = pair()
+    var t = 0
+    var hp = CrdtZenValue[float].init(a, "hp")
+    hp.value = 10
+    pump(a, b, t)
+    let bhp = CrdtZenValue[float].init(b, "hp")
+    var got: seq[(float, set[ChangeKind])]
+    bhp.track proc(changes: seq[CrdtChange[float]]) {.gcsafe.} =
+      {.cast(gcsafe).}:
+        for c in changes: got.add (c.item, c.changes)
+    hp.value = 20
+    pump(a, b, t)
+    check got == @[(10.0, {Removed, Modified}), (20.0, {Added, Modified})]
+
+  scenario "`changes:` injects change, zid, added, removed, modified, closed":
+    let (a, b) = pair()
+    var t = 0
+    var pos = CrdtZenValue[Vector3].init(a, "pos")
+    pos.value = Vector3(x: 1)
+    pump(a, b, t)
+    let bpos = CrdtZenValue[Vector3].init(b, "pos")
+    var log: seq[string]
+    var seen_zid: ZID
+    let zid = bpos.changes:
+      {.cast(gcsafe).}:
+        seen_zid = zid
+        if added(Vector3(x: 2)): log.add "added 2"
+        if removed: log.add "removed " & $change.item.x
+        if modified and added: log.add "modified"
+        if closed: log.add "closed"
+    pos.value = Vector3(x: 2)
+    pump(a, b, t)
+    check seen_zid == zid
+    check log == @["removed 1.0", "added 2", "modified"]
+    bpos.untrack zid
+    check log[^1] == "closed"
+    pos.value = Vector3(x: 3)
+    pump(a, b, t)
+    check log[^1] == "closed"  # untracked: nothing more
+
+  scenario "local writes notify at the next boop, with this peer as origin":
+    let c = CrdtContext.init(1)
+    var v = CrdtZenValue[int].init(c, "n")
+    var origins: seq[uint64]
+    v.track proc(changes: seq[CrdtChange[int]]) {.gcsafe.} =
+      {.cast(gcsafe).}:
+        for ch in changes:
+          if Added in ch.changes: origins.add ch.origin
+    v.value = 1
+    check origins.len == 0  # not during the assignment (model_citizen notifies at once)
+    c.boop(16)
+    check origins == @[1'u64]
+
+  scenario "pause hides the paused callback's own writes, not others' callbacks":
+    let c = CrdtContext.init(1)
+    var v = CrdtZenValue[int].init(c, "n")
+    var mine, others = 0
+    let zid = v.track proc(changes: seq[CrdtChange[int]]) {.gcsafe.} =
+      {.cast(gcsafe).}: inc mine
+    v.track proc(changes: seq[CrdtChange[int]]) {.gcsafe.} =
+      {.cast(gcsafe).}: inc others
+    v.pause zid:
+      v.value = 5
+    c.boop(16)
+    check mine == 0 and others == 1
+    v.value = 6
+    c.boop(32)
+    check mine == 1 and others == 2
+
+  scenario "a contested write is flagged as a correction on the peer whose write lost":
+    let (a, b) = pair()
+    var t = 0
+    var fa = CrdtZenValue[int].init(a, "flag")
+    pump(a, b, t)
+    var fb = CrdtZenValue[int].init(b, "flag")
+    var corrections = 0
+    for v in [fa, fb]:
+      v.track proc(changes: seq[CrdtChange[int]]) {.gcsafe.} =
+        {.cast(gcsafe).}:
+          for ch in changes:
+            if ch.is_correction and Added in ch.changes: inc corrections
+    fa.value = 1
+    fb.value = 2
+    pump(a, b, t, 12)
+    check corrections == 1
+    check fa.value == fb.value
+
+  scenario "WaitForSync holds the acknowledged value until every member has it":
+    let (a, b) = pair()
+    var t = 0
+    var score = CrdtZenValue[int].init(a, "score", mode = WaitForSync, policy = Max)
+    pump(a, b, t)
+    check score.sync_mode == WaitForSync and score.correction_policy == Max
+    score.value = 10
+    check score.value == 0  # not acknowledged yet
+    var states: seq[SyncState]
+    score.track proc(changes: seq[CrdtChange[int]]) {.gcsafe.} =
+      {.cast(gcsafe).}:
+        for ch in changes: states.add ch.sync_state
+    pump(a, b, t, 12)
+    check score.value == 10
+    check score.sync_state == Converged
+    check Converged in states
+    score.set_sync_mode(FastLocal)
+    check score.sync_mode == FastLocal
+    score.set_correction_policy(Max)  # the one it has: fine
+    expect_status ZEN_ERR_INVALID_ARGUMENT: score.set_correction_policy(TakeAverage)
+
+  scenario "remove replicates and reads raise removed":
+    let (a, b) = pair()
+    var t = 0
+    var door = CrdtZenValue[bool].init(a, "door")
+    door.value = true
+    pump(a, b, t)
+    door.remove()
+    pump(a, b, t)
+    expect_status ZEN_ERR_REMOVED: discard door.value
+    expect_status ZEN_ERR_REMOVED: discard CrdtZenValue[bool].init(b, "door").value
+
+  scenario "wait_converged times out on the ticking thread":
+    let c = CrdtContext.init(1)
+    c.add_peer(2)
+    var v = CrdtZenValue[int].init(c, "n", mode = WaitForSync)
+    v.value = 1
+    c.tick(16)
+    expect_status ZEN_ERR_TIMEOUT: v.wait_converged(5)
+
+suite "transport glue":
+  scenario "outbound and receive_from carry a value between contexts":
+    let a = CrdtContext.init(1)
+    let b = CrdtContext.init(2)
+    a.add_peer(2)
+    b.add_peer(1)
+    var v = CrdtZenValue[string].init(a, "name")
+    v.value = "ada"
+    var first: seq[byte]
+    for t in 1..6:
+      a.tick(ms(t))
+      for msg in a.outbound:
+        check msg.to == 0 or msg.to == 2
+        if first.len == 0: first = msg.bytes
+        b.receive_from(1, msg.bytes)
+      b.tick(ms(t))
+      for msg in b.outbound: a.receive(msg.bytes)
+    check CrdtZenValue[string].init(b, "name").value == "ada"
+    expect_status ZEN_ERR_DECODE: b.receive(@[1'u8, 2, 3])
+    expect_status ZEN_ERR_UNKNOWN_PEER: CrdtContext.init(3).receive_from(1, first)
+    expect_status ZEN_ERR_SENDER_MISMATCH: b.receive_from(3, first)
+    check b.metrics.messages_rejected >= 1
+
+  scenario "poll_changes gives the raw events to code without callbacks":
+    let c = CrdtContext.init(1)
+    var v = CrdtZenValue[int].init(c, "n")
+    v.value = 4
+    var n = 0
+    for ev in c.poll_changes:
+      var ok: bool
+      check from_data[int](ev.new_value, ok) == 4 and ok
+      discard from_data[string](ev.new_value, ok)
+      check not ok
+      inc n
+    check n == 1
+
+  scenario "a context on a worker thread, linked by handle":
+    var chan: Channel[(zen_context_t, uint64)]
+    var done: Channel[int]
+    chan.open()
+    done.open()
+    let a = CrdtContext.init(1)
+    var worker: Thread[(ptr Channel[(zen_context_t, uint64)], ptr Channel[int], zen_context_t)]
+    proc work(args: (ptr Channel[(zen_context_t, uint64)], ptr Channel[int], zen_context_t)) {.thread.} =
+      let b = CrdtContext.init(2)
+      b.subscribe(args[2], 1)
+      args[0][].send((b.handle, 2'u64))
+      var v = CrdtZenValue[int].init(b, "from-worker")
+      v.value = 42
+      for t in 1..200:
+        b.boop(uint64(t * 16))
+        sleep(1)
+      args[1][].send(1)
+      discard args[0][].recv()  # keep b alive until the main thread is done
+    createThread(worker, work, (addr chan, addr done, a.handle))
+    let (bh, bpeer) = chan.recv()
+    a.subscribe(bh, bpeer)
+    var seen = 0
+    for t in 1..400:
+      a.boop(uint64(t * 16))
+      try:
+        seen = CrdtZenValue[int].init(a, "from-worker").value
+      except ZenCrdtError:
+        discard
+      if seen == 42: break
+      sleep(1)
+    check seen == 42
+    discard done.recv()
+    chan.send((a.handle, 0'u64))
+    joinThread(worker)
+    chan.close()
+    done.close()
+
+suite "the simulator":
+  scenario "four players on a lossy, partitioned network converge":
+    let net = CrdtNet.init(9, latency_ms = 20, jitter_ms = 10, loss = 0.05, duplicate = 0.01)
+    var players: seq[CrdtContext]
+    for id in 1'u64..4:
+      let c = CrdtContext.init(id)
+      check net.attach(c) == int(id) - 1
+      players.add c
+    var score = CrdtZenValue[int].init(players[0], "score", mode = WaitForSync, policy = Max)
+    var now = 0'u64
+    for _ in 1..20:
+      now += 16
+      net.step(now)
+    net.set_partition([0'u32, 0, 1, 1])
+    score.value = 10
+    for _ in 1..60:
+      now += 16
+      net.step(now)
+    check score.value == 0  # players 3 and 4 cannot acknowledge
+    net.set_partition([0'u32, 0, 0, 0])
+    for _ in 1..120:
+      now += 16
+      net.step(now)
+      for p in players: p.dispatch()
+    for p in players: check CrdtZenValue[int].init(p, "score").value == 10
+    let st = net.stats
+    check st.delivered > 0 and st.dropped > 0
+    expect_status ZEN_ERR_INVALID_ARGUMENT: net.set_partition([0'u32])
+    net.set_online(3, false)
+    net.close()
+    net.close()
+    expect_status ZEN_ERR_INVALID_HANDLE: net.step(now)
+
+suite "raw":
+  scenario "raw.nim declares every function of the headers":
+    const root = currentSourcePath().parentDir / ".." / ".." / ".."
+    const headers = staticRead(root / "include" / "zen_crdt.h") & staticRead(root / "include" / "zen_crdt_sim.h")
+    const raw_src = staticRead(root / "bindings" / "nim" / "src" / "zen_crdt" / "raw.nim")
+    var missing: seq[string]
+    var names = 0
+    for name in headers.findAll(re"\bzen_[a-z0-9_]+(?=\()"):
+      inc names
+      if ("proc " & name & "*(") notin raw_src: missing.add name
+    check names >= 57  # the scan itself found the headers' functions
+    check missing.len == 0
+    if missing.len > 0: echo "raw.nim lacks: ", missing.toHashSet
+
+  scenario "versions agree":
+    check zen_version() shr 16 == uint32(ZEN_VERSION_MAJOR)
+
+echo tally.passed, " passed, ", tally.failed, " failed"
