@@ -52,6 +52,12 @@ for entry in "${compilers[@]}"; do
   done
 done
 
+# Against the shared library (-d:zenCrdtShared) once.
+[ -f "$ROOT/target/release/libzen_crdt.so" ] || cargo build --release --lib --manifest-path "$ROOT/Cargo.toml"
+build shared nim c "${flags[@]}" --mm:orc -d:zenCrdtShared --nimcache:"$OUT/cache-shared" -o:"$OUT/test-shared" tests/test_zen_crdt.nim
+ldd "$OUT/test-shared" | grep -q libzen_crdt.so || { echo "-d:zenCrdtShared did not link libzen_crdt.so" >&2; exit 1; }
+echo "shared library (-d:zenCrdtShared): $("$OUT/test-shared" | grep -E 'passed, ')"
+
 if command -v valgrind >/dev/null; then
   for entry in "${compilers[@]}"; do
     name=${entry%%:*}
