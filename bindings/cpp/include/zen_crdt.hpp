@@ -570,25 +570,31 @@ inline OwnedChange Change::owned() const {
                      new_value().to_variant()};
 }
 
-// `for (const zen::Change& c : ctx.changes())`: pops events until none is left. A
-// failure ends the loop early and is kept in `status()`.
-class ChangeRange {
+namespace detail {
+
+// A range-for over one of the C API's queues: `Source::pop(has)` pops the next item into
+// the source (its `item()`) and returns the C status. The loop ends when the queue is
+// empty or a call fails; the failure is kept in `status()`. Neither copyable nor
+// movable: the items point into the source.
+template <class Item, class Source>
+class PollRange {
  public:
-  explicit ChangeRange(zen_context_t ctx) noexcept : ctx_(ctx) {}
-  ChangeRange(const ChangeRange&) = delete;
-  ChangeRange& operator=(const ChangeRange&) = delete;
+  template <class... Args>
+  explicit PollRange(Args&&... args) : src_(std::forward<Args>(args)...) {}
+  PollRange(const PollRange&) = delete;
+  PollRange& operator=(const PollRange&) = delete;
 
   class iterator {
    public:
     using iterator_category = std::input_iterator_tag;
-    using value_type = Change;
+    using value_type = Item;
     using difference_type = std::ptrdiff_t;
-    using pointer = const Change*;
-    using reference = const Change&;
+    using pointer = const Item*;
+    using reference = const Item&;
     iterator() = default;
-    explicit iterator(ChangeRange* r) : r_(r) {}
-    reference operator*() const { return r_->view_; }
-    pointer operator->() const { return &r_->view_; }
+    explicit iterator(PollRange* r) : r_(r) {}
+    reference operator*() const { return r_->src_.item(); }
+    pointer operator->() const { return &r_->src_.item(); }
     iterator& operator++() {
       r_->next();
       return *this;
@@ -599,7 +605,7 @@ class ChangeRange {
 
    private:
     bool done() const { return r_ == nullptr || !r_->has_; }
-    ChangeRange* r_ = nullptr;
+    PollRange* r_ = nullptr;
   };
 
   iterator begin() {
@@ -614,18 +620,36 @@ class ChangeRange {
   void next() {
     has_ = false;
     if (!status_) return;
-    zen_status_t s = zen_context_poll_change(ctx_, &raw_, &has_);
+    zen_status_t s = src_.pop(has_);
     if (s != ZEN_OK) {
       has_ = false;
       status_ = Status::from(s);
     }
   }
-  zen_context_t ctx_;
-  zen_change_t raw_{};
-  Change view_{raw_};
+  Source src_;
   bool has_ = false;
   Status status_;
 };
+
+// The change queue of a context.
+class ChangeSource {
+ public:
+  explicit ChangeSource(zen_context_t ctx) noexcept : ctx_(ctx) {}
+  ChangeSource(const ChangeSource&) = delete;
+  ChangeSource& operator=(const ChangeSource&) = delete;
+  zen_status_t pop(bool& has) { return zen_context_poll_change(ctx_, &raw_, &has); }
+  const Change& item() const noexcept { return view_; }
+
+ private:
+  zen_context_t ctx_;
+  zen_change_t raw_{};
+  Change view_{raw_};
+};
+
+}  // namespace detail
+
+// `for (const zen::Change& c : ctx.changes())`: pops events until none is left.
+using ChangeRange = detail::PollRange<Change, detail::ChangeSource>;
 
 // ---- outbound messages ------------------------------------------------------------------
 
@@ -640,74 +664,41 @@ struct Message {
   bool broadcast() const noexcept { return to == 0; }
 };
 
-// `for (const zen::Message& m : ctx.outbound())`: pops messages into one buffer reused
-// across calls (grown when a message is larger). A failure ends the loop early and is
-// kept in `status()`.
-class OutboundRange {
+namespace detail {
+
+// The outbound queue of a context, popped into one buffer reused across calls (grown
+// when a message is larger).
+class OutboundSource {
  public:
-  OutboundRange(zen_context_t ctx, std::vector<std::uint8_t>& buf) noexcept : ctx_(ctx), buf_(&buf) {}
-  OutboundRange(const OutboundRange&) = delete;
-  OutboundRange& operator=(const OutboundRange&) = delete;
-
-  class iterator {
-   public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = Message;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const Message*;
-    using reference = const Message&;
-    iterator() = default;
-    explicit iterator(OutboundRange* r) : r_(r) {}
-    reference operator*() const { return r_->msg_; }
-    pointer operator->() const { return &r_->msg_; }
-    iterator& operator++() {
-      r_->next();
-      return *this;
-    }
-    void operator++(int) { r_->next(); }
-    bool operator==(const iterator& o) const { return done() == o.done(); }
-    bool operator!=(const iterator& o) const { return !(*this == o); }
-
-   private:
-    bool done() const { return r_ == nullptr || !r_->has_; }
-    OutboundRange* r_ = nullptr;
-  };
-
-  iterator begin() {
-    next();
-    return iterator(this);
-  }
-  iterator end() { return iterator(); }
-  const Status& status() const noexcept { return status_; }
-
- private:
-  void next() {
-    has_ = false;
-    if (!status_) return;
+  OutboundSource(zen_context_t ctx, std::vector<std::uint8_t>& buf) noexcept : ctx_(ctx), buf_(&buf) {}
+  OutboundSource(const OutboundSource&) = delete;
+  OutboundSource& operator=(const OutboundSource&) = delete;
+  zen_status_t pop(bool& has) {
     if (buf_->size() < 1024) buf_->resize(1024);
     for (;;) {
       std::size_t len = 0;
       std::uint64_t to = 0;
-      zen_status_t s = zen_context_poll_outbound(ctx_, buf_->data(), buf_->size(), &len, &to, &has_);
+      zen_status_t s = zen_context_poll_outbound(ctx_, buf_->data(), buf_->size(), &len, &to, &has);
       if (s == ZEN_ERR_BUFFER_TOO_SMALL) {
         buf_->resize(len);
         continue;
       }
-      if (s != ZEN_OK) {
-        has_ = false;
-        status_ = Status::from(s);
-      } else if (has_) {
-        msg_ = Message{to, buf_->data(), len};
-      }
-      return;
+      if (s == ZEN_OK && has) msg_ = Message{to, buf_->data(), len};
+      return s;
     }
   }
+  const Message& item() const noexcept { return msg_; }
+
+ private:
   zen_context_t ctx_;
   std::vector<std::uint8_t>* buf_;
   Message msg_;
-  bool has_ = false;
-  Status status_;
 };
+
+}  // namespace detail
+
+// `for (const zen::Message& m : ctx.outbound())`: pops messages until none is left.
+using OutboundRange = detail::PollRange<Message, detail::OutboundSource>;
 
 // ---- custom merges ----------------------------------------------------------------------
 
