@@ -1,0 +1,409 @@
+//! `ZenCrdtContext`, the node a game drops in: one player's zen-crdt context, ticked in
+//! `_physics_process`, wired to the scene's `SceneMultiplayer` (or to any transport through
+//! the `outbound` signal and `receive`), with values read and written as Variants and
+//! changes reported as signals. The work is in `session.rs` (engine-free); this file is
+//! the Godot glue: properties, methods, signals, Variant conversion.
+
+use crate::convert::{to_value, to_variant, value_type_of};
+use crate::session::{state_code, Frame, Session, Signal};
+use godot::classes::multiplayer_peer::TransferMode;
+use godot::classes::{INode, MultiplayerApi, Node, SceneMultiplayer, Time};
+use godot::prelude::*;
+use zen_crdt::{Mode, Options, Policy, ValueHandle};
+
+#[derive(GodotClass)]
+#[class(init, base = Node)]
+pub struct ZenCrdtContext {
+    /// This player's id; 0 = `multiplayer.get_unique_id()` when the session starts.
+    #[export]
+    peer_id: i64,
+    /// Send through and listen to the scene's `SceneMultiplayer`. Off: connect the
+    /// `outbound` signal to your transport and call `receive` with what arrives.
+    #[export]
+    #[init(val = true)]
+    use_scene_multiplayer: bool,
+    /// The multiplayer channel for zen-crdt's packets (its own, so game RPCs do not wait).
+    #[export]
+    #[init(val = 1)]
+    channel: i32,
+    /// Reliable delivery. Off by default: the protocol repairs loss itself, and reliable
+    /// ordered delivery would make every packet wait for a lost one (head-of-line blocking).
+    #[export]
+    reliable: bool,
+    session: Option<Session>,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl ZenCrdtContext {
+    #[constant]
+    const MODE_FAST_LOCAL: i64 = 0;
+    #[constant]
+    const MODE_WAIT_FOR_SYNC: i64 = 1;
+    #[constant]
+    const POLICY_LAST_WRITER_WINS: i64 = 0;
+    #[constant]
+    const POLICY_MAX: i64 = 1;
+    #[constant]
+    const POLICY_MIN: i64 = 2;
+    #[constant]
+    const POLICY_TAKE_AVERAGE: i64 = 3;
+    #[constant]
+    const STATE_LOCAL_ONLY: i64 = 0;
+    #[constant]
+    const STATE_SYNCING: i64 = 1;
+    #[constant]
+    const STATE_CONVERGED: i64 = 2;
+    #[constant]
+    const STATE_CONFLICTED: i64 = 3;
+
+    /// What reads of `id` return changed: a local write (at once), a remote one, a
+    /// correction (`is_correction`: a concurrent write replaced what this player showed),
+    /// or a mode switch.
+    #[signal]
+    fn value_changed(
+        id: GString,
+        value: Variant,
+        old_value: Variant,
+        state: i64,
+        is_correction: bool,
+        origin: i64,
+    );
+    /// Another player created `id` and it arrived here.
+    #[signal]
+    fn value_created(id: GString);
+    #[signal]
+    fn value_removed(id: GString);
+    /// Only the sync state of `id` changed (e.g. a WaitForSync write converged).
+    #[signal]
+    fn state_changed(id: GString, state: i64);
+    /// Bytes to send to peer `to` (0: every peer), when `use_scene_multiplayer` is off.
+    #[signal]
+    fn outbound(to: i64, bytes: PackedByteArray);
+
+    /// Starts the session now (done by itself when the multiplayer peer is ready). True
+    /// when a session runs.
+    #[func]
+    fn start(&mut self) -> bool {
+        if self.session.is_some() {
+            return true;
+        }
+        let mut id = self.peer_id;
+        if id == 0 {
+            id = self.multiplayer().map_or(0, |mp| mp.get_unique_id() as i64);
+        }
+        if id <= 0 {
+            godot_error!(
+                "ZenCrdtContext: no peer id yet (set peer_id, or give the scene a multiplayer peer)"
+            );
+            return false;
+        }
+        match Session::new(id, Options::default()) {
+            Ok(s) => {
+                self.peer_id = id;
+                self.session = Some(s);
+                if let Some(mp) = self.multiplayer().filter(|_| self.use_scene_multiplayer) {
+                    for peer in mp.get_peers().as_slice() {
+                        self.on_peer_connected(*peer as i64);
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                godot_error!("ZenCrdtContext: cannot start as peer {id}: {e}");
+                false
+            }
+        }
+    }
+
+    /// Creates the value `id` holding Variants of `type` (a `Variant.Type`: bool, int,
+    /// float, String, PackedByteArray, Vector2/3/4, Quaternion, Color), or opens it if it
+    /// exists with that type. `mode` and `policy` are the MODE_* and POLICY_* constants.
+    #[func]
+    fn create_value(&mut self, id: GString, r#type: VariantType, mode: i64, policy: i64) -> bool {
+        let ty = match value_type_of(r#type) {
+            Ok(t) => t,
+            Err(e) => return self.fail(&id, &e),
+        };
+        let mode = match mode {
+            0 => Mode::FastLocal,
+            1 => Mode::WaitForSync,
+            m => {
+                return self
+                    .fail(&id, &format!("mode {m} is not MODE_FAST_LOCAL (0) or MODE_WAIT_FOR_SYNC (1)"))
+            }
+        };
+        let policy = match policy {
+            0 => Policy::LastWriterWins,
+            1 => Policy::Max,
+            2 => Policy::Min,
+            3 => Policy::TakeAverage,
+            p => return self.fail(&id, &format!("policy {p} is not one of the POLICY_* constants")),
+        };
+        let key = id.to_string();
+        let Some(s) = self.session_mut(&id) else { return false };
+        match s.create(&key, ty, mode, policy) {
+            Ok(_) => true,
+            Err(e) => self.fail(&id, &e.to_string()),
+        }
+    }
+
+    /// Writes `value` to `id` (FastLocal: shown at once; WaitForSync: when every peer has
+    /// it). A Variant of another type changes nothing and reports why.
+    #[func]
+    fn set_value(&mut self, id: GString, value: Variant) -> bool {
+        let v = match to_value(&value) {
+            Ok(v) => v,
+            Err(e) => return self.fail(&id, &e),
+        };
+        let Some(h) = self.handle(&id) else { return false };
+        let r = self.session.as_mut().map(|s| s.context_mut().set(h, v));
+        match r {
+            Some(Ok(())) => true,
+            Some(Err(e)) => self.fail(&id, &e.to_string()),
+            None => false,
+        }
+    }
+
+    /// What reads of `id` show here; `null` if there is no such value.
+    #[func]
+    fn get_value(&self, id: GString) -> Variant {
+        let Some(s) = &self.session else { return Variant::nil() };
+        let c = s.context();
+        match c.open(&id.to_string()).and_then(|h| c.get(h)) {
+            Ok(v) => to_variant(Some(&v)),
+            Err(_) => Variant::nil(),
+        }
+    }
+
+    /// `id`'s sync state (STATE_*), -1 if there is no such value.
+    #[func]
+    fn get_state(&self, id: GString) -> i64 {
+        let Some(s) = &self.session else { return -1 };
+        let c = s.context();
+        c.open(&id.to_string()).and_then(|h| c.state(h)).map_or(-1, state_code)
+    }
+
+    #[func]
+    fn set_mode(&mut self, id: GString, mode: i64) -> bool {
+        let m = match mode {
+            0 => Mode::FastLocal,
+            1 => Mode::WaitForSync,
+            m => {
+                return self
+                    .fail(&id, &format!("mode {m} is not MODE_FAST_LOCAL (0) or MODE_WAIT_FOR_SYNC (1)"))
+            }
+        };
+        let Some(h) = self.handle(&id) else { return false };
+        let r = self.session.as_mut().map(|s| s.context_mut().set_mode(h, m));
+        match r {
+            Some(Ok(())) => true,
+            Some(Err(e)) => self.fail(&id, &e.to_string()),
+            None => false,
+        }
+    }
+
+    /// Removes `id` on every peer.
+    #[func]
+    fn remove_value(&mut self, id: GString) -> bool {
+        let Some(h) = self.handle(&id) else { return false };
+        let r = self.session.as_mut().map(|s| s.context_mut().remove(h));
+        match r {
+            Some(Ok(())) => true,
+            Some(Err(e)) => self.fail(&id, &e.to_string()),
+            None => false,
+        }
+    }
+
+    /// Hands over bytes a transport received from peer `from` (for transports other than
+    /// SceneMultiplayer). A bad message changes nothing and is counted.
+    #[func]
+    fn receive(&mut self, from: i64, bytes: PackedByteArray) -> bool {
+        let r = self.session.as_mut().map(|s| s.receive(from, bytes.as_slice()));
+        match r {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                godot_warn!("ZenCrdtContext: a message from peer {from} was rejected: {e}");
+                false
+            }
+            None => false,
+        }
+    }
+
+    #[func]
+    fn add_peer(&mut self, peer: i64) -> bool {
+        self.on_peer_connected(peer);
+        true
+    }
+
+    #[func]
+    fn remove_peer(&mut self, peer: i64) {
+        self.on_peer_disconnected(peer);
+    }
+
+    /// Counters and latencies (the C API's `zen_metrics_t`), as a Dictionary.
+    #[func]
+    fn get_metrics(&self) -> VarDictionary {
+        let mut d = VarDictionary::new();
+        if let Some(s) = &self.session {
+            let m = s.context().metrics();
+            for (k, v) in [
+                ("messages_out", m.messages_out),
+                ("bytes_out", m.bytes_out),
+                ("messages_in", m.messages_in),
+                ("bytes_in", m.bytes_in),
+                ("messages_rejected", m.messages_rejected),
+                ("corrections", m.corrections),
+                ("conflicts", m.conflicts),
+                ("values", m.values),
+                ("peers", m.peers.len() as u64),
+            ] {
+                d.set(k, &(v as i64).to_variant());
+            }
+        }
+        d
+    }
+
+    /// One frame at `now_ms` (done by `_physics_process`; call it yourself for a custom
+    /// loop): ticks, sends, then emits the signals.
+    #[func]
+    fn tick(&mut self, now_ms: i64) {
+        let Some(s) = self.session.as_mut() else { return };
+        let frame = s.tick(now_ms.max(0) as u64);
+        self.deliver(frame);
+    }
+
+    fn on_peer_connected(&mut self, peer: i64) {
+        if let Some(Err(e)) = self.session.as_mut().map(|s| s.peer_connected(peer)) {
+            godot_error!("ZenCrdtContext: peer {peer}: {e}");
+        }
+    }
+
+    fn on_peer_disconnected(&mut self, peer: i64) {
+        if let Some(s) = self.session.as_mut() {
+            s.peer_disconnected(peer);
+        }
+    }
+
+    fn on_peer_packet(&mut self, from: i64, packet: PackedByteArray) {
+        self.receive(from, packet);
+    }
+
+    fn on_connected_to_server(&mut self) {
+        self.start();
+    }
+}
+
+#[godot_api]
+impl INode for ZenCrdtContext {
+    fn ready(&mut self) {
+        if self.use_scene_multiplayer {
+            if let Some(mp) = self.multiplayer() {
+                let this = self.to_gd();
+                mp.signals().peer_connected().connect_other(&this, Self::on_peer_connected);
+                mp.signals().peer_disconnected().connect_other(&this, Self::on_peer_disconnected);
+                mp.signals().connected_to_server().connect_other(&this, Self::on_connected_to_server);
+                match mp.try_cast::<SceneMultiplayer>() {
+                    Ok(sm) => {
+                        sm.signals().peer_packet().connect_other(&this, Self::on_peer_packet);
+                    }
+                    Err(_) => {
+                        godot_error!("ZenCrdtContext: the scene's multiplayer is not a SceneMultiplayer")
+                    }
+                }
+            }
+        }
+        if self.peer_id != 0 || self.multiplayer().is_some_and(|mp| mp.has_multiplayer_peer()) {
+            self.start();
+        }
+    }
+
+    fn physics_process(&mut self, _delta: f64) {
+        let now = Time::singleton().get_ticks_msec();
+        self.tick(now as i64);
+    }
+}
+
+impl ZenCrdtContext {
+    fn multiplayer(&self) -> Option<Gd<MultiplayerApi>> {
+        if self.base().is_inside_tree() {
+            self.base().get_multiplayer()
+        } else {
+            None
+        }
+    }
+
+    fn session_mut(&mut self, id: &GString) -> Option<&mut Session> {
+        if self.session.is_none() {
+            godot_error!(
+                "ZenCrdtContext: '{id}': no session yet (call start, or wait for the multiplayer peer)"
+            );
+        }
+        self.session.as_mut()
+    }
+
+    fn handle(&mut self, id: &GString) -> Option<ValueHandle> {
+        let key = id.to_string();
+        let s = self.session_mut(id)?;
+        match s.context().open(&key) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                self.fail(id, &e.to_string());
+                None
+            }
+        }
+    }
+
+    fn fail(&self, id: &GString, why: &str) -> bool {
+        godot_error!("ZenCrdtContext: '{id}': {why}");
+        false
+    }
+
+    /// Sends, then emits: by now nothing of the session is borrowed, so a handler may
+    /// call back into this node.
+    fn deliver(&mut self, frame: Frame) {
+        let mode = if self.reliable { TransferMode::RELIABLE } else { TransferMode::UNRELIABLE };
+        let scene = self
+            .multiplayer()
+            .filter(|_| self.use_scene_multiplayer)
+            .and_then(|mp| mp.try_cast::<SceneMultiplayer>().ok());
+        for send in frame.sends {
+            let bytes = PackedByteArray::from(send.bytes.as_slice());
+            match &scene {
+                Some(sm) => {
+                    let mut sm = sm.clone();
+                    sm.send_bytes_ex(&bytes).id(send.to).mode(mode).channel(self.channel).done();
+                }
+                None => {
+                    self.base_mut()
+                        .emit_signal("outbound", &[(send.to as i64).to_variant(), bytes.to_variant()]);
+                }
+            }
+        }
+        for sig in frame.signals {
+            let (name, args): (&str, Vec<Variant>) = match sig {
+                Signal::ValueChanged { id, value, old, state, is_correction, origin } => (
+                    "value_changed",
+                    vec![
+                        GString::from(id.as_str()).to_variant(),
+                        to_variant(value.as_ref()),
+                        to_variant(old.as_ref()),
+                        state.to_variant(),
+                        is_correction.to_variant(),
+                        origin.to_variant(),
+                    ],
+                ),
+                Signal::ValueCreated { id } => {
+                    ("value_created", vec![GString::from(id.as_str()).to_variant()])
+                }
+                Signal::ValueRemoved { id } => {
+                    ("value_removed", vec![GString::from(id.as_str()).to_variant()])
+                }
+                Signal::StateChanged { id, state } => {
+                    ("state_changed", vec![GString::from(id.as_str()).to_variant(), state.to_variant()])
+                }
+            };
+            self.base_mut().emit_signal(name, &args);
+        }
+    }
+}

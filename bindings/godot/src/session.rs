@@ -1,0 +1,339 @@
+//! The engine-free half of the extension: one player's zen-crdt context and what the
+//! `ZenCrdtContext` node must do with it each frame, as plain data. `tick` returns the
+//! sends for the multiplayer peer and the signals to emit, in that order, so the node
+//! drains everything first and emits after (a signal handler may call back into the
+//! node). Membership follows the transport's connect / disconnect notifications.
+//!
+//! Nothing here touches Godot, so `cargo test` drives it with real contexts over the
+//! simulator.
+
+use zen_crdt::{ChangeKind, Context, Mode, Options, SyncState, Value, ValueHandle, ValueOptions, ValueType};
+
+/// Why a call failed, in words for `push_error`.
+pub type Error = String;
+
+fn peer(id: i64, what: &str) -> Result<u64, Error> {
+    u64::try_from(id).map_err(|_| format!("{what} {id} is negative: Godot peer ids are positive"))
+}
+
+/// A message for the multiplayer peer: `to` is a Godot peer id, 0 for every peer (the
+/// zen-crdt broadcast, `MultiplayerPeer.TARGET_PEER_BROADCAST`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Send {
+    pub to: i32,
+    pub bytes: Vec<u8>,
+}
+
+/// A signal of `ZenCrdtContext`, with its arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Signal {
+    /// `value_changed(id, value, old_value, state, is_correction, origin)`; a removed
+    /// value has no new value, a first write no old one.
+    ValueChanged {
+        id: String,
+        value: Option<Value>,
+        old: Option<Value>,
+        state: i64,
+        is_correction: bool,
+        origin: i64,
+    },
+    /// `value_created(id)`: another peer created it and it arrived here.
+    ValueCreated { id: String },
+    /// `value_removed(id)`.
+    ValueRemoved { id: String },
+    /// `state_changed(id, state)`: only the sync state changed.
+    StateChanged { id: String, state: i64 },
+}
+
+/// What one frame produced.
+#[derive(Default, Debug)]
+pub struct Frame {
+    pub sends: Vec<Send>,
+    pub signals: Vec<Signal>,
+}
+
+/// Sync states as the node exposes them (`ZenCrdtContext.STATE_*` in GDScript).
+pub fn state_code(s: SyncState) -> i64 {
+    match s {
+        SyncState::LocalOnly => 0,
+        SyncState::Syncing => 1,
+        SyncState::Converged => 2,
+        SyncState::Conflicted => 3,
+    }
+}
+
+/// Godot peer ids are positive 32-bit integers; zen-crdt's are 1..2^53.
+pub fn godot_peer(peer: u64) -> Option<i32> {
+    i32::try_from(peer).ok().filter(|p| *p > 0)
+}
+
+pub struct Session {
+    ctx: Context,
+}
+
+impl Session {
+    /// A session for Godot peer `peer_id` (`multiplayer.get_unique_id()`).
+    pub fn new(peer_id: i64, opts: Options) -> Result<Session, Error> {
+        let id = peer(peer_id, "peer id")?;
+        Ok(Session { ctx: Context::new(id, opts).map_err(|e| e.to_string())? })
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub fn context_mut(&mut self) -> &mut Context {
+        &mut self.ctx
+    }
+
+    /// The transport connected `peer` (SceneMultiplayer `peer_connected`).
+    pub fn peer_connected(&mut self, peer: i64) -> Result<(), Error> {
+        let p = self::peer(peer, "peer id")?;
+        self.ctx.add_peer(p).map_err(|e| e.to_string())
+    }
+
+    /// The transport lost `peer` (SceneMultiplayer `peer_disconnected`). A peer that was
+    /// never a member is not an error here: Godot reports every disconnect.
+    pub fn peer_disconnected(&mut self, peer: i64) {
+        if let Ok(p) = u64::try_from(peer) {
+            let _ = self.ctx.remove_peer(p);
+        }
+    }
+
+    /// Bytes the transport received from `from` (SceneMultiplayer `peer_packet`).
+    pub fn receive(&mut self, from: i64, bytes: &[u8]) -> Result<(), Error> {
+        let p = peer(from, "sender")?;
+        self.ctx.receive_from(p, bytes).map_err(|e| e.to_string())
+    }
+
+    /// Creates (or opens) `id`; the type comes from the first value the game gives it.
+    pub fn create(
+        &mut self,
+        id: &str,
+        ty: ValueType,
+        mode: Mode,
+        policy: zen_crdt::Policy,
+    ) -> Result<ValueHandle, Error> {
+        self.ctx.create(id, ty, ValueOptions { mode, policy }).map_err(|e| e.to_string())
+    }
+
+    /// One frame at host time `now_ms`: ticks, then collects every outbound message and
+    /// every change event, translated, for the node to send and emit.
+    pub fn tick(&mut self, now_ms: u64) -> Frame {
+        self.ctx.tick(now_ms);
+        let mut frame = Frame::default();
+        while let Some(out) = self.ctx.poll_outbound() {
+            let to = match out.to {
+                None => 0,
+                Some(peer) => match godot_peer(peer) {
+                    Some(p) => p,
+                    None => continue, // not a Godot peer: nothing could deliver it
+                },
+            };
+            frame.sends.push(Send { to, bytes: out.bytes });
+        }
+        self.drain_signals(&mut frame.signals);
+        frame
+    }
+
+    /// The change events queued so far, as signals (a local write queues one at once).
+    pub fn drain_signals(&mut self, out: &mut Vec<Signal>) {
+        while let Some(ev) = self.ctx.poll_change() {
+            let Ok(id) = self.ctx.id(ev.value).map(str::to_owned) else { continue };
+            out.push(match ev.kind {
+                ChangeKind::Created => Signal::ValueCreated { id },
+                ChangeKind::Removed => Signal::ValueRemoved { id },
+                ChangeKind::StateChanged => Signal::StateChanged { id, state: state_code(ev.state) },
+                ChangeKind::Modified => Signal::ValueChanged {
+                    id,
+                    value: ev.new,
+                    old: ev.old,
+                    state: state_code(ev.state),
+                    is_correction: ev.is_correction,
+                    origin: ev.origin as i64,
+                },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zen_crdt::sim::{LinkConfig, Network};
+    use zen_crdt::Policy;
+
+    /// Players as the node would run them, over the simulated network, the node's part
+    /// played by this loop: sends go out through the network, packets come back in.
+    struct Game {
+        net: Network,
+        players: Vec<Session>,
+        signals: Vec<Vec<Signal>>,
+        now: u64,
+    }
+
+    impl Game {
+        fn new(n: usize, link: LinkConfig) -> Game {
+            let players: Vec<Session> =
+                (0..n).map(|i| Session::new(i as i64 + 1, Options::default()).unwrap()).collect();
+            let mut g = Game { net: Network::new(5, n, link), players, signals: vec![vec![]; n], now: 0 };
+            for i in 0..n {
+                g.join(i);
+            }
+            g
+        }
+
+        /// Player `i` connects: the transport tells both sides (peer_connected).
+        fn join(&mut self, i: usize) {
+            self.net.online[i] = true;
+            for j in 0..self.players.len() {
+                if j != i && self.net.online[j] {
+                    self.players[i].peer_connected(j as i64 + 1).unwrap();
+                    self.players[j].peer_connected(i as i64 + 1).unwrap();
+                }
+            }
+        }
+
+        fn frame(&mut self) {
+            self.now += 16;
+            for (from, to, bytes) in self.net.due(self.now) {
+                let _ = self.players[to].receive(from as i64 + 1, &bytes);
+            }
+            for i in 0..self.players.len() {
+                if !self.net.online[i] {
+                    continue;
+                }
+                let f = self.players[i].tick(self.now);
+                for s in f.sends {
+                    if s.to == 0 {
+                        self.net.broadcast(self.now, i, &s.bytes);
+                    } else {
+                        self.net.send(self.now, i, s.to as usize - 1, s.bytes);
+                    }
+                }
+                self.signals[i].extend(f.signals);
+            }
+        }
+
+        fn run(&mut self, frames: usize) {
+            for _ in 0..frames {
+                self.frame();
+            }
+        }
+    }
+
+    fn lossy() -> LinkConfig {
+        LinkConfig { latency_ms: 20, jitter_ms: 10, loss: 0.05, ..LinkConfig::default() }
+    }
+
+    #[test]
+    fn four_players_with_loss_and_a_late_joiner_agree_and_get_their_signals() {
+        let mut g = Game::new(4, lossy());
+        g.net.online[3] = false;
+        let mut pos = Vec::new();
+        for i in 0..3 {
+            let s = &mut g.players[i];
+            let h = s
+                .create(
+                    &format!("player/{}/pos", i + 1),
+                    ValueType::Vec3,
+                    Mode::FastLocal,
+                    Policy::LastWriterWins,
+                )
+                .unwrap();
+            pos.push(h);
+        }
+        let score = g.players[0].create("score", ValueType::I64, Mode::WaitForSync, Policy::Max).unwrap();
+        for f in 0..60 {
+            for (i, &h) in pos.iter().enumerate() {
+                g.players[i].context_mut().set(h, [f as f32, i as f32, 0.0]).unwrap();
+            }
+            if f == 30 {
+                g.players[0].context_mut().set(score, 7i64).unwrap();
+            }
+            g.frame();
+        }
+        g.join(3);
+        g.run(120);
+        for p in &g.players {
+            let c = p.context();
+            assert_eq!(c.get(c.open("score").unwrap()).unwrap(), Value::I64(7));
+            for i in 0..3 {
+                let v = c.get(c.open(&format!("player/{}/pos", i + 1)).unwrap()).unwrap();
+                assert_eq!(v, Value::Vec3([59.0, i as f32, 0.0]));
+            }
+        }
+        // The late joiner was told of every value it received.
+        let created: Vec<&str> = g.signals[3]
+            .iter()
+            .filter_map(|s| match s {
+                Signal::ValueCreated { id } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        for id in ["player/1/pos", "player/2/pos", "player/3/pos", "score"] {
+            assert!(created.contains(&id), "late joiner lacks value_created({id}): {created:?}");
+        }
+        // A WaitForSync value changes, for the other players, with state and origin.
+        assert!(g.signals[1].iter().any(|s| matches!(s,
+            Signal::ValueChanged { id, value: Some(Value::I64(7)), origin: 1, .. } if id == "score")));
+    }
+
+    #[test]
+    fn outbound_destinations_become_sends_and_membership_follows_the_transport() {
+        let mut a = Session::new(1, Options::default()).unwrap();
+        let h = a.create("x", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        a.context_mut().set(h, 1.0).unwrap();
+        // No members: nothing to send to.
+        assert!(a.tick(16).sends.is_empty());
+        a.peer_connected(2).unwrap();
+        a.context_mut().set(h, 2.0).unwrap();
+        let f = a.tick(32);
+        assert!(!f.sends.is_empty());
+        assert!(
+            f.sends.iter().all(|s| s.to == 0 || s.to == 2),
+            "{:?}",
+            f.sends.iter().map(|s| s.to).collect::<Vec<_>>()
+        );
+        assert_eq!(a.context().metrics().peers.len(), 1);
+        a.peer_disconnected(2);
+        a.peer_disconnected(99); // Godot reports every disconnect: not an error
+        assert_eq!(a.context().metrics().peers.len(), 0);
+        assert!(a.peer_connected(-4).is_err());
+        assert!(a.receive(-1, &[1, 2]).is_err());
+        assert!(Session::new(-1, Options::default()).is_err());
+        assert_eq!(godot_peer(1u64 << 40), None);
+        assert_eq!(godot_peer(7), Some(7));
+    }
+
+    #[test]
+    fn events_become_signal_arguments_corrections_included() {
+        let mut g = Game::new(2, LinkConfig::default());
+        let h0 =
+            g.players[0].create("flag", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        g.run(10);
+        let h1 = g.players[1].context().open("flag").unwrap();
+        g.signals.iter_mut().for_each(Vec::clear);
+        g.players[0].context_mut().set(h0, 1i64).unwrap();
+        g.players[1].context_mut().set(h1, 2i64).unwrap();
+        g.run(12);
+        let corrections: usize = g
+            .signals
+            .iter()
+            .flatten()
+            .filter(|s| matches!(s, Signal::ValueChanged { is_correction: true, .. }))
+            .count();
+        assert_eq!(corrections, 1, "{:?}", g.signals);
+        // A local write is signalled at once, with the old and new values.
+        let mut local = Vec::new();
+        g.players[0].context_mut().set(h0, 5i64).unwrap();
+        g.players[0].drain_signals(&mut local);
+        assert!(matches!(
+            &local[..],
+            [Signal::ValueChanged { value: Some(Value::I64(5)), origin: 1, state: 0, .. }]
+        ));
+        g.players[0].context_mut().remove(h0).unwrap();
+        g.run(6);
+        assert!(g.signals[1].iter().any(|s| matches!(s, Signal::ValueRemoved { id } if id == "flag")));
+    }
+}
