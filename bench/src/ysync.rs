@@ -121,7 +121,7 @@ const HEARTBEAT: u8 = 2;
 
 /// What a peer knows of one other peer's stream of updates.
 #[derive(Clone, Copy, Default)]
-struct From {
+struct SenderState {
     /// The next sequence number expected; `None` until the first message after connecting.
     expect: Option<u64>,
     /// A gap was seen and not yet repaired by a sync step 2.
@@ -136,7 +136,7 @@ pub struct YPeer {
     me: usize,
     seq: u64,
     staged: Vec<(usize, Any)>,
-    from: Vec<From>,
+    from: Vec<SenderState>,
     last_sent: u64,
     /// How long to wait for a sync step 2 before asking again (ms): one round trip.
     rtt_ms: u64,
@@ -153,7 +153,7 @@ impl YPeer {
             me,
             seq: 0,
             staged: Vec::new(),
-            from: vec![From { expect: Some(1), ..From::default() }; peers],
+            from: vec![SenderState { expect: Some(1), ..SenderState::default() }; peers],
             last_sent: 0,
             rtt_ms,
             acct: Acct::default(),
@@ -234,7 +234,7 @@ impl YPeer {
     /// does on a new connection; its sequence restarts from what it says next.
     pub fn connect(&mut self, now: u64, net: &mut Network, q: usize) {
         // Marked as a gap so that the step 1 is sent again if no step 2 comes back.
-        self.from[q] = From { expect: None, gap: true, asked_at: Some(now) };
+        self.from[q] = SenderState { expect: None, gap: true, asked_at: Some(now) };
         self.ask(now, net, q);
     }
 
