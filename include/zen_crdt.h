@@ -106,10 +106,13 @@
 #define ZEN_VERSION_MAJOR 1
 
 // Minor version: grows when functions, types, enum values or struct fields are added.
-#define ZEN_VERSION_MINOR 0
+#define ZEN_VERSION_MINOR 1
 
 // Patch version: fixes only.
 #define ZEN_VERSION_PATCH 0
+
+// What `zen_context_next_deadline_ms` reports when nothing is scheduled (`UINT64_MAX`).
+#define ZEN_NO_DEADLINE UINT64_MAX
 
 // Wire protocol version this build speaks (peers must speak the same).
 #define ZEN_PROTOCOL_VERSION 1
@@ -470,6 +473,10 @@ typedef struct zen_metrics_t {
   uint64_t converge_ms_p99;
   // Current members (see `zen_context_peer_lag`).
   uint64_t peers;
+  // Remote yrs updates dropped because yrs refused them or panicked on them (a crafted
+  // update from a member, or a yrs bug): the value's document was rebuilt from its last
+  // good state. Such a panic never poisons the context. Since 1.1.
+  uint64_t rejected_updates;
 } zen_metrics_t;
 
 // How far one member is behind on this context's own stream.
@@ -574,6 +581,19 @@ enum zen_status_t zen_context_peer_id(struct zen_context_t ctx,
 // tick's writes into one outbound delta, applies received messages, updates membership
 // and sync states, queues change events. Call it at your tick rate (e.g. 60 Hz).
 ZEN_API ZEN_NODISCARD enum zen_status_t zen_context_tick(struct zen_context_t ctx, uint64_t now_ms);
+
+// When the context next has work to do if nothing arrives and nothing is written, as
+// host time in ms (the clock `zen_context_tick` takes): a heartbeat, a retransmission
+// or catch-up timer, a member timing out, an idle value to hibernate. `*out_ms` is
+// `ZEN_NO_DEADLINE` when nothing is scheduled (no members, nothing idle), and never
+// earlier than the last tick's time: a pending local write, a membership change or a
+// received message makes it that time (tick now). A server or relay can sleep until
+// the earlier of this and the next receipt instead of ticking at a fixed rate; ticking
+// earlier is always harmless. Thread-safe. Since 1.1.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_context_next_deadline_ms(struct zen_context_t ctx,
+                                               uint64_t *out_ms);
 
 // Adds a member (your transport connected it). It blocks WaitForSync values until it
 // has acknowledged them and is caught up with a snapshot at the next tick.

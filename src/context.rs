@@ -782,6 +782,7 @@ impl Context {
         m.events_dropped = self.events.dropped;
         m.values = self.values.len() as u64;
         m.live_docs = self.values.iter().filter(|v| v.doc.is_live()).count() as u64;
+        m.rejected_updates = self.values.iter().map(|v| v.doc.rejected_updates()).sum();
         m.converge_ms_p50 = self.converge_hist.quantile(0.5);
         m.converge_ms_p99 = self.converge_hist.quantile(0.99);
         m.peers = self

@@ -106,6 +106,12 @@ pub struct Metrics {
     /// custom merge missing, failing or returning another type, a rotation average of
     /// quaternions with no direction, Max/Min stored for a quaternion.
     pub merge_fallbacks: u64,
+    /// Remote yrs updates dropped because yrs refused them or panicked integrating them
+    /// (a crafted or corrupt update from a member, or a yrs bug). After a panic the
+    /// value's document was rebuilt from its last good state; the value is re-read, and
+    /// its writer's next write or a catch-up brings what was lost. A panic never reaches
+    /// the caller.
+    pub rejected_updates: u64,
     pub events_coalesced: u64,
     pub events_dropped: u64,
     pub values: u64,

@@ -68,16 +68,6 @@ pub(crate) enum Payload {
     Decoded(Update),
 }
 
-impl Payload {
-    /// The update, decoding it now if it was only scanned.
-    pub fn into_update(self) -> Result<Update, Error> {
-        match self {
-            Payload::Scanned(bytes, _) => decode_update(&bytes),
-            Payload::Decoded(u) => Ok(u),
-        }
-    }
-}
-
 #[derive(Debug)]
 pub(crate) enum Body {
     Delta { seq: u64, entries: Vec<Entry> },

@@ -37,9 +37,13 @@
 use crate::error::Error;
 use crate::protocol::{decode_update, Payload};
 use crate::update_scan::Span;
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use yrs::updates::decoder::Decode;
-use yrs::{Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, Update};
+use yrs::{
+    Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, TransactionMut, Update,
+};
 
 use crate::update_scan::{META_KEY, ROOT};
 
@@ -71,13 +75,134 @@ impl Deferred {
 /// supersedes; our writers send whole contributions, but the format allows both).
 const MAX_DEFERRED: usize = 16;
 
+// ---- the yrs boundary ----------------------------------------------------------------
+//
+// yrs has panicked on invalid updates before, and every update here comes from a peer.
+// So each yrs call that integrates or encodes remote content runs contained: a panic
+// becomes `Panicked`, the document it happened in is abandoned and rebuilt from its last
+// good state (`Recovery`), and the update is dropped and counted (`rejected_updates`).
+
+/// yrs panicked; the document it was changing is abandoned.
+struct Panicked;
+
+/// Runs `f` in one write transaction of `doc` and commits it, all inside the containment.
+/// After a panic the transaction is leaked, not dropped: dropping it runs yrs's commit
+/// (observers, garbage collection) on the state the panic left half-changed, and a second
+/// panic during unwinding aborts the process. The leak is the abandoned document (a few
+/// KB), whose lock stays held; the caller must never touch it again.
+fn contained<R>(doc: &Doc, f: impl FnOnce(&mut TransactionMut) -> R) -> Result<R, Panicked> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut txn = ManuallyDrop::new(doc.transact_mut());
+        let r = f(&mut txn);
+        txn.commit();
+        drop(ManuallyDrop::into_inner(txn));
+        r
+    }))
+    .map_err(|_| Panicked)
+}
+
+/// A read-only yrs call (an encode) inside the containment. Read transactions commit
+/// nothing, so unwinding through one is safe.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Panicked> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| Panicked)
+}
+
+/// Integrates one remote update. The test build can make it panic, standing in for a
+/// crafted update that trips a bug in yrs.
+fn integrate(txn: &mut TransactionMut, update: Update) -> bool {
+    #[cfg(test)]
+    test_hook::maybe_panic(&update);
+    txn.apply_update(update).is_ok()
+}
+
+#[cfg(test)]
+pub(crate) mod test_hook {
+    use std::cell::Cell;
+    thread_local! {
+        /// While `Some((client, clock))`, integrating any update on this thread that
+        /// carries `client`'s items past `clock` panics inside yrs's transaction, every
+        /// time, as a crafted update would. Older state (checkpoints) still integrates.
+        pub static POISON: Cell<Option<(u64, u32)>> = const { Cell::new(None) };
+    }
+    pub(super) fn maybe_panic(update: &yrs::Update) {
+        if let Some((client, clock)) = POISON.with(|p| p.get()) {
+            if update.state_vector().get(&yrs::ClientID::new(client)) > clock {
+                panic!("test hook: yrs panics integrating this update");
+            }
+        }
+    }
+}
+
+/// An update integrated since the checkpoint.
+struct Journaled {
+    client: u64,
+    /// Clock range end (what a later whole contribution of `client` must reach to
+    /// supersede it).
+    end: u32,
+    bytes: Vec<u8>,
+}
+
+/// What rebuilds a live document yrs panicked in: its state when it was last encoded (or
+/// revived) and every update integrated since. Bounded: a whole contribution replaces what
+/// it covers (so a steady writer holds one entry), and past `MAX_JOURNAL` entries or
+/// bytes a new checkpoint is encoded.
+#[derive(Default)]
+struct Recovery {
+    checkpoint: Box<[u8]>,
+    journal: Vec<Journaled>,
+    journal_bytes: usize,
+}
+
+const MAX_JOURNAL: usize = 24;
+
+impl Recovery {
+    fn from_checkpoint(checkpoint: Box<[u8]>) -> Recovery {
+        Recovery { checkpoint, journal: Vec::new(), journal_bytes: 0 }
+    }
+
+    /// Records an integrated update; true when the journal should be folded into a new
+    /// checkpoint.
+    fn record(&mut self, client: u64, end: u32, whole: bool, bytes: Vec<u8>) -> bool {
+        if whole {
+            self.journal.retain(|j| j.client != client || j.end > end);
+        }
+        self.journal.push(Journaled { client, end, bytes });
+        self.journal_bytes = self.journal.iter().map(|j| j.bytes.len()).sum();
+        self.journal.len() > MAX_JOURNAL || self.journal_bytes > 4 * self.checkpoint.len() + 1024
+    }
+}
+
+/// A fresh document holding the checkpoint and then the journal (only `peer`'s own
+/// entries unless `remote`), or `Panicked` if yrs panics replaying them.
+fn replay(peer: u64, rec: &Recovery, remote: bool) -> Result<Live, Panicked> {
+    let live = new_doc(peer);
+    contained(&live.doc, |txn| {
+        if !rec.checkpoint.is_empty() {
+            if let Ok(u) = Update::decode_v1(&rec.checkpoint) {
+                integrate(txn, u);
+            }
+        }
+        for j in rec.journal.iter().filter(|j| remote || j.client == peer) {
+            if let Ok(u) = Update::decode_v1(&j.bytes) {
+                integrate(txn, u);
+            }
+        }
+    })?;
+    Ok(live)
+}
+
 /// One value's yrs document, live or hibernated, and the remote updates waiting for it.
 pub(crate) struct ValueDoc {
     state: State,
     deferred: Vec<Deferred>,
-    /// A deferred update, once integrated, held another slot record than the one shown:
-    /// the value must be re-read from the document (`take_stale`).
+    /// Rebuilds the live document after a panic in yrs (empty while hibernated: the cold
+    /// bytes are the state).
+    recovery: Recovery,
+    /// A deferred update, once integrated, held another slot record than the one shown,
+    /// or the document was rebuilt: the value must be re-read (`take_stale`).
     stale: bool,
+    /// Remote updates yrs refused or panicked on, dropped (see `rejected_updates`).
+    rejected: u64,
 }
 
 /// A slot as stored: writer, its yrs clock in this document, the record bytes.
@@ -94,63 +219,169 @@ fn new_doc(peer: u64) -> Live {
 impl ValueDoc {
     /// An empty, live document written as `peer`.
     pub fn new(peer: u64) -> ValueDoc {
-        ValueDoc { state: State::Live(Box::new(new_doc(peer))), deferred: Vec::new(), stale: false }
+        ValueDoc {
+            state: State::Live(Box::new(new_doc(peer))),
+            deferred: Vec::new(),
+            recovery: Recovery::default(),
+            stale: false,
+            rejected: 0,
+        }
     }
 
     pub fn is_live(&self) -> bool {
         matches!(self.state, State::Live(_))
     }
 
+    /// Remote updates this document dropped because yrs refused them or panicked
+    /// integrating them (each panic also rebuilt the document from its last good state).
+    pub fn rejected_updates(&self) -> u64 {
+        self.rejected
+    }
+
+    fn live_ref(&self) -> &Live {
+        match &self.state {
+            State::Live(l) => l,
+            State::Cold(_) => unreachable!("revived first"),
+        }
+    }
+
     /// The live document with every deferred update integrated.
     fn live(&mut self, peer: u64) -> &Live {
         self.revive(peer);
         if !self.deferred.is_empty() {
-            let State::Live(live) = &self.state else { unreachable!("revived above") };
-            let mut txn = live.doc.transact_mut();
-            for d in &self.deferred {
-                // Each was scanned when its message arrived; yrs refusing one now would
-                // leave that writer's slot behind until its next whole contribution,
-                // which is also what a lost message costs (and the check below sees it).
-                if let Ok(u) = decode_update(&d.bytes) {
-                    let _ = txn.apply_update(u);
-                }
-            }
-            // The document is the truth: a record shown ahead of it that it does not hold
-            // (the newest item was not the writer's slot after all, or yrs refused the
-            // update) is replaced by what it holds. Only each writer's last update counts.
-            for (k, d) in self.deferred.iter().enumerate() {
-                if self.deferred[k + 1..].iter().any(|later| later.span.client == d.span.client) {
-                    continue;
-                }
-                let held = match live.map.get(&txn, slot_key(d.span.client).as_str()) {
-                    Some(Out::Any(Any::Buffer(buf))) => *buf == *d.shown(),
-                    _ => false,
-                };
-                self.stale |= !held;
-            }
-            drop(txn);
-            self.deferred.clear();
+            self.integrate_deferred(peer);
         }
-        match &self.state {
-            State::Live(l) => l,
-            State::Cold(_) => unreachable!("revived above"),
+        self.live_ref()
+    }
+
+    fn integrate_deferred(&mut self, peer: u64) {
+        let deferred = std::mem::take(&mut self.deferred);
+        let decoded: Vec<Option<Update>> = deferred.iter().map(|d| decode_update(&d.bytes).ok()).collect();
+        let batch = contained(&self.live_ref().doc, |txn| {
+            decoded.into_iter().map(|u| u.is_some_and(|u| integrate(txn, u))).collect::<Vec<bool>>()
+        });
+        let accepted = match batch {
+            Ok(accepted) => accepted,
+            // Someone in the batch made yrs panic: rebuild, then integrate one by one to
+            // find it (the slow path runs only on hostile or buggy input).
+            Err(Panicked) => {
+                self.rebuild(peer);
+                deferred.iter().map(|d| self.integrate_one(peer, &d.bytes)).collect()
+            }
+        };
+        let mut fold = false;
+        for (d, ok) in deferred.iter().zip(&accepted) {
+            if *ok {
+                fold |= self.recovery.record(d.span.client, d.span.end, d.span.start == 0, d.bytes.clone());
+            } else {
+                self.rejected += 1;
+            }
+        }
+        // The document is the truth: a record shown ahead of it that it does not hold
+        // (the newest item was not the writer's slot after all, or yrs refused the update)
+        // is replaced by what it holds. Only each writer's last update counts.
+        let live = self.live_ref();
+        let txn = live.doc.transact();
+        let mut stale = false;
+        for (k, d) in deferred.iter().enumerate() {
+            if deferred[k + 1..].iter().any(|later| later.span.client == d.span.client) {
+                continue;
+            }
+            let held = match live.map.get(&txn, slot_key(d.span.client).as_str()) {
+                Some(Out::Any(Any::Buffer(buf))) => *buf == *d.shown(),
+                _ => false,
+            };
+            stale |= !held;
+        }
+        drop(txn);
+        self.stale |= stale;
+        if fold {
+            self.checkpoint(peer);
+        }
+    }
+
+    /// Integrates one update in its own transaction: false if yrs refused it or panicked
+    /// (then the document is rebuilt without it).
+    fn integrate_one(&mut self, peer: u64, bytes: &[u8]) -> bool {
+        let Ok(update) = decode_update(bytes) else { return false };
+        match contained(&self.live_ref().doc, |txn| integrate(txn, update)) {
+            Ok(ok) => ok,
+            Err(Panicked) => {
+                self.rebuild(peer);
+                false
+            }
+        }
+    }
+
+    /// Replaces a document yrs panicked in by its last good state: the checkpoint and
+    /// the journal; failing that, the checkpoint and this peer's own writes; failing
+    /// that, its own writes alone (what others wrote then comes back with their next
+    /// writes or a catch-up). The value is re-read afterwards.
+    fn rebuild(&mut self, peer: u64) {
+        let live = replay(peer, &self.recovery, true)
+            .or_else(|_| replay(peer, &self.recovery, false))
+            .unwrap_or_else(|_| {
+                self.recovery.checkpoint = Box::default();
+                replay(peer, &self.recovery, false).unwrap_or_else(|_| new_doc(peer))
+            });
+        self.state = State::Live(Box::new(live));
+        self.stale = true;
+    }
+
+    /// Folds the journal into a new checkpoint (the live document encoded).
+    fn checkpoint(&mut self, peer: u64) {
+        let live = self.live_ref();
+        match guarded(|| live.doc.transact().encode_state_as_update_v1(&StateVector::default())) {
+            Ok(bytes) => self.recovery = Recovery::from_checkpoint(bytes.into_boxed_slice()),
+            Err(Panicked) => self.rebuild(peer),
         }
     }
 
     fn revive(&mut self, peer: u64) {
-        if let State::Cold(bytes) = &self.state {
+        if let State::Cold(bytes) = &mut self.state {
+            let bytes = std::mem::take(bytes);
             let live = new_doc(peer);
-            {
-                let mut txn = live.doc.transact_mut();
-                // The bytes were produced by our own encoder from a document that held
-                // no pending updates; failing to decode them would be a bug, and the
-                // empty document left behind is then refilled by anti-entropy.
-                if let Ok(u) = Update::decode_v1(bytes) {
-                    let _ = txn.apply_update(u);
-                }
+            // Our own encoding of a document that integrated cleanly; if yrs now refuses
+            // or panics on it, the empty document left behind is refilled by peers.
+            let ok = match Update::decode_v1(&bytes) {
+                Ok(u) => matches!(contained(&live.doc, |txn| integrate(txn, u)), Ok(true)),
+                Err(_) => false,
+            };
+            if ok {
+                self.state = State::Live(Box::new(live));
+                self.recovery = Recovery::from_checkpoint(bytes);
+            } else {
+                self.rejected += 1;
+                self.state = State::Live(Box::new(new_doc(peer)));
+                self.recovery = Recovery::default();
+                self.stale = true;
             }
-            self.state = State::Live(Box::new(live));
         }
+    }
+
+    /// Runs a local change and returns this peer's whole contribution afterwards,
+    /// journaled for recovery. A panic (yrs garbage-collecting remote items in the commit)
+    /// rebuilds the document and retries once; a second panic is a bug and propagates.
+    fn local_change(&mut self, peer: u64, change: impl Fn(&Live, &mut TransactionMut)) -> Vec<u8> {
+        self.live(peer);
+        let done = {
+            let live = self.live_ref();
+            contained(&live.doc, |txn| change(live, txn)).and_then(|()| guarded(|| own_state(live, peer)))
+        };
+        let own = match done {
+            Ok(own) => own,
+            Err(Panicked) => {
+                self.rejected += 1;
+                self.rebuild(peer);
+                let live = self.live_ref();
+                change(live, &mut live.doc.transact_mut());
+                own_state(live, peer)
+            }
+        };
+        if self.recovery.record(peer, u32::MAX, true, own.clone()) {
+            self.checkpoint(peer);
+        }
+        own
     }
 
     /// Writes this peer's slot record (and the meta record when `meta` is given) in one
@@ -163,26 +394,20 @@ impl ValueDoc {
     /// integrate every one of them.
     /// `key` is `slot_key(peer)`, passed in so the hot path does not format it.
     pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
-        let live = self.live(peer);
-        {
-            let mut txn = live.doc.transact_mut();
+        self.local_change(peer, |live, txn| {
             if let Some(meta) = meta {
-                live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
+                live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
             }
-            live.map.insert(&mut txn, key.clone(), Any::Buffer(record.into()));
-        }
-        own_state(live, peer)
+            live.map.insert(txn, key.clone(), Any::Buffer(record.into()));
+        })
     }
 
     /// Writes only the meta record (a value created without an initial write); returns
     /// this peer's whole contribution as `write` does.
     pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Vec<u8> {
-        let live = self.live(peer);
-        {
-            let mut txn = live.doc.transact_mut();
-            live.map.insert(&mut txn, META_KEY, Any::Buffer(meta.into()));
-        }
-        own_state(live, peer)
+        self.local_change(peer, |live, txn| {
+            live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
+        })
     }
 
     /// Queues a remote update that `update_scan` found to be `span` (see the module
@@ -198,26 +423,46 @@ impl ValueDoc {
         }
     }
 
-    /// Whether an integration found a shown slot record the document does not hold
-    /// (then the caller re-reads every slot); clears the flag.
+    /// Whether an integration found a shown slot record the document does not hold, or
+    /// the document was rebuilt (then the caller re-reads every slot); clears the flag.
     pub fn take_stale(&mut self) -> bool {
         std::mem::take(&mut self.stale)
     }
 
-    /// Integrates a remote update now (with any deferred before it).
+    /// Integrates a remote update now (with any deferred before it). An update yrs
+    /// refuses or panics on is dropped, counted, and returned as an error.
     pub fn apply(&mut self, peer: u64, update: Payload) -> Result<(), Error> {
-        let update = update.into_update()?;
-        let live = self.live(peer);
-        let mut txn = live.doc.transact_mut();
-        txn.apply_update(update).map_err(|e| Error::decode(format!("yrs rejected an update: {e}")))
+        let (update, journal) = match update {
+            Payload::Scanned(bytes, span) => (decode_update(&bytes)?, Some((span, bytes))),
+            Payload::Decoded(u) => (u, None),
+        };
+        self.live(peer);
+        match contained(&self.live_ref().doc, |txn| integrate(txn, update)) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.rejected += 1;
+                return Err(Error::decode("yrs rejected an update"));
+            }
+            Err(Panicked) => {
+                self.rejected += 1;
+                self.rebuild(peer);
+                return Err(Error::decode("yrs panicked integrating an update; it was dropped"));
+            }
+        }
+        // A snapshot (decoded on arrival, bytes gone) is folded into a checkpoint; catch-ups
+        // are rare.
+        let fold = match journal {
+            Some((span, bytes)) => self.recovery.record(span.client, span.end, span.start == 0, bytes),
+            None => true,
+        };
+        if fold {
+            self.checkpoint(peer);
+        }
+        Ok(())
     }
 
     /// The slot record under `key` (a writer's `slot_key`), if that writer ever wrote.
     pub fn read_slot(&mut self, peer: u64, key: &str) -> Option<Arc<[u8]>> {
-        self.read_key(peer, key)
-    }
-
-    fn read_key(&mut self, peer: u64, key: &str) -> Option<Arc<[u8]>> {
         let live = self.live(peer);
         let txn = live.doc.transact();
         match live.map.get(&txn, key)? {
@@ -245,32 +490,40 @@ impl ValueDoc {
         (meta, slots)
     }
 
+    /// The live document encoded, contained: a panic rebuilds it and encodes that.
+    fn encode_live(&mut self, peer: u64) -> Vec<u8> {
+        let live = self.live(peer);
+        match guarded(|| live.doc.transact().encode_state_as_update_v1(&StateVector::default())) {
+            Ok(bytes) => bytes,
+            Err(Panicked) => {
+                self.rejected += 1;
+                self.rebuild(peer);
+                self.live_ref().doc.transact().encode_state_as_update_v1(&StateVector::default())
+            }
+        }
+    }
+
     /// The whole document as one yrs v1 update (what a late joiner needs).
     pub fn encode_full(&mut self, peer: u64) -> Vec<u8> {
-        if !self.deferred.is_empty() {
-            self.live(peer);
-        }
         match &self.state {
-            State::Live(l) => l.doc.transact().encode_state_as_update_v1(&StateVector::default()),
-            State::Cold(bytes) => bytes.to_vec(),
+            State::Cold(bytes) if self.deferred.is_empty() => bytes.to_vec(),
+            _ => self.encode_live(peer),
         }
     }
 
     /// Drops the live document, keeping its encoded state. Refused (returns false) while
     /// yrs holds updates whose dependencies have not arrived, since encoding would lose them.
     pub fn hibernate(&mut self, peer: u64) -> bool {
-        if !self.deferred.is_empty() {
-            self.live(peer);
+        if !self.is_live() && self.deferred.is_empty() {
+            return true;
         }
-        let State::Live(live) = &self.state else { return true };
-        let bytes = {
-            let txn = live.doc.transact();
-            if txn.has_missing_updates() {
-                return false;
-            }
-            txn.encode_state_as_update_v1(&StateVector::default())
-        };
+        let live = self.live(peer);
+        if live.doc.transact().has_missing_updates() {
+            return false;
+        }
+        let bytes = self.encode_live(peer);
         self.state = State::Cold(bytes.into_boxed_slice());
+        self.recovery = Recovery::default();
         true
     }
 }

@@ -138,6 +138,71 @@ impl Context {
         self.hibernate_idle();
     }
 
+    /// The host time (ms, the clock `tick` takes) at which `tick` next has work to do if
+    /// nothing else happens: a heartbeat, a catch-up or retransmission timer, a member
+    /// timing out, an idle value to hibernate. `None` when nothing is scheduled. A local
+    /// write, a membership change or a received message makes work at once: the deadline
+    /// is then the current time (`now_ms`), as it is whenever it has passed.
+    ///
+    /// A server or relay can sleep until `min(next_deadline_ms, next receipt)` instead of
+    /// ticking at a fixed rate; a context ticked only then behaves as one ticked every
+    /// frame. Ticking earlier is always harmless.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        let now = self.now;
+        if !self.inbox.is_empty() || !self.dirty.is_empty() {
+            return Some(now);
+        }
+        let mut next: Option<u64> = None;
+        let mut at = |t: u64| next = Some(next.map_or(t, |n: u64| n.min(t)));
+        if let Some(&(t, _)) = self.idle.front() {
+            at(t + self.opts.hibernate_after_ms);
+        }
+        if self.members.members.is_empty() {
+            return next.map(|t| t.max(now));
+        }
+        at(self.last_send_ms + self.opts.heartbeat_ms);
+        let (me, tick) = (self.id, self.opts.tick_interval_ms);
+        for m in &self.members.members {
+            if m.just_added {
+                at(now);
+                continue;
+            }
+            if !m.active {
+                continue;
+            }
+            // Times out once silent for longer than the timeout (see update_liveness).
+            at(m.last_heard_ms + self.opts.peer_timeout_ms + 1);
+            let rto = m.rto_ms(tick);
+            // When may_catch_up next allows a catch-up of `stream` to this member.
+            let allowed = |stream: u64| m.catchup.get(&stream).map_or(0, |c| c.0);
+            // Our own stream, as send_catchups decides it.
+            let ack = m.ack(me);
+            if ack < self.my_seq {
+                let missed_history = !m.acks.contains_key(&me) && m.joined_at_seq > ack;
+                let gap = m.acks.get(&me).is_some_and(|w| w.has_gap());
+                let wait = if gap { m.gap_wait_ms(tick) } else { rto };
+                let overdue_at = if missed_history {
+                    now
+                } else {
+                    self.sent_at.iter().find(|(s, _)| *s == ack + 1).map_or(now, |&(_, t)| t + wait)
+                };
+                at(overdue_at.max(allowed(me)));
+            }
+            // Streams of writers no longer here that this member lacks.
+            for (&w, st) in &self.streams {
+                if w == m.id || st.recv.upto == 0 || m.ack(w) >= st.recv.upto {
+                    continue;
+                }
+                if self.members.members.iter().any(|o| o.active && o.id == w) {
+                    continue;
+                }
+                // Not yet noticed: the next tick starts the clock.
+                at(m.behind_since.get(&w).map_or(now, |&since| (since + rto).max(allowed(w))));
+            }
+        }
+        next.map(|t| t.max(now))
+    }
+
     // ---- flush: local writes -> yrs -> delta --------------------------------------
 
     fn flush(&mut self) -> Vec<Staged> {
@@ -413,8 +478,12 @@ impl Context {
                 (true, Payload::Scanned(bytes, span)) => v.doc.defer(me, bytes, span),
                 (_, update) => {
                     if v.doc.apply(me, update).is_err() {
+                        // Dropped (and counted as a rejected update); a panic in yrs
+                        // rebuilt the document, so read it again. Not acknowledged: the
+                        // sender catches us up.
                         self.m.messages_rejected += 1;
                         complete = false;
+                        self.reconcile(i);
                         continue;
                     }
                 }
@@ -835,6 +904,91 @@ mod tests {
         // Peer 2 times out, the value converges, idles and hibernates: integration.
         b.tick(10_000);
         assert_eq!(b.get(h).unwrap(), Value::F64(2.0), "the document's record wins");
+    }
+
+    /// yrs panicking on a peer's update (the test hook stands in for a crafted update
+    /// that trips a yrs bug) is contained at the storage boundary: no panic reaches the
+    /// caller, the update is dropped and counted, the document is rebuilt from its last
+    /// good state, and the value converges with its writer again afterwards. Both paths
+    /// are hit: a deferred delta integrated later, and an update integrated on arrival.
+    #[test]
+    fn a_panic_in_yrs_is_contained_counted_and_healed() {
+        use crate::context::ValueOptions;
+        use crate::storage::test_hook::POISON;
+        use crate::value::{Value, ValueType};
+        let opts = Options::default;
+        let mut a = Context::new(1, opts()).unwrap();
+        let mut b = Context::new(2, opts()).unwrap();
+        a.add_peer(2).unwrap();
+        b.add_peer(1).unwrap();
+        let mut now = 0;
+        let mut step = |a: &mut Context, b: &mut Context| {
+            now += 16;
+            a.tick(now);
+            while let Some(o) = a.poll_outbound() {
+                b.receive(&o.bytes).unwrap();
+            }
+            b.tick(now);
+            while let Some(o) = b.poll_outbound() {
+                a.receive(&o.bytes).unwrap();
+            }
+        };
+        let ha = a.create("hp", ValueType::I64, ValueOptions::default()).unwrap();
+        let own = a.create("own", ValueType::I64, ValueOptions::default()).unwrap();
+        a.set(ha, 10i64).unwrap();
+        a.set(own, 1i64).unwrap();
+        for _ in 0..5 {
+            step(&mut a, &mut b);
+        }
+        let hb = b.open("hp").unwrap();
+        let hown = b.open("own").unwrap();
+        assert_eq!(b.get(hb).unwrap(), Value::I64(10));
+        // b writes its own value so its document holds its own contribution too.
+        b.set(hown, 2i64).unwrap();
+        step(&mut a, &mut b);
+
+        // A delta that is shown at once and integrated later: the integration panics
+        // when b next needs the document (its own write to the same value).
+        let (_, slots) = b.values[hb.to_raw().1 as usize].doc.read(2);
+        let a_clock = slots.iter().find(|s| s.0 == 1).unwrap().1;
+        a.set(ha, 20i64).unwrap();
+        step(&mut a, &mut b);
+        assert_eq!(b.get(hb).unwrap(), Value::I64(20), "shown before integration");
+        POISON.with(|p| p.set(Some((1, a_clock))));
+        b.set(hb, 21i64).unwrap();
+        step(&mut a, &mut b);
+        POISON.with(|p| p.set(None));
+        assert_eq!(b.metrics().rejected_updates, 1);
+
+        // b's own contribution survived the rebuild, and everything converges again.
+        for _ in 0..10 {
+            step(&mut a, &mut b);
+        }
+        a.set(ha, 30i64).unwrap();
+        for _ in 0..10 {
+            step(&mut a, &mut b);
+        }
+        assert_eq!(a.get(ha).unwrap(), b.get(hb).unwrap());
+        assert_eq!(b.get(hb).unwrap(), Value::I64(30));
+        assert_eq!(a.get(own).unwrap(), Value::I64(2));
+        assert_eq!(b.get(hown).unwrap(), Value::I64(2));
+
+        // An update integrated on arrival (a new value's first delta is read in full).
+        let late = a.create("late", ValueType::I64, ValueOptions::default()).unwrap();
+        a.set(late, 7i64).unwrap();
+        POISON.with(|p| p.set(Some((1, 0))));
+        step(&mut a, &mut b);
+        POISON.with(|p| p.set(None));
+        assert_eq!(b.metrics().rejected_updates, 2);
+        assert!(b.metrics().messages_rejected >= 1);
+        // Not acknowledged, so a catches b up.
+        for _ in 0..60 {
+            step(&mut a, &mut b);
+        }
+        let hlate = b.open("late").unwrap();
+        assert_eq!(b.get(hlate).unwrap(), Value::I64(7));
+        assert_eq!(b.state(hlate).unwrap(), SyncState::Converged);
+        assert_eq!(b.get(hb).unwrap(), Value::I64(30));
     }
 }
 

@@ -210,7 +210,13 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T, what: &str) -> Result<&'a T, FfiErr
 }
 
 /// A struct that may grow in later 1.x releases: its first field is `size_t
-/// struct_size`, the size the caller's header gave it. Reads a caller's struct of that
+/// struct_size`, the size the caller's header gave it. `SIZE_1_0` is its size in 1.0,
+/// the least a caller may pass (fields added since come after it).
+pub(crate) trait Growable: Copy {
+    const SIZE_1_0: usize = std::mem::size_of::<Self>();
+}
+
+/// Reads a caller's growable struct (see `Growable`). Reads a caller's struct of that
 /// kind over `defaults`: fields the caller's (older) header does not have keep their
 /// defaults; a size below the 1.0 size (`T`'s size in 1.0) is an error, and so is a
 /// newer header's struct that sets fields this library does not know (bytes past its
@@ -218,13 +224,13 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T, what: &str) -> Result<&'a T, FfiErr
 ///
 /// # Safety
 /// `p` must be NULL or valid for reads of `struct_size` bytes, its first field a `usize`.
-pub(crate) unsafe fn sized_in<T: Copy>(p: *const T, defaults: T, what: &str) -> Result<T, FfiError> {
+pub(crate) unsafe fn sized_in<T: Growable>(p: *const T, defaults: T, what: &str) -> Result<T, FfiError> {
     if p.is_null() {
         return Err(null(what));
     }
     let ours = std::mem::size_of::<T>();
     let theirs = unsafe { p.cast::<usize>().read_unaligned() };
-    check_size(theirs, ours, what)?;
+    check_size(theirs, T::SIZE_1_0, what)?;
     if theirs > ours {
         let extra = unsafe { std::slice::from_raw_parts(p.cast::<u8>().add(ours), theirs - ours) };
         if extra.iter().any(|&b| b != 0) {
@@ -250,13 +256,13 @@ pub(crate) unsafe fn sized_in<T: Copy>(p: *const T, defaults: T, what: &str) -> 
 ///
 /// # Safety
 /// `p` must be NULL or valid for reads and writes of `struct_size` bytes.
-pub(crate) unsafe fn sized_out<T: Copy>(p: *mut T, value: T, what: &str) -> Result<(), FfiError> {
+pub(crate) unsafe fn sized_out<T: Growable>(p: *mut T, value: T, what: &str) -> Result<(), FfiError> {
     if p.is_null() {
         return Err(null(what));
     }
     let ours = std::mem::size_of::<T>();
     let theirs = unsafe { p.cast::<usize>().read_unaligned() };
-    check_size(theirs, ours, what)?;
+    check_size(theirs, T::SIZE_1_0, what)?;
     let n = theirs.min(ours);
     unsafe {
         std::ptr::copy_nonoverlapping((&value as *const T).cast::<u8>(), p.cast::<u8>(), n);
@@ -265,12 +271,11 @@ pub(crate) unsafe fn sized_out<T: Copy>(p: *mut T, value: T, what: &str) -> Resu
     Ok(())
 }
 
-fn check_size(theirs: usize, ours: usize, what: &str) -> Result<(), FfiError> {
-    // In 1.0 every growable struct is at its 1.0 size; later releases keep accepting it.
-    if theirs < ours {
+fn check_size(theirs: usize, size_1_0: usize, what: &str) -> Result<(), FfiError> {
+    if theirs < size_1_0 {
         return Err(invalid(format!(
-            "{what}->struct_size is {theirs}, less than the {ours} bytes of version 1.0: set it to \
-             sizeof the struct (the *_default functions do)"
+            "{what}->struct_size is {theirs}, less than the {size_1_0} bytes of version 1.0: set it \
+             to sizeof the struct (the *_default functions do)"
         )));
     }
     Ok(())

@@ -101,6 +101,24 @@ pub extern "C" fn zen_context_tick(ctx: zen_context_t, now_ms: u64) -> zen_statu
     })
 }
 
+/// When the context next has work to do if nothing arrives and nothing is written, as
+/// host time in ms (the clock `zen_context_tick` takes): a heartbeat, a retransmission
+/// or catch-up timer, a member timing out, an idle value to hibernate. `*out_ms` is
+/// `ZEN_NO_DEADLINE` when nothing is scheduled (no members, nothing idle), and never
+/// earlier than the last tick's time: a pending local write, a membership change or a
+/// received message makes it that time (tick now). A server or relay can sleep until
+/// the earlier of this and the next receipt instead of ticking at a fixed rate; ticking
+/// earlier is always harmless. Thread-safe. Since 1.1.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_context_next_deadline_ms(ctx: zen_context_t, out_ms: *mut u64) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_ms, "out_ms") }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.next_deadline_ms()))?.unwrap_or(super::ZEN_NO_DEADLINE));
+        Ok(())
+    })
+}
+
 /// Adds a member (your transport connected it). It blocks WaitForSync values until it
 /// has acknowledged them and is caught up with a snapshot at the next tick.
 #[no_mangle]

@@ -44,6 +44,8 @@ pub struct zen_link_t {
     pub bandwidth_bytes_per_s: u64,
 }
 
+impl super::boundary::Growable for zen_link_t {}
+
 fn link_out(l: &LinkConfig) -> zen_link_t {
     zen_link_t {
         struct_size: std::mem::size_of::<zen_link_t>(),

@@ -149,6 +149,7 @@ fn growable_structs_take_older_and_refuse_unknown_fields() {
         a: u64,
         b: u64,
     }
+    impl super::boundary::Growable for V2 {}
     let defaults = V2 { struct_size: 24, a: 1, b: 2 };
     // The 1.0 struct (all of V2) is read whole.
     let mine = V2 { struct_size: 24, a: 7, b: 8 };

@@ -9,6 +9,7 @@
 //! structs whose first field is `struct_size`, which may gain fields at their end.
 #![allow(non_camel_case_types)]
 
+use super::boundary::Growable;
 use super::status::{zen_status_t, FfiError};
 use crate::context::{Mode, Options, SyncState, ValueHandle};
 use crate::events::ChangeKind;
@@ -329,6 +330,10 @@ pub struct zen_metrics_t {
     pub converge_ms_p99: u64,
     /// Current members (see `zen_context_peer_lag`).
     pub peers: u64,
+    /// Remote yrs updates dropped because yrs refused them or panicked on them (a crafted
+    /// update from a member, or a yrs bug): the value's document was rebuilt from its last
+    /// good state. Such a panic never poisons the context. Since 1.1.
+    pub rejected_updates: u64,
 }
 
 /// How far one member is behind on this context's own stream.
@@ -387,6 +392,14 @@ pub type zen_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 pub struct zen_bytes_t {
     pub ptr: *mut u8,
     pub len: usize,
+}
+
+// Growable structs, and the size each had in 1.0.
+impl Growable for zen_options_t {}
+impl Growable for zen_value_options_t {}
+impl Growable for zen_metrics_t {
+    /// 1.1 added `rejected_updates`.
+    const SIZE_1_0: usize = std::mem::offset_of!(zen_metrics_t, rejected_updates);
 }
 
 // ---- conversions ----------------------------------------------------------------------------
@@ -526,6 +539,7 @@ pub(crate) fn metrics_out(m: &crate::Metrics) -> zen_metrics_t {
         converge_ms_p50: m.converge_ms_p50.unwrap_or(u64::MAX),
         converge_ms_p99: m.converge_ms_p99.unwrap_or(u64::MAX),
         peers: m.peers.len() as u64,
+        rejected_updates: m.rejected_updates,
     }
 }
 

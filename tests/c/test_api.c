@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -797,6 +798,87 @@ static void test_metrics_and_peer_lag(void) {
   session_close(&s);
 }
 
+/* A 1.0 caller's zen_metrics_t (without the 1.1 counter) is filled as far as it goes. */
+static void test_metrics_older_struct_size(void) {
+  zen_context_t c = new_ctx(1);
+  zen_metrics_t m;
+  memset(&m, 0xAB, sizeof m);
+  m.struct_size = offsetof(zen_metrics_t, rejected_updates);
+  CHECK_OK(zen_context_metrics(c, &m));
+  CHECK(m.struct_size == offsetof(zen_metrics_t, rejected_updates) && m.peers == 0);
+  uint64_t untouched;
+  memset(&untouched, 0xAB, sizeof untouched);
+  CHECK(m.rejected_updates == untouched);
+  m = metrics_of(c);
+  CHECK(m.struct_size == sizeof m && m.rejected_updates == 0);
+  zen_context_free(c);
+}
+
+static void test_next_deadline_errors_and_idle(void) {
+  uint64_t at = 0;
+  zen_context_t none = {0};
+  CHECK_STATUS(zen_context_next_deadline_ms(none, &at), ZEN_ERR_INVALID_HANDLE);
+  zen_context_t c = new_ctx(1);
+  CHECK_STATUS(zen_context_next_deadline_ms(c, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_OK(zen_context_next_deadline_ms(c, &at));
+  CHECK(at == ZEN_NO_DEADLINE);
+  zen_value_t v = create(c, "x", ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, ZEN_POLICY_LAST_WRITER_WINS);
+  CHECK_OK(zen_value_set_i64(c, v, 1));
+  CHECK_OK(zen_context_tick(c, 100));
+  CHECK_OK(zen_value_set_i64(c, v, 2));
+  CHECK_OK(zen_context_next_deadline_ms(c, &at));
+  CHECK(at == 100); /* a pending write: tick now */
+  CHECK_OK(zen_context_tick(c, 116));
+  CHECK_OK(zen_context_next_deadline_ms(c, &at));
+  CHECK(at > 116 && at != ZEN_NO_DEADLINE); /* the idle value hibernates later */
+  CHECK_OK(zen_context_add_peer(c, 2));
+  uint64_t with_peer = 0;
+  CHECK_OK(zen_context_next_deadline_ms(c, &with_peer));
+  CHECK(with_peer == 116); /* a new member: tick now */
+  zen_context_free(c);
+  CHECK_STATUS(zen_context_next_deadline_ms(c, &at), ZEN_ERR_INVALID_HANDLE);
+}
+
+/* Two hosts that tick only when a deadline is due or a message arrived, 1 ms resolution:
+ * they converge as hosts ticking every frame do, with far fewer ticks. */
+static void test_ticking_only_at_deadlines_converges(void) {
+  static uint8_t buf[1 << 16];
+  zen_context_t c[2] = {new_ctx(1), new_ctx(2)};
+  MUST(zen_context_add_peer(c[0], 2));
+  MUST(zen_context_add_peer(c[1], 1));
+  zen_value_t v = create(c[0], "hp", ZEN_TYPE_I64, ZEN_MODE_WAIT_FOR_SYNC, ZEN_POLICY_LAST_WRITER_WINS);
+  int ticks = 0;
+  bool got[2] = {false, false};
+  for (uint64_t now = 1; now <= 5000; now++) {
+    if (now % 500 == 0 && now <= 3000) CHECK_OK(zen_value_set_i64(c[0], v, (int64_t)now));
+    for (int i = 0; i < 2; i++) {
+      uint64_t at = 0;
+      CHECK_OK(zen_context_next_deadline_ms(c[i], &at));
+      if (!got[i] && at > now) continue;
+      got[i] = false;
+      ticks++;
+      CHECK_OK(zen_context_tick(c[i], now));
+      for (;;) {
+        size_t len = 0;
+        uint64_t to = 0;
+        bool has = false;
+        CHECK_OK(zen_context_poll_outbound(c[i], buf, sizeof buf, &len, &to, &has));
+        if (!has) break;
+        CHECK_OK(zen_context_receive_from(c[1 - i], (uint64_t)i + 1, buf, len));
+        got[1 - i] = true;
+      }
+    }
+  }
+  zen_value_t w = open_value(c[1], "hp");
+  int64_t x = 0;
+  CHECK_OK(zen_value_get_i64(c[1], w, &x));
+  CHECK(x == 3000);
+  CHECK(state_of(c[0], v) == ZEN_STATE_CONVERGED && state_of(c[1], w) == ZEN_STATE_CONVERGED);
+  CHECK(ticks < 2 * 5000 / 10); /* every frame at 1 ms would be 10000 ticks */
+  zen_context_free(c[0]);
+  zen_context_free(c[1]);
+}
+
 /* ---- threads --------------------------------------------------------------------------- */
 
 typedef struct {
@@ -988,6 +1070,9 @@ static const zen_test_case CASES[] = {
     {"outbound_small_buffer_keeps_message", test_outbound_small_buffer_keeps_message},
     {"outbound_alloc_and_double_free", test_outbound_alloc_and_double_free},
     {"metrics_and_peer_lag", test_metrics_and_peer_lag},
+    {"metrics_older_struct_size", test_metrics_older_struct_size},
+    {"next_deadline_errors_and_idle", test_next_deadline_errors_and_idle},
+    {"ticking_only_at_deadlines_converges", test_ticking_only_at_deadlines_converges},
     {"game_and_network_threads", test_game_and_network_threads},
     {"wait_converged_from_another_thread", test_wait_converged_from_another_thread},
     {"free_wakes_a_waiting_thread", test_free_wakes_a_waiting_thread},

@@ -841,6 +841,15 @@ class Context {
   // Advances to host time `now_ms` (monotonic ms): flushes writes, applies what arrived,
   // queues events.
   Status tick(std::uint64_t now_ms) const { return Status::from(zen_context_tick(h_, now_ms)); }
+  // When `tick` next has work if nothing arrives and nothing is written (host time in ms,
+  // the clock `tick` takes); std::nullopt when nothing is scheduled. A server can sleep
+  // until this or the next receipt instead of ticking at a fixed rate. Since 1.1.
+  Result<std::optional<std::uint64_t>> next_deadline_ms() const {
+    std::uint64_t at = 0;
+    zen_status_t s = zen_context_next_deadline_ms(h_, &at);
+    if (s != ZEN_OK) return Result<std::optional<std::uint64_t>>::from(s);
+    return at == ZEN_NO_DEADLINE ? std::optional<std::uint64_t>() : std::optional<std::uint64_t>(at);
+  }
   Status add_peer(std::uint64_t peer) const { return Status::from(zen_context_add_peer(h_, peer)); }
   Status remove_peer(std::uint64_t peer) const { return Status::from(zen_context_remove_peer(h_, peer)); }
 

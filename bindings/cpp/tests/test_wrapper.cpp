@@ -705,11 +705,26 @@ ZEN_TEST(metrics_and_peer_lag) {
   p.pump();
   auto m = p.a.metrics().value();
   CHECK(m.struct_size == sizeof(zen::Metrics));
-  CHECK(m.peers == 1 && m.messages_out > 0 && m.values == 1);
+  CHECK(m.peers == 1 && m.messages_out > 0 && m.values == 1 && m.rejected_updates == 0);
   auto lag = p.a.peer_lag(0);
   CHECK_OK(lag);
   CHECK(lag->peer == 2);
   CHECK_ERR(p.a.peer_lag(5), ZEN_ERR_INVALID_ARGUMENT);
+}
+
+ZEN_TEST(next_deadline) {
+  auto lone = zen::Context::create(9).value();
+  CHECK(lone.next_deadline_ms().value() == std::nullopt);
+  Pair p;
+  auto x = p.a.create<std::int64_t>("x").value();
+  CHECK_OK(x.set(1));
+  CHECK(p.a.next_deadline_ms().value() == std::optional<std::uint64_t>(0));  // a pending write
+  p.pump();
+  auto at = p.a.next_deadline_ms().value();
+  CHECK(at.has_value());
+  CHECK(*at >= p.now);  // never a time that has passed
+  zen::Context gone;
+  CHECK_ERR(gone.next_deadline_ms(), ZEN_ERR_INVALID_HANDLE);
 }
 
 // ---- Result and Status ------------------------------------------------------------------

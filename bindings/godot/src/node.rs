@@ -242,6 +242,18 @@ impl ZenCrdtContext {
     }
 
     /// Counters and latencies (the C API's `zen_metrics_t`), as a Dictionary.
+    /// When the context next has work if nothing arrives and nothing is written, in the
+    /// ms clock `tick` takes; -1 when nothing is scheduled (or no session). For a custom
+    /// loop (a headless server) that sleeps between deadlines instead of ticking every
+    /// physics frame.
+    #[func]
+    fn get_next_deadline_ms(&self) -> i64 {
+        self.session
+            .as_ref()
+            .and_then(|s| s.context().next_deadline_ms())
+            .map_or(-1, |t| t.min(i64::MAX as u64) as i64)
+    }
+
     #[func]
     fn get_metrics(&self) -> VarDictionary {
         let mut d = VarDictionary::new();
@@ -253,6 +265,7 @@ impl ZenCrdtContext {
                 ("messages_in", m.messages_in),
                 ("bytes_in", m.bytes_in),
                 ("messages_rejected", m.messages_rejected),
+                ("rejected_updates", m.rejected_updates),
                 ("corrections", m.corrections),
                 ("conflicts", m.conflicts),
                 ("values", m.values),

@@ -18,7 +18,7 @@
 ## freed by their destructor under `--mm:orc`/`--mm:arc` and by `close()` (idempotent);
 ## a value used after its context is closed raises, never crashes.
 
-import std/[tables, sets, strutils]
+import std/[options, tables, sets, strutils]
 import zen_crdt/raw
 
 export raw.zen_context_t, raw.zen_value_t, raw.zen_options_t, raw.zen_metrics_t
@@ -298,6 +298,14 @@ proc tick*(ctx: CrdtContext, now_ms: uint64) =
   ## Advances to host time `now_ms` (flushes writes, applies what arrived). `boop`
   ## does this and more.
   check zen_context_tick(ctx.handle.h, now_ms), "tick"
+
+proc next_deadline_ms*(ctx: CrdtContext): Option[uint64] =
+  ## When `tick` next has work if nothing arrives and nothing is written (host time in
+  ## ms, the clock `tick` takes); none when nothing is scheduled. A server can sleep until
+  ## this or the next receipt instead of ticking at a fixed rate. Since 1.1.
+  var at: uint64
+  check zen_context_next_deadline_ms(ctx.handle.h, addr at), "next_deadline_ms"
+  if at != ZEN_NO_DEADLINE: some(at) else: none(uint64)
 
 proc receive*(ctx: CrdtContext, bytes: openArray[byte]) =
   ## A message from the transport (trusting the sender it names).

@@ -3,7 +3,7 @@
 # WaitForSync, a worker-thread context, a lossy partitioned session through the
 # simulator, errors with messages, use after close. Prints "N passed, M failed".
 
-import std/[unittest, strutils, os, re, sets]
+import std/[unittest, strutils, os, re, sets, options]
 import zen_crdt
 import zen_crdt/raw
 
@@ -325,6 +325,25 @@ suite "transport glue":
     expect_status ZEN_ERR_UNKNOWN_PEER: CrdtContext.init(3).receive_from(1, first)
     expect_status ZEN_ERR_SENDER_MISMATCH: b.receive_from(3, first)
     check b.metrics.messages_rejected >= 1
+
+  scenario "next_deadline_ms: now for pending work, none when idle, never in the past":
+    let lone = CrdtContext.init(9)
+    check lone.next_deadline_ms.is_none
+    let a = CrdtContext.init(1)
+    let b = CrdtContext.init(2)
+    a.add_peer(2)
+    b.add_peer(1)
+    var v = CrdtZenValue[int].init(a, "n")
+    v.value = 3
+    check a.next_deadline_ms == some(0'u64)
+    for t in 1..6:
+      a.tick(ms(t))
+      for msg in a.outbound: b.receive_from(1, msg.bytes)
+      b.tick(ms(t))
+      for msg in b.outbound: a.receive_from(2, msg.bytes)
+    let at = a.next_deadline_ms
+    check at.is_some and at.get >= ms(6)
+    check a.metrics.rejected_updates == 0
 
   scenario "poll_changes gives the raw events to code without callbacks":
     let c = CrdtContext.init(1)

@@ -90,6 +90,7 @@ var
   ZEN_VERSION_MINOR* {.importc, header: zenHeader.}: cint
   ZEN_VERSION_PATCH* {.importc, header: zenHeader.}: cint
   ZEN_PROTOCOL_VERSION* {.importc, header: zenHeader.}: cint
+  ZEN_NO_DEADLINE* {.importc, header: zenHeader.}: uint64
 
 type
   zen_options_t* {.importc, header: zenHeader, bycopy.} = object
@@ -142,7 +143,7 @@ type
     messages_out*, bytes_out*, messages_in*, bytes_in*, messages_rejected*, messages_forged*: uint64
     messages_duplicate*, writes_flushed*, writes_coalesced*, updates_applied*, corrections*: uint64
     conflicts*, catchups_sent*, merge_fallbacks*, events_coalesced*, events_dropped*, values*: uint64
-    live_docs*, converge_ms_p50*, converge_ms_p99*, peers*: uint64
+    live_docs*, converge_ms_p50*, converge_ms_p99*, peers*, rejected_updates*: uint64
   zen_peer_lag_t* {.importc, header: zenHeader, bycopy.} = object
     peer*: uint64
     active*: bool
@@ -171,6 +172,7 @@ proc zen_context_new*(peer_id: uint64, opts: ptr zen_options_t, out_ctx: ptr zen
 proc zen_context_free*(ctx: zen_context_t) {.importc, header: zenHeader.}
 proc zen_context_peer_id*(ctx: zen_context_t, out_id: ptr uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_tick*(ctx: zen_context_t, now_ms: uint64): zen_status_t {.importc, header: zenHeader.}
+proc zen_context_next_deadline_ms*(ctx: zen_context_t, out_ms: ptr uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_add_peer*(ctx: zen_context_t, peer_id: uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_remove_peer*(ctx: zen_context_t, peer_id: uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_receive*(ctx: zen_context_t, data: ptr uint8, length: csize_t): zen_status_t {.importc, header: zenHeader.}
