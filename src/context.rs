@@ -402,7 +402,10 @@ impl Context {
     // ---- values -------------------------------------------------------------------
 
     /// Creates the value `id`, or opens it if it exists (created here or by a peer).
-    /// Opening with another type is `WrongType`; an existing value keeps its policy.
+    /// Opening with another type is `WrongType`; an existing value keeps its policy (the
+    /// first creator's). Its mode is this context's own view and `opts.mode` is applied,
+    /// as `set_mode` would (with the same events): `create` declares how the calling code
+    /// reads the value, which is also how a value a peer created gets its mode here.
     pub fn create(&mut self, id: &str, ty: ValueType, opts: ValueOptions) -> Result<ValueHandle, Error> {
         self.check_id(id)?;
         opts.policy.check(ty)?;

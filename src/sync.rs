@@ -44,6 +44,8 @@ pub(crate) struct StreamIn {
 type Staged = (u64, u64, Vec<u8>);
 
 const HEADER_ROOM: usize = 64;
+/// The most bytes one ack entry takes: peer id, upto and the window bits as varints.
+const ACK_ENTRY_MAX: usize = 30;
 /// Most streams (peers ever heard of) a context tracks; snapshots of further unknown
 /// streams are refused, so hostile input cannot grow this table without bound.
 const MAX_STREAMS: usize = 4096;
@@ -211,7 +213,7 @@ impl Context {
             return staged;
         }
         let me = self.id;
-        let limit = self.opts.max_message_bytes - HEADER_ROOM - 16 * (self.members.members.len() + 1);
+        let limit = self.payload_limit();
         let dirty = std::mem::take(&mut self.dirty);
         let mut record = Vec::with_capacity(64);
         let any_active = self.members.any_active();
@@ -725,7 +727,7 @@ impl Context {
     /// Sends `to` the full state of every value `stream` touched after `base`, so it
     /// can mark `stream` applied up to `target`.
     fn send_snapshot(&mut self, to: u64, stream: u64, base: u64, target: u64) {
-        let limit = self.opts.max_message_bytes - HEADER_ROOM - 16 * (self.members.members.len() + 1);
+        let limit = self.payload_limit();
         let mut chunks: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new())];
         let me = self.id;
         let mut stale = Vec::new();
@@ -769,6 +771,19 @@ impl Context {
     }
 
     // ---- outbound ------------------------------------------------------------------
+
+    /// How many bytes of entries one message may carry: `max_message_bytes` less its
+    /// header, whose ack vector holds one entry (three varints, at most `ACK_ENTRY_MAX`
+    /// bytes) per stream heard, counting streams this tick's messages may add (at most
+    /// one per member). Never below one entry of the largest value: with thousands of
+    /// streams and a small `max_message_bytes` the header alone can outgrow the limit,
+    /// and then a message carries one entry and is too large for receivers rather than
+    /// the sender splitting forever.
+    fn payload_limit(&self) -> usize {
+        let header = HEADER_ROOM + ACK_ENTRY_MAX * (self.streams.len() + self.members.members.len() + 1);
+        let one_entry = self.opts.max_value_bytes + self.opts.max_id_bytes + 256;
+        self.opts.max_message_bytes.saturating_sub(header).max(one_entry)
+    }
 
     fn ack_vector(&self) -> Vec<(u64, SeqWindow)> {
         let mut acks: Vec<(u64, SeqWindow)> = self

@@ -234,3 +234,45 @@ fn a_panicking_custom_merge_falls_back_and_is_counted() {
     assert_eq!(va, vb);
     assert!(s.ctx(0).metrics().merge_fallbacks + s.ctx(1).metrics().merge_fallbacks > 0);
 }
+
+/// The smallest `max_message_bytes` the options allow, and many members: deltas and
+/// catch-ups split into messages that fit (the size formula once underflowed here).
+#[test]
+fn small_messages_with_many_members_split_and_fit() {
+    let opts = Options {
+        max_value_bytes: 64,
+        max_id_bytes: 16,
+        max_message_bytes: 2 * 64 + 4 * 16 + 1024,
+        ..Options::default()
+    };
+    let mut a = Context::new(1, opts.clone()).unwrap();
+    let mut b = Context::new(2, opts.clone()).unwrap();
+    for peer in 2..=200 {
+        a.add_peer(peer).unwrap();
+    }
+    b.add_peer(1).unwrap();
+    let handles: Vec<_> = (0..40)
+        .map(|i| a.create(&format!("value-{i:03}"), ValueType::Bytes, ValueOptions::default()).unwrap())
+        .collect();
+    for (i, h) in handles.iter().enumerate() {
+        a.set(*h, Value::Bytes(vec![i as u8; 60])).unwrap();
+    }
+    let mut messages = 0;
+    for t in 1..=40u64 {
+        a.tick(t * 16);
+        while let Some(o) = a.poll_outbound() {
+            assert!(o.bytes.len() <= opts.max_message_bytes, "{} bytes", o.bytes.len());
+            b.receive_from(1, &o.bytes).unwrap();
+            messages += 1;
+        }
+        b.tick(t * 16);
+        while let Some(o) = b.poll_outbound() {
+            a.receive_from(2, &o.bytes).unwrap();
+        }
+    }
+    assert!(messages > 2, "the writes were split");
+    for i in 0..40 {
+        let h = b.open(&format!("value-{i:03}")).unwrap();
+        assert_eq!(b.get(h).unwrap(), Value::Bytes(vec![i as u8; 60]));
+    }
+}

@@ -143,6 +143,26 @@ fn mode_switch_changes_what_reads_return() {
     );
 }
 
+/// `create` on a value that exists opens it: the type must match, the first creator's
+/// policy stays, and the requested mode is applied (the mode is each peer's own view).
+#[test]
+fn create_opens_an_existing_value_with_this_peers_mode() {
+    let mut s = sim(2);
+    let opts = ValueOptions { mode: Mode::FastLocal, policy: Policy::Max };
+    let h = s.ctx(0).create("x", ValueType::F64, opts).unwrap();
+    s.ctx(0).set(h, 1.0).unwrap();
+    s.run_for(200);
+    let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::LastWriterWins };
+    let b = s.ctx(1).create("x", ValueType::F64, wait.clone()).unwrap();
+    assert_eq!(s.ctx(1).mode(b).unwrap(), Mode::WaitForSync, "a peer's value takes this peer's mode");
+    assert_eq!(s.ctx(1).policy(b).unwrap(), Policy::Max, "the first creator's policy holds");
+    let again = s.ctx(0).create("x", ValueType::F64, wait).unwrap();
+    assert_eq!(again, h);
+    assert_eq!(s.ctx(0).mode(h).unwrap(), Mode::WaitForSync);
+    assert!(matches!(s.ctx(0).create("x", ValueType::I64, fast()), Err(Error::WrongType { .. })));
+    assert_eq!(s.ctx(0).mode(h).unwrap(), Mode::WaitForSync, "a failed create changes nothing");
+}
+
 /// Two peers write the same value in the same tick: one write must be corrected.
 fn concurrent_writes(policy: Policy, a: Value, b: Value) -> (Value, Vec<ChangeEvent>, Vec<ChangeEvent>, Sim) {
     let mut s = sim(2);

@@ -871,7 +871,9 @@ class Context {
     return receive_from(peer, byte_ptr(bytes), std::size(bytes) * sizeof(*std::data(bytes)));
   }
 
-  // Creates the value `id` (or opens it if it exists here with that type).
+  // Creates the value `id` (or opens it if it exists here with that type). An existing
+  // value keeps its type and its first creator's policy; `opts.mode` is applied (the mode
+  // is this context's own view, as set_mode changes it).
   template <class T>
   Result<Value<T>> create(std::string_view id, const ValueOptions& opts = ValueOptions()) const {
     zen_value_options_t o{};

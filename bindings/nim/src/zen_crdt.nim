@@ -404,7 +404,8 @@ proc metrics*(ctx: CrdtContext): zen_metrics_t =
 proc init*[T](_: type CrdtZenValue[T], ctx: CrdtContext, id: string, mode = FastLocal,
               policy = LastWriterWins, custom = ""): CrdtZenValue[T] =
   ## Creates the value `id`, or opens it if this context has it (the same id in
-  ## several contexts is the same value). The first creator's policy holds everywhere.
+  ## several contexts is the same value). The first creator's policy holds everywhere;
+  ## `mode` is applied to an existing value too (it is this context's own view).
   var o: zen_value_options_t
   check zen_value_options_default(addr o), "zen_value_options_default"
   o.mode = uint32(ord(mode))
