@@ -35,6 +35,7 @@
 // convention (README: "the only unsafe lives in the C layer").
 #![deny(unsafe_code)]
 
+mod codec;
 mod context;
 mod error;
 mod events;

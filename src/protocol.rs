@@ -1,9 +1,10 @@
 //! The wire format: versioned, size-bounded, checked before anything is applied.
 //!
-//! Owns message layout, varints and validation. It never touches values or yrs state
-//! beyond decoding the embedded yrs updates (so a hostile update is rejected here, not
-//! half-applied later). Every message is self-contained and the same bytes may go to
-//! every peer or through a relay.
+//! Owns message layout and validation (varints are `codec`'s). It never touches values
+//! or yrs: each embedded yrs update is checked as `storage::Payload` says an entry of its
+//! kind must be, while the message is decoded, so a hostile update rejects the message
+//! here instead of being half-applied later. Every message is self-contained and the
+//! same bytes may go to every peer or through a relay.
 //!
 //! Layout (integers are LEB128 varints unless marked):
 //! ```text
@@ -28,11 +29,11 @@
 //! The checksum turns corruption that a transport let through (or a relay mangled) into
 //! a rejected message instead of a silently wrong value.
 
+use crate::codec;
 use crate::error::Error;
 use crate::seqwindow::SeqWindow;
+use crate::storage::Payload;
 use crate::update_scan::Refusal;
-use yrs::updates::decoder::Decode;
-use yrs::Update;
 
 pub const MAGIC: [u8; 2] = *b"ZC";
 /// Protocol version this library writes; messages with a higher version are rejected
@@ -59,15 +60,6 @@ pub(crate) struct Entry {
     pub stream_clock: u32,
 }
 
-/// An entry's yrs update: a delta's bytes, which `update_scan` proved well formed and
-/// limited to the sender's own writes (yrs decodes them only if they are ever
-/// integrated), or a snapshot's update, decoded and checked by yrs.
-#[derive(Debug)]
-pub(crate) enum Payload {
-    Scanned(Vec<u8>, crate::update_scan::Span),
-    Decoded(Update),
-}
-
 #[derive(Debug)]
 pub(crate) enum Body {
     Delta { seq: u64, entries: Vec<Entry> },
@@ -89,13 +81,7 @@ pub(crate) struct Limits {
     pub max_id_bytes: usize,
 }
 
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
+pub(crate) use crate::codec::put_varint;
 
 /// Writes the common header and the ack vector.
 pub(crate) fn put_header(out: &mut Vec<u8>, kind: MessageKind, sender: u64, acks: &[(u64, SeqWindow)]) {
@@ -157,42 +143,27 @@ pub(crate) fn put_entry(out: &mut Vec<u8>, index: u32, id: Option<&str>, update:
     out.extend_from_slice(update);
 }
 
-/// Reads from an untrusted buffer; every read is bounds-checked.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// Reads a message: the codec's reader, with errors that name the field.
+struct Reader<'a>(codec::Reader<'a>);
+
+fn named(what: &str) -> impl Fn(codec::Malformed) -> Error + '_ {
+    move |e| Error::decode(format!("{what}: {e}"))
 }
 
 impl<'a> Reader<'a> {
     fn byte(&mut self, what: &str) -> Result<u8, Error> {
-        let b = *self
-            .buf
-            .get(self.pos)
-            .ok_or_else(|| Error::decode(format!("truncated: {what} missing at byte {}", self.pos)))?;
-        self.pos += 1;
-        Ok(b)
+        self.0.byte().map_err(named(what))
     }
 
     fn varint(&mut self, what: &str) -> Result<u64, Error> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte(what)?;
-            if shift == 63 && b > 1 {
-                break;
-            }
-            v |= ((b & 0x7f) as u64) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(Error::decode(format!("{what} at byte {} is not a valid varint", self.pos)))
+        self.0.varint().map_err(named(what))
     }
 
     /// A count of items that each take at least `min_item` bytes: bounded by what is left,
     /// so a hostile count cannot make us allocate.
     fn count(&mut self, what: &str, min_item: usize) -> Result<usize, Error> {
         let n = self.varint(what)?;
-        let left = (self.buf.len() - self.pos) as u64;
+        let left = self.0.remaining() as u64;
         if n.saturating_mul(min_item as u64) > left {
             return Err(Error::decode(format!("{what} = {n} exceeds the {left} bytes left")));
         }
@@ -200,27 +171,11 @@ impl<'a> Reader<'a> {
     }
 
     fn bytes(&mut self, len: usize, what: &str) -> Result<&'a [u8], Error> {
-        let end = self.pos.checked_add(len).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            Error::decode(format!("truncated: {what} needs {len} bytes at byte {}", self.pos))
-        })?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
+        self.0.bytes(len as u64).map_err(|e| Error::decode(format!("{what} needs {len} bytes: {e}")))
     }
 
     fn u32(&mut self, what: &str) -> Result<u32, Error> {
-        let v = self.varint(what)?;
-        u32::try_from(v).map_err(|_| Error::decode(format!("{what} = {v} does not fit 32 bits")))
-    }
-}
-
-pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update, Error> {
-    // yrs decodes untrusted input; a malformed update must become an error, never a
-    // crash of the game, so a panic inside the decoder is caught here too.
-    match std::panic::catch_unwind(|| Update::decode_v1(bytes)) {
-        Ok(Ok(u)) => Ok(u),
-        Ok(Err(e)) => Err(Error::decode(format!("embedded yrs update is invalid: {e}"))),
-        Err(_) => Err(Error::decode("embedded yrs update crashed the decoder")),
+        self.0.u32().map_err(named(what))
     }
 }
 
@@ -247,20 +202,21 @@ fn read_entry(r: &mut Reader, limits: &Limits, sender: u64, snapshot: bool) -> R
     };
     let ulen = r.varint("update length")? as usize;
     let raw = r.bytes(ulen, "yrs update")?;
-    // Snapshots are integrated at once: decode them now. Deltas may wait (see storage).
+    // Checked now, so a bad entry rejects the whole message before anything is applied;
+    // storage decides how each kind of entry is checked and kept.
     if snapshot {
-        let update = Payload::Decoded(decode_update(raw)?);
+        let update = Payload::snapshot(raw)?;
         let (stream_seq, stream_clock) = (r.varint("stream seq")?, r.u32("stream clock")?);
         return Ok(Entry { index, id, update, stream_seq, stream_clock });
     }
-    let span = crate::update_scan::scan_delta(raw, sender).map_err(|why| match why {
+    let update = Payload::delta(raw, sender).map_err(|why| match why {
         Refusal::Shape(what) => {
             Error::decode(format!("entry {index}'s update is not one zen-crdt writes: {what}"))
         }
         Refusal::Forged(what) => Error::Forged(format!("delta from peer {sender} {what}")),
     })?;
-    let stream_clock = span.end;
-    Ok(Entry { index, id, update: Payload::Scanned(raw.to_vec(), span), stream_seq: 0, stream_clock })
+    let stream_clock = update.clock_end().expect("a delta's update is scanned");
+    Ok(Entry { index, id, update, stream_seq: 0, stream_clock })
 }
 
 /// Decodes and validates a whole message. Nothing is applied here; an `Err` means the
@@ -269,7 +225,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
     if buf.len() > limits.max_message_bytes {
         return Err(Error::TooLarge { what: "message", len: buf.len(), max: limits.max_message_bytes });
     }
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader(codec::Reader::new(buf));
     let magic = r.bytes(2, "magic")?;
     if magic != MAGIC {
         return Err(Error::decode(format!("bad magic {magic:02x?}, expected \"ZC\"")));
@@ -286,7 +242,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
     if crc32fast::hash(content) != expected {
         return Err(Error::decode("checksum mismatch: the message is corrupt or truncated"));
     }
-    let mut r = Reader { buf: content, pos: 3 };
+    let mut r = Reader(codec::Reader::at(content, 3));
     let mut kind = r.byte("kind")?;
     let unpacked;
     if kind & COMPRESSED != 0 {
@@ -299,12 +255,12 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
                 max: limits.max_message_bytes,
             });
         }
-        unpacked = lz4_flex::block::decompress(&content[r.pos..], len as usize)
+        unpacked = lz4_flex::block::decompress(r.0.rest(), len as usize)
             .map_err(|e| Error::decode(format!("compressed body is invalid: {e}")))?;
         if unpacked.len() != len as usize {
             return Err(Error::decode("compressed body has the wrong length"));
         }
-        r = Reader { buf: &unpacked, pos: 0 };
+        r = Reader(codec::Reader::new(&unpacked));
     }
     let sender = r.varint("sender")?;
     let nacks = r.count("ack count", 3)?;
@@ -348,8 +304,8 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
         }
         k => return Err(Error::decode(format!("unknown message kind {k}"))),
     };
-    if r.pos != r.buf.len() {
-        return Err(Error::decode(format!("{} trailing bytes after the message", r.buf.len() - r.pos)));
+    if !r.0.is_empty() {
+        return Err(Error::decode(format!("{} trailing bytes after the message", r.0.remaining())));
     }
     Ok(Message { sender, acks, body })
 }
@@ -365,7 +321,7 @@ mod tests {
         for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
-            let mut r = Reader { buf: &out, pos: 0 };
+            let mut r = Reader(codec::Reader::new(&out));
             assert_eq!(r.varint("v").unwrap(), v);
         }
     }

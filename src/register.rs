@@ -9,9 +9,9 @@
 //!
 //! Owns the slot record codec and resolution; it never touches yrs or the network.
 
+use crate::codec::{self, put_varint};
 use crate::error::Error;
 use crate::policy::{self, Candidate, MergeFn, Policy};
-use crate::protocol::put_varint;
 use crate::value::{Value, ValueType};
 
 /// The latest write of one writer to one value.
@@ -60,32 +60,24 @@ pub(crate) fn encode_record(seen: &[(u64, u32)], value: Option<&Value>, out: &mu
 /// Decodes a slot record written by `writer` at `clock`.
 pub(crate) fn decode_record(writer: u64, clock: u32, buf: &[u8]) -> Result<Slot, Error> {
     let bad = |why: &str| Error::decode(format!("slot record of peer {writer}: {why}"));
-    let (&head, mut rest) = buf.split_first().ok_or_else(|| bad("empty"))?;
-    let varint = |rest: &mut &[u8]| -> Result<u64, Error> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&b, r) = rest.split_first().ok_or_else(|| bad("truncated"))?;
-            *rest = r;
-            v |= ((b & 0x7f) as u64) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(bad("varint too long"))
-    };
+    let mut r = codec::Reader::new(buf);
+    let head = r.byte().map_err(|_| bad("empty"))?;
+    let mut varint = |bits: u32| r.varint_bits(bits).map_err(|e| bad(&e.to_string()));
     let mut n = (head >> 4) as usize;
     if n == 15 {
-        n = varint(&mut rest)? as usize;
-        if n > rest.len() / 2 {
-            return Err(bad("seen count too large"));
-        }
+        n = varint(64)? as usize;
+    }
+    // Each seen pair takes at least two bytes: a hostile count cannot make us allocate.
+    if n > buf.len() / 2 {
+        return Err(bad("seen count too large"));
     }
     let mut seen = Vec::with_capacity(n);
     for _ in 0..n {
-        let w = varint(&mut rest)?;
-        let c = u32::try_from(varint(&mut rest)?).map_err(|_| bad("clock overflows"))?;
+        let w = varint(64)?;
+        let c = varint(32)? as u32;
         seen.push((w, c));
     }
+    let rest = r.rest();
     let value = match head & 0x0f {
         0 if rest.is_empty() => None,
         0 => return Err(bad("removal carries a payload")),

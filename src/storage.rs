@@ -35,8 +35,7 @@
 //! Owns the yrs documents only; it never decides what a write means.
 
 use crate::error::Error;
-use crate::protocol::{decode_update, Payload};
-use crate::update_scan::Span;
+use crate::update_scan::{Refusal, Span};
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -46,6 +45,47 @@ use yrs::{
 };
 
 use crate::update_scan::{META_KEY, ROOT};
+
+/// A peer's yrs update as a message brought it, checked before anything is applied. A
+/// delta's is scanned, not decoded: `update_scan` proves it well formed and limited to
+/// its sender's own writes, and yrs decodes it only if it is ever integrated (most are
+/// superseded first; see the module comment). A snapshot's carries every writer's state
+/// and is integrated at once, so it is decoded now.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Scanned(Vec<u8>, Span),
+    Decoded(Update),
+}
+
+impl Payload {
+    /// A delta entry's update from `sender`.
+    pub fn delta(raw: &[u8], sender: u64) -> Result<Payload, Refusal> {
+        crate::update_scan::scan_delta(raw, sender).map(|span| Payload::Scanned(raw.to_vec(), span))
+    }
+
+    /// A snapshot entry's update.
+    pub fn snapshot(raw: &[u8]) -> Result<Payload, Error> {
+        decode_update(raw).map(Payload::Decoded)
+    }
+
+    /// Where the writer's clock range ends, for a scanned update.
+    pub fn clock_end(&self) -> Option<u32> {
+        match self {
+            Payload::Scanned(_, span) => Some(span.end),
+            Payload::Decoded(_) => None,
+        }
+    }
+}
+
+/// Decodes untrusted bytes as a yrs v1 update; a panic inside yrs's decoder becomes an
+/// error like any other malformed input.
+fn decode_update(bytes: &[u8]) -> Result<Update, Error> {
+    match guarded(|| Update::decode_v1(bytes)) {
+        Ok(Ok(u)) => Ok(u),
+        Ok(Err(e)) => Err(Error::decode(format!("embedded yrs update is invalid: {e}"))),
+        Err(Panicked) => Err(Error::decode("embedded yrs update crashed the decoder")),
+    }
+}
 
 struct Live {
     doc: Doc,

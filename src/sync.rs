@@ -21,11 +21,10 @@ use crate::context::{check_peer_id, Context, Mode, Outbound, SyncState, ValueSta
 use crate::error::Error;
 use crate::events::ChangeKind;
 use crate::policy::Policy;
-use crate::protocol::{
-    self, put_entry, put_header, put_varint, seal, Body, Entry, Limits, MessageKind, Payload,
-};
+use crate::protocol::{self, put_entry, put_header, put_varint, seal, Body, Entry, Limits, MessageKind};
 use crate::register::{decode_record, encode_record, Slot};
 use crate::seqwindow::SeqWindow;
+use crate::storage::Payload;
 use crate::value::ValueType;
 use rustc_hash::FxHashMap as HashMap;
 

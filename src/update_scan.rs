@@ -19,6 +19,8 @@
 //! The scan also finds the buffer of the update's newest item: the slot record the
 //! receiver shows until the update is integrated.
 
+use crate::codec;
+
 /// Which clock range of which client an update inserts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Span {
@@ -40,54 +42,41 @@ pub(crate) enum Refusal {
     Forged(String),
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
+/// The codec's reader, failing with the scan's one refusal for malformed bytes.
+struct Cursor<'a>(codec::Reader<'a>);
 
 const MALFORMED: Refusal = Refusal::Shape("truncated or malformed yrs update");
 
 impl<'a> Cursor<'a> {
-    fn byte(&mut self) -> Result<u8, Refusal> {
-        let b = *self.buf.get(self.pos).ok_or(MALFORMED)?;
-        self.pos += 1;
-        Ok(b)
+    fn new(buf: &'a [u8]) -> Cursor<'a> {
+        Cursor(codec::Reader::new(buf))
     }
 
-    /// A canonical LEB128 varint of at most `max_bits` bits.
+    fn pos(&self) -> usize {
+        self.0.pos()
+    }
+
+    fn byte(&mut self) -> Result<u8, Refusal> {
+        self.0.byte().map_err(|_| MALFORMED)
+    }
+
+    /// A canonical varint of at most `max_bits` bits.
     fn var(&mut self, max_bits: u32) -> Result<u64, Refusal> {
-        let (mut v, mut shift) = (0u64, 0u32);
-        loop {
-            let b = self.byte()?;
-            if shift >= max_bits || (shift > 0 && b == 0) || (shift == 63 && b > 1) {
-                return Err(MALFORMED); // too long, a redundant trailing zero byte, or past 64 bits
-            }
-            v |= ((b & 0x7f) as u64) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                return if max_bits >= 64 || v >> max_bits == 0 { Ok(v) } else { Err(MALFORMED) };
-            }
-        }
+        self.0.varint_bits(max_bits).map_err(|_| MALFORMED)
     }
 
     fn u32(&mut self) -> Result<u32, Refusal> {
-        self.var(32).map(|v| v as u32)
+        self.0.u32().map_err(|_| MALFORMED)
     }
 
     fn skip(&mut self, n: u64) -> Result<(), Refusal> {
-        let end = self.pos.checked_add(usize::try_from(n).map_err(|_| MALFORMED)?).ok_or(MALFORMED)?;
-        if end > self.buf.len() {
-            return Err(MALFORMED);
-        }
-        self.pos = end;
-        Ok(())
+        self.0.bytes(n).map(|_| ()).map_err(|_| MALFORMED)
     }
 
     fn string(&mut self) -> Result<&'a str, Refusal> {
-        let len = self.u32()? as usize;
-        let start = self.pos;
-        self.skip(len as u64)?;
-        std::str::from_utf8(&self.buf[start..self.pos]).map_err(|_| MALFORMED)
+        let len = self.u32()?;
+        let raw = self.0.bytes(len as u64).map_err(|_| MALFORMED)?;
+        std::str::from_utf8(raw).map_err(|_| MALFORMED)
     }
 }
 
@@ -106,7 +95,7 @@ pub(crate) const META_KEY: &str = "m";
 /// The span of `bytes`, a delta entry's update from peer `sender`, if it has the strict
 /// shape described above and changes only `sender`'s own writes.
 pub(crate) fn scan_delta(bytes: &[u8], sender: u64) -> Result<Span, Refusal> {
-    let mut c = Cursor { buf: bytes, pos: 0 };
+    let mut c = Cursor::new(bytes);
     let span = blocks(&mut c, sender)?;
     deletes(&mut c, |owner, _| {
         if owner != sender {
@@ -114,7 +103,7 @@ pub(crate) fn scan_delta(bytes: &[u8], sender: u64) -> Result<Span, Refusal> {
         }
         Ok(())
     })?;
-    if c.pos != bytes.len() {
+    if c.pos() != bytes.len() {
         return Err(Refusal::Shape("trailing bytes after the update"));
     }
     Ok(span)
@@ -126,11 +115,11 @@ pub(crate) fn scan_delta(bytes: &[u8], sender: u64) -> Result<Span, Refusal> {
 /// receiver can refuse any delta that deletes another writer's items. An update not of
 /// the strict shape is left as it is (receivers would refuse it; tests prove ours pass).
 pub(crate) fn keep_own_deletes(update: &mut Vec<u8>, client: u64) {
-    let mut c = Cursor { buf: update, pos: 0 };
+    let mut c = Cursor::new(update);
     if blocks(&mut c, client).is_err() {
         return;
     }
-    let ds_start = c.pos;
+    let ds_start = c.pos();
     // yrs writes each client once: at most one entry is this client's.
     let (mut own, mut foreign) = (None, false);
     let read = deletes(&mut c, |owner, range| {
@@ -141,7 +130,7 @@ pub(crate) fn keep_own_deletes(update: &mut Vec<u8>, client: u64) {
         }
         Ok(())
     });
-    if read.is_err() || c.pos != update.len() || !foreign {
+    if read.is_err() || c.pos() != update.len() || !foreign {
         return;
     }
     let own = own.map(|(from, to)| update[from..to].to_vec());
@@ -208,7 +197,7 @@ fn blocks(c: &mut Cursor, sender: u64) -> Result<Span, Refusal> {
                             return Err(Refusal::Shape("an item that holds something else than bytes"));
                         }
                         let len = c.u32()?;
-                        let at = c.pos;
+                        let at = c.pos();
                         c.skip(len as u64)?;
                         last_buffer = (n == 1).then_some((at, len as usize));
                     }
@@ -241,13 +230,13 @@ fn deletes(
     mut each: impl FnMut(u64, (usize, usize)) -> Result<(), Refusal>,
 ) -> Result<(), Refusal> {
     for _ in 0..c.u32()? {
-        let from = c.pos;
+        let from = c.pos();
         let owner = c.var(64)?;
         for _ in 0..c.u32()? {
             let (at, len) = (c.u32()?, c.u32()?);
             at.checked_add(len).ok_or(MALFORMED)?;
         }
-        each(owner, (from, c.pos))?;
+        each(owner, (from, c.pos()))?;
     }
     Ok(())
 }
@@ -318,7 +307,7 @@ mod tests {
     fn multi_writer_deltas_carry_only_their_own_deletions() {
         let (mut five, mut three) = (ValueDoc::new(5), ValueDoc::new(3));
         let (k5, k3): (Arc<str>, Arc<str>) = ("5".into(), "3".into());
-        let decoded = |u: &[u8]| crate::protocol::Payload::Decoded(yrs::Update::decode_v1(u).unwrap());
+        let decoded = |u: &[u8]| crate::storage::Payload::Decoded(yrs::Update::decode_v1(u).unwrap());
         for i in 0..5 {
             let u5 = five.write(5, &k5, (i == 0).then_some(&[7u8, 0][..]), &record(i));
             three.apply(3, decoded(&u5)).unwrap();
