@@ -10,6 +10,7 @@
 
 use crate::error::Error;
 use crate::events::{ChangeEvent, ChangeKind, EventQueue};
+pub use crate::handle::ValueHandle;
 use crate::membership::{Member, Membership};
 use crate::metrics::{Histogram, Metrics, PeerLag};
 use crate::policy::{MergeFn, Policy};
@@ -18,32 +19,10 @@ use crate::register::{self, Slot};
 use crate::storage::ValueDoc;
 use crate::sync::StreamIn;
 use crate::value::{Value, ValueType};
+pub use crate::view::{Mode, SyncState};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// How a value shows writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// A write shows at once; a concurrent remote write may correct it later.
-    #[default]
-    FastLocal,
-    /// Reads return the value every current peer has acknowledged.
-    WaitForSync,
-}
-
-/// Replication state of a value, as seen by this context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncState {
-    /// No peer has the latest local write yet, or there are no peers.
-    LocalOnly,
-    /// Sent, not yet acknowledged by every current peer.
-    Syncing,
-    /// Every current peer has acknowledged the value's latest state.
-    Converged,
-    /// A concurrent write was resolved against this replica's write (until converged).
-    Conflicted,
-}
 
 /// Options of a value at creation. The policy is stored with the value: the first
 /// creator's choice holds on every peer.
@@ -112,36 +91,6 @@ impl Options {
             return bad("max_id_bytes/event_capacity", 0, "must be at least 1");
         }
         Ok(())
-    }
-}
-
-/// A value of one context: cheap to copy, checked on every use. It names the context
-/// that issued it by that context's serial (unique for the life of the process, never
-/// reused), so a handle of another context, of a freed one, or a made-up one is an
-/// error, never another value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ValueHandle {
-    context: u64,
-    index: u32,
-}
-
-impl ValueHandle {
-    /// The handle's raw parts: the issuing context's serial and the value's index (for
-    /// layers that carry handles across a boundary, such as the C API).
-    pub fn to_raw(self) -> (u64, u32) {
-        (self.context, self.index)
-    }
-
-    /// A handle from raw parts. Any pair is safe to use: one the context did not issue
-    /// is `Error::StaleHandle`.
-    pub fn from_raw(context: u64, index: u32) -> ValueHandle {
-        ValueHandle { context, index }
-    }
-}
-
-impl std::fmt::Display for ValueHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.context, self.index)
     }
 }
 

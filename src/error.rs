@@ -3,7 +3,7 @@
 //! Owns the error enum only. A failed call changes nothing: callers rely on that, and
 //! the C layer maps each variant to one status code.
 
-use crate::context::ValueHandle;
+use crate::handle::ValueHandle;
 use crate::value::ValueType;
 
 /// An error from the core. Every variant's message says what was wrong and with what.

@@ -8,8 +8,9 @@
 //! is full, any new event for a value with one queued merges into it, and an event for a
 //! value with nothing queued is dropped and counted.
 
-use crate::context::{SyncState, ValueHandle};
+use crate::handle::ValueHandle;
 use crate::value::Value;
+use crate::view::SyncState;
 use std::collections::VecDeque;
 
 /// What happened to a value.

@@ -42,6 +42,7 @@ mod events;
 #[allow(unsafe_code)]
 pub mod ffi;
 mod forgery;
+mod handle;
 mod membership;
 mod metrics;
 mod policy;
@@ -53,6 +54,7 @@ mod storage;
 mod sync;
 mod update_scan;
 mod value;
+mod view;
 
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
 pub use error::Error;

@@ -83,7 +83,7 @@ pub(crate) fn decode_record(writer: u64, clock: u32, buf: &[u8]) -> Result<Slot,
         0 => return Err(bad("removal carries a payload")),
         t => {
             let ty = ValueType::from_u8(t).ok_or_else(|| bad("unknown type tag"))?;
-            Some(Value::decode_payload(ty, rest)?)
+            Some(Value::decode_payload(ty, rest).map_err(|e| bad(&e))?)
         }
     };
     Ok(Slot { writer, clock, seen: seen.into_boxed_slice(), value })

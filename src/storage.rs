@@ -44,6 +44,7 @@ use yrs::{
     Any, ClientID, Doc, Map, MapRef, Options, Out, ReadTxn, StateVector, Transact, TransactionMut, Update,
 };
 
+pub(crate) use crate::update_scan::{slot_key, slot_writer};
 use crate::update_scan::{META_KEY, ROOT};
 
 /// A peer's yrs update as a message brought it, checked before anything is applied. A
@@ -584,23 +585,6 @@ fn own_state(live: &Live, peer: u64) -> Vec<u8> {
         crate::update_scan::keep_own_deletes(&mut update, peer);
     }
     update
-}
-
-/// The map key of `writer`'s slot: its peer id in decimal.
-pub(crate) fn slot_key(writer: u64) -> String {
-    writer.to_string()
-}
-
-/// The writer whose slot key `key` is: canonical decimal only (no sign, no leading
-/// zero), so no two keys name one writer. Allocates nothing (the delta scan calls it for
-/// every entry).
-pub(crate) fn slot_writer(key: &str) -> Option<u64> {
-    let b = key.as_bytes();
-    if b.is_empty() || b.len() > 16 || b[0] == b'0' || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let writer = b.iter().fold(0u64, |n, d| n * 10 + (d - b'0') as u64);
-    (writer < 1 << 53).then_some(writer)
 }
 
 #[cfg(test)]

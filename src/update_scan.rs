@@ -11,6 +11,9 @@
 //! writer's item or under another writer's key, deletions of another writer's items).
 //! So a member can change only its own slot of a value, whatever bytes it sends.
 //!
+//! It also owns the document layout both sides agree on: the root map, the meta key and
+//! the slot keys (`slot_key`, `slot_writer`), which `storage` writes by.
+//!
 //! Decoding a yrs update builds a heap object per block, and dropping it frees them
 //! again: for an arena peer that was half its CPU, spent on updates that a newer one
 //! supersedes before they are ever integrated (see `storage`). So an accepted update is
@@ -135,7 +138,7 @@ pub(crate) fn keep_own_deletes(update: &mut Vec<u8>, client: u64) {
     }
     let own = own.map(|(from, to)| update[from..to].to_vec());
     update.truncate(ds_start);
-    crate::protocol::put_varint(update, own.is_some() as u64);
+    codec::put_varint(update, own.is_some() as u64);
     update.extend_from_slice(&own.unwrap_or_default());
 }
 
@@ -182,7 +185,7 @@ fn blocks(c: &mut Cursor, sender: u64) -> Result<Span, Refusal> {
                     return Err(Refusal::Shape("an item with no map key"));
                 }
                 let key = c.string()?;
-                if key != META_KEY && crate::storage::slot_writer(key) != Some(sender) {
+                if key != META_KEY && slot_writer(key) != Some(sender) {
                     return Err(Refusal::Forged(format!(
                         "writes map key {key:?}, which is not its own slot"
                     )));
@@ -239,6 +242,23 @@ fn deletes(
         each(owner, (from, c.pos()))?;
     }
     Ok(())
+}
+
+/// The map key of `writer`'s slot: its peer id in decimal.
+pub(crate) fn slot_key(writer: u64) -> String {
+    writer.to_string()
+}
+
+/// The writer whose slot key `key` is: canonical decimal only (no sign, no leading
+/// zero), so no two keys name one writer. Allocates nothing (the delta scan calls it for
+/// every entry).
+pub(crate) fn slot_writer(key: &str) -> Option<u64> {
+    let b = key.as_bytes();
+    if b.is_empty() || b.len() > 16 || b[0] == b'0' || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let writer = b.iter().fold(0u64, |n, d| n * 10 + (d - b'0') as u64);
+    (writer < 1 << 53).then_some(writer)
 }
 
 #[cfg(test)]

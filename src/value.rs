@@ -5,8 +5,6 @@
 //! Vector and color types are `f32` per component, as games store them and as they
 //! travel on the wire.
 
-use crate::error::Error;
-
 /// The type of a value, fixed when the value is created; stored with the value so every
 /// peer decodes it the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -142,8 +140,9 @@ impl Value {
     }
 
     /// Decodes a payload of type `ty` that fills all of `buf`.
-    pub(crate) fn decode_payload(ty: ValueType, buf: &[u8]) -> Result<Value, Error> {
-        let bad = || Error::Decode(format!("{ty:?} payload of {} bytes is malformed", buf.len()));
+    /// The value a payload of type `ty` holds; the error says what is wrong with it.
+    pub(crate) fn decode_payload(ty: ValueType, buf: &[u8]) -> Result<Value, String> {
+        let bad = || format!("{ty:?} payload of {} bytes is malformed", buf.len());
         fn floats<const N: usize>(buf: &[u8]) -> Option<[f32; N]> {
             if buf.len() != N * 4 {
                 return None;
@@ -163,9 +162,7 @@ impl Value {
             ValueType::I64 => Value::I64(i64::from_le_bytes(buf.try_into().map_err(|_| bad())?)),
             ValueType::F64 => Value::F64(f64::from_le_bytes(buf.try_into().map_err(|_| bad())?)),
             ValueType::Str => Value::Str(
-                std::str::from_utf8(buf)
-                    .map_err(|_| Error::Decode("string payload is not UTF-8".into()))?
-                    .to_owned(),
+                std::str::from_utf8(buf).map_err(|_| "string payload is not UTF-8".to_string())?.to_owned(),
             ),
             ValueType::Bytes => Value::Bytes(buf.to_vec()),
             ValueType::Vec2 => Value::Vec2(floats::<2>(buf).ok_or_else(bad)?),
