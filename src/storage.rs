@@ -36,7 +36,6 @@
 
 use crate::error::Error;
 use crate::update_scan::{Refusal, Span};
-use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use yrs::updates::decoder::Decode;
@@ -126,20 +125,22 @@ const MAX_DEFERRED: usize = 16;
 /// yrs panicked; the document it was changing is abandoned.
 struct Panicked;
 
-/// Runs `f` in one write transaction of `doc` and commits it, all inside the containment.
-/// After a panic the transaction is leaked, not dropped: dropping it runs yrs's commit
-/// (observers, garbage collection) on the state the panic left half-changed, and a second
-/// panic during unwinding aborts the process. The leak is the abandoned document (a few
-/// KB), whose lock stays held; the caller must never touch it again.
+/// Runs `f` in one write transaction of `doc` and commits it, each inside the
+/// containment. The transaction lives outside the closure, so a panic in `f` unwinds only
+/// to `catch_unwind`, never through the transaction: dropping it there would run yrs's
+/// commit while unwinding, and a second panic in it would abort the process. It is
+/// committed (dropped) afterwards, when nothing is unwinding, so a panic in the commit is
+/// one more contained panic; dropping it frees the document's lock, and the caller then
+/// drops the document it abandons instead of leaking it (a member sending crafted updates
+/// must not be able to grow our memory either).
 fn contained<R>(doc: &Doc, f: impl FnOnce(&mut TransactionMut) -> R) -> Result<R, Panicked> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut txn = ManuallyDrop::new(doc.transact_mut());
-        let r = f(&mut txn);
-        txn.commit();
-        drop(ManuallyDrop::into_inner(txn));
-        r
-    }))
-    .map_err(|_| Panicked)
+    let mut txn = doc.transact_mut();
+    let result = catch_unwind(AssertUnwindSafe(|| f(&mut txn)));
+    let committed = catch_unwind(AssertUnwindSafe(move || drop(txn)));
+    match (result, committed) {
+        (Ok(r), Ok(())) => Ok(r),
+        _ => Err(Panicked),
+    }
 }
 
 /// A read-only yrs call (an encode) inside the containment. Read transactions commit
@@ -213,17 +214,33 @@ impl Recovery {
     }
 }
 
-/// A fresh document holding the checkpoint and then the journal (only `peer`'s own
-/// entries unless `remote`), or `Panicked` if yrs panics replaying them.
-fn replay(peer: u64, rec: &Recovery, remote: bool) -> Result<Live, Panicked> {
+/// How much of `Recovery` a rebuild replays, from the most to the least.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Keep {
+    /// The checkpoint and every journaled update (after a panic integrating a new one,
+    /// which the journal does not hold).
+    All,
+    /// The checkpoint and this peer's own writes (after a panic on state the journal
+    /// already holds: some journaled remote update poisoned it).
+    CheckpointAndOwn,
+    /// This peer's own writes alone.
+    Own,
+    /// Nothing: an empty document.
+    Nothing,
+}
+
+/// A fresh document holding what `keep` says of `rec`, or `Panicked` if yrs panics
+/// replaying it.
+fn replay(peer: u64, rec: &Recovery, keep: Keep) -> Result<Live, Panicked> {
     let live = new_doc(peer);
     contained(&live.doc, |txn| {
-        if !rec.checkpoint.is_empty() {
+        if keep <= Keep::CheckpointAndOwn && !rec.checkpoint.is_empty() {
             if let Ok(u) = Update::decode_v1(&rec.checkpoint) {
                 integrate(txn, u);
             }
         }
-        for j in rec.journal.iter().filter(|j| remote || j.client == peer) {
+        for j in rec.journal.iter().filter(|j| keep == Keep::All || keep < Keep::Nothing && j.client == peer)
+        {
             if let Ok(u) = Update::decode_v1(&j.bytes) {
                 integrate(txn, u);
             }
@@ -306,7 +323,7 @@ impl ValueDoc {
             // Someone in the batch made yrs panic: rebuild, then integrate one by one to
             // find it (the slow path runs only on hostile or buggy input).
             Err(Panicked) => {
-                self.rebuild(peer);
+                self.rebuild(peer, Keep::All);
                 deferred.iter().map(|d| self.integrate_one(peer, &d.bytes)).collect()
             }
         };
@@ -348,34 +365,70 @@ impl ValueDoc {
         match contained(&self.live_ref().doc, |txn| integrate(txn, update)) {
             Ok(ok) => ok,
             Err(Panicked) => {
-                self.rebuild(peer);
+                self.rebuild(peer, Keep::All);
                 false
             }
         }
     }
 
-    /// Replaces a document yrs panicked in by its last good state: the checkpoint and
-    /// the journal; failing that, the checkpoint and this peer's own writes; failing
-    /// that, its own writes alone (what others wrote then comes back with their next
-    /// writes or a catch-up). The value is re-read afterwards.
-    fn rebuild(&mut self, peer: u64) {
-        let live = replay(peer, &self.recovery, true)
-            .or_else(|_| replay(peer, &self.recovery, false))
-            .unwrap_or_else(|_| {
-                self.recovery.checkpoint = Box::default();
-                replay(peer, &self.recovery, false).unwrap_or_else(|_| new_doc(peer))
-            });
+    /// Replaces a document yrs panicked in by its last good state: what `keep` says of
+    /// the recovery, or less if replaying that panics too (what others wrote then comes
+    /// back with their next writes or a catch-up). What is dropped is dropped from the
+    /// recovery as well. The value is re-read afterwards.
+    fn rebuild(&mut self, peer: u64, keep: Keep) {
+        let mut keep = keep;
+        let live = loop {
+            match replay(peer, &self.recovery, keep) {
+                Ok(live) => break live,
+                Err(Panicked) if keep == Keep::Nothing => break new_doc(peer),
+                Err(Panicked) => {
+                    keep = match keep {
+                        Keep::All => Keep::CheckpointAndOwn,
+                        Keep::CheckpointAndOwn => Keep::Own,
+                        _ => Keep::Nothing,
+                    }
+                }
+            }
+        };
+        if keep > Keep::All {
+            self.recovery.journal.retain(|j| keep < Keep::Nothing && j.client == peer);
+        }
+        if keep > Keep::CheckpointAndOwn {
+            self.recovery.checkpoint = Box::default();
+        }
         self.state = State::Live(Box::new(live));
         self.stale = true;
     }
 
+    /// Runs `op` on the live document, contained (`op` contains its own write
+    /// transactions with `contained`). While it panics, the document is rebuilt with less
+    /// of its recovery (the state it ran on holds what made yrs fail) and `op` runs again;
+    /// a panic on an empty document is a bug of ours and is raised.
+    fn with_retries<R>(&mut self, peer: u64, op: impl Fn(&Live) -> Result<R, Panicked>) -> R {
+        for keep in [Keep::CheckpointAndOwn, Keep::Own, Keep::Nothing] {
+            let live = self.live_ref();
+            match guarded(|| op(live)).and_then(|r| r) {
+                Ok(r) => return r,
+                Err(Panicked) => {
+                    self.rejected += 1;
+                    self.rebuild(peer, keep);
+                }
+            }
+        }
+        match op(self.live_ref()) {
+            Ok(r) => r,
+            Err(Panicked) => panic!("yrs panicked on a fresh document holding only this peer's writes"),
+        }
+    }
+
     /// Folds the journal into a new checkpoint (the live document encoded).
     fn checkpoint(&mut self, peer: u64) {
-        let live = self.live_ref();
-        match guarded(|| live.doc.transact().encode_state_as_update_v1(&StateVector::default())) {
-            Ok(bytes) => self.recovery = Recovery::from_checkpoint(bytes.into_boxed_slice()),
-            Err(Panicked) => self.rebuild(peer),
-        }
+        let bytes = self.with_retries(peer, |live| Ok(encode_state(live)));
+        // This peer's own contribution stays journaled: a rebuild that must drop the
+        // checkpoint still has every write of ours, so our clocks never restart.
+        let own: Vec<Journaled> = self.recovery.journal.drain(..).filter(|j| j.client == peer).collect();
+        self.recovery = Recovery::from_checkpoint(bytes.into_boxed_slice());
+        self.recovery.journal = own;
     }
 
     fn revive(&mut self, peer: u64) {
@@ -389,8 +442,14 @@ impl ValueDoc {
                 Err(_) => false,
             };
             if ok {
+                // Journal our own contribution (see `checkpoint`), if we ever wrote.
+                let own = live.doc.transact().state_vector().get(&ClientID::new(peer)) > 0;
+                let own = if own { guarded(|| own_state(&live, peer)).ok() } else { None };
                 self.state = State::Live(Box::new(live));
                 self.recovery = Recovery::from_checkpoint(bytes);
+                if let Some(own) = own {
+                    self.recovery.record(peer, u32::MAX, true, own);
+                }
             } else {
                 self.rejected += 1;
                 self.state = State::Live(Box::new(new_doc(peer)));
@@ -401,24 +460,14 @@ impl ValueDoc {
     }
 
     /// Runs a local change and returns this peer's whole contribution afterwards,
-    /// journaled for recovery. A panic (yrs garbage-collecting remote items in the commit)
-    /// rebuilds the document and retries once; a second panic is a bug and propagates.
+    /// journaled for recovery. The commit garbage-collects remote items too, so it runs
+    /// contained, with retries on a rebuilt document (see `with_retries`).
     fn local_change(&mut self, peer: u64, change: impl Fn(&Live, &mut TransactionMut)) -> Vec<u8> {
         self.live(peer);
-        let done = {
-            let live = self.live_ref();
-            contained(&live.doc, |txn| change(live, txn)).and_then(|()| guarded(|| own_state(live, peer)))
-        };
-        let own = match done {
-            Ok(own) => own,
-            Err(Panicked) => {
-                self.rejected += 1;
-                self.rebuild(peer);
-                let live = self.live_ref();
-                change(live, &mut live.doc.transact_mut());
-                own_state(live, peer)
-            }
-        };
+        let own = self.with_retries(peer, |live| {
+            contained(&live.doc, |txn| change(live, txn))?;
+            Ok(own_state(live, peer))
+        });
         if self.recovery.record(peer, u32::MAX, true, own.clone()) {
             self.checkpoint(peer);
         }
@@ -486,7 +535,7 @@ impl ValueDoc {
             }
             Err(Panicked) => {
                 self.rejected += 1;
-                self.rebuild(peer);
+                self.rebuild(peer, Keep::All);
                 return Err(Error::decode("yrs panicked integrating an update; it was dropped"));
             }
         }
@@ -531,17 +580,10 @@ impl ValueDoc {
         (meta, slots)
     }
 
-    /// The live document encoded, contained: a panic rebuilds it and encodes that.
+    /// The live document encoded, contained (see `with_retries`).
     fn encode_live(&mut self, peer: u64) -> Vec<u8> {
-        let live = self.live(peer);
-        match guarded(|| live.doc.transact().encode_state_as_update_v1(&StateVector::default())) {
-            Ok(bytes) => bytes,
-            Err(Panicked) => {
-                self.rejected += 1;
-                self.rebuild(peer);
-                self.live_ref().doc.transact().encode_state_as_update_v1(&StateVector::default())
-            }
-        }
+        self.live(peer);
+        self.with_retries(peer, |live| Ok(encode_state(live)))
     }
 
     /// The whole document as one yrs v1 update (what a late joiner needs).
@@ -567,6 +609,11 @@ impl ValueDoc {
         self.recovery = Recovery::default();
         true
     }
+}
+
+/// The whole document as a yrs v1 update.
+fn encode_state(live: &Live) -> Vec<u8> {
+    live.doc.transact().encode_state_as_update_v1(&StateVector::default())
 }
 
 /// Everything `peer` inserted into the document (after garbage collection) and its own
