@@ -26,10 +26,8 @@
 //! assert_eq!(a.state(pos).unwrap(), zen_crdt::SyncState::Converged);
 //! ```
 //!
-//! Module map: `value` (types), `register` (per-writer slots and resolution), `policy`
-//! (merges), `storage` (the yrs layout), `protocol` (wire format), `sync` (tick,
-//! receive, acks, catch-up), `membership`, `events`, `metrics`, `sim` (a seeded network
-//! simulator).
+//! The map of the modules, the life of a write and of a tick, and the boundaries (the
+//! sans-IO core, the yrs boundary, the C boundary) are in ARCHITECTURE.md.
 
 // The C layer is the only place that may hold `unsafe` code: by construction, not by
 // convention (README: "the only unsafe lives in the C layer").
