@@ -253,9 +253,9 @@ fn replay(peer: u64, rec: &Recovery, keep: Keep) -> Result<Live, Panicked> {
 pub(crate) struct ValueDoc {
     state: State,
     deferred: Vec<Deferred>,
-    /// Rebuilds the live document after a panic in yrs (empty while hibernated: the cold
+    /// Rebuilds the live document after a panic in yrs (none while hibernated: the cold
     /// bytes are the state).
-    recovery: Recovery,
+    recovery: Option<Box<Recovery>>,
     /// A deferred update, once integrated, held another slot record than the one shown,
     /// or the document was rebuilt: the value must be re-read (`take_stale`).
     stale: bool,
@@ -280,7 +280,7 @@ impl ValueDoc {
         ValueDoc {
             state: State::Live(Box::new(new_doc(peer))),
             deferred: Vec::new(),
-            recovery: Recovery::default(),
+            recovery: None,
             stale: false,
             rejected: 0,
         }
@@ -294,6 +294,12 @@ impl ValueDoc {
     /// integrating them (each panic also rebuilt the document from its last good state).
     pub fn rejected_updates(&self) -> u64 {
         self.rejected
+    }
+
+    /// The recovery of the live document (kept only while live: boxed, so a hibernated
+    /// value pays one pointer for it).
+    fn rec(&mut self) -> &mut Recovery {
+        self.recovery.get_or_insert_with(Box::default)
     }
 
     fn live_ref(&self) -> &Live {
@@ -312,7 +318,22 @@ impl ValueDoc {
         self.live_ref()
     }
 
+    /// Journals this peer's own contribution if it is not yet (a revived document), before
+    /// remote bytes are integrated: from then on a rebuild may have to drop the checkpoint,
+    /// and it must still hold every write of ours (our yrs clocks never restart).
+    fn journal_own(&mut self, peer: u64) {
+        if self.rec().journal.iter().any(|j| j.client == peer) {
+            return;
+        }
+        let live = self.live_ref();
+        let ours = live.doc.transact().state_vector().get(&ClientID::new(peer)) > 0;
+        if let Some(own) = ours.then(|| guarded(|| own_state(live, peer)).ok()).flatten() {
+            self.rec().record(peer, u32::MAX, true, own);
+        }
+    }
+
     fn integrate_deferred(&mut self, peer: u64) {
+        self.journal_own(peer);
         let deferred = std::mem::take(&mut self.deferred);
         let decoded: Vec<Option<Update>> = deferred.iter().map(|d| decode_update(&d.bytes).ok()).collect();
         let batch = contained(&self.live_ref().doc, |txn| {
@@ -330,7 +351,7 @@ impl ValueDoc {
         let mut fold = false;
         for (d, ok) in deferred.iter().zip(&accepted) {
             if *ok {
-                fold |= self.recovery.record(d.span.client, d.span.end, d.span.start == 0, d.bytes.clone());
+                fold |= self.rec().record(d.span.client, d.span.end, d.span.start == 0, d.bytes.clone());
             } else {
                 self.rejected += 1;
             }
@@ -377,8 +398,9 @@ impl ValueDoc {
     /// recovery as well. The value is re-read afterwards.
     fn rebuild(&mut self, peer: u64, keep: Keep) {
         let mut keep = keep;
+        let rec = self.rec();
         let live = loop {
-            match replay(peer, &self.recovery, keep) {
+            match replay(peer, rec, keep) {
                 Ok(live) => break live,
                 Err(Panicked) if keep == Keep::Nothing => break new_doc(peer),
                 Err(Panicked) => {
@@ -391,10 +413,10 @@ impl ValueDoc {
             }
         };
         if keep > Keep::All {
-            self.recovery.journal.retain(|j| keep < Keep::Nothing && j.client == peer);
+            rec.journal.retain(|j| keep < Keep::Nothing && j.client == peer);
         }
         if keep > Keep::CheckpointAndOwn {
-            self.recovery.checkpoint = Box::default();
+            rec.checkpoint = Box::default();
         }
         self.state = State::Live(Box::new(live));
         self.stale = true;
@@ -426,9 +448,10 @@ impl ValueDoc {
         let bytes = self.with_retries(peer, |live| Ok(encode_state(live)));
         // This peer's own contribution stays journaled: a rebuild that must drop the
         // checkpoint still has every write of ours, so our clocks never restart.
-        let own: Vec<Journaled> = self.recovery.journal.drain(..).filter(|j| j.client == peer).collect();
-        self.recovery = Recovery::from_checkpoint(bytes.into_boxed_slice());
-        self.recovery.journal = own;
+        let rec = self.rec();
+        let own: Vec<Journaled> = rec.journal.drain(..).filter(|j| j.client == peer).collect();
+        *rec = Recovery::from_checkpoint(bytes.into_boxed_slice());
+        rec.journal = own;
     }
 
     fn revive(&mut self, peer: u64) {
@@ -442,18 +465,14 @@ impl ValueDoc {
                 Err(_) => false,
             };
             if ok {
-                // Journal our own contribution (see `checkpoint`), if we ever wrote.
-                let own = live.doc.transact().state_vector().get(&ClientID::new(peer)) > 0;
-                let own = if own { guarded(|| own_state(&live, peer)).ok() } else { None };
+                // The cold bytes are the checkpoint, for free; our own contribution is
+                // journaled before the first remote update is integrated (`journal_own`).
                 self.state = State::Live(Box::new(live));
-                self.recovery = Recovery::from_checkpoint(bytes);
-                if let Some(own) = own {
-                    self.recovery.record(peer, u32::MAX, true, own);
-                }
+                self.recovery = Some(Box::new(Recovery::from_checkpoint(bytes)));
             } else {
                 self.rejected += 1;
                 self.state = State::Live(Box::new(new_doc(peer)));
-                self.recovery = Recovery::default();
+                self.recovery = None;
                 self.stale = true;
             }
         }
@@ -468,7 +487,7 @@ impl ValueDoc {
             contained(&live.doc, |txn| change(live, txn))?;
             Ok(own_state(live, peer))
         });
-        if self.recovery.record(peer, u32::MAX, true, own.clone()) {
+        if self.rec().record(peer, u32::MAX, true, own.clone()) {
             self.checkpoint(peer);
         }
         own
@@ -527,6 +546,7 @@ impl ValueDoc {
             Payload::Decoded(u) => (u, None),
         };
         self.live(peer);
+        self.journal_own(peer);
         match contained(&self.live_ref().doc, |txn| integrate(txn, update)) {
             Ok(true) => {}
             Ok(false) => {
@@ -542,7 +562,7 @@ impl ValueDoc {
         // A snapshot (decoded on arrival, bytes gone) is folded into a checkpoint; catch-ups
         // are rare.
         let fold = match journal {
-            Some((span, bytes)) => self.recovery.record(span.client, span.end, span.start == 0, bytes),
+            Some((span, bytes)) => self.rec().record(span.client, span.end, span.start == 0, bytes),
             None => true,
         };
         if fold {
@@ -606,7 +626,7 @@ impl ValueDoc {
         }
         let bytes = self.encode_live(peer);
         self.state = State::Cold(bytes.into_boxed_slice());
-        self.recovery = Recovery::default();
+        self.recovery = None;
         true
     }
 }
