@@ -220,7 +220,7 @@ pub struct Context {
     pub(crate) sent_at: VecDeque<(u64, u64)>,
     pub(crate) merges: HashMap<Arc<str>, MergeFn>,
     pub(crate) now: u64,
-    pub(crate) m: Metrics,
+    pub(crate) metrics: Metrics,
     pub(crate) converge_hist: Histogram,
     pub(crate) last_acks_sent: Vec<(u64, crate::seqwindow::SeqWindow)>,
     pub(crate) last_send_ms: u64,
@@ -261,7 +261,7 @@ impl Context {
             sent_at: VecDeque::new(),
             merges: HashMap::new(),
             now: 0,
-            m: Metrics::default(),
+            metrics: Metrics::default(),
             converge_hist: Histogram::new(),
             last_acks_sent: Vec::new(),
             last_send_ms: 0,
@@ -474,7 +474,7 @@ impl Context {
             Mode::WaitForSync => None,
         };
         match v.pending {
-            Some(_) => self.m.writes_coalesced += 1,
+            Some(_) => self.metrics.writes_coalesced += 1,
             None => self.dirty.push(i as u32),
         }
         let kind = if write.is_some() { ChangeKind::Modified } else { ChangeKind::Removed };
@@ -650,7 +650,7 @@ impl Context {
         };
         let r = register::resolve(&v.slots, v.ty, &v.policy, custom);
         if r.fell_back {
-            self.m.merge_fallbacks += 1;
+            self.metrics.merge_fallbacks += 1;
         }
         let changed = match (&v.resolved, &r.value) {
             (Some(a), Some(b)) => !a.same_bits(b),
@@ -658,11 +658,11 @@ impl Context {
         };
         let mut correction = false;
         if changed && origin != me && r.concurrent > 1 {
-            self.m.conflicts += 1;
+            self.metrics.conflicts += 1;
             let mine_in_frontier = register::frontier(&v.slots).any(|s| s.writer == me);
             if v.shows_local && v.mode == Mode::FastLocal && mine_in_frontier {
                 correction = true;
-                self.m.corrections += 1;
+                self.metrics.corrections += 1;
                 v.state = SyncState::Conflicted;
             }
         }
@@ -729,7 +729,7 @@ impl Context {
 
     /// A snapshot of this context's metrics.
     pub fn metrics(&self) -> Metrics {
-        let mut m = self.m.clone();
+        let mut m = self.metrics.clone();
         m.events_coalesced = self.events.coalesced;
         m.events_dropped = self.events.dropped;
         m.values = self.values.len() as u64;

@@ -12,6 +12,17 @@ use rustc_hash::FxHashMap as HashMap;
 /// retried within this long.
 const MAX_BACKOFF_MS: u64 = 1000;
 
+/// The catch-up backoff of one stream to one member.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Backoff {
+    /// Earliest host time (ms) the next catch-up may go out.
+    pub next_ms: u64,
+    /// The current backoff (ms), doubled per catch-up up to a limit.
+    pub backoff_ms: u64,
+    /// The seq the last catch-up brought the member to.
+    pub target: u64,
+}
+
 pub(crate) struct Member {
     pub id: u64,
     pub last_heard_ms: u64,
@@ -20,9 +31,8 @@ pub(crate) struct Member {
     pub acks: HashMap<u64, SeqWindow>,
     /// Smoothed round trip in ms; `None` until the first sample.
     pub srtt_ms: Option<f64>,
-    /// Per stream: earliest time the next catch-up may go out, the current backoff, and
-    /// the seq the last catch-up brought the member to.
-    pub catchup: HashMap<u64, (u64, u64, u64)>,
+    /// Per stream: when this member may be caught up again on it.
+    pub catchup: HashMap<u64, Backoff>,
     /// Per forwarded stream: since when this member has been behind us on it.
     pub behind_since: HashMap<u64, u64>,
     /// Our own stream's seq when the member was added: it needs a snapshot of what came
@@ -83,19 +93,20 @@ impl Member {
     /// Whether a catch-up on `stream` bringing the member to `target` may go now; if so,
     /// arms the backoff (which doubles while catch-ups go unacknowledged).
     pub fn may_catch_up(&mut self, stream: u64, now: u64, rto: u64, target: u64) -> bool {
-        let (next, backoff, _) = self.catchup.get(&stream).copied().unwrap_or((0, rto, 0));
+        let Backoff { next_ms: next, backoff_ms: backoff, .. } =
+            self.catchup.get(&stream).copied().unwrap_or(Backoff { next_ms: 0, backoff_ms: rto, target: 0 });
         if now < next {
             return false;
         }
         let backoff = if next == 0 { rto } else { (backoff * 2).min(MAX_BACKOFF_MS) };
-        self.catchup.insert(stream, (now + backoff, backoff, target));
+        self.catchup.insert(stream, Backoff { next_ms: now + backoff, backoff_ms: backoff, target });
         true
     }
 
     /// The member's ack of `stream` reached `upto`: a catch-up it has received no longer
     /// holds back the next one (so a later, unrelated loss recovers just as fast).
     pub fn acked(&mut self, stream: u64, upto: u64) {
-        if self.catchup.get(&stream).is_some_and(|&(_, _, target)| upto >= target) {
+        if self.catchup.get(&stream).is_some_and(|b| upto >= b.target) {
             self.catchup.remove(&stream);
         }
     }

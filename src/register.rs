@@ -32,9 +32,10 @@ impl Slot {
         self.seen.iter().any(|&(w, c)| w == other.writer && c >= other.clock)
     }
 
-    /// Logical clock for last-writer-wins among concurrent writes: grows with what the
-    /// writer had seen, so the better-informed write wins.
-    fn lamport(&self) -> u64 {
+    /// The order of last-writer-wins among concurrent writes: the writer's own clock
+    /// plus every clock it had seen, so the better-informed write wins. (Not a Lamport
+    /// clock: nothing is incremented past what was seen.)
+    fn informed_clock(&self) -> u64 {
         self.clock as u64 + self.seen.iter().map(|&(_, c)| c as u64).sum::<u64>()
     }
 }
@@ -122,7 +123,7 @@ pub(crate) fn resolve(slots: &[Slot], ty: ValueType, policy: &Policy, custom: Op
         match &s.value {
             None => removed = true,
             Some(v) if v.value_type() == ty => {
-                cands.push(Candidate { writer: s.writer, clock: s.lamport(), value: v })
+                cands.push(Candidate { writer: s.writer, clock: s.informed_clock(), value: v })
             }
             Some(_) => {}
         }

@@ -35,12 +35,34 @@ pub(crate) struct StreamIn {
     pub recv: SeqWindow,
     /// The stream's value numbering -> our value index.
     pub index: HashMap<u32, u32>,
-    /// Catch-up in progress: (sender, catch-up id, chunks received).
-    pub catchup: Option<(u64, u64, u32)>,
+    /// Catch-up in progress.
+    pub catchup: Option<Receiving>,
 }
 
-/// A delta being built during flush: (seq, entry count, entry bytes).
-type Staged = (u64, u64, Vec<u8>);
+/// A catch-up snapshot arriving in chunks: who sends it, its id, chunks received so far.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Receiving {
+    sender: u64,
+    id: u64,
+    chunks: u32,
+}
+
+/// A catch-up to send: member `to` holds `stream` up to `base`; the snapshot brings it to
+/// `target`.
+struct CatchUp {
+    to: u64,
+    stream: u64,
+    base: u64,
+    target: u64,
+}
+
+/// A delta being built during flush.
+struct Staged {
+    seq: u64,
+    /// Entries in `entries`.
+    count: u64,
+    entries: Vec<u8>,
+}
 
 const HEADER_ROOM: usize = 64;
 /// The most bytes one ack entry takes: peer id, upto and the window bits as varints.
@@ -101,15 +123,15 @@ impl Context {
         });
         match res {
             Ok(msg) => {
-                self.m.messages_in += 1;
-                self.m.bytes_in += bytes.len() as u64;
+                self.metrics.messages_in += 1;
+                self.metrics.bytes_in += bytes.len() as u64;
                 self.inbox.push(msg);
                 Ok(())
             }
             Err(e) => {
-                self.m.messages_rejected += 1;
+                self.metrics.messages_rejected += 1;
                 if matches!(e, Error::Forged(_) | Error::SenderMismatch { .. }) {
-                    self.m.messages_forged += 1;
+                    self.metrics.messages_forged += 1;
                 }
                 Err(e)
             }
@@ -175,7 +197,7 @@ impl Context {
             at(m.last_heard_ms + self.opts.peer_timeout_ms + 1);
             let rto = m.rto_ms(tick);
             // When may_catch_up next allows a catch-up of `stream` to this member.
-            let allowed = |stream: u64| m.catchup.get(&stream).map_or(0, |c| c.0);
+            let allowed = |stream: u64| m.catchup.get(&stream).map_or(0, |b| b.next_ms);
             // Our own stream, as send_catchups decides it.
             let ack = m.ack(me);
             if ack < self.my_seq {
@@ -265,11 +287,12 @@ impl Context {
             // One message per tick unless it would exceed the size limit.
             let needs_new = match staged.last() {
                 None => true,
-                Some((_, _, buf)) => buf.len() + update.len() + v.id.len() + 16 > limit,
+                Some(last) => last.entries.len() + update.len() + v.id.len() + 16 > limit,
             };
             if needs_new {
                 self.my_seq += 1;
-                staged.push((self.my_seq, 0, Vec::with_capacity(64 * dirty.len().min(4096))));
+                let entries = Vec::with_capacity(64 * dirty.len().min(4096));
+                staged.push(Staged { seq: self.my_seq, count: 0, entries });
             }
             let seq = self.my_seq;
             // The id travels until every member has the message that announced it, so a
@@ -278,14 +301,14 @@ impl Context {
             if v.announce_seq == 0 {
                 v.announce_seq = seq;
             }
-            let (_, count, buf) = staged.last_mut().expect("pushed above");
-            put_entry(buf, i as u32, with_id.then_some(&*v.id), &update);
-            *count += 1;
+            let last = staged.last_mut().expect("pushed above");
+            put_entry(&mut last.entries, i as u32, with_id.then_some(&*v.id), &update);
+            last.count += 1;
             let r = v.stream_mut(me, i as u32);
             r.last_seq = seq;
             r.clock = clock;
             v.state = if any_active { SyncState::Syncing } else { SyncState::LocalOnly };
-            self.m.writes_flushed += pending.is_some() as u64;
+            self.metrics.writes_flushed += pending.is_some() as u64;
             self.reconcile(i);
             let shown = match (self.values[i].mode, &pending) {
                 (Mode::FastLocal, Some(write)) => Some(write.clone()),
@@ -295,7 +318,7 @@ impl Context {
             self.mark_unconverged(i);
             self.touch(i);
         }
-        for (seq, _, _) in &staged {
+        for Staged { seq, .. } in &staged {
             self.sent_at.push_back((*seq, self.now));
         }
         while self.sent_at.len() > 4096 {
@@ -317,7 +340,7 @@ impl Context {
                 Body::Snapshot { stream, catchup, chunks, base, target, entries } => {
                     let room = self.streams.len() < MAX_STREAMS || self.streams.contains_key(&stream);
                     if !room {
-                        self.m.messages_rejected += 1;
+                        self.metrics.messages_rejected += 1;
                     }
                     if room && stream != self.id && check_peer_id(stream).is_ok() {
                         self.on_snapshot(msg.sender, stream, catchup, chunks, base, target, entries);
@@ -383,7 +406,7 @@ impl Context {
 
     fn on_delta(&mut self, origin: u64, seq: u64, entries: Vec<Entry>) {
         if self.streams.entry(origin).or_default().recv.has(seq) {
-            self.m.messages_duplicate += 1;
+            self.metrics.messages_duplicate += 1;
             return;
         }
         // Applied at once whatever its order. A message with an entry that could not be
@@ -411,11 +434,11 @@ impl Context {
             return;
         }
         let got = match st.catchup {
-            Some((s, c, n)) if s == sender && c == catchup => n + 1,
+            Some(r) if r.sender == sender && r.id == catchup => r.chunks + 1,
             _ => 1,
         };
         if got < chunks {
-            st.catchup = Some((sender, catchup, got));
+            st.catchup = Some(Receiving { sender, id: catchup, chunks: got });
             return;
         }
         st.catchup = None;
@@ -441,7 +464,7 @@ impl Context {
                             }
                             Err(_) => {
                                 // Over max_values: counted, and left for a catch-up.
-                                self.m.messages_rejected += 1;
+                                self.metrics.messages_rejected += 1;
                                 complete = false;
                                 continue;
                             }
@@ -482,17 +505,17 @@ impl Context {
                         // Dropped (and counted as a rejected update); a panic in yrs
                         // rebuilt the document, so read it again. Not acknowledged: the
                         // sender catches us up.
-                        self.m.messages_rejected += 1;
+                        self.metrics.messages_rejected += 1;
                         complete = false;
                         self.reconcile(i);
                         continue;
                     }
                 }
             }
-            self.m.updates_applied += 1;
+            self.metrics.updates_applied += 1;
             if full {
                 if Self::read_all(v, me) > 0 {
-                    self.m.messages_rejected += 1;
+                    self.metrics.messages_rejected += 1;
                 }
             } else if !newer_known {
                 let slot = match shown {
@@ -510,7 +533,7 @@ impl Context {
                             v.slots.insert(k, slot);
                         }
                     },
-                    Some(Err(_)) => self.m.messages_rejected += 1,
+                    Some(Err(_)) => self.metrics.messages_rejected += 1,
                     None => {}
                 }
             }
@@ -567,7 +590,7 @@ impl Context {
         let me = self.id;
         let v = &mut self.values[i];
         if Self::read_all(v, me) > 0 {
-            self.m.messages_rejected += 1;
+            self.metrics.messages_rejected += 1;
         }
         let origin = v.slots.iter().max_by_key(|s| s.clock).map_or(me, |s| s.writer);
         self.refresh_resolution(i, origin, false);
@@ -676,7 +699,7 @@ impl Context {
 
     fn send_catchups(&mut self) {
         let (me, now, tick) = (self.id, self.now, self.opts.tick_interval_ms);
-        let mut jobs: Vec<(u64, u64, u64, u64)> = Vec::new(); // (to, stream, base, target)
+        let mut jobs: Vec<CatchUp> = Vec::new();
         let active: Vec<u64> = self.members.members.iter().filter(|m| m.active).map(|m| m.id).collect();
         let my_seq = self.my_seq;
         for idx in 0..self.members.members.len() {
@@ -699,7 +722,7 @@ impl Context {
                     };
                 let m = &mut self.members.members[idx];
                 if overdue && m.may_catch_up(me, now, rto, my_seq) {
-                    jobs.push((m.id, me, ack, my_seq));
+                    jobs.push(CatchUp { to: m.id, stream: me, base: ack, target: my_seq });
                 }
             }
             for (&w, st) in &self.streams {
@@ -714,11 +737,11 @@ impl Context {
                 }
                 let since = *m.behind_since.entry(w).or_insert(now);
                 if now >= since + rto && m.may_catch_up(w, now, rto, st.recv.upto) {
-                    jobs.push((m.id, w, theirs, st.recv.upto));
+                    jobs.push(CatchUp { to: m.id, stream: w, base: theirs, target: st.recv.upto });
                 }
             }
         }
-        for (to, stream, base, target) in jobs {
+        for CatchUp { to, stream, base, target } in jobs {
             self.send_snapshot(to, stream, base, target);
         }
     }
@@ -766,7 +789,7 @@ impl Context {
             out.extend_from_slice(&entries);
             self.push_out(Some(to), out);
         }
-        self.m.catchups_sent += 1;
+        self.metrics.catchups_sent += 1;
     }
 
     // ---- outbound ------------------------------------------------------------------
@@ -797,8 +820,8 @@ impl Context {
 
     fn push_out(&mut self, to: Option<u64>, bytes: Vec<u8>) {
         let bytes = seal(bytes);
-        self.m.messages_out += 1;
-        self.m.bytes_out += bytes.len() as u64;
+        self.metrics.messages_out += 1;
+        self.metrics.bytes_out += bytes.len() as u64;
         self.last_send_ms = self.now;
         self.outbound.push_back(Outbound { to, bytes });
     }
@@ -809,7 +832,7 @@ impl Context {
         }
         let acks = self.ack_vector();
         let sent_delta = !staged.is_empty();
-        for (seq, count, entries) in staged {
+        for Staged { seq, count, entries } in staged {
             let mut out = Vec::with_capacity(entries.len() + HEADER_ROOM + 16 * acks.len());
             put_header(&mut out, MessageKind::Delta, self.id, &acks);
             put_varint(&mut out, seq);
