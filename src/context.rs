@@ -221,6 +221,8 @@ pub struct Context {
     pub(crate) merges: HashMap<Arc<str>, MergeFn>,
     pub(crate) now: u64,
     pub(crate) metrics: Metrics,
+    /// Our indices of the values this context wrote, each once (see `StreamIn::values`).
+    pub(crate) own_values: Vec<u32>,
     pub(crate) converge_hist: Histogram,
     pub(crate) last_acks_sent: Vec<(u64, crate::seqwindow::SeqWindow)>,
     pub(crate) last_send_ms: u64,
@@ -262,6 +264,7 @@ impl Context {
             merges: HashMap::new(),
             now: 0,
             metrics: Metrics::default(),
+            own_values: Vec::new(),
             converge_hist: Histogram::new(),
             last_acks_sent: Vec::new(),
             last_send_ms: 0,

@@ -37,6 +37,9 @@ pub(crate) struct StreamIn {
     pub index: HashMap<u32, u32>,
     /// Catch-up in progress.
     pub catchup: Option<Receiving>,
+    /// Our indices of the values this stream wrote, each once: what a catch-up of the
+    /// stream visits, instead of every value.
+    pub values: Vec<u32>,
 }
 
 /// A catch-up snapshot arriving in chunks: who sends it, its id, chunks received so far.
@@ -304,10 +307,14 @@ impl Context {
             let last = staged.last_mut().expect("pushed above");
             put_entry(&mut last.entries, i as u32, with_id.then_some(&*v.id), &update);
             last.count += 1;
+            let first = v.stream(me).is_none();
             let r = v.stream_mut(me, i as u32);
             r.last_seq = seq;
             r.clock = clock;
             v.state = if any_active { SyncState::Syncing } else { SyncState::LocalOnly };
+            if first {
+                self.own_values.push(i as u32);
+            }
             self.metrics.writes_flushed += pending.is_some() as u64;
             self.reconcile(i);
             let shown = match (self.values[i].mode, &pending) {
@@ -538,11 +545,15 @@ impl Context {
                 }
             }
             let entry_seq = if snapshot { e.stream_seq } else { seq };
+            let first = v.stream(origin).is_none();
             let r = v.stream_mut(origin, e.index);
             r.last_seq = r.last_seq.max(entry_seq);
             r.clock = r.clock.max(e.stream_clock);
             if v.state == SyncState::Converged || v.state == SyncState::LocalOnly && v.pending.is_none() {
                 v.state = SyncState::Syncing;
+            }
+            if first {
+                self.streams.entry(origin).or_default().values.push(i as u32);
             }
             self.reconcile(i);
             self.refresh_resolution(i, origin, created);
@@ -747,13 +758,22 @@ impl Context {
     }
 
     /// Sends `to` the full state of every value `stream` touched after `base`, so it
-    /// can mark `stream` applied up to `target`.
+    /// can mark `stream` applied up to `target`. Visits the values the stream wrote, not
+    /// every value.
     fn send_snapshot(&mut self, to: u64, stream: u64, base: u64, target: u64) {
         let limit = self.payload_limit();
         let mut chunks: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new())];
         let me = self.id;
         let mut stale = Vec::new();
-        for (i, v) in self.values.iter_mut().enumerate() {
+        let mut touched = match stream == me {
+            true => self.own_values.clone(),
+            false => self.streams.get(&stream).map_or_else(Vec::new, |s| s.values.clone()),
+        };
+        // In index order, as the snapshot's entries always were.
+        touched.sort_unstable();
+        for i in touched {
+            let i = i as usize;
+            let v = &mut self.values[i];
             let Some(r) = v.stream(stream) else { continue };
             if r.last_seq <= base {
                 continue;
@@ -941,6 +961,44 @@ mod tests {
         // Peer 2 times out, the value converges, idles and hibernates: integration.
         b.tick(10_000);
         assert_eq!(b.get(h).unwrap(), Value::F64(2.0), "the document's record wins");
+    }
+
+    /// A catch-up of a stream visits the values that stream wrote (each listed once),
+    /// not every value the context holds.
+    #[test]
+    fn each_stream_lists_the_values_it_wrote_once() {
+        use crate::context::ValueOptions;
+        use crate::value::ValueType;
+        let mut a = Context::new(1, Options::default()).unwrap();
+        let mut b = Context::new(2, Options::default()).unwrap();
+        a.add_peer(2).unwrap();
+        b.add_peer(1).unwrap();
+        let mine: Vec<_> = (0..50)
+            .map(|k| b.create(&format!("b{k}"), ValueType::I64, ValueOptions::default()).unwrap())
+            .collect();
+        let theirs: Vec<_> = (0..3)
+            .map(|k| a.create(&format!("a{k}"), ValueType::I64, ValueOptions::default()).unwrap())
+            .collect();
+        for round in 0..4i64 {
+            for h in &mine {
+                b.set(*h, round).unwrap();
+            }
+            for h in &theirs {
+                a.set(*h, round).unwrap();
+            }
+            let now = 16 * (round as u64 + 1);
+            a.tick(now);
+            while let Some(o) = a.poll_outbound() {
+                b.receive(&o.bytes).unwrap();
+            }
+            b.tick(now);
+        }
+        assert_eq!(b.own_values.len(), 50);
+        assert_eq!(b.streams[&1].values.len(), 3);
+        let mut listed = b.streams[&1].values.clone();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(listed.len(), 3, "each value once");
     }
 
     /// yrs panicking on a peer's update (the test hook stands in for a crafted update
