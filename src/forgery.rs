@@ -9,6 +9,7 @@
 
 use crate::context::{Context, Options, ValueOptions};
 use crate::error::Error;
+use crate::ids::PeerId;
 use crate::protocol::{put_entry, put_header, put_varint, seal, MessageKind};
 use crate::register::encode_record;
 use crate::seqwindow::SeqWindow;
@@ -56,6 +57,9 @@ fn delta_from_two(edit: impl FnOnce(&yrs::MapRef, &mut yrs::TransactionMut)) -> 
 /// A sealed message from `sender`: a delta (seq 1, value "hp") carrying `update`, or an
 /// ack-only message.
 fn message(sender: u64, acks: &[(u64, SeqWindow)], update: Option<&[u8]>) -> Vec<u8> {
+    let sender = PeerId::new(sender);
+    let acks: Vec<(PeerId, SeqWindow)> = acks.iter().map(|&(p, w)| (PeerId::new(p), w)).collect();
+    let acks = &acks[..];
     let mut out = Vec::new();
     match update {
         Some(u) => {
@@ -87,7 +91,7 @@ fn forgeries() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         // Acknowledges seqs of peer 1's stream that peer 1 never sent.
-        ("forged_ack", message(2, &[(1, SeqWindow { upto: 1000, above: 0 })], None)),
+        ("forged_ack", message(2, &[(1, SeqWindow::raw(1000, 0))], None)),
     ]
 }
 

@@ -31,6 +31,7 @@
 
 use crate::codec;
 use crate::error::Error;
+use crate::ids::{Clock, PeerId, Seq};
 use crate::seqwindow::SeqWindow;
 use crate::storage::Payload;
 use crate::update_scan::Refusal;
@@ -54,23 +55,24 @@ pub(crate) struct Entry {
     pub id: Option<String>,
     pub update: Payload,
     /// Snapshot entries only: the stream's last seq for this value.
-    pub stream_seq: u64,
+    pub stream_seq: Seq,
     /// The yrs clock of the stream's writer that the entry covers (a snapshot says it;
     /// a delta's is where its update ends).
-    pub stream_clock: u32,
+    pub stream_clock: Clock,
 }
 
 #[derive(Debug)]
 pub(crate) enum Body {
-    Delta { seq: u64, entries: Vec<Entry> },
+    Delta { seq: Seq, entries: Vec<Entry> },
     Ack,
-    Snapshot { stream: u64, catchup: u64, chunks: u32, base: u64, target: u64, entries: Vec<Entry> },
+    Snapshot { stream: PeerId, catchup: u64, chunks: u32, base: Seq, target: Seq, entries: Vec<Entry> },
 }
 
 #[derive(Debug)]
 pub(crate) struct Message {
-    pub sender: u64,
-    pub acks: Vec<(u64, SeqWindow)>,
+    /// As the message says; not yet checked (see `PeerId::checked`).
+    pub sender: PeerId,
+    pub acks: Vec<(PeerId, SeqWindow)>,
     pub body: Body,
 }
 
@@ -84,15 +86,15 @@ pub(crate) struct Limits {
 pub(crate) use crate::codec::put_varint;
 
 /// Writes the common header and the ack vector.
-pub(crate) fn put_header(out: &mut Vec<u8>, kind: MessageKind, sender: u64, acks: &[(u64, SeqWindow)]) {
+pub(crate) fn put_header(out: &mut Vec<u8>, kind: MessageKind, sender: PeerId, acks: &[(PeerId, SeqWindow)]) {
     out.extend_from_slice(&MAGIC);
     out.push(PROTOCOL_VERSION);
     out.push(kind as u8);
-    put_varint(out, sender);
+    put_varint(out, sender.get());
     put_varint(out, acks.len() as u64);
     for &(peer, w) in acks {
-        put_varint(out, peer);
-        put_varint(out, w.upto);
+        put_varint(out, peer.get());
+        put_varint(out, w.upto.get());
         put_varint(out, w.above);
     }
 }
@@ -181,7 +183,7 @@ impl<'a> Reader<'a> {
 
 /// Reads one entry. A delta's entries must change only `sender`'s own writes; a
 /// snapshot's carry the state of every writer of a value.
-fn read_entry(r: &mut Reader, limits: &Limits, sender: u64, snapshot: bool) -> Result<Entry, Error> {
+fn read_entry(r: &mut Reader, limits: &Limits, sender: PeerId, snapshot: bool) -> Result<Entry, Error> {
     let index = r.u32("value index")?;
     let id_len = r.varint("id length")? as usize;
     let id = if id_len == 0 {
@@ -206,17 +208,18 @@ fn read_entry(r: &mut Reader, limits: &Limits, sender: u64, snapshot: bool) -> R
     // storage decides how each kind of entry is checked and kept.
     if snapshot {
         let update = Payload::snapshot(raw)?;
-        let (stream_seq, stream_clock) = (r.varint("stream seq")?, r.u32("stream clock")?);
+        let (stream_seq, stream_clock) =
+            (Seq::new(r.varint("stream seq")?), Clock::new(r.u32("stream clock")?));
         return Ok(Entry { index, id, update, stream_seq, stream_clock });
     }
-    let update = Payload::delta(raw, sender).map_err(|why| match why {
+    let update = Payload::delta(raw, sender.get()).map_err(|why| match why {
         Refusal::Shape(what) => {
             Error::decode(format!("entry {index}'s update is not one zen-crdt writes: {what}"))
         }
         Refusal::Forged(what) => Error::Forged(format!("delta from peer {sender} {what}")),
     })?;
-    let stream_clock = update.clock_end().expect("a delta's update is scanned");
-    Ok(Entry { index, id, update, stream_seq: 0, stream_clock })
+    let stream_clock = Clock::new(update.clock_end().expect("a delta's update is scanned"));
+    Ok(Entry { index, id, update, stream_seq: Seq::NONE, stream_clock })
 }
 
 /// Decodes and validates a whole message. Nothing is applied here; an `Err` means the
@@ -262,18 +265,18 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
         }
         r = Reader(codec::Reader::new(&unpacked));
     }
-    let sender = r.varint("sender")?;
+    let sender = PeerId::new(r.varint("sender")?);
     let nacks = r.count("ack count", 3)?;
     let mut acks = Vec::with_capacity(nacks);
     for _ in 0..nacks {
-        let peer = r.varint("ack peer")?;
-        let upto = r.varint("ack seq")?;
+        let peer = PeerId::new(r.varint("ack peer")?);
+        let upto = Seq::new(r.varint("ack seq")?);
         acks.push((peer, SeqWindow { upto, above: r.varint("ack window")? }));
     }
     let body = match kind {
         KIND_DELTA => {
-            let seq = r.varint("seq")?;
-            if seq == 0 {
+            let seq = Seq::new(r.varint("seq")?);
+            if seq == Seq::NONE {
                 return Err(Error::decode("delta seq 0 is reserved"));
             }
             let n = r.count("entry count", 3)?;
@@ -285,11 +288,11 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
         }
         KIND_ACK => Body::Ack,
         KIND_SNAPSHOT => {
-            let stream = r.varint("stream")?;
+            let stream = PeerId::new(r.varint("stream")?);
             let catchup = r.varint("catch-up id")?;
             let chunks = r.u32("chunk count")?;
-            let base = r.varint("base seq")?;
-            let target = r.varint("target seq")?;
+            let base = Seq::new(r.varint("base seq")?);
+            let target = Seq::new(r.varint("target seq")?);
             if chunks == 0 || base > target {
                 return Err(Error::decode(format!(
                     "snapshot header is inconsistent (chunks {chunks}, base {base}, target {target})"
@@ -330,11 +333,11 @@ mod tests {
     fn ack_message_roundtrip() {
         let mut out = Vec::new();
         let acks =
-            vec![(3, SeqWindow { upto: 10, above: 0 }), (9, SeqWindow { upto: 2, above: u64::MAX - 1 })];
-        put_header(&mut out, MessageKind::Ack, 7, &acks);
+            vec![(PeerId::new(3), SeqWindow::raw(10, 0)), (PeerId::new(9), SeqWindow::raw(2, u64::MAX - 1))];
+        put_header(&mut out, MessageKind::Ack, PeerId::new(7), &acks);
         let out = seal(out);
         let m = decode(&out, &LIMITS).unwrap();
-        assert_eq!(m.sender, 7);
+        assert_eq!(m.sender, PeerId::new(7));
         assert_eq!(m.acks, acks);
         assert!(matches!(m.body, Body::Ack));
     }
@@ -342,7 +345,7 @@ mod tests {
     #[test]
     fn every_truncation_is_rejected() {
         let mut out = Vec::new();
-        put_header(&mut out, MessageKind::Delta, 7, &[(3, SeqWindow { upto: 10, above: 4 })]);
+        put_header(&mut out, MessageKind::Delta, PeerId::new(7), &[(PeerId::new(3), SeqWindow::raw(10, 4))]);
         put_varint(&mut out, 1);
         put_varint(&mut out, 1);
         let update = crate::storage::ValueDoc::new(7).write(7, &"7".into(), Some(&[2, 0]), &[2, 1]);
@@ -362,7 +365,7 @@ mod tests {
     #[test]
     fn newer_version_and_bad_magic_are_named() {
         let mut out = Vec::new();
-        put_header(&mut out, MessageKind::Ack, 7, &[]);
+        put_header(&mut out, MessageKind::Ack, PeerId::new(7), &[]);
         let mut out = seal(out);
         out[2] = PROTOCOL_VERSION + 1;
         assert_eq!(
@@ -375,10 +378,10 @@ mod tests {
 
     #[test]
     fn large_messages_are_compressed_and_roundtrip() {
-        let acks: Vec<(u64, SeqWindow)> =
-            (1..100).map(|p| (1000, SeqWindow { upto: 1000 + p % 2, above: 0 })).collect();
+        let acks: Vec<(PeerId, SeqWindow)> =
+            (1..100).map(|p| (PeerId::new(1000), SeqWindow::raw(1000 + p % 2, 0))).collect();
         let mut out = Vec::new();
-        put_header(&mut out, MessageKind::Ack, 7, &acks);
+        put_header(&mut out, MessageKind::Ack, PeerId::new(7), &acks);
         let raw = out.len();
         let out = seal(out);
         assert!(out.len() < raw, "{} vs {raw}", out.len());

@@ -11,18 +11,19 @@
 
 use crate::codec::{self, put_varint};
 use crate::error::Error;
+use crate::ids::{Clock, PeerId};
 use crate::policy::{self, Candidate, MergeFn, Policy};
 use crate::value::{Value, ValueType};
 
 /// The latest write of one writer to one value.
 #[derive(Clone, Debug)]
 pub(crate) struct Slot {
-    pub writer: u64,
+    pub writer: PeerId,
     /// The writer's yrs clock in the value's document after this write; identifies it.
-    pub clock: u32,
+    pub clock: Clock,
     /// Clocks of the other writers' slots this write had seen. Empty for single-writer
     /// values, so they allocate nothing.
-    pub seen: Box<[(u64, u32)]>,
+    pub seen: Box<[(PeerId, Clock)]>,
     /// `None` is a removal (tombstone).
     pub value: Option<Value>,
 }
@@ -36,13 +37,13 @@ impl Slot {
     /// plus every clock it had seen, so the better-informed write wins. (Not a Lamport
     /// clock: nothing is incremented past what was seen.)
     fn informed_clock(&self) -> u64 {
-        self.clock as u64 + self.seen.iter().map(|&(_, c)| c as u64).sum::<u64>()
+        self.clock.get() as u64 + self.seen.iter().map(|&(_, c)| c.get() as u64).sum::<u64>()
     }
 }
 
 /// Encodes a slot record: a byte holding the type tag (low nibble, 0 = removal) and the
 /// seen count (high nibble, 15 = count follows as varint), the seen pairs, the payload.
-pub(crate) fn encode_record(seen: &[(u64, u32)], value: Option<&Value>, out: &mut Vec<u8>) {
+pub(crate) fn encode_record(seen: &[(PeerId, Clock)], value: Option<&Value>, out: &mut Vec<u8>) {
     let tag = value.map_or(0, |v| v.value_type() as u8);
     let n = seen.len();
     out.push(tag | ((n.min(15) as u8) << 4));
@@ -50,8 +51,8 @@ pub(crate) fn encode_record(seen: &[(u64, u32)], value: Option<&Value>, out: &mu
         put_varint(out, n as u64);
     }
     for &(w, c) in seen {
-        put_varint(out, w);
-        put_varint(out, c as u64);
+        put_varint(out, w.get());
+        put_varint(out, c.get() as u64);
     }
     if let Some(v) = value {
         v.encode_payload(out);
@@ -59,7 +60,7 @@ pub(crate) fn encode_record(seen: &[(u64, u32)], value: Option<&Value>, out: &mu
 }
 
 /// Decodes a slot record written by `writer` at `clock`.
-pub(crate) fn decode_record(writer: u64, clock: u32, buf: &[u8]) -> Result<Slot, Error> {
+pub(crate) fn decode_record(writer: PeerId, clock: Clock, buf: &[u8]) -> Result<Slot, Error> {
     let bad = |why: &str| Error::decode(format!("slot record of peer {writer}: {why}"));
     let mut r = codec::Reader::new(buf);
     let head = r.byte().map_err(|_| bad("empty"))?;
@@ -76,7 +77,7 @@ pub(crate) fn decode_record(writer: u64, clock: u32, buf: &[u8]) -> Result<Slot,
     for _ in 0..n {
         let w = varint(64)?;
         let c = varint(32)? as u32;
-        seen.push((w, c));
+        seen.push((PeerId::new(w), Clock::new(c)));
     }
     let rest = r.rest();
     let value = match head & 0x0f {
@@ -123,7 +124,7 @@ pub(crate) fn resolve(slots: &[Slot], ty: ValueType, policy: &Policy, custom: Op
         match &s.value {
             None => removed = true,
             Some(v) if v.value_type() == ty => {
-                cands.push(Candidate { writer: s.writer, clock: s.informed_clock(), value: v })
+                cands.push(Candidate { writer: s.writer.get(), clock: s.informed_clock(), value: v })
             }
             Some(_) => {}
         }
@@ -140,23 +141,30 @@ mod tests {
     use super::*;
 
     fn slot(writer: u64, clock: u32, seen: &[(u64, u32)], v: i64) -> Slot {
-        Slot { writer, clock, seen: seen.into(), value: Some(Value::I64(v)) }
+        let seen: Vec<_> = seen.iter().map(|&(w, c)| (PeerId::new(w), Clock::new(c))).collect();
+        Slot {
+            writer: PeerId::new(writer),
+            clock: Clock::new(clock),
+            seen: seen.into(),
+            value: Some(Value::I64(v)),
+        }
     }
 
     #[test]
     fn record_roundtrip_with_many_seen() {
-        let seen: Vec<(u64, u32)> = (1..20).map(|w| (w, w as u32 * 1000)).collect();
+        let seen: Vec<(PeerId, Clock)> =
+            (1..20).map(|w| (PeerId::new(w), Clock::new(w as u32 * 1000))).collect();
         let mut buf = Vec::new();
         encode_record(&seen, Some(&Value::Vec3([1.0, 2.0, 3.0])), &mut buf);
-        let s = decode_record(5, 9, &buf).unwrap();
+        let s = decode_record(PeerId::new(5), Clock::new(9), &buf).unwrap();
         assert_eq!(&*s.seen, &seen[..]);
         assert_eq!(s.value, Some(Value::Vec3([1.0, 2.0, 3.0])));
         let mut buf = Vec::new();
         encode_record(&[], None, &mut buf);
         assert_eq!(buf, vec![0]);
-        assert!(decode_record(5, 9, &buf).unwrap().value.is_none());
-        assert!(decode_record(5, 9, &[0x07, 1, 2]).is_err());
-        assert!(decode_record(5, 9, &[]).is_err());
+        assert!(decode_record(PeerId::new(5), Clock::new(9), &buf).unwrap().value.is_none());
+        assert!(decode_record(PeerId::new(5), Clock::new(9), &[0x07, 1, 2]).is_err());
+        assert!(decode_record(PeerId::new(5), Clock::new(9), &[]).is_err());
     }
 
     #[test]
@@ -172,7 +180,10 @@ mod tests {
 
     #[test]
     fn removal_wins_over_concurrent_write() {
-        let slots = [slot(1, 2, &[], 1), Slot { writer: 2, clock: 1, seen: Box::new([]), value: None }];
+        let slots = [
+            slot(1, 2, &[], 1),
+            Slot { writer: PeerId::new(2), clock: Clock::new(1), seen: Box::new([]), value: None },
+        ];
         assert_eq!(resolve(&slots, ValueType::I64, &Policy::LastWriterWins, None).value, None);
     }
 }

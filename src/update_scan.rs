@@ -300,7 +300,11 @@ mod tests {
 
     fn record(i: u32) -> Vec<u8> {
         let mut rec = Vec::new();
-        encode_record(&[(3, i)], Some(&Value::Vec3([i as f32, 1.0, 2.0])), &mut rec);
+        encode_record(
+            &[(crate::ids::PeerId::new(3), crate::ids::Clock::new(i))],
+            Some(&Value::Vec3([i as f32, 1.0, 2.0])),
+            &mut rec,
+        );
         rec
     }
 

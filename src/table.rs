@@ -1,0 +1,989 @@
+//! The value table: every value of one context, the id index, the handles it gives out,
+//! the work lists (dirty, unconverged, idle) and the queued change events.
+//!
+//! Each value is three parts kept apart: its CRDT core ([`Crdt`]: type, policy, yrs
+//! document, slots, resolved value), its view ([`View`]: mode, pending write,
+//! acknowledged value, sync state, i.e. what this peer's reads show) and its sync book
+//! ([`Book`]: where it stands on each stream). The list flags are private to this
+//! module, so "flag set ⇔ in the list" and "queued event ⇔ its queue slot" hold by
+//! construction: only the methods here set them.
+//!
+//! The sync engine drives values through these methods; resolving a value and queueing
+//! the events that follow happen here, in the order the engine asks. Never sends,
+//! never decides what a member holds. See ARCHITECTURE.md.
+
+use crate::error::Error;
+use crate::events::{ChangeEvent, ChangeKind, EventQueue};
+use crate::handle::ValueHandle;
+use crate::ids::{Clock, Millis, PeerId, Seq, ValueIndex};
+use crate::metrics::Metrics;
+use crate::policy::{MergeFn, Policy};
+use crate::register::{self, decode_record, encode_record, Slot};
+use crate::storage::{Payload, ValueDoc};
+use crate::value::{Value, ValueType};
+use crate::view::{Mode, SyncState};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// A local write not yet flushed: `Some(v)` a write, `None` a removal.
+pub(crate) type PendingWrite = Option<Value>;
+
+/// Where a value stands on one peer's stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamRef {
+    pub peer: PeerId,
+    /// The value's index in that stream's numbering.
+    pub index: u32,
+    /// Last seq of that stream that carried this value.
+    pub last_seq: Seq,
+    /// The stream writer's yrs clock in this value that `last_seq` covers.
+    pub clock: Clock,
+}
+
+/// The replicated part of a value: the same on every peer once converged.
+pub(crate) struct Crdt {
+    pub ty: ValueType,
+    pub policy: Policy,
+    /// Whether `policy` came from the stored meta record (vs. local options).
+    pub meta_known: bool,
+    /// Meta record still to be written with the next flush (locally created value).
+    pub meta_unwritten: bool,
+    pub doc: ValueDoc,
+    /// Every writer's latest record, sorted by writer.
+    pub slots: Vec<Slot>,
+    /// What the policy makes of the slots.
+    pub resolved: Option<Value>,
+}
+
+impl Crdt {
+    pub fn is_removed(&self) -> bool {
+        self.resolved.is_none() && !self.slots.is_empty()
+    }
+}
+
+/// What this peer's reads show, and how the value stands here.
+pub(crate) struct View {
+    pub mode: Mode,
+    /// A local write not yet flushed (`Some(None)` a removal).
+    pub pending: Option<PendingWrite>,
+    /// Last value every current member acknowledged: what WaitForSync reads return.
+    pub acked: Option<Value>,
+    /// The acknowledged state is a removal.
+    pub acked_removed: bool,
+    pub state: SyncState,
+    /// The visible value is this peer's own write (a concurrent win is then a correction).
+    pub shows_local: bool,
+    /// Time of the first WaitForSync write not yet converged (latency metric).
+    pub write_time_ms: Option<Millis>,
+}
+
+/// Where the value stands on the streams that wrote it.
+#[derive(Default)]
+pub(crate) struct Book {
+    pub streams: Vec<StreamRef>,
+    /// Seq of our own message that first carried this value (`Seq::NONE`: not yet sent).
+    pub announce_seq: Seq,
+}
+
+impl Book {
+    pub fn stream(&self, peer: PeerId) -> Option<&StreamRef> {
+        self.streams.iter().find(|s| s.peer == peer)
+    }
+
+    /// The entry for `peer`'s stream, added (numbered `index` there) if new.
+    pub fn stream_mut(&mut self, peer: PeerId, index: u32) -> &mut StreamRef {
+        match self.streams.iter().position(|s| s.peer == peer) {
+            Some(i) => &mut self.streams[i],
+            None => {
+                self.streams.push(StreamRef { peer, index, last_seq: Seq::NONE, clock: Clock::ZERO });
+                self.streams.last_mut().expect("just pushed")
+            }
+        }
+    }
+}
+
+/// The table's own marks on a value. Private: only the table's methods set them, each
+/// together with the list it stands for.
+struct Marks {
+    dirty: bool,
+    unconverged: bool,
+    in_idle_queue: bool,
+    last_touch_ms: Millis,
+    /// Absolute number of this value's queued event, for merging.
+    queued_event: Option<u64>,
+}
+
+pub(crate) struct ValueState {
+    pub id: Arc<str>,
+    pub crdt: Crdt,
+    pub view: View,
+    pub book: Book,
+    marks: Marks,
+}
+
+impl ValueState {
+    /// What reads return (see `Mode`); `None` for removed or never written.
+    pub fn visible(&self) -> Option<Value> {
+        match (self.view.mode, &self.view.pending) {
+            (Mode::FastLocal, Some(p)) => p.clone(),
+            (Mode::FastLocal, None) => self.crdt.resolved.clone(),
+            (Mode::WaitForSync, _) => self.view.acked.clone(),
+        }
+    }
+
+    /// What WaitForSync reads becomes the current resolved state.
+    pub fn acknowledge(&mut self) {
+        self.view.acked = self.crdt.resolved.clone();
+        self.view.acked_removed = self.crdt.is_removed();
+    }
+
+    /// Whether reads report the value as removed.
+    pub fn reads_removed(&self) -> bool {
+        match (self.view.mode, &self.view.pending) {
+            (Mode::FastLocal, Some(p)) => p.is_none(),
+            (Mode::FastLocal, None) => self.crdt.is_removed(),
+            (Mode::WaitForSync, _) => self.view.acked_removed,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn is_unconverged(&self) -> bool {
+        self.marks.unconverged
+    }
+
+    /// The writer whose slot is newest (who "caused" a state); `me` if none wrote.
+    pub fn newest_writer(&self, me: PeerId) -> PeerId {
+        self.crdt.slots.iter().max_by_key(|s| s.clock).map_or(me, |s| s.writer)
+    }
+}
+
+/// A local write turned into a CRDT update by [`ValueTable::commit_pending`].
+pub(crate) struct Commit {
+    /// The yrs update to put in this tick's delta.
+    pub update: Vec<u8>,
+    /// Our clock in the value after it.
+    pub clock: Clock,
+    /// The write it carried (`None`: only the meta record of a created value).
+    pub write: Option<PendingWrite>,
+}
+
+/// One entry of a peer's stream for [`ValueTable::integrate`].
+pub(crate) struct Incoming {
+    /// The writer of the stream.
+    pub origin: PeerId,
+    /// The writer's clock in the value that the entry covers.
+    pub stream_clock: Clock,
+    pub update: Payload,
+    /// Re-read every slot (snapshots, a stream's first entry for the value, a value whose
+    /// meta is unknown) instead of the writer's alone.
+    pub full: bool,
+}
+
+/// Whether two reads differ, by the bits peers compare.
+pub(crate) fn differs(a: &Option<Value>, b: &Option<Value>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => !a.same_bits(b),
+        (a, b) => a.is_some() != b.is_some(),
+    }
+}
+
+pub(crate) struct ValueTable {
+    me: PeerId,
+    /// Our slot key in every value document.
+    slot_key: Arc<str>,
+    /// The owning context's serial: its handles carry it.
+    serial: u64,
+    max_values: usize,
+    now: Millis,
+    values: Vec<ValueState>,
+    by_id: HashMap<Arc<str>, ValueIndex>,
+    dirty: Vec<ValueIndex>,
+    unconverged: Vec<ValueIndex>,
+    /// Reused by `settle` (no allocation per tick).
+    scratch: Vec<ValueIndex>,
+    /// (touch time, value) in touch order; a value appears at most once.
+    idle: VecDeque<(Millis, ValueIndex)>,
+    events: EventQueue,
+    merges: HashMap<Arc<str>, MergeFn>,
+    /// Reused to encode slot records.
+    record: Vec<u8>,
+}
+
+impl ValueTable {
+    pub fn new(me: PeerId, serial: u64, max_values: usize, event_capacity: usize) -> ValueTable {
+        ValueTable {
+            me,
+            slot_key: Arc::from(crate::storage::slot_key(me.get())),
+            serial,
+            max_values,
+            now: Millis::ZERO,
+            values: Vec::new(),
+            by_id: HashMap::new(),
+            dirty: Vec::new(),
+            unconverged: Vec::new(),
+            scratch: Vec::new(),
+            idle: VecDeque::new(),
+            events: EventQueue::new(event_capacity),
+            merges: HashMap::new(),
+            record: Vec::with_capacity(64),
+        }
+    }
+
+    // ---- handles and lookup ---------------------------------------------------------
+
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    pub fn handle(&self, i: ValueIndex) -> ValueHandle {
+        ValueHandle { context: self.serial, index: i.get() }
+    }
+
+    /// The value a handle names: `ForeignHandle` for another context's, `StaleHandle`
+    /// for one this table never issued.
+    pub fn index(&self, h: ValueHandle) -> Result<ValueIndex, Error> {
+        if h.context != self.serial {
+            return Err(Error::ForeignHandle(h));
+        }
+        if h.index as usize >= self.values.len() {
+            return Err(Error::StaleHandle(h));
+        }
+        Ok(ValueIndex::new(h.index))
+    }
+
+    pub fn find(&self, id: &str) -> Option<ValueIndex> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ValueState> {
+        self.values.iter()
+    }
+
+    pub fn get(&self, i: ValueIndex) -> &ValueState {
+        &self.values[i.slot()]
+    }
+
+    /// A value's parts, to change; its marks stay the table's.
+    pub fn get_mut(&mut self, i: ValueIndex) -> &mut ValueState {
+        &mut self.values[i.slot()]
+    }
+
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// The host time of this tick (never goes back).
+    pub fn advance_to(&mut self, now: Millis) {
+        self.now = self.now.max(now);
+    }
+
+    /// Adds a value nobody wrote yet (state `Converged`, nothing pending).
+    pub fn insert(
+        &mut self,
+        id: &str,
+        ty: ValueType,
+        policy: Policy,
+        mode: Mode,
+    ) -> Result<ValueIndex, Error> {
+        if self.values.len() >= self.max_values {
+            return Err(Error::TooManyValues(self.values.len()));
+        }
+        let i = ValueIndex::new(self.values.len() as u32);
+        let id: Arc<str> = Arc::from(id);
+        self.values.push(ValueState {
+            id: id.clone(),
+            crdt: Crdt {
+                ty,
+                policy,
+                meta_known: false,
+                meta_unwritten: false,
+                doc: ValueDoc::new(self.me.get()),
+                slots: Vec::new(),
+                resolved: None,
+            },
+            view: View {
+                mode,
+                pending: None,
+                acked: None,
+                acked_removed: false,
+                state: SyncState::Converged,
+                shows_local: false,
+                write_time_ms: None,
+            },
+            book: Book::default(),
+            marks: Marks {
+                dirty: false,
+                unconverged: false,
+                in_idle_queue: false,
+                last_touch_ms: self.now,
+                queued_event: None,
+            },
+        });
+        self.by_id.insert(id, i);
+        self.touch(i);
+        Ok(i)
+    }
+
+    // ---- work lists -------------------------------------------------------------------
+
+    /// The value has something for the next flush (a pending write or its meta record).
+    pub fn mark_dirty(&mut self, i: ValueIndex) {
+        let m = &mut self.values[i.slot()].marks;
+        if !m.dirty {
+            m.dirty = true;
+            self.dirty.push(i);
+        }
+    }
+
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// The dirty values, in the order they became dirty; none is dirty afterwards. Give
+    /// the list back with `recycle_dirty` to keep its allocation.
+    pub fn take_dirty(&mut self) -> Vec<ValueIndex> {
+        let list = std::mem::take(&mut self.dirty);
+        for &i in &list {
+            self.values[i.slot()].marks.dirty = false;
+        }
+        list
+    }
+
+    pub fn recycle_dirty(&mut self, mut list: Vec<ValueIndex>) {
+        if self.dirty.is_empty() {
+            list.clear();
+            self.dirty = list;
+        }
+    }
+
+    /// Its convergence must be checked again.
+    pub fn mark_unconverged(&mut self, i: ValueIndex) {
+        let m = &mut self.values[i.slot()].marks;
+        if !m.unconverged {
+            m.unconverged = true;
+            self.unconverged.push(i);
+        }
+    }
+
+    pub fn mark_all_unconverged(&mut self) {
+        for k in 0..self.values.len() {
+            self.mark_unconverged(ValueIndex::new(k as u32));
+        }
+    }
+
+    pub fn has_unconverged(&self) -> bool {
+        !self.unconverged.is_empty()
+    }
+
+    /// Visits the unconverged values; those for which `converged` returns true leave the
+    /// list. `converged` may queue events and mark other values (they are visited next
+    /// time).
+    pub fn settle(&mut self, mut converged: impl FnMut(&mut ValueTable, ValueIndex) -> bool) {
+        let list = std::mem::take(&mut self.unconverged);
+        let mut keep = std::mem::take(&mut self.scratch);
+        keep.clear();
+        for &i in &list {
+            if converged(self, i) {
+                self.values[i.slot()].marks.unconverged = false;
+            } else {
+                keep.push(i);
+            }
+        }
+        keep.append(&mut self.unconverged);
+        self.unconverged = keep;
+        self.scratch = list;
+    }
+
+    /// The value was used now: it hibernates only after `hibernate_after_ms` more.
+    pub fn touch(&mut self, i: ValueIndex) {
+        let now = self.now;
+        let m = &mut self.values[i.slot()].marks;
+        m.last_touch_ms = now;
+        if !m.in_idle_queue {
+            m.in_idle_queue = true;
+            self.idle.push_back((now, i));
+        }
+    }
+
+    /// When the oldest touched value may hibernate.
+    pub fn next_hibernation(&self, after_ms: u64) -> Option<Millis> {
+        self.idle.front().map(|&(t, _)| t + after_ms)
+    }
+
+    /// Hibernates the documents of values untouched for `after_ms` that have nothing
+    /// pending and are converged; others go back in the queue.
+    pub fn hibernate_idle(&mut self, after_ms: u64, any_active: bool, metrics: &mut Metrics) {
+        let now = self.now;
+        while let Some(&(t, i)) = self.idle.front() {
+            if t + after_ms > now {
+                break;
+            }
+            self.idle.pop_front();
+            let me = self.me.get();
+            let v = &mut self.values[i.slot()];
+            v.marks.in_idle_queue = false;
+            if v.marks.last_touch_ms + after_ms > now {
+                v.marks.in_idle_queue = true;
+                let at = v.marks.last_touch_ms;
+                self.idle.push_back((at, i));
+            } else if v.view.pending.is_some() || v.marks.unconverged || !v.crdt.doc.hibernate(me) {
+                v.marks.in_idle_queue = true;
+                self.idle.push_back((now, i));
+            } else if v.crdt.doc.take_stale() {
+                self.reread(i, any_active, metrics);
+            }
+        }
+    }
+
+    // ---- events -----------------------------------------------------------------------
+
+    /// Queues an event for value `i`: `old` is what reads showed before, the rest is read
+    /// from the value now.
+    pub fn emit(
+        &mut self,
+        i: ValueIndex,
+        kind: ChangeKind,
+        old: Option<Value>,
+        is_correction: bool,
+        origin: PeerId,
+    ) {
+        let value = self.handle(i);
+        let v = &mut self.values[i.slot()];
+        let ev = ChangeEvent {
+            value,
+            kind,
+            old,
+            new: v.visible(),
+            state: v.view.state,
+            is_correction,
+            origin: origin.get(),
+            time_ms: self.now.get(),
+        };
+        self.events.push(ev, &mut v.marks.queued_event);
+    }
+
+    /// The next change event, oldest first.
+    pub fn pop_event(&mut self) -> Option<ChangeEvent> {
+        let n = self.events.head();
+        let ev = self.events.pop()?;
+        if let Some(v) = self.values.get_mut(ev.value.index as usize) {
+            if v.marks.queued_event == Some(n) {
+                v.marks.queued_event = None;
+            }
+        }
+        Some(ev)
+    }
+
+    pub fn events_waiting(&self) -> usize {
+        self.events.len()
+    }
+
+    /// (events merged into a queued one, events dropped on a full queue).
+    pub fn event_counts(&self) -> (u64, u64) {
+        (self.events.coalesced, self.events.dropped)
+    }
+
+    // ---- local writes -----------------------------------------------------------------
+
+    /// Stages a local write (`None`: a removal) for the next flush. FastLocal reads show
+    /// it at once, and its event is queued now.
+    pub fn stage(&mut self, i: ValueIndex, write: PendingWrite, metrics: &mut Metrics) {
+        let (now, me) = (self.now, self.me);
+        let v = &mut self.values[i.slot()];
+        let old = match v.view.mode {
+            Mode::FastLocal => Some(v.visible()),
+            Mode::WaitForSync => None,
+        };
+        if v.view.pending.is_some() {
+            metrics.writes_coalesced += 1;
+        }
+        let kind = if write.is_some() { ChangeKind::Modified } else { ChangeKind::Removed };
+        v.view.pending = Some(write);
+        v.view.state = SyncState::LocalOnly;
+        if v.view.mode == Mode::WaitForSync && v.view.write_time_ms.is_none() {
+            v.view.write_time_ms = Some(now);
+        }
+        self.mark_dirty(i);
+        if let Some(old) = old {
+            self.emit(i, kind, old, false, me);
+        }
+    }
+
+    /// Switches the mode; queues a `Modified` event if that changes what reads return.
+    pub fn set_mode(&mut self, i: ValueIndex, mode: Mode) {
+        let (now, me) = (self.now, self.me);
+        let v = &mut self.values[i.slot()];
+        if v.view.mode == mode {
+            return;
+        }
+        let old = v.visible();
+        v.view.mode = mode;
+        if mode == Mode::WaitForSync && v.view.pending.is_some() && v.view.write_time_ms.is_none() {
+            v.view.write_time_ms = Some(now);
+        }
+        if differs(&old, &v.visible()) {
+            self.emit(i, ChangeKind::Modified, old, false, me);
+        }
+    }
+
+    /// Writes value `i`'s pending write (and its meta record, if it was created here and
+    /// its meta is unwritten) into its document. `None` when there was nothing to write.
+    pub fn commit_pending(&mut self, i: ValueIndex) -> Option<Commit> {
+        let me = self.me;
+        let v = &mut self.values[i.slot()];
+        let pending = v.view.pending.take();
+        let meta = if v.crdt.meta_unwritten && !v.crdt.meta_known {
+            let mut m = vec![v.crdt.ty as u8];
+            v.crdt.policy.encode(&mut m);
+            Some(m)
+        } else {
+            None
+        };
+        v.crdt.meta_unwritten = false;
+        if pending.is_none() && meta.is_none() {
+            return None;
+        }
+        let prev_clock = v.book.stream(me).map_or(Clock::ZERO, |s| s.clock);
+        let (update, clock) = match &pending {
+            Some(write) => {
+                // What this write has seen: every other writer's clock in this value
+                // (its slot, or its meta record for a creator that never wrote).
+                let mut seen: Vec<(PeerId, Clock)> =
+                    v.crdt.slots.iter().filter(|s| s.writer != me).map(|s| (s.writer, s.clock)).collect();
+                for r in v.book.streams.iter().filter(|r| r.peer != me && r.clock > Clock::ZERO) {
+                    match seen.iter_mut().find(|(w, _)| *w == r.peer) {
+                        Some(e) => e.1 = e.1.max(r.clock),
+                        None => seen.push((r.peer, r.clock)),
+                    }
+                }
+                self.record.clear();
+                encode_record(&seen, write.as_ref(), &mut self.record);
+                let update = v.crdt.doc.write(me.get(), &self.slot_key, meta.as_deref(), &self.record);
+                let clock = prev_clock.after(1 + meta.is_some() as u32);
+                let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
+                match v.crdt.slots.binary_search_by_key(&me, |s| s.writer) {
+                    Ok(k) => v.crdt.slots[k] = slot,
+                    Err(k) => v.crdt.slots.insert(k, slot),
+                }
+                v.view.shows_local = true;
+                (update, clock)
+            }
+            None => {
+                (v.crdt.doc.write_meta(me.get(), meta.as_deref().unwrap_or_default()), prev_clock.after(1))
+            }
+        };
+        if meta.is_some() {
+            v.crdt.meta_known = true;
+        }
+        Some(Commit { update, clock, write: pending })
+    }
+
+    /// After a commit went into the stream: resolve, queue what changed, check again.
+    pub fn committed(
+        &mut self,
+        i: ValueIndex,
+        write: &Option<PendingWrite>,
+        any_active: bool,
+        metrics: &mut Metrics,
+    ) {
+        self.reconcile(i, any_active, metrics);
+        // The flush took a FastLocal write out of `pending`, which reads were already
+        // showing (`stage` queued its event): it must not count as a change.
+        let shown = match (self.values[i.slot()].view.mode, write) {
+            (Mode::FastLocal, Some(write)) => Some(write.clone()),
+            _ => None,
+        };
+        self.resolve(i, self.me, false, shown, any_active, metrics);
+        self.mark_unconverged(i);
+        self.touch(i);
+    }
+
+    // ---- remote updates ---------------------------------------------------------------
+
+    /// After `origin`'s entry was integrated and booked: resolve, queue what changed,
+    /// check again.
+    pub fn changed_by(
+        &mut self,
+        i: ValueIndex,
+        origin: PeerId,
+        created: bool,
+        any_active: bool,
+        metrics: &mut Metrics,
+    ) {
+        self.reconcile(i, any_active, metrics);
+        self.resolve(i, origin, created, None, any_active, metrics);
+        self.mark_unconverged(i);
+        self.touch(i);
+    }
+
+    /// Integrates one entry of `origin`'s stream into value `i`: a delta's update is
+    /// shown from its newest record and integrated later where it can be (see storage),
+    /// anything else is applied now. `full` re-reads every slot (snapshots, a stream's
+    /// first entry for the value, a value whose meta is unknown). False when the update
+    /// was refused (counted; a panic in yrs rebuilt the document).
+    pub fn integrate(
+        &mut self,
+        i: ValueIndex,
+        entry: Incoming,
+        any_active: bool,
+        metrics: &mut Metrics,
+    ) -> bool {
+        let Incoming { origin, stream_clock, update, full } = entry;
+        let me = self.me.get();
+        let v = &mut self.values[i.slot()];
+        let old = v.crdt.slots.iter().position(|s| s.writer == origin);
+        let newer_known = old.is_some_and(|k| v.crdt.slots[k].clock >= stream_clock);
+        // A delta carries its writer's own slot only, its newest record last: show that
+        // and leave the update for later.
+        let shown = match (&update, full) {
+            (Payload::Scanned(bytes, span), false) => span
+                .last_buffer
+                .and_then(|(at, len)| decode_record(origin, stream_clock, &bytes[at..at + len]).ok()),
+            _ => None,
+        };
+        match (shown.is_some(), update) {
+            (true, Payload::Scanned(bytes, span)) => v.crdt.doc.defer(me, bytes, span),
+            (_, update) => {
+                if v.crdt.doc.apply(me, update).is_err() {
+                    metrics.messages_rejected += 1;
+                    self.reconcile(i, any_active, metrics);
+                    return false;
+                }
+            }
+        }
+        metrics.updates_applied += 1;
+        if full {
+            if read_all(v, self.me) > 0 {
+                metrics.messages_rejected += 1;
+            }
+        } else if !newer_known {
+            let slot = match shown {
+                Some(slot) => Some(Ok(slot)),
+                None => v
+                    .crdt
+                    .doc
+                    .read_slot(me, &crate::storage::slot_key(origin.get()))
+                    .map(|rec| decode_record(origin, stream_clock, &rec)),
+            };
+            match slot {
+                Some(Ok(slot)) => match old {
+                    Some(k) => v.crdt.slots[k] = slot,
+                    None => {
+                        let k = v.crdt.slots.partition_point(|s| s.writer < origin);
+                        v.crdt.slots.insert(k, slot);
+                    }
+                },
+                Some(Err(_)) => metrics.messages_rejected += 1,
+                None => {}
+            }
+        }
+        true
+    }
+
+    /// Re-reads value `i` from its document if integrating deferred updates found a slot
+    /// record shown ahead of what the document holds (see storage), and resolves again.
+    pub fn reconcile(&mut self, i: ValueIndex, any_active: bool, metrics: &mut Metrics) {
+        if self.values[i.slot()].crdt.doc.take_stale() {
+            self.reread(i, any_active, metrics);
+        }
+    }
+
+    fn reread(&mut self, i: ValueIndex, any_active: bool, metrics: &mut Metrics) {
+        let v = &mut self.values[i.slot()];
+        if read_all(v, self.me) > 0 {
+            metrics.messages_rejected += 1;
+        }
+        let origin = v.newest_writer(self.me);
+        self.resolve(i, origin, false, None, any_active, metrics);
+        self.mark_unconverged(i);
+        self.touch(i);
+    }
+
+    /// The value's whole state as one yrs update (for a catch-up snapshot).
+    pub fn encode_full(&mut self, i: ValueIndex, any_active: bool, metrics: &mut Metrics) -> Vec<u8> {
+        let state = self.values[i.slot()].crdt.doc.encode_full(self.me.get());
+        self.reconcile(i, any_active, metrics);
+        state
+    }
+
+    // ---- resolution -------------------------------------------------------------------
+
+    /// Registers the merge function for `Policy::Custom(name)` and re-resolves the values
+    /// that use it.
+    pub fn register_merge(&mut self, name: &str, f: MergeFn, any_active: bool, metrics: &mut Metrics) {
+        self.merges.insert(Arc::from(name), f);
+        for k in 0..self.values.len() {
+            let i = ValueIndex::new(k as u32);
+            if matches!(&self.values[k].crdt.policy, Policy::Custom(n) if &**n == name) {
+                self.resolve(i, self.me, false, None, any_active, metrics);
+            }
+        }
+    }
+
+    /// Re-resolves value `i` from its slots and queues the events the change implies.
+    /// `origin` is the peer whose update triggered it; `created` marks a value that just
+    /// appeared here; `shown` is what reads showed before when the caller knows better
+    /// than the value (see `committed`). With no active member the resolved value is
+    /// acknowledged at once (nobody else needs to have it).
+    pub fn resolve(
+        &mut self,
+        i: ValueIndex,
+        origin: PeerId,
+        created: bool,
+        shown: Option<Option<Value>>,
+        any_active: bool,
+        metrics: &mut Metrics,
+    ) {
+        let me = self.me;
+        let v = &mut self.values[i.slot()];
+        let old_visible = shown.unwrap_or_else(|| v.visible());
+        let custom = match &v.crdt.policy {
+            Policy::Custom(name) => self.merges.get(name),
+            _ => None,
+        };
+        let r = register::resolve(&v.crdt.slots, v.crdt.ty, &v.crdt.policy, custom);
+        if r.fell_back {
+            metrics.merge_fallbacks += 1;
+        }
+        let changed = differs(&v.crdt.resolved, &r.value);
+        let mut correction = false;
+        if changed && origin != me && r.concurrent > 1 {
+            metrics.conflicts += 1;
+            let mine_in_frontier = register::frontier(&v.crdt.slots).any(|s| s.writer == me);
+            if v.view.shows_local && v.view.mode == Mode::FastLocal && mine_in_frontier {
+                correction = true;
+                metrics.corrections += 1;
+                v.view.state = SyncState::Conflicted;
+            }
+        }
+        if changed && origin != me {
+            v.view.shows_local = false;
+        }
+        v.crdt.resolved = r.value;
+        if !any_active {
+            v.acknowledge();
+        }
+        if created {
+            self.emit(i, ChangeKind::Created, None, false, origin);
+        } else if differs(&old_visible, &v.visible()) {
+            let kind = if v.reads_removed() { ChangeKind::Removed } else { ChangeKind::Modified };
+            self.emit(i, kind, old_visible, correction, origin);
+        }
+    }
+
+    /// Every member holds the value's latest state: reads of WaitForSync values move to
+    /// it, the state becomes `Converged`, and the event says so. Returns the write-to-
+    /// converged latency of a WaitForSync write this completes.
+    pub fn converge(&mut self, i: ValueIndex) -> Option<u64> {
+        let (now, me) = (self.now, self.me);
+        let v = &mut self.values[i.slot()];
+        let old = v.visible();
+        v.acknowledge();
+        v.view.state = SyncState::Converged;
+        let latency = v.view.write_time_ms.take().map(|t| now.since(t));
+        let kind = match (differs(&old, &v.visible()), v.view.mode) {
+            (true, Mode::WaitForSync) if v.view.acked_removed => ChangeKind::Removed,
+            (true, Mode::WaitForSync) => ChangeKind::Modified,
+            _ => ChangeKind::StateChanged,
+        };
+        let origin = v.newest_writer(me);
+        self.emit(i, kind, old, false, origin);
+        latency
+    }
+
+    /// No member is active: what this peer has is all there is.
+    pub fn alone(&mut self, i: ValueIndex) {
+        let v = &mut self.values[i.slot()];
+        v.acknowledge();
+        if v.view.state != SyncState::Conflicted {
+            v.view.state = SyncState::LocalOnly;
+        }
+    }
+
+    /// Live yrs documents and updates refused so far, over all values.
+    pub fn doc_counts(&self) -> (u64, u64) {
+        self.values.iter().fold((0, 0), |(live, rejected), v| {
+            (live + v.crdt.doc.is_live() as u64, rejected + v.crdt.doc.rejected_updates())
+        })
+    }
+}
+
+/// Re-reads meta and every slot of a value from its document; returns how many slot
+/// records were malformed (and skipped).
+fn read_all(v: &mut ValueState, me: PeerId) -> usize {
+    let (meta, raw) = v.crdt.doc.read(me.get());
+    let c = &mut v.crdt;
+    if let Some((ty, policy)) = meta.as_deref().and_then(decode_meta) {
+        c.ty = ty;
+        c.policy = policy;
+        c.meta_known = true;
+    }
+    let mut bad = 0;
+    let mut slots = Vec::with_capacity(raw.len());
+    for (w, clock, rec) in raw {
+        match decode_record(PeerId::new(w), Clock::new(clock), &rec) {
+            Ok(s) => slots.push(s),
+            Err(_) => bad += 1,
+        }
+    }
+    if !c.meta_known {
+        if let Some(ty) = slots.iter().find_map(|s| s.value.as_ref().map(|x| x.value_type())) {
+            c.ty = ty;
+        }
+    }
+    c.slots = slots;
+    bad
+}
+
+fn decode_meta(buf: &[u8]) -> Option<(ValueType, Policy)> {
+    let (&ty, rest) = buf.split_first()?;
+    Some((ValueType::from_u8(ty)?, Policy::decode(rest)?))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The table's invariants, without a session.
+    use super::*;
+
+    fn table() -> ValueTable {
+        ValueTable::new(PeerId::new(1), 7, 10, 64)
+    }
+
+    fn add(t: &mut ValueTable, id: &str) -> ValueIndex {
+        t.insert(id, ValueType::I64, Policy::LastWriterWins, Mode::FastLocal).unwrap()
+    }
+
+    /// Dirty, unconverged and idle each list a value at most once, however often it is
+    /// marked; taking the dirty list clears every mark so the next mark lists it again.
+    #[test]
+    fn each_list_holds_a_value_once() {
+        let mut t = table();
+        let a = add(&mut t, "a");
+        let b = add(&mut t, "b");
+        for _ in 0..3 {
+            t.mark_dirty(a);
+            t.mark_unconverged(a);
+            t.touch(a);
+        }
+        t.mark_dirty(b);
+        assert_eq!(t.dirty, vec![a, b]);
+        assert_eq!(t.unconverged, vec![a]);
+        assert_eq!(t.idle.len(), 2, "a and b, once each (insert touches)");
+        let taken = t.take_dirty();
+        assert_eq!(taken, vec![a, b]);
+        assert!(!t.has_dirty());
+        t.recycle_dirty(taken);
+        t.mark_dirty(b);
+        assert_eq!(t.dirty, vec![b]);
+    }
+
+    /// `stage` then `stage` again (a set after a create) lists the value dirty once and
+    /// counts the coalesced write.
+    #[test]
+    fn staging_twice_is_one_dirty_entry() {
+        let mut t = table();
+        let mut m = Metrics::default();
+        let a = add(&mut t, "a");
+        t.get_mut(a).crdt.meta_unwritten = true;
+        t.mark_dirty(a);
+        t.stage(a, Some(Value::I64(1)), &mut m);
+        t.stage(a, Some(Value::I64(2)), &mut m);
+        assert_eq!(t.take_dirty(), vec![a]);
+        assert_eq!(m.writes_coalesced, 1);
+        assert_eq!(t.get(a).visible(), Some(Value::I64(2)));
+    }
+
+    /// A value that `settle` lets go leaves the list; one kept stays once; one marked
+    /// again while being settled (here: the other value) is visited next time.
+    #[test]
+    fn settle_keeps_flag_and_list_in_step() {
+        let mut t = table();
+        let a = add(&mut t, "a");
+        let b = add(&mut t, "b");
+        t.mark_unconverged(a);
+        t.mark_unconverged(b);
+        t.settle(|t, i| {
+            if i == a {
+                t.mark_unconverged(b);
+                t.mark_unconverged(a);
+            }
+            i == b
+        });
+        assert!(t.get(a).is_unconverged());
+        assert!(!t.get(b).is_unconverged(), "b settled after a marked it");
+        assert_eq!(t.unconverged, vec![a]);
+        t.settle(|_, _| true);
+        assert!(!t.has_unconverged());
+        t.mark_unconverged(b);
+        assert_eq!(t.unconverged, vec![b]);
+    }
+
+    /// A value's queued event is merged into while unpolled and forgotten once polled.
+    #[test]
+    fn a_queued_event_is_merged_until_polled() {
+        let mut t = table();
+        let mut m = Metrics::default();
+        let a = add(&mut t, "a");
+        t.stage(a, Some(Value::I64(1)), &mut m);
+        t.stage(a, Some(Value::I64(2)), &mut m);
+        assert_eq!(t.events_waiting(), 1);
+        let ev = t.pop_event().unwrap();
+        assert_eq!((ev.old, ev.new), (None, Some(Value::I64(2))));
+        assert_eq!(t.get(a).marks.queued_event, None);
+        t.stage(a, Some(Value::I64(3)), &mut m);
+        assert_eq!(t.events_waiting(), 1);
+    }
+
+    /// Handles name values of this table only.
+    #[test]
+    fn handles_are_checked() {
+        let mut t = table();
+        let a = add(&mut t, "a");
+        assert_eq!(t.index(t.handle(a)).unwrap(), a);
+        assert!(matches!(t.index(ValueHandle::from_raw(8, 0)), Err(Error::ForeignHandle(_))));
+        assert!(matches!(t.index(ValueHandle::from_raw(7, 5)), Err(Error::StaleHandle(_))));
+        for k in 1..10 {
+            add(&mut t, &format!("v{k}"));
+        }
+        assert!(matches!(
+            t.insert("x", ValueType::I64, Policy::LastWriterWins, Mode::FastLocal),
+            Err(Error::TooManyValues(10))
+        ));
+    }
+
+    /// A value untouched for the idle time hibernates; one touched meanwhile waits.
+    #[test]
+    fn idle_values_hibernate_after_their_last_touch() {
+        let mut t = table();
+        let mut m = Metrics::default();
+        let a = add(&mut t, "a");
+        let b = add(&mut t, "b");
+        for i in [a, b] {
+            t.stage(i, Some(Value::I64(1)), &mut m);
+            let taken = t.take_dirty();
+            for &i in &taken {
+                let c = t.commit_pending(i).unwrap();
+                t.committed(i, &c.write, false, &mut m);
+            }
+            t.settle(|t, i| {
+                t.alone(i);
+                true
+            });
+        }
+        assert_eq!(t.doc_counts().0, 2);
+        t.advance_to(Millis::new(1500));
+        t.touch(b);
+        t.advance_to(Millis::new(2000));
+        t.hibernate_idle(2000, false, &mut m);
+        assert_eq!(t.doc_counts().0, 1, "a hibernated, b touched at 1500");
+        assert_eq!(t.next_hibernation(2000), Some(Millis::new(3500)));
+        t.advance_to(Millis::new(3500));
+        t.hibernate_idle(2000, false, &mut m);
+        assert_eq!(t.doc_counts().0, 0);
+        assert_eq!(t.get(b).visible(), Some(Value::I64(1)));
+    }
+}
