@@ -92,8 +92,13 @@ pub(crate) struct SyncEngine {
     my_seq: Seq,
     /// (seq, send time) of our messages some member has not acknowledged.
     sent_at: VecDeque<(Seq, Millis)>,
-    /// The values this context wrote, each once (see `StreamIn::values`).
-    pub own_values: Vec<ValueIndex>,
+    /// Our stream's writes in seq order: (the seq that carried it, the value). A value
+    /// written again has a newer entry; the older ones are stale, skipped by catch-ups
+    /// and compacted away, so a catch-up from `base` costs the writes made since `base`,
+    /// not every value we ever wrote.
+    own_log: Vec<(Seq, ValueIndex)>,
+    /// How many values we have written (each counted once).
+    own_written: usize,
     /// Per tick, per (stream, seq): whether every active member holds it (reused).
     converge_cache: Vec<(PeerId, Seq, bool)>,
     /// WaitForSync write-to-converged latencies.
@@ -114,7 +119,8 @@ impl SyncEngine {
             streams: HashMap::default(),
             my_seq: Seq::NONE,
             sent_at: VecDeque::new(),
-            own_values: Vec::new(),
+            own_log: Vec::new(),
+            own_written: 0,
             converge_cache: Vec::new(),
             converge_hist: Histogram::new(),
             last_acks_sent: Vec::new(),
@@ -358,9 +364,8 @@ impl SyncEngine {
             r.last_seq = seq;
             r.clock = commit.clock;
             v.view.state = if any_active { SyncState::Syncing } else { SyncState::LocalOnly };
-            if first {
-                self.own_values.push(i);
-            }
+            self.own_written += first as usize;
+            self.own_log.push((seq, i));
             metrics.writes_flushed += commit.write.is_some() as u64;
             table.committed(i, &commit.write, any_active, metrics);
         }
@@ -372,7 +377,40 @@ impl SyncEngine {
             self.sent_at.pop_front();
         }
         table.recycle_dirty(dirty);
+        if self.own_log.len() > 2 * self.own_written + 64 {
+            self.own_log.retain(|&(s, i)| Self::latest_of(table, me, s, i));
+        }
         staged
+    }
+
+    /// Whether `seq` is the last seq of `stream` that carried value `i`.
+    fn latest_of(table: &ValueTable, stream: PeerId, seq: Seq, i: ValueIndex) -> bool {
+        table.get(i).book.stream(stream).is_some_and(|r| r.last_seq == seq)
+    }
+
+    /// The values a member holding `stream` up to `base` lacks, in index order. Our own
+    /// stream: the values written after `base`, found from the write log. Another's
+    /// (forwarded for a peer no longer here, rare): every value that stream wrote,
+    /// filtered.
+    fn lacking(&self, stream: PeerId, base: Seq, table: &ValueTable) -> Vec<ValueIndex> {
+        let mut lacking: Vec<ValueIndex> = if stream == self.me {
+            let from = self.own_log.partition_point(|&(s, _)| s <= base);
+            self.own_log[from..]
+                .iter()
+                .filter(|&&(s, i)| Self::latest_of(table, stream, s, i))
+                .map(|&(_, i)| i)
+                .collect()
+        } else {
+            let written = self.streams.get(&stream).map_or(&[][..], |s| &s.values[..]);
+            written
+                .iter()
+                .copied()
+                .filter(|&i| table.get(i).book.stream(stream).is_some_and(|r| r.last_seq > base))
+                .collect()
+        };
+        // In index order, as the snapshot's entries always were.
+        lacking.sort_unstable();
+        lacking
     }
 
     // ---- inbox: messages -> yrs -> events ---------------------------------------------
@@ -622,24 +660,15 @@ impl SyncEngine {
     }
 
     /// Sends `job.to` the full state of every value `job.stream` touched after
-    /// `job.base`, so it can mark the stream applied up to `job.target`. Visits the
-    /// values the stream wrote, not every value.
+    /// `job.base`, so it can mark the stream applied up to `job.target`. Visits what the
+    /// member lacks (see `lacking`), not every value.
     fn send_snapshot(&mut self, job: CatchUp, table: &mut ValueTable, metrics: &mut Metrics) {
         let CatchUp { to, stream, base, target } = job;
         let limit = self.payload_limit();
         let any_active = self.members.any_active();
         let mut chunks: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new())];
-        let mut touched = match stream == self.me {
-            true => self.own_values.clone(),
-            false => self.streams.get(&stream).map_or_else(Vec::new, |s| s.values.clone()),
-        };
-        // In index order, as the snapshot's entries always were.
-        touched.sort_unstable();
-        for i in touched {
+        for i in self.lacking(stream, base, table) {
             let Some(r) = table.get(i).book.stream(stream).copied() else { continue };
-            if r.last_seq <= base {
-                continue;
-            }
             let state = table.encode_full(i, any_active, metrics);
             let id = &table.get(i).id;
             let last = chunks.last().expect("non-empty");
@@ -845,12 +874,43 @@ mod tests {
             }
             b.tick(now);
         }
-        assert_eq!(b.sync.own_values.len(), 50);
+        assert_eq!(b.sync.own_written, 50);
         assert_eq!(b.sync.streams[&PeerId::new(1)].values.len(), 3);
         let mut listed = b.sync.streams[&PeerId::new(1)].values.clone();
         listed.sort_unstable();
         listed.dedup();
         assert_eq!(listed.len(), 3, "each value once");
+    }
+
+    /// A catch-up of our own stream from `base` visits the values written after `base`,
+    /// each once, whatever else we wrote before; the write log stays within twice the
+    /// values written (plus a constant) however long the session.
+    #[test]
+    fn a_catch_up_costs_the_writes_since_its_base() {
+        use crate::context::ValueOptions;
+        use crate::value::ValueType;
+        let mut a = Context::new(1, Options::default()).unwrap();
+        a.add_peer(2).unwrap();
+        let hs: Vec<_> = (0..200)
+            .map(|k| a.create(&format!("v{k}"), ValueType::I64, ValueOptions::default()).unwrap())
+            .collect();
+        a.tick(16);
+        let base = a.sync.my_seq();
+        let index = |a: &Context, k: usize| a.index_of(hs[k]);
+        for round in 0..1000u64 {
+            // Value 7 every tick, value 9 every tenth.
+            a.set(hs[7], round as i64).unwrap();
+            if round % 10 == 0 {
+                a.set(hs[9], round as i64).unwrap();
+            }
+            a.tick(32 + 16 * round);
+        }
+        let me = PeerId::new(1);
+        let lacking = a.sync.lacking(me, base, &a.table);
+        assert_eq!(lacking, vec![index(&a, 7), index(&a, 9)]);
+        assert!(a.sync.lacking(me, a.sync.my_seq(), &a.table).is_empty());
+        assert_eq!(a.sync.lacking(me, Seq::NONE, &a.table).len(), 200);
+        assert!(a.sync.own_log.len() <= 2 * 200 + 64, "log of {} entries", a.sync.own_log.len());
     }
 
     /// yrs panicking on a peer's update (the test hook stands in for a crafted update
