@@ -12,6 +12,7 @@ use crate::handle::ValueHandle;
 use crate::value::Value;
 use crate::view::SyncState;
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 
 /// What happened to a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,10 +59,11 @@ impl EventQueue {
         EventQueue { queue: VecDeque::new(), head: 0, capacity, coalesced: 0, dropped: 0 }
     }
 
-    /// Pushes `ev`; `slot` is the value's record of its queued event (absolute number),
-    /// kept by the caller so merging is O(1).
-    pub fn push(&mut self, ev: ChangeEvent, slot: &mut Option<u64>) {
-        if let Some(n) = *slot {
+    /// Pushes `ev`; `slot` is the value's record of its queued event, kept by the caller
+    /// so merging is O(1): the event's absolute number plus one (so `None` fits in the
+    /// same eight bytes; every value carries one).
+    pub fn push(&mut self, ev: ChangeEvent, slot: &mut Option<NonZeroU64>) {
+        if let Some(n) = slot.map(|n| n.get() - 1) {
             let full = self.queue.len() >= self.capacity;
             if n >= self.head {
                 let queued = &mut self.queue[(n - self.head) as usize];
@@ -76,7 +78,7 @@ impl EventQueue {
             self.dropped += 1;
             return;
         }
-        *slot = Some(self.head + self.queue.len() as u64);
+        *slot = NonZeroU64::new(self.head + self.queue.len() as u64 + 1);
         self.queue.push_back(ev);
     }
 
@@ -93,9 +95,9 @@ impl EventQueue {
         Some(ev)
     }
 
-    /// Absolute number of the next event `pop` returns.
-    pub fn head(&self) -> u64 {
-        self.head
+    /// The slot record (see `push`) of the next event `pop` returns.
+    pub fn head_slot(&self) -> Option<NonZeroU64> {
+        NonZeroU64::new(self.head + 1)
     }
 
     pub fn len(&self) -> usize {

@@ -23,6 +23,7 @@ use crate::storage::{Payload, ValueDoc};
 use crate::value::{Value, ValueType};
 use crate::view::{Mode, SyncState};
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 /// A local write not yet flushed: `Some(v)` a write, `None` a removal.
@@ -109,8 +110,8 @@ struct Marks {
     unconverged: bool,
     in_idle_queue: bool,
     last_touch_ms: Millis,
-    /// Absolute number of this value's queued event, for merging.
-    queued_event: Option<u64>,
+    /// This value's queued event, for merging (see `EventQueue::push`).
+    queued_event: Option<NonZeroU64>,
 }
 
 pub(crate) struct ValueState {
@@ -468,10 +469,10 @@ impl ValueTable {
 
     /// The next change event, oldest first.
     pub fn pop_event(&mut self) -> Option<ChangeEvent> {
-        let n = self.events.head();
+        let n = self.events.head_slot();
         let ev = self.events.pop()?;
         if let Some(v) = self.values.get_mut(ev.value.index as usize) {
-            if v.marks.queued_event == Some(n) {
+            if v.marks.queued_event == n {
                 v.marks.queued_event = None;
             }
         }
