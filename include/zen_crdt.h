@@ -308,6 +308,11 @@ typedef struct zen_options_t {
   uint64_t hibernate_after_ms;
   // Most values a context holds.
   uint64_t max_values;
+  // The size each message aims at, 0 for `max_message_bytes` (1.1): deltas and
+  // catch-ups are split to fit. Set it to an unreliable transport's datagram budget
+  // (about 1200 for ENet or WebRTC) so a lost datagram loses only its own values.
+  // 0 or 256..=`max_message_bytes`.
+  uint64_t target_message_bytes;
 } zen_options_t;
 
 // Options of a value at creation. Start from `zen_value_options_default`, which sets

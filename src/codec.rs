@@ -12,6 +12,11 @@
 
 use std::fmt;
 
+/// Bytes of `x` as a varint (what `put_varint` appends).
+pub(crate) fn varint_len(x: u64) -> usize {
+    (64 - (x | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Appends `v` as a canonical LEB128 varint (1 to 10 bytes).
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -151,6 +156,15 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn varint_len_is_what_put_varint_writes() {
+        for x in [0u64, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, 1 << 53, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, x);
+            assert_eq!(varint_len(x), out.len(), "{x}");
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

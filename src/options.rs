@@ -14,6 +14,13 @@ pub struct Options {
     pub heartbeat_ms: u64,
     /// Largest message `receive` accepts and `poll_outbound` produces.
     pub max_message_bytes: usize,
+    /// The size each message aims at, 0 for `max_message_bytes`. Deltas and catch-up
+    /// snapshots are split so each fits (a message with one entry larger than this
+    /// still goes, up to `max_message_bytes`). Set it to the datagram budget of an
+    /// unreliable transport (about 1200 bytes for ENet or WebRTC): a message larger than
+    /// one datagram is fragmented and lost whole if any fragment is, while messages that
+    /// fit lose only the values they carry. At least 256 when set.
+    pub target_message_bytes: usize,
     /// Largest string or bytes value.
     pub max_value_bytes: usize,
     /// Longest value id, in bytes of UTF-8.
@@ -33,6 +40,7 @@ impl Default for Options {
             peer_timeout_ms: 3000,
             heartbeat_ms: 250,
             max_message_bytes: 1 << 20,
+            target_message_bytes: 0,
             max_value_bytes: 64 << 10,
             max_id_bytes: 256,
             event_capacity: 1 << 16,
@@ -56,6 +64,14 @@ impl Options {
                 "max_message_bytes",
                 self.max_message_bytes as u64,
                 "must hold two values of max_value_bytes plus their ids",
+            );
+        }
+        let target = self.target_message_bytes;
+        if target != 0 && !(256..=self.max_message_bytes).contains(&target) {
+            return bad(
+                "target_message_bytes",
+                target as u64,
+                "must be 0 (off) or between 256 and max_message_bytes",
             );
         }
         if self.max_id_bytes == 0 || self.event_capacity == 0 {

@@ -19,6 +19,7 @@
 //! and the outbound queue. It drives values only through the value table's methods and
 //! never reads a clock or does I/O; the context's `tick` calls its steps in order.
 
+use crate::codec::varint_len;
 use crate::error::Error;
 use crate::ids::{Millis, PeerId, Seq, ValueIndex};
 use crate::membership::Membership;
@@ -77,6 +78,9 @@ pub(crate) struct Staged {
 const HEADER_ROOM: usize = 64;
 /// The most bytes one ack entry takes: peer id, upto and the window bits as varints.
 const ACK_ENTRY_MAX: usize = 30;
+/// Besides its peer id, the most bytes an ack entry takes: a seq (10) and window bits
+/// (10). A bound, so a message split for `target_message_bytes` stays under it.
+const ACK_GROWTH: usize = 20;
 /// Most streams (peers ever heard of) a context tracks; snapshots of further unknown
 /// streams are refused, so hostile input cannot grow this table without bound.
 const MAX_STREAMS: usize = 4096;
@@ -104,6 +108,10 @@ pub(crate) struct SyncEngine {
     /// WaitForSync write-to-converged latencies.
     pub converge_hist: Histogram,
     last_acks_sent: Vec<(PeerId, SeqWindow)>,
+    /// Sealed over raw bytes of recent deltas (LZ4 shrinks game state severalfold), so
+    /// deltas split for `target_message_bytes` come out near the target, not a fraction
+    /// of it. Starts at 1 (split by raw size until a delta was measured).
+    delta_ratio: f64,
     last_send_ms: Millis,
     next_catchup_id: u64,
     inbox: Vec<Message>,
@@ -124,6 +132,7 @@ impl SyncEngine {
             converge_cache: Vec::new(),
             converge_hist: Histogram::new(),
             last_acks_sent: Vec::new(),
+            delta_ratio: 1.0,
             last_send_ms: Millis::ZERO,
             next_catchup_id: 1,
             inbox: Vec::new(),
@@ -332,7 +341,7 @@ impl SyncEngine {
             return staged;
         }
         let me = self.me;
-        let limit = self.payload_limit();
+        let limit = self.delta_limit();
         let dirty = table.take_dirty();
         let any_active = self.members.any_active();
         for &i in &dirty {
@@ -664,7 +673,7 @@ impl SyncEngine {
     /// member lacks (see `lacking`), not every value.
     fn send_snapshot(&mut self, job: CatchUp, table: &mut ValueTable, metrics: &mut Metrics) {
         let CatchUp { to, stream, base, target } = job;
-        let limit = self.payload_limit();
+        let limit = self.split_limit();
         let any_active = self.members.any_active();
         let mut chunks: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new())];
         for i in self.lacking(stream, base, table) {
@@ -712,6 +721,32 @@ impl SyncEngine {
         self.opts.max_message_bytes.saturating_sub(header).max(one_entry)
     }
 
+    /// The entry bytes past which `flush` and catch-ups start a new message: the payload
+    /// limit, or less when `target_message_bytes` asks for datagram-sized messages. The
+    /// header is bounded from the streams we acknowledge now (an entry's window may grow
+    /// before it is sent, by at most `ACK_GROWTH` bytes) and the members that may add one.
+    fn split_limit(&self) -> usize {
+        let hard = self.payload_limit();
+        let target = self.opts.target_message_bytes;
+        if target == 0 {
+            return hard;
+        }
+        let acks: usize = self.streams.keys().map(|p| varint_len(p.get()) + ACK_GROWTH).sum();
+        let unheard = self.members.members.iter().filter(|m| !self.streams.contains_key(&m.id)).count();
+        let header = HEADER_ROOM + acks + ACK_ENTRY_MAX * unheard;
+        hard.min(target.saturating_sub(header))
+    }
+
+    /// `split_limit` for a delta's raw entries, scaled by how much recent deltas shrank
+    /// when sealed, with a 10 % margin; never above the payload limit.
+    fn delta_limit(&self) -> usize {
+        let split = self.split_limit();
+        if self.opts.target_message_bytes == 0 {
+            return split;
+        }
+        ((split as f64 * 0.9 / self.delta_ratio) as usize).min(self.payload_limit())
+    }
+
     fn ack_vector(&self) -> Vec<(PeerId, SeqWindow)> {
         let mut acks: Vec<(PeerId, SeqWindow)> = self
             .streams
@@ -723,12 +758,15 @@ impl SyncEngine {
         acks
     }
 
-    fn push_out(&mut self, to: Option<PeerId>, bytes: Vec<u8>, now: Millis, metrics: &mut Metrics) {
+    /// Seals and queues a message; returns its sealed size.
+    fn push_out(&mut self, to: Option<PeerId>, bytes: Vec<u8>, now: Millis, metrics: &mut Metrics) -> usize {
         let bytes = seal(bytes);
+        let sealed = bytes.len();
         metrics.messages_out += 1;
         metrics.bytes_out += bytes.len() as u64;
         self.last_send_ms = now;
         self.outbound.push_back(Outbound { to: to.map(PeerId::get), bytes });
+        sealed
     }
 
     /// Sends this tick's deltas with our ack vector, or the ack vector alone when it
@@ -745,7 +783,13 @@ impl SyncEngine {
             put_varint(&mut out, seq.get());
             put_varint(&mut out, count);
             out.extend_from_slice(&entries);
-            self.push_out(None, out, now, metrics);
+            let raw = out.len();
+            let sealed = self.push_out(None, out, now, metrics);
+            // Small deltas say little about how large ones compress.
+            if raw >= 512 {
+                let ratio = (sealed as f64 / raw as f64).clamp(0.05, 1.0);
+                self.delta_ratio = 0.7 * self.delta_ratio + 0.3 * ratio;
+            }
         }
         let heartbeat_due = now.since(self.last_send_ms) >= self.opts.heartbeat_ms;
         if !sent_delta && (acks != self.last_acks_sent || heartbeat_due) {

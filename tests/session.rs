@@ -438,3 +438,92 @@ fn quaternions_replicate_as_rotations_and_average_as_rotations() {
         Err(Error::PolicyNotSupported { .. })
     ));
 }
+
+/// With `target_message_bytes` set, a tick's writes and a late joiner's catch-up are
+/// split into messages of at most that size (one entry larger than it goes alone), and a
+/// session over a lossy network converges all the same.
+#[test]
+fn messages_are_split_to_the_target_size() {
+    let opts = Options { target_message_bytes: 1200, ..Options::default() };
+    let mut a = Context::new(1, opts.clone()).unwrap();
+    let mut b = Context::new(2, opts.clone()).unwrap();
+    a.add_peer(2).unwrap();
+    b.add_peer(1).unwrap();
+    let hs: Vec<_> =
+        (0..300).map(|k| a.create(&format!("entity/{k}/pos"), ValueType::Vec3, fast()).unwrap()).collect();
+    for (k, h) in hs.iter().enumerate() {
+        a.set(*h, [k as f32, 0.5, -(k as f32)]).unwrap();
+    }
+    // Incompressible, so it stays larger than the target after LZ4.
+    let mut rng = zen_crdt::sim::Rng::new(3);
+    let noise: Vec<u8> = (0..4000).map(|_| rng.next_u64() as u8).collect();
+    let big = a.create("big", ValueType::Bytes, fast()).unwrap();
+    a.set(big, noise.clone()).unwrap();
+    a.tick(16);
+    let sizes: Vec<usize> = std::iter::from_fn(|| a.poll_outbound())
+        .map(|o| {
+            b.receive(&o.bytes).unwrap();
+            o.bytes.len()
+        })
+        .collect();
+    assert!(sizes.len() >= 5, "split into {sizes:?}");
+    assert_eq!(sizes.iter().filter(|&&n| n > 1200).count(), 1, "only the big value's message: {sizes:?}");
+    b.tick(16);
+    assert_eq!(b.value_count(), 301);
+    assert_eq!(b.get(b.open("big").unwrap()).unwrap(), Value::Bytes(noise));
+    // Once a delta has shown how well such entries compress, messages are cut near the
+    // target rather than at a fraction of it: fewer, larger, still within it.
+    let mut later = Vec::new();
+    for round in 0..3 {
+        for (k, h) in hs.iter().enumerate() {
+            a.set(*h, [k as f32, round as f32, 1.0]).unwrap();
+        }
+        a.tick(17 + round);
+        later = std::iter::from_fn(|| a.poll_outbound()).map(|o| o.bytes.len()).collect();
+    }
+    assert!(later.iter().all(|&n| n <= 1200), "{later:?}");
+    assert!(later.len() * 2 <= sizes.len(), "{later:?} vs {sizes:?}");
+
+    // A late joiner's catch-up snapshot is split the same way.
+    let mut c = Context::new(3, opts.clone()).unwrap();
+    a.add_peer(3).unwrap();
+    c.add_peer(1).unwrap();
+    a.tick(32);
+    let catch_up: Vec<Outbound> =
+        std::iter::from_fn(|| a.poll_outbound()).filter(|o| o.to == Some(3)).collect();
+    assert!(catch_up.len() >= 5, "{} chunks", catch_up.len());
+    assert_eq!(catch_up.iter().filter(|o| o.bytes.len() > 1200).count(), 1);
+    for o in &catch_up {
+        c.receive(&o.bytes).unwrap();
+    }
+    c.tick(32);
+    assert_eq!(c.value_count(), 301);
+    let h = c.open("entity/299/pos").unwrap();
+    assert_eq!(c.get(h).unwrap(), Value::Vec3([299.0, 2.0, 1.0]));
+
+    // Four players writing 200 values each per tick at 10 % loss converge.
+    let link = LinkConfig { loss: 0.1, ..LinkConfig::default() };
+    let mut s = Sim::new(11, 4, link, opts);
+    let handles: Vec<Vec<ValueHandle>> = (0..4)
+        .map(|p| {
+            (0..200).map(|k| s.ctx(p).create(&format!("p{p}/{k}"), ValueType::I64, fast()).unwrap()).collect()
+        })
+        .collect();
+    for round in 0..30i64 {
+        for (p, hs) in handles.iter().enumerate() {
+            for h in hs {
+                s.ctx(p).set(*h, round).unwrap();
+            }
+        }
+        s.step();
+    }
+    s.run_for(3000);
+    for p in 0..4 {
+        assert_eq!(s.ctx(p).value_count(), 800);
+        for q in 0..4 {
+            let h = s.ctx(p).open(&format!("p{q}/199")).unwrap();
+            assert_eq!(s.ctx(p).get(h).unwrap(), Value::I64(29), "peer {p} value of {q}");
+            assert_eq!(s.ctx(p).state(h).unwrap(), SyncState::Converged);
+        }
+    }
+}

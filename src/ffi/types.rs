@@ -239,6 +239,11 @@ pub struct zen_options_t {
     pub hibernate_after_ms: u64,
     /// Most values a context holds.
     pub max_values: u64,
+    /// The size each message aims at, 0 for `max_message_bytes` (1.1): deltas and
+    /// catch-ups are split to fit. Set it to an unreliable transport's datagram budget
+    /// (about 1200 for ENet or WebRTC) so a lost datagram loses only its own values.
+    /// 0 or 256..=`max_message_bytes`.
+    pub target_message_bytes: u64,
 }
 
 /// Options of a value at creation. Start from `zen_value_options_default`, which sets
@@ -395,7 +400,10 @@ pub struct zen_bytes_t {
 }
 
 // Growable structs, and the size each had in 1.0.
-impl Growable for zen_options_t {}
+impl Growable for zen_options_t {
+    /// 1.1 added `target_message_bytes`.
+    const SIZE_1_0: usize = std::mem::offset_of!(zen_options_t, target_message_bytes);
+}
 impl Growable for zen_value_options_t {}
 impl Growable for zen_metrics_t {
     /// 1.1 added `rejected_updates`.
@@ -416,6 +424,7 @@ pub(crate) fn options_out(o: &Options) -> zen_options_t {
         event_capacity: o.event_capacity as u64,
         hibernate_after_ms: o.hibernate_after_ms,
         max_values: o.max_values as u64,
+        target_message_bytes: o.target_message_bytes as u64,
     }
 }
 
@@ -435,6 +444,7 @@ pub(crate) fn options_in(o: &zen_options_t) -> Result<Options, FfiError> {
         event_capacity: size("event_capacity", o.event_capacity)?,
         hibernate_after_ms: o.hibernate_after_ms,
         max_values: size("max_values", o.max_values)?,
+        target_message_bytes: size("target_message_bytes", o.target_message_bytes)?,
     })
 }
 

@@ -94,8 +94,14 @@ static void test_option_struct_sizes(void) {
   o.struct_size = 0;
   CHECK_STATUS(zen_context_new(1, &o, &c), ZEN_ERR_INVALID_ARGUMENT);
   CHECK(strstr(last_error(), "struct_size") != NULL);
-  o.struct_size = sizeof o - 8;
+  o.struct_size = offsetof(zen_options_t, target_message_bytes) - 8;
   CHECK_STATUS(zen_context_new(1, &o, &c), ZEN_ERR_INVALID_ARGUMENT);
+  /* A 1.0 caller's struct (without the 1.1 field) works; the field keeps its default. */
+  o.struct_size = offsetof(zen_options_t, target_message_bytes);
+  o.target_message_bytes = 99; /* beyond the caller's struct: never read */
+  CHECK_OK(zen_context_new(1, &o, &c));
+  zen_context_free(c);
+  o.struct_size = sizeof o;
   struct {
     zen_options_t v1;
     uint64_t future_field;
@@ -799,6 +805,45 @@ static void test_metrics_and_peer_lag(void) {
 }
 
 /* A 1.0 caller's zen_metrics_t (without the 1.1 counter) is filled as far as it goes. */
+/* target_message_bytes: 0 or 256..=max_message_bytes; when set, a tick's 300 writes
+ * leave as several messages, each within the target. */
+static void test_target_message_bytes(void) {
+  zen_options_t o;
+  CHECK_OK(zen_options_default(&o));
+  CHECK(o.target_message_bytes == 0);
+  zen_context_t c = {0};
+  o.target_message_bytes = 100;
+  CHECK_STATUS(zen_context_new(1, &o, &c), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "target_message_bytes") != NULL);
+  o.target_message_bytes = o.max_message_bytes + 1;
+  CHECK_STATUS(zen_context_new(1, &o, &c), ZEN_ERR_INVALID_ARGUMENT);
+  o.target_message_bytes = 1200;
+  CHECK_OK(zen_context_new(1, &o, &c));
+  CHECK_OK(zen_context_add_peer(c, 2));
+  for (int k = 0; k < 300; k++) {
+    char id[32];
+    int n = snprintf(id, sizeof id, "entity/%d", k);
+    zen_value_t v;
+    CHECK_OK(zen_value_create(c, id, (size_t)n, ZEN_TYPE_VEC3, NULL, &v));
+    zen_vec3_t pos = {(float)k, 1.0f, 2.0f};
+    CHECK_OK(zen_value_set_vec3(c, v, pos));
+  }
+  CHECK_OK(zen_context_tick(c, 16));
+  int messages = 0;
+  for (;;) {
+    uint8_t buf[4096];
+    size_t len = 0;
+    uint64_t to = 0;
+    bool has = false;
+    CHECK_OK(zen_context_poll_outbound(c, buf, sizeof buf, &len, &to, &has));
+    if (!has) break;
+    CHECK(len <= 1200);
+    messages++;
+  }
+  CHECK(messages >= 5);
+  zen_context_free(c);
+}
+
 static void test_metrics_older_struct_size(void) {
   zen_context_t c = new_ctx(1);
   zen_metrics_t m;
@@ -1071,6 +1116,7 @@ static const zen_test_case CASES[] = {
     {"outbound_alloc_and_double_free", test_outbound_alloc_and_double_free},
     {"metrics_and_peer_lag", test_metrics_and_peer_lag},
     {"metrics_older_struct_size", test_metrics_older_struct_size},
+    {"target_message_bytes", test_target_message_bytes},
     {"next_deadline_errors_and_idle", test_next_deadline_errors_and_idle},
     {"ticking_only_at_deadlines_converges", test_ticking_only_at_deadlines_converges},
     {"game_and_network_threads", test_game_and_network_threads},

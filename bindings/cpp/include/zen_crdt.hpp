@@ -788,6 +788,9 @@ class Options {
   Options& event_capacity(std::uint64_t v) noexcept { return o_.event_capacity = v, *this; }
   Options& hibernate_after_ms(std::uint64_t v) noexcept { return o_.hibernate_after_ms = v, *this; }
   Options& max_values(std::uint64_t v) noexcept { return o_.max_values = v, *this; }
+  // The size messages aim at (0: max_message_bytes): set an unreliable transport's
+  // datagram budget, about 1200, so a lost datagram loses only its own values (1.1).
+  Options& target_message_bytes(std::uint64_t v) noexcept { return o_.target_message_bytes = v, *this; }
   const zen_options_t& capi() const noexcept { return o_; }
   zen_options_t& capi() noexcept { return o_; }
 

@@ -131,10 +131,13 @@ ZEN_TEST(every_option_setter_reaches_the_library) {
                   .max_id_bytes(64)
                   .event_capacity(2)
                   .hibernate_after_ms(5000)
-                  .max_values(2);
+                  .max_values(2)
+                  .target_message_bytes(1200);
   const zen_options_t& o = opts.capi();
   CHECK(o.tick_interval_ms == 10 && o.peer_timeout_ms == 4000 && o.heartbeat_ms == 200);
   CHECK(o.max_message_bytes == (1 << 20) && o.max_id_bytes == 64 && o.hibernate_after_ms == 5000);
+  CHECK(o.target_message_bytes == 1200);
+  CHECK_ERR(zen::Context::create(1, zen::Options().target_message_bytes(100)), ZEN_ERR_INVALID_ARGUMENT);
   auto c = zen::Context::create(1, opts).value();
   auto s = c.create<std::string>("s").value();
   CHECK_ERR(s.set(std::string("nine bytes")), ZEN_ERR_TOO_LARGE);  // max_value_bytes

@@ -5,11 +5,11 @@
 //! the Godot glue: properties, methods, signals, Variant conversion.
 
 use crate::convert::{to_value, to_variant, value_type_of};
-use crate::session::{state_code, Frame, Session, Signal};
+use crate::session::{options_for, state_code, Frame, Session, Signal, DEFAULT_TARGET_MESSAGE_BYTES};
 use godot::classes::multiplayer_peer::TransferMode;
 use godot::classes::{INode, MultiplayerApi, Node, SceneMultiplayer, Time};
 use godot::prelude::*;
-use zen_crdt::{Mode, Options, Policy, ValueHandle};
+use zen_crdt::{Mode, Policy, ValueHandle};
 
 #[derive(GodotClass)]
 #[class(init, base = Node)]
@@ -30,6 +30,12 @@ pub struct ZenCrdtContext {
     /// ordered delivery would make every packet wait for a lost one (head-of-line blocking).
     #[export]
     reliable: bool,
+    /// The size (bytes) each zen-crdt message aims at: one datagram, so a lost packet
+    /// loses only its own values. 0: messages up to 1 MiB, fragmented by the transport
+    /// (and, unreliable, lost whole if any fragment is). Read when the session starts.
+    #[export]
+    #[init(val = DEFAULT_TARGET_MESSAGE_BYTES)]
+    target_message_bytes: i64,
     session: Option<Session>,
     base: Base<Node>,
 }
@@ -98,7 +104,7 @@ impl ZenCrdtContext {
             );
             return false;
         }
-        match Session::new(id, Options::default()) {
+        match Session::new(id, options_for(self.target_message_bytes)) {
             Ok(s) => {
                 self.peer_id = id;
                 self.session = Some(s);

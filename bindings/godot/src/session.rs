@@ -67,6 +67,17 @@ pub fn godot_peer(peer: u64) -> Option<i32> {
     i32::try_from(peer).ok().filter(|p| *p > 0)
 }
 
+/// The node's default `target_message_bytes`: one ENet or WebRTC datagram, so a lost
+/// packet loses only the values it carried (a larger message is fragmented by ENet and
+/// lost whole if any fragment is).
+pub const DEFAULT_TARGET_MESSAGE_BYTES: i64 = 1200;
+
+/// The context options of a node whose `target_message_bytes` property is `target`
+/// (0 or less: messages up to the library's `max_message_bytes`).
+pub fn options_for(target: i64) -> Options {
+    Options { target_message_bytes: target.max(0) as usize, ..Options::default() }
+}
+
 pub struct Session {
     ctx: Context,
 }
@@ -163,6 +174,11 @@ mod tests {
     use zen_crdt::sim::{LinkConfig, Network};
     use zen_crdt::Policy;
 
+    /// The options a node with default properties uses.
+    fn node_options() -> Options {
+        options_for(DEFAULT_TARGET_MESSAGE_BYTES)
+    }
+
     /// Players as the node would run them, over the simulated network, the node's part
     /// played by this loop: sends go out through the network, packets come back in.
     struct Game {
@@ -175,7 +191,7 @@ mod tests {
     impl Game {
         fn new(n: usize, link: LinkConfig) -> Game {
             let players: Vec<Session> =
-                (0..n).map(|i| Session::new(i as i64 + 1, Options::default()).unwrap()).collect();
+                (0..n).map(|i| Session::new(i as i64 + 1, node_options()).unwrap()).collect();
             let mut g = Game { net: Network::new(5, n, link), players, signals: vec![vec![]; n], now: 0 };
             for i in 0..n {
                 g.join(i);
@@ -281,7 +297,7 @@ mod tests {
 
     #[test]
     fn outbound_destinations_become_sends_and_membership_follows_the_transport() {
-        let mut a = Session::new(1, Options::default()).unwrap();
+        let mut a = Session::new(1, node_options()).unwrap();
         let h = a.create("x", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
         a.context_mut().set(h, 1.0).unwrap();
         // No members: nothing to send to.
@@ -301,7 +317,8 @@ mod tests {
         assert_eq!(a.context().metrics().peers.len(), 0);
         assert!(a.peer_connected(-4).is_err());
         assert!(a.receive(-1, &[1, 2]).is_err());
-        assert!(Session::new(-1, Options::default()).is_err());
+        assert!(Session::new(-1, node_options()).is_err());
+        assert!(Session::new(1, options_for(100)).is_err(), "a target below 256 is refused");
         assert_eq!(godot_peer(1u64 << 40), None);
         assert_eq!(godot_peer(7), Some(7));
     }

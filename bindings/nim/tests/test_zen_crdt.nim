@@ -99,6 +99,24 @@ suite "contexts":
     discard CrdtZenValue[int].init(c, "one")
     expect_status ZEN_ERR_TOO_LARGE: discard CrdtZenValue[int].init(c, "two")
 
+  scenario "target_message_bytes splits a tick's writes into datagram-sized messages":
+    var o = default_options()
+    o.target_message_bytes = 100
+    expect_status ZEN_ERR_INVALID_ARGUMENT: discard CrdtContext.init(1, o)
+    o.target_message_bytes = 1200
+    let c = CrdtContext.init(1, o)
+    c.add_peer(2)
+    for k in 0 ..< 300:
+      let v = CrdtZenValue[int].init(c, "entity/" & $k)
+      v.value = k * 1_000_003
+    c.tick(16)
+    var sizes: seq[int]
+    for msg in c.outbound:
+      sizes.add msg.bytes.len
+    check sizes.len >= 3
+    for n in sizes:
+      check n <= 1200
+
   scenario "peers: add, remove, errors":
     let c = CrdtContext.init(1)
     c.add_peer(2)

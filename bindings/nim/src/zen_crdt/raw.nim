@@ -97,6 +97,7 @@ type
     struct_size*: csize_t
     tick_interval_ms*, peer_timeout_ms*, heartbeat_ms*, max_message_bytes*: uint64
     max_value_bytes*, max_id_bytes*, event_capacity*, hibernate_after_ms*, max_values*: uint64
+    target_message_bytes*: uint64 ## 1.1: the size messages aim at (0 = max_message_bytes)
   zen_value_options_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
     mode*, policy*: uint32
