@@ -30,6 +30,12 @@ pub struct ValueOptions {
     pub policy: Policy,
 }
 
+/// Checks a peer id (1..2^53: it doubles as the yrs client id), for layers above the
+/// context that take one (links).
+pub(crate) fn check_peer(peer: u64) -> Result<(), Error> {
+    PeerId::checked(peer).map(|_| ())
+}
+
 /// Serial of the next context created in this process (0 is never issued).
 static NEXT_CONTEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
@@ -292,6 +298,11 @@ impl Context {
 
     pub fn value_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Whether every value this context holds is in `state` (true when it holds none).
+    pub fn all_in_state(&self, state: SyncState) -> bool {
+        self.table.iter().all(|v| v.view.state == state)
     }
 
     /// Registers the merge function for `Policy::Custom(name)`. Every peer must register

@@ -47,6 +47,8 @@ pub enum Error {
     BadOption { name: &'static str, value: u64, why: &'static str },
     #[error("context already holds {0} values, the configured maximum")]
     TooManyValues(usize),
+    #[error("peer id {0} is already taken on this link")]
+    PeerIdTaken(u64),
 }
 
 impl Error {

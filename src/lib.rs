@@ -33,8 +33,10 @@
 // convention (README: "the only unsafe lives in the C layer").
 #![deny(unsafe_code)]
 
+mod bus;
 mod codec;
 mod context;
+mod driver;
 mod error;
 mod events;
 #[allow(unsafe_code)]
@@ -42,6 +44,7 @@ pub mod ffi;
 mod forgery;
 mod handle;
 mod ids;
+mod link;
 mod membership;
 mod metrics;
 mod options;
@@ -57,9 +60,12 @@ mod update_scan;
 mod value;
 mod view;
 
+pub use bus::{Bus, BusEndpoint};
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
+pub use driver::Driver;
 pub use error::Error;
 pub use events::{ChangeEvent, ChangeKind};
+pub use link::{pump, Link, LinkEvent, LinkStats, Pumped};
 pub use metrics::{Histogram, Metrics, PeerLag};
 pub use policy::{Candidate, MergeFn, Policy};
 pub use protocol::PROTOCOL_VERSION;

@@ -126,7 +126,9 @@ impl From<Error> for FfiError {
     fn from(e: Error) -> FfiError {
         use zen_status_t::*;
         let status = match &e {
-            Error::BadPeerId(_) | Error::SelfPeer(_) | Error::BadValueId { .. } => ZEN_ERR_INVALID_ARGUMENT,
+            Error::BadPeerId(_) | Error::SelfPeer(_) | Error::BadValueId { .. } | Error::PeerIdTaken(_) => {
+                ZEN_ERR_INVALID_ARGUMENT
+            }
             Error::BadOption { .. } | Error::PolicyNotSupported { .. } | Error::UnknownMerge(_) => {
                 ZEN_ERR_INVALID_ARGUMENT
             }
