@@ -25,14 +25,15 @@
  * Strings cross as pointer + length, UTF-8, never NUL-terminated (in either direction);
  *   the only NUL-terminated strings are zen_last_error's and zen_status_name's.
  *
- * Handles: zen_context_t, zen_value_t (and zen_net_t in zen_crdt_sim.h) are distinct
- *   struct types, so passing one where another is expected does not compile. They are
- *   numbers the library checks on every call, never pointers: a zeroed, freed, stale,
- *   foreign (a value of another context) or forged handle gives ZEN_ERR_INVALID_HANDLE,
- *   never undefined behaviour, and no handle is ever reissued after it is freed. The
- *   caller owns a context from zen_context_new until zen_context_free (safe on a zeroed
- *   handle and twice), which also ends the life of its value handles. Value handles
- *   need no freeing.
+ * Handles: zen_context_t, zen_value_t, zen_bus_t, zen_endpoint_t (and zen_net_t in
+ *   zen_crdt_sim.h) are distinct struct types, so passing one where another is expected
+ *   does not compile. They are numbers the library checks on every call, never
+ *   pointers: a zeroed, freed, stale, foreign (a value of another context) or forged
+ *   handle gives ZEN_ERR_INVALID_HANDLE, never undefined behaviour, and no handle is
+ *   ever reissued after it is freed. The caller owns a context from zen_context_new
+ *   until zen_context_free (safe on a zeroed handle and twice), which also ends the life
+ *   of its value handles. Value handles need no freeing. Buses and endpoints are owned
+ *   from zen_bus_new / zen_bus_join until zen_bus_free / zen_endpoint_free.
  *
  * Memory: the library never keeps pointers the caller passes in; it copies. Memory it
  *   hands out is either borrowed (event strings/bytes: valid until the next
@@ -522,6 +523,33 @@ typedef int32_t (*zen_merge_fn)(void *user_data,
 // Releases a callback's `user_data` when the library no longer needs it.
 typedef void (*zen_free_fn)(void *user_data);
 
+// An in-process bus (checked on every call; a zeroed handle is never valid). From
+// `zen_bus_new`; the caller owns it until `zen_bus_free`. Thread-safe: endpoints on
+// any threads may share it.
+typedef struct zen_bus_t {
+  uint64_t id;
+} zen_bus_t;
+
+// One peer's place on a bus, from `zen_bus_join`; the caller owns it until
+// `zen_endpoint_free` (which is leaving the bus). Pump it from the thread that owns its
+// context (calls on one endpoint are serialised).
+typedef struct zen_endpoint_t {
+  uint64_t id;
+} zen_endpoint_t;
+
+// An endpoint's counters since it joined. Messages and bytes count each recipient (a
+// broadcast to three peers is three sent). Start from `struct_size = sizeof`.
+typedef struct zen_endpoint_stats_t {
+  // `sizeof(zen_endpoint_stats_t)` as your header has it.
+  size_t struct_size;
+  uint64_t sent;
+  uint64_t bytes_sent;
+  uint64_t received;
+  uint64_t bytes_received;
+  // Messages dropped because a receiver's queue was full (the protocol repairs them).
+  uint64_t dropped;
+} zen_endpoint_stats_t;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -927,6 +955,46 @@ enum zen_status_t zen_context_register_merge(struct zen_context_t ctx,
                                              zen_merge_fn merge,
                                              void *user_data,
                                              zen_free_fn cleanup);
+
+// Creates a bus with no endpoints.
+ZEN_API ZEN_NODISCARD enum zen_status_t zen_bus_new(struct zen_bus_t *out_bus);
+
+// Frees the bus handle. Endpoints already joined keep working (and keep their peers);
+// none can join any more. Safe on a zeroed handle and twice.
+ZEN_API void zen_bus_free(struct zen_bus_t bus);
+
+// Joins `bus` as `peer_id` (1..2^53-1, unique on the bus; use the peer id of the context
+// you will pump with it) with room for `capacity` (at least 1) messages not yet pumped.
+// Sends never block: a message for a full queue is dropped and counted (the protocol
+// repairs it). Every endpoint already there learns of the new peer at its next pump,
+// and the new one of them. A peer id already on the bus is `ZEN_ERR_INVALID_ARGUMENT`.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_bus_join(struct zen_bus_t bus,
+                               uint64_t peer_id,
+                               size_t capacity,
+                               struct zen_endpoint_t *out_endpoint);
+
+// One frame of `ctx` on `endpoint`: peers that joined or left the bus become members
+// or stop being members, messages that arrived are received (from the sender the bus
+// knows), the context ticks to `now_ms`, and its outbound messages go out. Wakes
+// threads waiting on the context (`zen_value_wait_converged`).
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_endpoint_pump(struct zen_context_t ctx,
+                                    struct zen_endpoint_t endpoint,
+                                    uint64_t now_ms);
+
+// The endpoint's counters (see `zen_endpoint_stats_t`); set `out_stats->struct_size`
+// first.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_endpoint_stats(struct zen_endpoint_t endpoint,
+                                     struct zen_endpoint_stats_t *out_stats);
+
+// Leaves the bus and frees the endpoint: the other endpoints' contexts stop counting
+// this peer as a member at their next pump. Safe on a zeroed handle and twice.
+ZEN_API void zen_endpoint_free(struct zen_endpoint_t endpoint);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,6 +18,9 @@ pub(crate) const KIND_CONTEXT: u64 = 0xC7;
 /// Networks (the simulator's C API); the tag stays reserved when it is not built.
 #[cfg_attr(not(feature = "sim"), allow(dead_code))]
 pub(crate) const KIND_NET: u64 = 0x4E;
+/// Buses and their endpoints (the in-process transport).
+pub(crate) const KIND_BUS: u64 = 0xB5;
+pub(crate) const KIND_ENDPOINT: u64 = 0xE9;
 
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;

@@ -29,6 +29,8 @@ mod metrics;
 
 mod merge;
 
+mod bus;
+
 #[cfg(feature = "sim")]
 mod sim;
 
@@ -37,6 +39,7 @@ mod handles;
 mod status;
 mod types;
 
+pub use bus::*;
 pub use context::*;
 pub use events::*;
 pub use merge::*;

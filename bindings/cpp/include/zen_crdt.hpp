@@ -958,6 +958,94 @@ class Context {
   std::vector<std::uint8_t> out_;
 };
 
+// ---- the in-process bus -------------------------------------------------------------------
+
+// One peer's place on a `Bus`: pump its context with it once per frame instead of ticking
+// the context and moving its messages yourself. Move-only; leaves the bus when destroyed
+// (the others drop the member at their next pump). Pump it from the thread that owns its
+// context. Since 1.1.
+class Endpoint {
+ public:
+  Endpoint() noexcept = default;
+  explicit Endpoint(zen_endpoint_t owned) noexcept : h_(owned) {}
+  Endpoint(Endpoint&& o) noexcept : h_(std::exchange(o.h_, zen_endpoint_t{})) {}
+  Endpoint& operator=(Endpoint&& o) noexcept {
+    if (this != &o) {
+      close();
+      h_ = std::exchange(o.h_, zen_endpoint_t{});
+    }
+    return *this;
+  }
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+  ~Endpoint() { close(); }
+
+  // Leaves the bus now (idempotent).
+  void close() noexcept { zen_endpoint_free(std::exchange(h_, zen_endpoint_t{})); }
+  explicit operator bool() const noexcept { return h_.id != 0; }
+  zen_endpoint_t capi() const noexcept { return h_; }
+
+  // One frame of `ctx` (the context of the peer this endpoint joined as): joins and
+  // leaves become membership, messages are received, the context ticks to `now_ms`, its
+  // messages go out.
+  Status pump(const Context& ctx, std::uint64_t now_ms) const {
+    return Status::from(zen_endpoint_pump(ctx.capi(), h_, now_ms));
+  }
+  // Messages and bytes sent and received (per recipient), and dropped on full queues.
+  Result<zen_endpoint_stats_t> stats() const {
+    zen_endpoint_stats_t st{};
+    st.struct_size = sizeof st;
+    zen_status_t s = zen_endpoint_stats(h_, &st);
+    if (s != ZEN_OK) return Result<zen_endpoint_stats_t>::from(s);
+    return st;
+  }
+
+ private:
+  zen_endpoint_t h_{};
+};
+
+// Contexts on threads of one process, linked without a transport of your own: each joins
+// as its peer id and pumps its `Endpoint`. Sends never block (a full queue drops and
+// counts; the protocol repairs it). Move-only; thread-safe. Since 1.1.
+class Bus {
+ public:
+  Bus() noexcept = default;
+  explicit Bus(zen_bus_t owned) noexcept : h_(owned) {}
+  Bus(Bus&& o) noexcept : h_(std::exchange(o.h_, zen_bus_t{})) {}
+  Bus& operator=(Bus&& o) noexcept {
+    if (this != &o) {
+      close();
+      h_ = std::exchange(o.h_, zen_bus_t{});
+    }
+    return *this;
+  }
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
+  ~Bus() { close(); }
+
+  static Result<Bus> create() {
+    zen_bus_t h{};
+    zen_status_t s = zen_bus_new(&h);
+    if (s != ZEN_OK) return Result<Bus>::from(s);
+    return Bus(h);
+  }
+  // Frees the bus handle; endpoints already joined keep working.
+  void close() noexcept { zen_bus_free(std::exchange(h_, zen_bus_t{})); }
+  explicit operator bool() const noexcept { return h_.id != 0; }
+  zen_bus_t capi() const noexcept { return h_; }
+
+  // Joins as `peer_id` (unique on the bus), with room for `capacity` unpumped messages.
+  Result<Endpoint> join(std::uint64_t peer_id, std::size_t capacity = 256) const {
+    zen_endpoint_t e{};
+    zen_status_t s = zen_bus_join(h_, peer_id, capacity, &e);
+    if (s != ZEN_OK) return Result<Endpoint>::from(s);
+    return Endpoint(e);
+  }
+
+ private:
+  zen_bus_t h_{};
+};
+
 // ---- the network simulator --------------------------------------------------------------
 #ifdef ZEN_CRDT_HPP_SIM
 

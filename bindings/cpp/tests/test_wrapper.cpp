@@ -772,6 +772,47 @@ ZEN_TEST(value_on_an_error_throws_or_aborts_with_the_message) {
 #endif
 }
 
+// ---- the in-process bus ---------------------------------------------------------------------
+
+ZEN_TEST(contexts_on_threads_converge_over_a_bus) {
+  auto bus = zen::Bus::create().value();
+  std::vector<zen::Context> players;
+  std::vector<zen::Endpoint> endpoints;
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    players.push_back(make(id));
+    endpoints.push_back(bus.join(id, 64).value());
+  }
+  CHECK_ERR(bus.join(2), ZEN_ERR_INVALID_ARGUMENT);  // taken
+  auto pos = players[0].create<zen::Vec3>("pos").value();
+  CHECK_OK(pos.set(zen::Vec3{1, 2, 3}));
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < players.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (std::uint64_t f = 1; f <= 300; ++f) {
+        if (!endpoints[i].pump(players[i], f * 16)) std::abort();
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& p : players) {
+    auto v = p.open<zen::Vec3>("pos").value();
+    CHECK(v.get().value().z == 3 && v.info().value().state == zen::SyncState::Converged);
+  }
+  auto st = endpoints[0].stats().value();
+  CHECK(st.sent > 0 && st.received > 0 && st.dropped == 0);
+  CHECK_ERR(endpoints[0].pump(players[1], 16), ZEN_ERR_INVALID_ARGUMENT);  // another peer's context
+  zen::Endpoint moved = std::move(endpoints[2]);
+  CHECK_ERR(endpoints[2].pump(players[2], 16), ZEN_ERR_INVALID_HANDLE);  // NOLINT(bugprone-use-after-move)
+  moved.close();
+  moved.close();
+  CHECK_OK(endpoints[0].pump(players[0], 99'999));
+  CHECK(players[0].metrics().value().peers == 1);  // player 3 left
+  bus.close();
+  CHECK_ERR(bus.join(4), ZEN_ERR_INVALID_HANDLE);
+  CHECK_OK(endpoints[1].pump(players[1], 99'999));  // joined endpoints outlive the handle
+}
+
 // ---- the simulator ------------------------------------------------------------------------
 
 ZEN_TEST(four_players_converge_on_a_lossy_simulated_network) {

@@ -54,6 +54,10 @@ type
     h: zen_context_t
   NetHandle = object
     h: zen_net_t
+  BusHandle = object
+    h: zen_bus_t
+  EndpointHandle = object
+    h: zen_endpoint_t
 
   Dispatch = proc (ev: ptr zen_change_t, closed: bool) {.closure, gcsafe.}
   Callback = object
@@ -86,6 +90,19 @@ type
     ## A seeded simulated network (latency, jitter, loss, partitions) for tests.
     handle: NetHandle
 
+  CrdtBus* = ref object
+    ## Links contexts on threads of one process without a transport of your own (since
+    ## 1.1). Each thread joins with its context's peer id (pass `bus.handle` to the
+    ## thread) and boops its context with the endpoint. Sends never block: a full
+    ## queue drops and counts, and the protocol repairs it.
+    handle: BusHandle
+
+  BusEndpoint* = ref object
+    ## One peer's place on a bus. Use it on the thread of its context; closing it (or
+    ## collecting it) leaves the bus.
+    handle: EndpointHandle
+    peer: uint64
+
   OutboundMessage* = tuple[to: uint64, bytes: seq[byte]]
     ## `to` is a peer id, or 0 for every member.
 
@@ -102,6 +119,20 @@ proc `=destroy`(x: var NetHandle) =
     x.h.id = 0
 
 proc `=copy`(a: var NetHandle, b: NetHandle) {.error: "a network handle is owned once".}
+
+proc `=destroy`(x: var BusHandle) =
+  if x.h.id != 0:
+    zen_bus_free(x.h)
+    x.h.id = 0
+
+proc `=copy`(a: var BusHandle, b: BusHandle) {.error: "a bus handle is owned once".}
+
+proc `=destroy`(x: var EndpointHandle) =
+  if x.h.id != 0:
+    zen_endpoint_free(x.h)
+    x.h.id = 0
+
+proc `=copy`(a: var EndpointHandle, b: EndpointHandle) {.error: "an endpoint handle is owned once".}
 
 # ---- errors ------------------------------------------------------------------------------
 
@@ -394,6 +425,56 @@ proc boop*(ctx: CrdtContext, now_ms: uint64) =
   ctx.tick(now_ms)
   if ctx.links.len > 0: ctx.forward()
   ctx.dispatch()
+
+# ---- the in-process bus ------------------------------------------------------------------
+
+proc init*(_: type CrdtBus): CrdtBus =
+  ## A bus with no endpoints.
+  var h: zen_bus_t
+  check zen_bus_new(addr h), "CrdtBus.init"
+  result = CrdtBus()
+  result.handle.h = h
+
+proc handle*(bus: CrdtBus): zen_bus_t = bus.handle.h
+  ## The C handle, to join from another thread.
+
+proc close*(bus: CrdtBus) =
+  ## Frees the bus handle (idempotent); endpoints already joined keep working.
+  if bus.handle.h.id != 0:
+    zen_bus_free(bus.handle.h)
+    bus.handle.h.id = 0
+
+proc join*(bus: zen_bus_t, peer_id: uint64, capacity = 256): BusEndpoint =
+  ## Joins as `peer_id` (the peer id of the context you will boop with it; unique on
+  ## the bus), with room for `capacity` messages not yet booped.
+  var e: zen_endpoint_t
+  check zen_bus_join(bus, peer_id, csize_t(capacity), addr e), "join"
+  result = BusEndpoint(peer: peer_id)
+  result.handle.h = e
+
+proc join*(bus: CrdtBus, peer_id: uint64, capacity = 256): BusEndpoint =
+  bus.handle.h.join(peer_id, capacity)
+
+proc peer_id*(ep: BusEndpoint): uint64 = ep.peer
+
+proc close*(ep: BusEndpoint) =
+  ## Leaves the bus now (idempotent): the others drop this member at their next boop.
+  if ep.handle.h.id != 0:
+    zen_endpoint_free(ep.handle.h)
+    ep.handle.h.id = 0
+
+proc boop*(ctx: CrdtContext, ep: BusEndpoint, now_ms: uint64) =
+  ## The pump, once per frame, on the bus: peers that joined or left become members or
+  ## stop being members, messages are received, the context ticks, its messages go out,
+  ## and the change callbacks run.
+  check zen_endpoint_pump(ctx.handle.h, ep.handle.h, now_ms), "boop"
+  if ctx.links.len > 0: ctx.forward()
+  ctx.dispatch()
+
+proc stats*(ep: BusEndpoint): zen_endpoint_stats_t =
+  ## Messages and bytes sent and received (per recipient), dropped on full queues.
+  result.struct_size = csize_t(sizeof(zen_endpoint_stats_t))
+  check zen_endpoint_stats(ep.handle.h, addr result), "stats"
 
 proc metrics*(ctx: CrdtContext): zen_metrics_t =
   result.struct_size = csize_t(sizeof(zen_metrics_t))

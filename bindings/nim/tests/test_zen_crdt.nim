@@ -117,6 +117,33 @@ suite "contexts":
     for n in sizes:
       check n <= 1200
 
+  scenario "contexts on a bus: membership follows the bus, values and callbacks flow":
+    let bus = CrdtBus.init()
+    let a = CrdtContext.init(1)
+    let b = CrdtContext.init(2)
+    let ea = bus.join(1, capacity = 64)
+    let eb = bus.handle.join(2)
+    expect_status ZEN_ERR_INVALID_ARGUMENT: discard bus.join(2)
+    var pos = CrdtZenValue[int].init(a, "pos")
+    pos.value = 42
+    var now = 0'u64
+    for _ in 0 ..< 60:
+      now += 16
+      a.boop(ea, now)
+      b.boop(eb, now)
+    let seen = CrdtZenValue[int].init(b, "pos")
+    check seen.value == 42
+    check pos.sync_state == Converged
+    check ea.stats.sent > 0 and eb.stats.received > 0
+    expect_status ZEN_ERR_INVALID_ARGUMENT: a.boop(eb, now)  # b's endpoint
+    eb.close()
+    eb.close()
+    a.boop(ea, now + 16)
+    check a.metrics.peers == 0
+    expect_status ZEN_ERR_INVALID_HANDLE: b.boop(eb, now)
+    bus.close()
+    expect_status ZEN_ERR_INVALID_HANDLE: discard bus.join(3)
+
   scenario "peers: add, remove, errors":
     let c = CrdtContext.init(1)
     c.add_peer(2)

@@ -162,6 +162,13 @@ type
     bandwidth_bytes_per_s*: uint64
   zen_net_t* {.importc, header: zenSimHeader, bycopy.} = object
     id*: uint64
+  zen_bus_t* {.importc, header: zenHeader, bycopy.} = object
+    id*: uint64
+  zen_endpoint_t* {.importc, header: zenHeader, bycopy.} = object
+    id*: uint64
+  zen_endpoint_stats_t* {.importc, header: zenHeader, bycopy.} = object
+    struct_size*: csize_t
+    sent*, bytes_sent*, received*, bytes_received*, dropped*: uint64
 
 proc zen_version*(): uint32 {.importc, header: zenHeader.}
 proc zen_status_name*(status: int32): cstring {.importc, header: zenHeader.}
@@ -214,6 +221,12 @@ proc zen_context_metrics*(ctx: zen_context_t, out_metrics: ptr zen_metrics_t): z
 proc zen_context_peer_lag*(ctx: zen_context_t, index: uint64, out_lag: ptr zen_peer_lag_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_register_merge*(ctx: zen_context_t, name: cstring, name_len: csize_t, merge: zen_merge_fn, user_data: pointer, cleanup: zen_free_fn): zen_status_t {.importc, header: zenHeader.}
 proc zen_link_default*(out_link: ptr zen_link_t): zen_status_t {.importc, header: zenSimHeader.}
+proc zen_bus_new*(out_bus: ptr zen_bus_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_bus_free*(bus: zen_bus_t) {.importc, header: zenHeader.}
+proc zen_bus_join*(bus: zen_bus_t, peer_id: uint64, capacity: csize_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_endpoint_pump*(ctx: zen_context_t, endpoint: zen_endpoint_t, now_ms: uint64): zen_status_t {.importc, header: zenHeader.}
+proc zen_endpoint_stats*(endpoint: zen_endpoint_t, out_stats: ptr zen_endpoint_stats_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_endpoint_free*(endpoint: zen_endpoint_t) {.importc, header: zenHeader.}
 proc zen_net_new*(seed: uint64, link: ptr zen_link_t, out_net: ptr zen_net_t): zen_status_t {.importc, header: zenSimHeader.}
 proc zen_net_free*(net: zen_net_t) {.importc, header: zenSimHeader.}
 proc zen_net_attach*(net: zen_net_t, ctx: zen_context_t, out_host: ptr uint32): zen_status_t {.importc, header: zenSimHeader.}
