@@ -102,6 +102,10 @@
 #endif
 
 
+// The size a message may have to travel unreliably in one datagram (ENet's default MTU
+// of 1392 bytes less its headers and ours). Larger messages go reliably, fragmented.
+#define DATAGRAM_BYTES 1200
+
 // Major version of the library (and of this header). 1.x releases keep every promise
 // of the "Stability" paragraph.
 #define ZEN_VERSION_MAJOR 1
@@ -548,6 +552,8 @@ typedef struct zen_endpoint_stats_t {
   uint64_t bytes_received;
   // Messages dropped because a receiver's queue was full (the protocol repairs them).
   uint64_t dropped;
+  // Input refused as not ours (garbage, out-of-place control messages).
+  uint64_t rejected;
 } zen_endpoint_stats_t;
 
 #ifdef __cplusplus

@@ -49,6 +49,8 @@ pub enum Error {
     TooManyValues(usize),
     #[error("peer id {0} is already taken on this link")]
     PeerIdTaken(u64),
+    #[error("transport: {0}")]
+    Transport(String),
 }
 
 impl Error {

@@ -37,6 +37,7 @@ mod bus;
 mod codec;
 mod context;
 mod driver;
+mod enet;
 mod error;
 mod events;
 #[allow(unsafe_code)]
@@ -63,6 +64,7 @@ mod view;
 pub use bus::{Bus, BusEndpoint};
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
 pub use driver::Driver;
+pub use enet::{EnetLink, EnetOptions, DATAGRAM_BYTES};
 pub use error::Error;
 pub use events::{ChangeEvent, ChangeKind};
 pub use link::{pump, Link, LinkEvent, LinkStats, Pumped};

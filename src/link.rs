@@ -32,8 +32,12 @@ pub struct LinkStats {
     pub bytes_sent: u64,
     pub received: u64,
     pub bytes_received: u64,
-    /// Messages dropped because a receiver's queue was full (the protocol repairs them).
+    /// Messages dropped because a receiver's queue was full or the transport refused
+    /// them (the protocol repairs them).
     pub dropped: u64,
+    /// Input refused as not ours: garbage, out-of-place control messages, a wrong
+    /// version, a peer id already taken.
+    pub rejected: u64,
 }
 
 /// A transport between this context and its peers. Called from the context's thread.

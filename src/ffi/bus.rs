@@ -43,6 +43,8 @@ pub struct zen_endpoint_stats_t {
     pub bytes_received: u64,
     /// Messages dropped because a receiver's queue was full (the protocol repairs them).
     pub dropped: u64,
+    /// Input refused as not ours (garbage, out-of-place control messages).
+    pub rejected: u64,
 }
 
 impl Growable for zen_endpoint_stats_t {}
@@ -174,7 +176,7 @@ pub unsafe extern "C" fn zen_endpoint_stats(
     out_stats: *mut zen_endpoint_stats_t,
 ) -> zen_status_t {
     guard(|| {
-        let LinkStats { sent, bytes_sent, received, bytes_received, dropped } =
+        let LinkStats { sent, bytes_sent, received, bytes_received, dropped, rejected } =
             with_endpoint(endpoint, |ep| Ok(ep.stats()))?;
         let stats = zen_endpoint_stats_t {
             struct_size: std::mem::size_of::<zen_endpoint_stats_t>(),
@@ -183,6 +185,7 @@ pub unsafe extern "C" fn zen_endpoint_stats(
             received,
             bytes_received,
             dropped,
+            rejected,
         };
         unsafe { sized_out(out_stats, stats, "out_stats") }
     })

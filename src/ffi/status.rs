@@ -142,6 +142,9 @@ impl From<Error> for FfiError {
             Error::ProtocolVersion { .. } => ZEN_ERR_PROTOCOL_VERSION,
             Error::SenderMismatch { .. } => ZEN_ERR_SENDER_MISMATCH,
             Error::Forged(_) => ZEN_ERR_FORGED,
+            // A socket that cannot be bound or a host that cannot be made: the address or
+            // settings the caller gave (the ENet link is not in the C API yet).
+            Error::Transport(_) => ZEN_ERR_INVALID_ARGUMENT,
         };
         FfiError { status, message: e.to_string() }
     }

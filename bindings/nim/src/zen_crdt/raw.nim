@@ -168,7 +168,7 @@ type
     id*: uint64
   zen_endpoint_stats_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
-    sent*, bytes_sent*, received*, bytes_received*, dropped*: uint64
+    sent*, bytes_sent*, received*, bytes_received*, dropped*, rejected*: uint64
 
 proc zen_version*(): uint32 {.importc, header: zenHeader.}
 proc zen_status_name*(status: int32): cstring {.importc, header: zenHeader.}

@@ -1,0 +1,153 @@
+//! The ENet link on 127.0.0.1: a listen host and clients converge, joins and leaves
+//! follow connections, and what is not ours is refused without ending the session.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use zen_crdt::*;
+
+struct Player {
+    ctx: Context,
+    link: EnetLink,
+}
+
+fn opts() -> Options {
+    Options { target_message_bytes: DATAGRAM_BYTES, ..Options::default() }
+}
+
+fn enet() -> EnetOptions {
+    EnetOptions { timeout_ms: 1000, ..EnetOptions::default() }
+}
+
+fn host(id: u64) -> Player {
+    let link = EnetLink::listen("127.0.0.1:0".parse().unwrap(), id, &enet()).unwrap();
+    Player { ctx: Context::new(id, opts()).unwrap(), link }
+}
+
+fn client(id: u64, at: SocketAddr) -> Player {
+    Player { ctx: Context::new(id, opts()).unwrap(), link: EnetLink::connect(at, id, &enet()).unwrap() }
+}
+
+/// Pumps every player (real time) until `done` holds or `limit` passes; false on timeout.
+fn run(
+    players: &mut [Player],
+    start: Instant,
+    limit: Duration,
+    mut done: impl FnMut(&mut [Player]) -> bool,
+) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        let now = start.elapsed().as_millis() as u64;
+        for p in players.iter_mut() {
+            pump(&mut p.ctx, &mut p.link, now);
+        }
+        if done(players) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+fn agree(players: &mut [Player], n: usize) -> bool {
+    players.iter_mut().all(|p| {
+        p.ctx.value_count() == n
+            && p.ctx.all_in_state(SyncState::Converged)
+            && p.ctx.value_ids().all(|id| id.starts_with('p'))
+    })
+}
+
+#[test]
+fn a_host_and_clients_converge_and_membership_follows_connections() {
+    let start = Instant::now();
+    let mut players = vec![host(1)];
+    let at = players[0].link.local_addr().unwrap();
+    for id in 2..=4 {
+        players.push(client(id, at));
+    }
+    for p in players.iter_mut() {
+        let id = p.ctx.peer_id();
+        let h = p.ctx.create(&format!("p{id}"), ValueType::I64, ValueOptions::default()).unwrap();
+        p.ctx.set(h, id as i64 * 100).unwrap();
+    }
+    // A 60 KiB value travels reliably, in fragments.
+    let big: Vec<u8> = (0..60 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    let hb = players[2].ctx.create("pbig", ValueType::Bytes, ValueOptions::default()).unwrap();
+    players[2].ctx.set(hb, big.clone()).unwrap();
+    assert!(run(&mut players, start, Duration::from_secs(10), |ps| agree(ps, 5)), "no convergence");
+    for p in players.iter_mut() {
+        for q in 1..=4u64 {
+            let h = p.ctx.open(&format!("p{q}")).unwrap();
+            assert_eq!(p.ctx.get(h).unwrap(), Value::I64(q as i64 * 100));
+        }
+        let h = p.ctx.open("pbig").unwrap();
+        assert_eq!(p.ctx.get(h).unwrap(), Value::Bytes(big.clone()));
+        assert_eq!(p.ctx.peers().len(), 3, "peer {} members", p.ctx.peer_id());
+        assert_eq!(p.link.stats().rejected, 0);
+    }
+
+    // A late joiner gets everything.
+    players.push(client(5, at));
+    let late = players.len() - 1;
+    let h5 = players[late].ctx.create("p5", ValueType::I64, ValueOptions::default()).unwrap();
+    players[late].ctx.set(h5, 500i64).unwrap();
+    assert!(run(&mut players, start, Duration::from_secs(10), |ps| agree(ps, 6)), "late joiner");
+
+    // A client that dies (no goodbye) leaves everyone's membership after the timeout.
+    let dead = players.remove(3);
+    let died = Instant::now();
+    std::mem::forget(dead.link); // no disconnect is sent, as when a process is killed
+    let gone = run(&mut players, start, Duration::from_secs(5), |ps| {
+        ps.iter().all(|p| p.ctx.peers().iter().all(|&(id, _)| id != 4))
+    });
+    assert!(gone, "peer 4 still a member after {:?}", died.elapsed());
+
+    // A client that closes leaves at once.
+    let mut quitter = players.remove(1);
+    quitter.link.close();
+    drop(quitter);
+    let gone = run(&mut players, start, Duration::from_millis(1500), |ps| {
+        ps.iter().all(|p| p.ctx.peers().iter().all(|&(id, _)| id != 2))
+    });
+    assert!(gone, "a closed client is a leave at once");
+}
+
+#[test]
+fn what_is_not_ours_is_refused_and_the_session_goes_on() {
+    let start = Instant::now();
+    let mut players = vec![host(1)];
+    let at = players[0].link.local_addr().unwrap();
+    players.push(client(2, at));
+    let h = players[1].ctx.create("p2", ValueType::I64, ValueOptions::default()).unwrap();
+    players[1].ctx.set(h, 7i64).unwrap();
+    assert!(run(&mut players, start, Duration::from_secs(10), |ps| agree(ps, 1)));
+
+    // Garbage datagrams at the host's port: ENet discards them.
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..200u32 {
+        let bytes: Vec<u8> = (0..(n % 60 + 1)).map(|i| (i * 31 + n) as u8).collect();
+        junk.send_to(&bytes, at).unwrap();
+    }
+
+    // A peer id already taken, and a peer id of the host: refused, with the reason.
+    let mut dup = client(2, at);
+    let mut same_as_host = client(1, at);
+    let refused = run(&mut players, start, Duration::from_secs(5), |_| {
+        let now = start.elapsed().as_millis() as u64;
+        let mut scratch = Context::new(9, opts()).unwrap();
+        pump(&mut scratch, &mut dup.link, now);
+        pump(&mut scratch, &mut same_as_host.link, now);
+        dup.link.refused().is_some() && same_as_host.link.refused().is_some()
+    });
+    assert!(refused);
+    assert!(dup.link.refused().unwrap().contains("already taken"), "{:?}", dup.link.refused());
+    assert!(same_as_host.link.refused().unwrap().contains("already taken"));
+    assert!(players[0].link.stats().rejected >= 2);
+
+    // The session goes on.
+    players[1].ctx.set(h, 8i64).unwrap();
+    assert!(run(&mut players, start, Duration::from_secs(5), |ps| {
+        let h = ps[0].ctx.open("p2").unwrap();
+        ps[0].ctx.get(h).unwrap() == Value::I64(8)
+    }));
+    assert_eq!(players[0].ctx.peers().len(), 1, "the refused did not join");
+}
