@@ -166,6 +166,10 @@ typedef enum zen_status_t {
   // items, acknowledgements of messages never sent); rejected, counted in
   // `messages_forged`.
   ZEN_ERR_FORGED = 18,
+  // The transport failed: an address could not be bound or parsed, or the host refused
+  // this peer (a peer id already taken, another link version); the message says why.
+  // Since 1.1.
+  ZEN_ERR_TRANSPORT = 19,
 } zen_status_t;
 
 // Value types (pass as `uint32_t`).
@@ -534,9 +538,10 @@ typedef struct zen_bus_t {
   uint64_t id;
 } zen_bus_t;
 
-// One peer's place on a bus, from `zen_bus_join`; the caller owns it until
-// `zen_endpoint_free` (which is leaving the bus). Pump it from the thread that owns its
-// context (calls on one endpoint are serialised).
+// One peer's link: a place on a bus (`zen_bus_join`) or an ENet host or client
+// (`zen_enet_listen`, `zen_enet_connect`). The caller owns it until `zen_endpoint_free`
+// (which is leaving). Pump it from the thread that owns its context (calls on one
+// endpoint are serialised).
 typedef struct zen_endpoint_t {
   uint64_t id;
 } zen_endpoint_t;
@@ -550,11 +555,24 @@ typedef struct zen_endpoint_stats_t {
   uint64_t bytes_sent;
   uint64_t received;
   uint64_t bytes_received;
-  // Messages dropped because a receiver's queue was full (the protocol repairs them).
+  // Messages dropped because a receiver's queue was full or the transport refused
+  // them (the protocol repairs them).
   uint64_t dropped;
-  // Input refused as not ours (garbage, out-of-place control messages).
+  // Input refused as not ours: malformed or out-of-place frames, a wrong link
+  // version, a peer id already taken.
   uint64_t rejected;
 } zen_endpoint_stats_t;
+
+// ENet settings. Start from `zen_enet_options_default` (which sets `struct_size`).
+typedef struct zen_enet_options_t {
+  // `sizeof(zen_enet_options_t)` as your header has it.
+  size_t struct_size;
+  // Most clients a listen host accepts.
+  uint32_t max_clients;
+  // A connection silent this long (ms) is dropped and its peer leaves. Keep it at or
+  // below the context's `peer_timeout_ms`.
+  uint32_t timeout_ms;
+} zen_enet_options_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -981,10 +999,11 @@ enum zen_status_t zen_bus_join(struct zen_bus_t bus,
                                size_t capacity,
                                struct zen_endpoint_t *out_endpoint);
 
-// One frame of `ctx` on `endpoint`: peers that joined or left the bus become members
-// or stop being members, messages that arrived are received (from the sender the bus
-// knows), the context ticks to `now_ms`, and its outbound messages go out. Wakes
-// threads waiting on the context (`zen_value_wait_converged`).
+// One frame of `ctx` on `endpoint`: peers that joined or left become members or stop
+// being members, messages that arrived are received (from the sender the link knows),
+// the context ticks to `now_ms`, and its outbound messages go out. Wakes threads
+// waiting on the context (`zen_value_wait_converged`). An ENet client the host refused
+// gets `ZEN_ERR_TRANSPORT` with the host's reason, at this and every later pump.
 ZEN_API
 ZEN_NODISCARD
 enum zen_status_t zen_endpoint_pump(struct zen_context_t ctx,
@@ -998,9 +1017,48 @@ ZEN_NODISCARD
 enum zen_status_t zen_endpoint_stats(struct zen_endpoint_t endpoint,
                                      struct zen_endpoint_stats_t *out_stats);
 
-// Leaves the bus and frees the endpoint: the other endpoints' contexts stop counting
-// this peer as a member at their next pump. Safe on a zeroed handle and twice.
+// Leaves and frees the endpoint: the other endpoints' contexts stop counting this peer
+// as a member at their next pump (an ENet link disconnects at once). Safe on a zeroed
+// handle and twice.
 ZEN_API void zen_endpoint_free(struct zen_endpoint_t endpoint);
+
+// Fills `*out_opts` with the default ENet options (64 clients, a 3 s timeout),
+// `struct_size` included.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_enet_options_default(struct zen_enet_options_t *out_opts);
+
+// An ENet listen host for the context of `peer_id`, bound to `addr` (`addr_len` bytes,
+// an IP address and port such as "0.0.0.0:7000"; port 0 picks a free one, see
+// `zen_endpoint_local_port`). Clients connect to it; it forwards between them, so only
+// it must be reachable. `opts` may be NULL for the defaults. A port in use is
+// `ZEN_ERR_TRANSPORT`.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_enet_listen(const char *addr,
+                                  size_t addr_len,
+                                  uint64_t peer_id,
+                                  const struct zen_enet_options_t *opts,
+                                  struct zen_endpoint_t *out_endpoint);
+
+// An ENet client of the host at `host_addr` (an IP address and port) for the context of
+// `peer_id`. Connecting takes a few pumps; the host and the other clients become
+// members once the host has welcomed it. If the host refuses it (its peer id is taken,
+// another link version), pumping reports `ZEN_ERR_TRANSPORT` with the reason.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_enet_connect(const char *host_addr,
+                                   size_t host_addr_len,
+                                   uint64_t peer_id,
+                                   const struct zen_enet_options_t *opts,
+                                   struct zen_endpoint_t *out_endpoint);
+
+// The UDP port an ENet endpoint is bound to (what port 0 picked). A bus endpoint has
+// none: `ZEN_ERR_INVALID_ARGUMENT`.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_endpoint_local_port(struct zen_endpoint_t endpoint,
+                                          uint16_t *out_port);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -125,6 +125,11 @@ impl EnetLink {
         })
     }
 
+    /// The peer id this link joined as.
+    pub fn peer_id(&self) -> u64 {
+        self.me
+    }
+
     /// The address the link's socket is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.host.socket().local_addr().map_err(io)

@@ -29,7 +29,7 @@ mod metrics;
 
 mod merge;
 
-mod bus;
+mod link;
 
 #[cfg(feature = "sim")]
 mod sim;
@@ -39,9 +39,9 @@ mod handles;
 mod status;
 mod types;
 
-pub use bus::*;
 pub use context::*;
 pub use events::*;
+pub use link::*;
 pub use merge::*;
 pub use metrics::*;
 #[cfg(feature = "sim")]

@@ -53,11 +53,15 @@ pub enum zen_status_t {
     /// items, acknowledgements of messages never sent); rejected, counted in
     /// `messages_forged`.
     ZEN_ERR_FORGED = 18,
+    /// The transport failed: an address could not be bound or parsed, or the host refused
+    /// this peer (a peer id already taken, another link version); the message says why.
+    /// Since 1.1.
+    ZEN_ERR_TRANSPORT = 19,
 }
 
 impl zen_status_t {
     /// Every status, for the tests and for `zen_status_name`.
-    pub(crate) const ALL: [zen_status_t; 19] = {
+    pub(crate) const ALL: [zen_status_t; 20] = {
         use zen_status_t::*;
         [
             ZEN_OK,
@@ -79,6 +83,7 @@ impl zen_status_t {
             ZEN_ERR_TIMEOUT,
             ZEN_ERR_SENDER_MISMATCH,
             ZEN_ERR_FORGED,
+            ZEN_ERR_TRANSPORT,
         ]
     };
 
@@ -105,6 +110,7 @@ impl zen_status_t {
             ZEN_ERR_TIMEOUT => c"ZEN_ERR_TIMEOUT",
             ZEN_ERR_SENDER_MISMATCH => c"ZEN_ERR_SENDER_MISMATCH",
             ZEN_ERR_FORGED => c"ZEN_ERR_FORGED",
+            ZEN_ERR_TRANSPORT => c"ZEN_ERR_TRANSPORT",
         }
     }
 }
@@ -142,9 +148,7 @@ impl From<Error> for FfiError {
             Error::ProtocolVersion { .. } => ZEN_ERR_PROTOCOL_VERSION,
             Error::SenderMismatch { .. } => ZEN_ERR_SENDER_MISMATCH,
             Error::Forged(_) => ZEN_ERR_FORGED,
-            // A socket that cannot be bound or a host that cannot be made: the address or
-            // settings the caller gave (the ENet link is not in the C API yet).
-            Error::Transport(_) => ZEN_ERR_INVALID_ARGUMENT,
+            Error::Transport(_) => ZEN_ERR_TRANSPORT,
         };
         FfiError { status, message: e.to_string() }
     }

@@ -958,12 +958,28 @@ class Context {
   std::vector<std::uint8_t> out_;
 };
 
-// ---- the in-process bus -------------------------------------------------------------------
+// ---- links: the in-process bus and ENet -----------------------------------------------------
 
-// One peer's place on a `Bus`: pump its context with it once per frame instead of ticking
-// the context and moving its messages yourself. Move-only; leaves the bus when destroyed
-// (the others drop the member at their next pump). Pump it from the thread that owns its
-// context. Since 1.1.
+// ENet settings (the library's defaults, changed with chained setters). Since 1.1.
+class EnetOptions {
+ public:
+  EnetOptions() noexcept {
+    if (zen_enet_options_default(&o_) != ZEN_OK) o_ = zen_enet_options_t{};
+  }
+  // Most clients a listen host accepts.
+  EnetOptions& max_clients(std::uint32_t v) noexcept { return o_.max_clients = v, *this; }
+  // A connection silent this long (ms) is dropped and its peer leaves.
+  EnetOptions& timeout_ms(std::uint32_t v) noexcept { return o_.timeout_ms = v, *this; }
+  const zen_enet_options_t& capi() const noexcept { return o_; }
+
+ private:
+  zen_enet_options_t o_{};
+};
+
+// One peer's link: a place on a `Bus`, or an ENet host or client (`enet_listen`,
+// `enet_connect`). Pump its context with it once per frame instead of ticking the context
+// and moving its messages yourself. Move-only; leaves when destroyed (the others drop the
+// member at their next pump). Pump it from the thread that owns its context. Since 1.1.
 class Endpoint {
  public:
   Endpoint() noexcept = default;
@@ -991,7 +1007,33 @@ class Endpoint {
   Status pump(const Context& ctx, std::uint64_t now_ms) const {
     return Status::from(zen_endpoint_pump(ctx.capi(), h_, now_ms));
   }
-  // Messages and bytes sent and received (per recipient), and dropped on full queues.
+  // An ENet listen host for the context of `peer_id`, bound to `addr` ("0.0.0.0:7000";
+  // port 0 picks a free one, see `local_port`). Clients connect to it and it forwards
+  // between them, so only it must be reachable.
+  static Result<Endpoint> enet_listen(std::string_view addr, std::uint64_t peer_id,
+                                      const EnetOptions& opts = EnetOptions()) {
+    zen_endpoint_t e{};
+    zen_status_t s = zen_enet_listen(addr.data(), addr.size(), peer_id, &opts.capi(), &e);
+    if (s != ZEN_OK) return Result<Endpoint>::from(s);
+    return Endpoint(e);
+  }
+  // An ENet client of the host at `host_addr` ("192.0.2.7:7000") for the context of
+  // `peer_id`. If the host refuses it, `pump` reports ZEN_ERR_TRANSPORT with the reason.
+  static Result<Endpoint> enet_connect(std::string_view host_addr, std::uint64_t peer_id,
+                                       const EnetOptions& opts = EnetOptions()) {
+    zen_endpoint_t e{};
+    zen_status_t s = zen_enet_connect(host_addr.data(), host_addr.size(), peer_id, &opts.capi(), &e);
+    if (s != ZEN_OK) return Result<Endpoint>::from(s);
+    return Endpoint(e);
+  }
+  // The UDP port of an ENet endpoint (ZEN_ERR_INVALID_ARGUMENT for a bus endpoint).
+  Result<std::uint16_t> local_port() const {
+    std::uint16_t port = 0;
+    zen_status_t s = zen_endpoint_local_port(h_, &port);
+    if (s != ZEN_OK) return Result<std::uint16_t>::from(s);
+    return port;
+  }
+  // Messages and bytes sent and received (per recipient), dropped, and input refused.
   Result<zen_endpoint_stats_t> stats() const {
     zen_endpoint_stats_t st{};
     st.struct_size = sizeof st;

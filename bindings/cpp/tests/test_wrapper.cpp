@@ -813,6 +813,36 @@ ZEN_TEST(contexts_on_threads_converge_over_a_bus) {
   CHECK_OK(endpoints[1].pump(players[1], 99'999));  // joined endpoints outlive the handle
 }
 
+ZEN_TEST(a_host_and_a_client_converge_over_enet_on_loopback) {
+  auto host = make(1);
+  auto client = make(2);
+  auto eh = zen::Endpoint::enet_listen("127.0.0.1:0", 1, zen::EnetOptions().timeout_ms(2000)).value();
+  std::uint16_t port = eh.local_port().value();
+  CHECK(port != 0);
+  auto ec = zen::Endpoint::enet_connect("127.0.0.1:" + std::to_string(port), 2).value();
+  auto a = host.create<std::int64_t>("from_host").value();
+  CHECK_OK(a.set(1));
+  auto b = client.create<std::int64_t>("from_client").value();
+  CHECK_OK(b.set(2));
+  auto start = std::chrono::steady_clock::now();
+  auto ms = [&] {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+  };
+  while (ms() < 10'000) {
+    CHECK_OK(eh.pump(host, ms()));
+    CHECK_OK(ec.pump(client, ms()));
+    if (a.info().value().state == zen::SyncState::Converged && b.info().value().state == zen::SyncState::Converged) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(client.open<std::int64_t>("from_host")->get().value() == 1);
+  CHECK(host.open<std::int64_t>("from_client")->get().value() == 2);
+  CHECK(ec.stats().value().rejected == 0);
+  CHECK_ERR(zen::Endpoint::enet_listen("nowhere", 3), ZEN_ERR_INVALID_ARGUMENT);
+  auto bus = zen::Bus::create().value();
+  CHECK_ERR(bus.join(9).value().local_port(), ZEN_ERR_INVALID_ARGUMENT);
+}
+
 // ---- the simulator ------------------------------------------------------------------------
 
 ZEN_TEST(four_players_converge_on_a_lossy_simulated_network) {

@@ -97,9 +97,10 @@ type
     ## queue drops and counts, and the protocol repairs it.
     handle: BusHandle
 
-  BusEndpoint* = ref object
-    ## One peer's place on a bus. Use it on the thread of its context; closing it (or
-    ## collecting it) leaves the bus.
+  CrdtEndpoint* = ref object
+    ## One peer's link: a place on a bus (`join`), or an ENet host or client
+    ## (`enet_listen`, `enet_connect`). Use it on the thread of its context; closing it
+    ## (or collecting it) leaves.
     handle: EndpointHandle
     peer: uint64
 
@@ -444,26 +445,55 @@ proc close*(bus: CrdtBus) =
     zen_bus_free(bus.handle.h)
     bus.handle.h.id = 0
 
-proc join*(bus: zen_bus_t, peer_id: uint64, capacity = 256): BusEndpoint =
+proc join*(bus: zen_bus_t, peer_id: uint64, capacity = 256): CrdtEndpoint =
   ## Joins as `peer_id` (the peer id of the context you will boop with it; unique on
   ## the bus), with room for `capacity` messages not yet booped.
   var e: zen_endpoint_t
   check zen_bus_join(bus, peer_id, csize_t(capacity), addr e), "join"
-  result = BusEndpoint(peer: peer_id)
+  result = CrdtEndpoint(peer: peer_id)
   result.handle.h = e
 
-proc join*(bus: CrdtBus, peer_id: uint64, capacity = 256): BusEndpoint =
+proc join*(bus: CrdtBus, peer_id: uint64, capacity = 256): CrdtEndpoint =
   bus.handle.h.join(peer_id, capacity)
 
-proc peer_id*(ep: BusEndpoint): uint64 = ep.peer
+proc default_enet_options*(): zen_enet_options_t =
+  ## The default ENet settings (64 clients, a 3 s timeout); change fields, then pass on.
+  check zen_enet_options_default(addr result), "zen_enet_options_default"
 
-proc close*(ep: BusEndpoint) =
+proc enet_listen*(address: string, peer_id: uint64, options = default_enet_options()): CrdtEndpoint =
+  ## An ENet listen host for the context of `peer_id`, bound to `address`
+  ## ("0.0.0.0:7000"; port 0 picks a free one, see `local_port`). Clients connect to it
+  ## and it forwards between them, so only it must be reachable. Boop with it like a
+  ## bus endpoint. Since 1.1.
+  var opts = options
+  var e: zen_endpoint_t
+  check zen_enet_listen(address.cstring, csize_t(address.len), peer_id, addr opts, addr e), "enet_listen"
+  result = CrdtEndpoint(peer: peer_id)
+  result.handle.h = e
+
+proc enet_connect*(host_address: string, peer_id: uint64, options = default_enet_options()): CrdtEndpoint =
+  ## An ENet client of the host at `host_address` ("192.0.2.7:7000"). If the host
+  ## refuses it, `boop` raises ZEN_ERR_TRANSPORT with the reason.
+  var opts = options
+  var e: zen_endpoint_t
+  check zen_enet_connect(host_address.cstring, csize_t(host_address.len), peer_id, addr opts,
+                         addr e), "enet_connect"
+  result = CrdtEndpoint(peer: peer_id)
+  result.handle.h = e
+
+proc local_port*(ep: CrdtEndpoint): uint16 =
+  ## The UDP port of an ENet endpoint (raises for a bus endpoint).
+  check zen_endpoint_local_port(ep.handle.h, addr result), "local_port"
+
+proc peer_id*(ep: CrdtEndpoint): uint64 = ep.peer
+
+proc close*(ep: CrdtEndpoint) =
   ## Leaves the bus now (idempotent): the others drop this member at their next boop.
   if ep.handle.h.id != 0:
     zen_endpoint_free(ep.handle.h)
     ep.handle.h.id = 0
 
-proc boop*(ctx: CrdtContext, ep: BusEndpoint, now_ms: uint64) =
+proc boop*(ctx: CrdtContext, ep: CrdtEndpoint, now_ms: uint64) =
   ## The pump, once per frame, on the bus: peers that joined or left become members or
   ## stop being members, messages are received, the context ticks, its messages go out,
   ## and the change callbacks run.
@@ -471,7 +501,7 @@ proc boop*(ctx: CrdtContext, ep: BusEndpoint, now_ms: uint64) =
   if ctx.links.len > 0: ctx.forward()
   ctx.dispatch()
 
-proc stats*(ep: BusEndpoint): zen_endpoint_stats_t =
+proc stats*(ep: CrdtEndpoint): zen_endpoint_stats_t =
   ## Messages and bytes sent and received (per recipient), dropped on full queues.
   result.struct_size = csize_t(sizeof(zen_endpoint_stats_t))
   check zen_endpoint_stats(ep.handle.h, addr result), "stats"

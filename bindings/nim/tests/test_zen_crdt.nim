@@ -144,6 +144,43 @@ suite "contexts":
     bus.close()
     expect_status ZEN_ERR_INVALID_HANDLE: discard bus.join(3)
 
+  scenario "ENet on 127.0.0.1: a host and a client converge; a taken peer id is refused":
+    let h = CrdtContext.init(1)
+    let c = CrdtContext.init(2)
+    let eh = enet_listen("127.0.0.1:0", 1)
+    let port = eh.local_port
+    check port > 0
+    let ec = enet_connect("127.0.0.1:" & $port, 2)
+    var hv = CrdtZenValue[int].init(h, "from_host")
+    hv.value = 1
+    var cv = CrdtZenValue[int].init(c, "from_client")
+    cv.value = 2
+    var now = 0'u64
+    for _ in 0 ..< 3000:
+      now += 2
+      h.boop(eh, now)
+      c.boop(ec, now)
+      if hv.sync_state == Converged and cv.sync_state == Converged: break
+      sleep 1
+    check CrdtZenValue[int].init(c, "from_host").value == 1
+    check CrdtZenValue[int].init(h, "from_client").value == 2
+    let dup = CrdtContext.init(2)
+    let ed = enet_connect("127.0.0.1:" & $port, 2)
+    var refused = false
+    for _ in 0 ..< 3000:
+      now += 2
+      h.boop(eh, now)
+      try:
+        dup.boop(ed, now)
+      except ZenCrdtError as e:
+        check e.status == ZEN_ERR_TRANSPORT
+        check "already taken" in e.msg
+        refused = true
+        break
+      sleep 1
+    check refused
+    expect_status ZEN_ERR_INVALID_ARGUMENT: discard enet_listen("localhost:1", 3)
+
   scenario "peers: add, remove, errors":
     let c = CrdtContext.init(1)
     c.add_peer(2)

@@ -53,6 +53,7 @@ const
   ZEN_ERR_TIMEOUT* = 16'i32
   ZEN_ERR_SENDER_MISMATCH* = 17'i32
   ZEN_ERR_FORGED* = 18'i32
+  ZEN_ERR_TRANSPORT* = 19'i32
 
   ZEN_TYPE_NONE* = 0'u32
   ZEN_TYPE_BOOL* = 1'u32
@@ -166,6 +167,9 @@ type
     id*: uint64
   zen_endpoint_t* {.importc, header: zenHeader, bycopy.} = object
     id*: uint64
+  zen_enet_options_t* {.importc, header: zenHeader, bycopy.} = object
+    struct_size*: csize_t
+    max_clients*, timeout_ms*: uint32
   zen_endpoint_stats_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
     sent*, bytes_sent*, received*, bytes_received*, dropped*, rejected*: uint64
@@ -227,6 +231,10 @@ proc zen_bus_join*(bus: zen_bus_t, peer_id: uint64, capacity: csize_t, out_endpo
 proc zen_endpoint_pump*(ctx: zen_context_t, endpoint: zen_endpoint_t, now_ms: uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_endpoint_stats*(endpoint: zen_endpoint_t, out_stats: ptr zen_endpoint_stats_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_endpoint_free*(endpoint: zen_endpoint_t) {.importc, header: zenHeader.}
+proc zen_enet_options_default*(out_opts: ptr zen_enet_options_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_enet_listen*(address: cstring, address_len: csize_t, peer_id: uint64, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_enet_connect*(host_addr: cstring, host_addr_len: csize_t, peer_id: uint64, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_endpoint_local_port*(endpoint: zen_endpoint_t, out_port: ptr uint16): zen_status_t {.importc, header: zenHeader.}
 proc zen_net_new*(seed: uint64, link: ptr zen_link_t, out_net: ptr zen_net_t): zen_status_t {.importc, header: zenSimHeader.}
 proc zen_net_free*(net: zen_net_t) {.importc, header: zenSimHeader.}
 proc zen_net_attach*(net: zen_net_t, ctx: zen_context_t, out_host: ptr uint32): zen_status_t {.importc, header: zenSimHeader.}
