@@ -19,10 +19,14 @@
 use crate::codec::{put_varint, Reader};
 use crate::error::Error;
 use crate::link::{Link, LinkEvent, LinkStats};
-use rusty_enet::{Host, HostSettings, Packet, PeerID};
-use std::collections::{HashMap, VecDeque};
+use crate::sim::{LinkConfig, Network};
+use rusty_enet::{Address, Host, HostSettings, Packet, PeerID, ReadWrite, Socket};
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The size a message may have to travel unreliably in one datagram (ENet's default MTU
 /// of 1392 bytes less its headers and ours). Larger messages go reliably, fragmented.
@@ -45,8 +49,10 @@ const LEFT: u8 = 5;
 pub struct EnetOptions {
     /// Most clients a host accepts.
     pub max_clients: usize,
-    /// A connection silent this long (ms) is dropped: its peer leaves. ENet's own
-    /// default is up to 30 s; a game wants the context's `peer_timeout_ms` or less.
+    /// A connection whose reliable data goes unacknowledged this long (ms; ENet allows up
+    /// to twice this while its retransmissions back off) is dropped: its peer leaves.
+    /// ENet's own default is up to 30 s; a game wants about the context's
+    /// `peer_timeout_ms`.
     pub timeout_ms: u32,
 }
 
@@ -58,15 +64,16 @@ impl Default for EnetOptions {
 
 enum Role {
     /// Accepts clients: ENet peer -> the zen peer id its hello named.
-    Host { clients: HashMap<PeerID, u64> },
+    Host { clients: BTreeMap<PeerID, u64> },
     /// Connected (or connecting) to a host: the host's peer id once welcomed, the others.
     Client { host: PeerID, host_id: Option<u64>, others: Vec<u64> },
 }
 
-/// A context's link over ENet: a listen host or a client of one.
-pub struct EnetLink {
+/// A context's link over ENet: a listen host or a client of one. Over UDP by default;
+/// over the simulator's lossy wire with [`EnetSim`] (a seeded, reproducible session).
+pub struct EnetLink<S: Socket = UdpSocket> {
     me: u64,
-    host: Host<UdpSocket>,
+    host: Host<S>,
     role: Role,
     events: VecDeque<LinkEvent>,
     stats: LinkStats,
@@ -79,28 +86,33 @@ fn io(e: impl std::fmt::Display) -> Error {
     Error::Transport(e.to_string())
 }
 
-fn new_host(addr: SocketAddr, peers: usize) -> Result<Host<UdpSocket>, Error> {
-    let socket = UdpSocket::bind(addr).map_err(|e| io(format!("cannot bind {addr}: {e}")))?;
-    let settings = HostSettings { peer_limit: peers, channel_limit: CHANNELS, ..HostSettings::default() };
+fn new_host<S: Socket>(socket: S, peers: usize, clock: Option<Clock>) -> Result<Host<S>, Error> {
+    let mut settings = HostSettings { peer_limit: peers, channel_limit: CHANNELS, ..HostSettings::default() };
+    if let Some(clock) = clock {
+        settings.seed = Some(clock.seed);
+        let ms = clock.ms;
+        settings.time = Box::new(move || Duration::from_millis(ms.load(Ordering::Acquire)));
+    }
     Host::new(socket, settings).map_err(|e| io(format!("ENet host: {e:?}")))
 }
 
-impl EnetLink {
+fn bind(addr: SocketAddr) -> Result<UdpSocket, Error> {
+    UdpSocket::bind(addr).map_err(|e| io(format!("cannot bind {addr}: {e}")))
+}
+
+/// A virtual clock and random seed for the ENet hosts of a simulated wire.
+#[derive(Clone)]
+struct Clock {
+    ms: Arc<AtomicU64>,
+    seed: u32,
+}
+
+impl EnetLink<UdpSocket> {
     /// A listen host at `addr` (port 0 picks a free one: see `local_addr`) for the context
     /// of peer `me`.
     pub fn listen(addr: SocketAddr, me: u64, opts: &EnetOptions) -> Result<EnetLink, Error> {
         crate::context::check_peer(me)?;
-        let host = new_host(addr, opts.max_clients.max(1))?;
-        let role = Role::Host { clients: HashMap::new() };
-        Ok(EnetLink {
-            me,
-            host,
-            role,
-            events: VecDeque::new(),
-            stats: LinkStats::default(),
-            timeout_ms: opts.timeout_ms,
-            refused: None,
-        })
+        EnetLink::host_on(bind(addr)?, me, opts, None)
     }
 
     /// A client of the host at `host_addr`, for the context of peer `me` (unique in the
@@ -110,29 +122,45 @@ impl EnetLink {
         crate::context::check_peer(me)?;
         let any: SocketAddr =
             if host_addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-        let mut host = new_host(any, 1)?;
-        let peer = host.connect(host_addr, CHANNELS, 0).map_err(|e| io(format!("connect: {e:?}")))?;
-        peer.set_timeout(32, opts.timeout_ms, opts.timeout_ms);
-        let role = Role::Client { host: peer.id(), host_id: None, others: Vec::new() };
-        Ok(EnetLink {
-            me,
-            host,
-            role,
-            events: VecDeque::new(),
-            stats: LinkStats::default(),
-            timeout_ms: opts.timeout_ms,
-            refused: None,
-        })
-    }
-
-    /// The peer id this link joined as.
-    pub fn peer_id(&self) -> u64 {
-        self.me
+        EnetLink::client_on(bind(any)?, host_addr, me, opts, None)
     }
 
     /// The address the link's socket is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.host.socket().local_addr().map_err(io)
+    }
+}
+
+impl<S: Socket> EnetLink<S> {
+    fn host_on(socket: S, me: u64, opts: &EnetOptions, clock: Option<Clock>) -> Result<EnetLink<S>, Error> {
+        crate::context::check_peer(me)?;
+        let host = new_host(socket, opts.max_clients.max(1), clock)?;
+        Ok(EnetLink::with(me, host, Role::Host { clients: BTreeMap::new() }, opts))
+    }
+
+    fn client_on(
+        socket: S,
+        host_addr: S::Address,
+        me: u64,
+        opts: &EnetOptions,
+        clock: Option<Clock>,
+    ) -> Result<EnetLink<S>, Error> {
+        crate::context::check_peer(me)?;
+        let mut host = new_host(socket, 1, clock)?;
+        let peer = host.connect(host_addr, CHANNELS, 0).map_err(|e| io(format!("connect: {e:?}")))?;
+        peer.set_timeout(32, opts.timeout_ms, opts.timeout_ms.saturating_mul(2));
+        let role = Role::Client { host: peer.id(), host_id: None, others: Vec::new() };
+        Ok(EnetLink::with(me, host, role, opts))
+    }
+
+    fn with(me: u64, host: Host<S>, role: Role, opts: &EnetOptions) -> EnetLink<S> {
+        let (events, stats) = (VecDeque::new(), LinkStats::default());
+        EnetLink { me, host, role, events, stats, timeout_ms: opts.timeout_ms, refused: None }
+    }
+
+    /// The peer id this link joined as.
+    pub fn peer_id(&self) -> u64 {
+        self.me
     }
 
     /// Why the host refused this client (a wrong version, a peer id taken), if it did.
@@ -214,7 +242,7 @@ impl EnetLink {
     fn on_connect(&mut self, peer: PeerID) {
         let timeout = self.timeout_ms;
         if let Some(p) = self.host.get_peer_mut(peer) {
-            p.set_timeout(32, timeout, timeout);
+            p.set_timeout(32, timeout, timeout.saturating_mul(2));
         }
         if let Role::Client { .. } = self.role {
             let mut hello = Vec::from(MAGIC);
@@ -361,8 +389,15 @@ impl EnetLink {
                 true
             }
             Role::Client { host, host_id, .. } => {
-                if from != *host || host_id.is_none() {
+                if from != *host {
                     return false;
+                }
+                if host_id.is_none() {
+                    // Data from the host overtook its welcome (data is unreliable, the
+                    // welcome reliable and maybe resent): lost, not hostile; the
+                    // protocol repairs it.
+                    self.stats.dropped += 1;
+                    return true;
                 }
                 // The host stamped the sender: it knows who each of its clients is.
                 self.events.push_back(LinkEvent::Message { from: peer, bytes });
@@ -397,7 +432,7 @@ fn parse_hello(body: &[u8]) -> Option<(u8, u64)> {
     r.is_empty().then_some((version, id))
 }
 
-impl Link for EnetLink {
+impl<S: Socket> Link for EnetLink<S> {
     fn send(&mut self, to: Option<u64>, bytes: Vec<u8>) {
         let targets: Vec<(PeerID, u64)> = match &self.role {
             Role::Host { clients } => clients
@@ -427,8 +462,86 @@ impl Link for EnetLink {
     }
 }
 
-impl Drop for EnetLink {
+impl<S: Socket> Drop for EnetLink<S> {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A host's address on a [`EnetSim`]: its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnetSimAddr(pub usize);
+
+impl Address for EnetSimAddr {
+    fn same_host(&self, other: &EnetSimAddr) -> bool {
+        self == other
+    }
+
+    fn same(&self, other: &EnetSimAddr) -> bool {
+        self == other
+    }
+
+    fn is_broadcast(&self) -> bool {
+        false
+    }
+}
+
+/// The socket of an ENet link on a [`EnetSim`].
+pub type EnetSimSocket = ReadWrite<EnetSimAddr, Infallible>;
+
+/// ENet links over the simulator's network (latency, jitter, loss, duplication,
+/// reordering, partitions) with a virtual clock and seeded randomness: the same seed and
+/// the same calls replay the same session, datagram for datagram. Each link has an index
+/// on the wire (its address); pass the links to `step` in index order.
+pub struct EnetSim {
+    net: Network,
+    clock: Clock,
+}
+
+impl EnetSim {
+    /// A wire for `hosts` links, every datagram subject to `link`.
+    pub fn new(seed: u64, hosts: usize, link: LinkConfig) -> EnetSim {
+        let clock = Clock { ms: Arc::new(AtomicU64::new(0)), seed: seed as u32 ^ (seed >> 32) as u32 };
+        let mut net = Network::new(seed, hosts, link);
+        net.online = vec![true; hosts];
+        EnetSim { net, clock }
+    }
+
+    /// A listen host for the context of `me`.
+    pub fn host(&self, me: u64, opts: &EnetOptions) -> Result<EnetLink<EnetSimSocket>, Error> {
+        EnetLink::host_on(EnetSimSocket::new(), me, opts, Some(self.clock.clone()))
+    }
+
+    /// A client of the host at index `host`, for the context of `me`.
+    pub fn client(&self, host: usize, me: u64, opts: &EnetOptions) -> Result<EnetLink<EnetSimSocket>, Error> {
+        EnetLink::client_on(EnetSimSocket::new(), EnetSimAddr(host), me, opts, Some(self.clock.clone()))
+    }
+
+    /// Carries datagrams at virtual time `now_ms` (which every ENet host on the wire then
+    /// reads): what each link sent goes on the wire, what is due arrives. `links[i]` is
+    /// the link at index i. Call it after pumping the links.
+    pub fn step(&mut self, now_ms: u64, links: &mut [&mut EnetLink<EnetSimSocket>]) {
+        self.clock.ms.store(now_ms, Ordering::Release);
+        for (from, link) in links.iter_mut().enumerate() {
+            while let Some((EnetSimAddr(to), bytes)) = link.host.socket_mut().read() {
+                self.net.send(now_ms, from, to, bytes);
+            }
+        }
+        for (from, to, bytes) in self.net.due(now_ms) {
+            if let Some(link) = links.get_mut(to) {
+                link.host.socket_mut().write(EnetSimAddr(from), bytes);
+            }
+        }
+    }
+
+    /// Takes the link at index `at` off the wire (datagrams to and from it are lost, as
+    /// when a machine goes away) or back on.
+    pub fn set_online(&mut self, at: usize, online: bool) {
+        self.net.online[at] = online;
+    }
+
+    /// Datagrams delivered and dropped so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.net.delivered, self.net.dropped)
     }
 }

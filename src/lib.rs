@@ -64,7 +64,7 @@ mod view;
 pub use bus::{Bus, BusEndpoint};
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
 pub use driver::Driver;
-pub use enet::{EnetLink, EnetOptions, DATAGRAM_BYTES};
+pub use enet::{EnetLink, EnetOptions, EnetSim, EnetSimAddr, EnetSimSocket, DATAGRAM_BYTES};
 pub use error::Error;
 pub use events::{ChangeEvent, ChangeKind};
 pub use link::{pump, Link, LinkEvent, LinkStats, Pumped};
