@@ -572,6 +572,9 @@ typedef struct zen_enet_options_t {
   // A connection silent this long (ms) is dropped and its peer leaves. Keep it at or
   // below the context's `peer_timeout_ms`.
   uint32_t timeout_ms;
+  // Most data messages a host takes from one client per second (a one-second burst
+  // allowed); the rest are dropped and counted as rejected. A game sends 60 to 200.
+  uint32_t max_messages_per_s;
 } zen_enet_options_t;
 
 #ifdef __cplusplus

@@ -49,6 +49,10 @@ const LEFT: u8 = 5;
 pub struct EnetOptions {
     /// Most clients a host accepts.
     pub max_clients: usize,
+    /// Most data messages a host takes from one client per second (a burst of one
+    /// second's worth is allowed); the rest are dropped and counted as rejected, so one
+    /// client cannot flood the others through the host. A game sends about 60 to 200.
+    pub max_messages_per_s: u32,
     /// A connection whose reliable data goes unacknowledged this long (ms; ENet allows up
     /// to twice this while its retransmissions back off) is dropped: its peer leaves.
     /// ENet's own default is up to 30 s; a game wants about the context's
@@ -58,15 +62,25 @@ pub struct EnetOptions {
 
 impl Default for EnetOptions {
     fn default() -> EnetOptions {
-        EnetOptions { max_clients: 64, timeout_ms: 3000 }
+        EnetOptions { max_clients: 64, timeout_ms: 3000, max_messages_per_s: 1000 }
     }
 }
 
 enum Role {
-    /// Accepts clients: ENet peer -> the zen peer id its hello named.
-    Host { clients: BTreeMap<PeerID, u64> },
+    /// Accepts clients, by their ENet peer.
+    Host { clients: BTreeMap<PeerID, Client> },
     /// Connected (or connecting) to a host: the host's peer id once welcomed, the others.
     Client { host: PeerID, host_id: Option<u64>, others: Vec<u64> },
+}
+
+/// A client as its host knows it.
+struct Client {
+    /// The zen peer id its hello named.
+    id: u64,
+    /// Data messages it may still send now (a token bucket refilled at
+    /// `max_messages_per_s`), and when it was last refilled (ENet ms).
+    tokens: f64,
+    refilled_ms: u64,
 }
 
 /// A context's link over ENet: a listen host or a client of one. Over UDP by default;
@@ -78,6 +92,8 @@ pub struct EnetLink<S: Socket = UdpSocket> {
     events: VecDeque<LinkEvent>,
     stats: LinkStats,
     timeout_ms: u32,
+    /// `EnetOptions::max_messages_per_s`.
+    max_rate: u32,
     /// Why the host refused this client, once it has.
     refused: Option<String>,
 }
@@ -155,7 +171,8 @@ impl<S: Socket> EnetLink<S> {
 
     fn with(me: u64, host: Host<S>, role: Role, opts: &EnetOptions) -> EnetLink<S> {
         let (events, stats) = (VecDeque::new(), LinkStats::default());
-        EnetLink { me, host, role, events, stats, timeout_ms: opts.timeout_ms, refused: None }
+        let (timeout_ms, max_rate) = (opts.timeout_ms, opts.max_messages_per_s.max(1));
+        EnetLink { me, host, role, events, stats, timeout_ms, max_rate, refused: None }
     }
 
     /// The peer id this link joined as.
@@ -171,7 +188,7 @@ impl<S: Socket> EnetLink<S> {
     /// Zen peers this link reaches now.
     pub fn peers(&self) -> Vec<u64> {
         match &self.role {
-            Role::Host { clients } => clients.values().copied().collect(),
+            Role::Host { clients } => clients.values().map(|c| c.id).collect(),
             Role::Client { host_id, others, .. } => host_id.iter().chain(others).copied().collect(),
         }
     }
@@ -256,7 +273,7 @@ impl<S: Socket> EnetLink<S> {
     fn on_disconnect(&mut self, peer: PeerID) {
         match &mut self.role {
             Role::Host { clients } => {
-                if let Some(id) = clients.remove(&peer) {
+                if let Some(Client { id, .. }) = clients.remove(&peer) {
                     self.events.push_back(LinkEvent::Left(id));
                     let others: Vec<PeerID> = clients.keys().copied().collect();
                     let mut left = vec![LEFT];
@@ -287,7 +304,7 @@ impl<S: Socket> EnetLink<S> {
                     Some(format!("link version {version}, the host speaks {LINK_VERSION}"))
                 } else if crate::context::check_peer(id).is_err() {
                     Some(format!("peer id {id} is invalid"))
-                } else if id == self.me || clients.values().any(|&c| c == id) {
+                } else if id == self.me || clients.values().any(|c| c.id == id) {
                     Some(format!("peer id {id} is already taken"))
                 } else {
                     None
@@ -304,11 +321,13 @@ impl<S: Socket> EnetLink<S> {
                 let mut welcome = vec![WELCOME];
                 put_varint(&mut welcome, self.me);
                 put_varint(&mut welcome, clients.len() as u64);
-                for &c in clients.values() {
-                    put_varint(&mut welcome, c);
+                for c in clients.values() {
+                    put_varint(&mut welcome, c.id);
                 }
                 let others: Vec<PeerID> = clients.keys().copied().collect();
-                clients.insert(from, id);
+                let now = self.host.now().as_millis() as u64;
+                let tokens = self.max_rate as f64;
+                clients.insert(from, Client { id, tokens, refilled_ms: now });
                 self.control(from, &welcome);
                 let mut joined = vec![JOINED];
                 put_varint(&mut joined, id);
@@ -369,12 +388,22 @@ impl<S: Socket> EnetLink<S> {
         let mut r = Reader::new(body);
         let Ok(peer) = r.varint() else { return false };
         let bytes: Arc<[u8]> = r.rest().into();
-        match &self.role {
+        match &mut self.role {
             Role::Host { clients } => {
-                let Some(&sender) = clients.get(&from) else { return false };
+                let now = self.host.now().as_millis() as u64;
+                let rate = self.max_rate as f64;
+                let Some(client) = clients.get_mut(&from) else { return false };
+                let elapsed = now.saturating_sub(client.refilled_ms);
+                client.tokens = (client.tokens + elapsed as f64 * rate / 1000.0).min(rate);
+                client.refilled_ms = now;
+                if client.tokens < 1.0 {
+                    return false; // a flood: dropped, counted
+                }
+                client.tokens -= 1.0;
+                let sender = client.id;
                 let targets: Vec<PeerID> = clients
                     .iter()
-                    .filter(|&(&p, &id)| p != from && (peer == 0 || peer == id))
+                    .filter(|&(&p, c)| p != from && (peer == 0 || peer == c.id))
                     .map(|(&p, _)| p)
                     .collect();
                 if peer == 0 || peer == self.me {
@@ -437,7 +466,7 @@ impl<S: Socket> Link for EnetLink<S> {
         let targets: Vec<(PeerID, u64)> = match &self.role {
             Role::Host { clients } => clients
                 .iter()
-                .filter(|&(_, &id)| to.is_none_or(|t| t == id))
+                .filter(|&(_, c)| to.is_none_or(|t| t == c.id))
                 .map(|(&p, _)| (p, self.me))
                 .collect(),
             Role::Client { host, host_id: Some(_), .. } => vec![(*host, to.unwrap_or(0))],

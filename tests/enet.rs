@@ -229,3 +229,120 @@ fn enet_over_a_lossy_simulated_wire_converges_and_replays() {
     assert_eq!(sim_session(5), first, "the same seed replays the same session");
     assert_ne!(sim_session(6).1, first.1, "another seed is another session");
 }
+
+/// A raw ENet client (no zen-crdt link) to speak out of turn to a host.
+struct Raw {
+    host: rusty_enet::Host<UdpSocket>,
+    peer: rusty_enet::PeerID,
+}
+
+impl Raw {
+    fn connect(at: SocketAddr, players: &mut [Player], start: Instant) -> Raw {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let settings = rusty_enet::HostSettings { peer_limit: 1, channel_limit: 3, ..Default::default() };
+        let mut host = rusty_enet::Host::new(socket, settings).unwrap();
+        let peer = host.connect(at, 3, 0).unwrap().id();
+        let mut raw = Raw { host, peer };
+        let until = Instant::now() + Duration::from_secs(5);
+        while !raw.host.peer(raw.peer).connected() && Instant::now() < until {
+            raw.drain();
+            for p in players.iter_mut() {
+                pump(&mut p.ctx, &mut p.link, start.elapsed().as_millis() as u64);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(raw.host.peer(raw.peer).connected());
+        raw
+    }
+
+    /// Control messages received (channel 0).
+    fn drain(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Ok(Some(e)) = self.host.service() {
+            if let rusty_enet::Event::Receive { channel_id: 0, packet, .. } = e {
+                out.push(packet.data().to_vec());
+            }
+        }
+        out
+    }
+
+    fn send(&mut self, channel: u8, bytes: &[u8]) {
+        let packet = if channel == 1 {
+            rusty_enet::Packet::unreliable_unsequenced(bytes)
+        } else {
+            rusty_enet::Packet::reliable(bytes)
+        };
+        self.host.peer_mut(self.peer).send(channel, &packet).unwrap();
+        self.host.flush();
+    }
+}
+
+fn hello(version: u8, id: u8) -> Vec<u8> {
+    vec![b'Z', b'E', version, 1, id]
+}
+
+/// A hello with another link version is refused with the reason; data before a hello is
+/// refused; a client flooding data frames is cut to its rate, counted, and the session
+/// goes on.
+#[test]
+fn wrong_versions_early_data_and_floods_are_refused_and_counted() {
+    let start = Instant::now();
+    let mut players = vec![host(1)];
+    let at = players[0].link.local_addr().unwrap();
+    players.push(client(2, at));
+    let h = players[1].ctx.create("p2", ValueType::I64, ValueOptions::default()).unwrap();
+    players[1].ctx.set(h, 1i64).unwrap();
+    assert!(run(&mut players, start, Duration::from_secs(10), |ps| agree(ps, 1)));
+
+    // Data before any hello, then a hello of link version 9.
+    let mut raw = Raw::connect(at, &mut players, start);
+    raw.send(1, &[0, 1, 2, 3]);
+    raw.send(0, &hello(9, 7));
+    let mut refusal = None;
+    let until = Instant::now() + Duration::from_secs(5);
+    while refusal.is_none() && Instant::now() < until {
+        for p in players.iter_mut() {
+            pump(&mut p.ctx, &mut p.link, start.elapsed().as_millis() as u64);
+        }
+        refusal = raw.drain().into_iter().find(|m| m.first() == Some(&3));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let refusal = String::from_utf8_lossy(&refusal.expect("a refusal")[1..]).into_owned();
+    assert!(refusal.contains("link version 9"), "{refusal}");
+    assert!(players[0].link.stats().rejected >= 2, "{:?}", players[0].link.stats());
+
+    // A client that said hello properly, then floods: 5,000 frames in one burst (sent
+    // reliably, so ENet's own throttle does not thin them out before the host sees them).
+    let mut flood = Raw::connect(at, &mut players, start);
+    flood.send(0, &hello(1, 7));
+    let before = players[0].link.stats().rejected;
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        for p in players.iter_mut() {
+            pump(&mut p.ctx, &mut p.link, start.elapsed().as_millis() as u64);
+        }
+        flood.drain();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for n in 0..5000u32 {
+        flood.send(2, &[0, (n % 251) as u8, 9, 9]);
+    }
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        for p in players.iter_mut() {
+            pump(&mut p.ctx, &mut p.link, start.elapsed().as_millis() as u64);
+        }
+        flood.drain();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let cut = players[0].link.stats().rejected - before;
+    assert!(cut >= 2000, "the host cut {cut} of 5000 flooded frames");
+    assert!(players[0].ctx.metrics().messages_rejected > 0, "what passed the rate was still garbage");
+
+    // The session goes on.
+    players[1].ctx.set(h, 2i64).unwrap();
+    assert!(run(&mut players, start, Duration::from_secs(5), |ps| {
+        let h = ps[0].ctx.open("p2").unwrap();
+        ps[0].ctx.get(h).unwrap() == Value::I64(2)
+    }));
+}

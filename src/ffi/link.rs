@@ -74,6 +74,9 @@ pub struct zen_enet_options_t {
     /// A connection silent this long (ms) is dropped and its peer leaves. Keep it at or
     /// below the context's `peer_timeout_ms`.
     pub timeout_ms: u32,
+    /// Most data messages a host takes from one client per second (a one-second burst
+    /// allowed); the rest are dropped and counted as rejected. A game sends 60 to 200.
+    pub max_messages_per_s: u32,
 }
 
 impl Growable for zen_enet_options_t {}
@@ -83,6 +86,7 @@ fn enet_options_out(o: &EnetOptions) -> zen_enet_options_t {
         struct_size: std::mem::size_of::<zen_enet_options_t>(),
         max_clients: o.max_clients.min(u32::MAX as usize) as u32,
         timeout_ms: o.timeout_ms,
+        max_messages_per_s: o.max_messages_per_s,
     }
 }
 
@@ -299,16 +303,20 @@ unsafe fn address(p: *const c_char, len: usize, what: &str) -> Result<SocketAddr
 unsafe fn enet_options(opts: *const zen_enet_options_t) -> Result<EnetOptions, FfiError> {
     let defaults = enet_options_out(&EnetOptions::default());
     let o = if opts.is_null() { defaults } else { unsafe { sized_in(opts, defaults, "opts") }? };
-    if o.max_clients == 0 || o.timeout_ms == 0 {
+    if o.max_clients == 0 || o.timeout_ms == 0 || o.max_messages_per_s == 0 {
         return Err(FfiError::new(
             zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
             format!(
-                "ENet options: max_clients {} and timeout_ms {} must be at least 1",
-                o.max_clients, o.timeout_ms
+                "ENet options: max_clients {}, timeout_ms {} and max_messages_per_s {} must be at least 1",
+                o.max_clients, o.timeout_ms, o.max_messages_per_s
             ),
         ));
     }
-    Ok(EnetOptions { max_clients: o.max_clients as usize, timeout_ms: o.timeout_ms })
+    Ok(EnetOptions {
+        max_clients: o.max_clients as usize,
+        timeout_ms: o.timeout_ms,
+        max_messages_per_s: o.max_messages_per_s,
+    })
 }
 
 /// Fills `*out_opts` with the default ENet options (64 clients, a 3 s timeout),

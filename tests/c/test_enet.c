@@ -122,7 +122,7 @@ static void test_enet_errors(void) {
   zen_enet_options_t o;
   CHECK_STATUS(zen_enet_options_default(NULL), ZEN_ERR_NULL_ARGUMENT);
   CHECK_OK(zen_enet_options_default(&o));
-  CHECK(o.struct_size == sizeof o && o.max_clients == 64 && o.timeout_ms == 3000);
+  CHECK(o.struct_size == sizeof o && o.max_clients == 64 && o.timeout_ms == 3000 && o.max_messages_per_s == 1000);
   zen_endpoint_t ep = {0};
   const char *bad = "localhost:7000";
   CHECK_STATUS(zen_enet_listen(bad, strlen(bad), 1, NULL, &ep), ZEN_ERR_INVALID_ARGUMENT);
@@ -135,6 +135,10 @@ static void test_enet_errors(void) {
   CHECK_STATUS(zen_enet_listen(any, strlen(any), 1, &o, &ep), ZEN_ERR_INVALID_ARGUMENT);
   CHECK(strstr(last_error(), "timeout_ms") != NULL);
   o.timeout_ms = 1000;
+  o.max_messages_per_s = 0;
+  CHECK_STATUS(zen_enet_listen(any, strlen(any), 1, &o, &ep), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "max_messages_per_s") != NULL);
+  o.max_messages_per_s = 1000;
   o.struct_size = 4;
   CHECK_STATUS(zen_enet_listen(any, strlen(any), 1, &o, &ep), ZEN_ERR_INVALID_ARGUMENT);
   CHECK(ep.id == 0);

@@ -970,6 +970,8 @@ class EnetOptions {
   EnetOptions& max_clients(std::uint32_t v) noexcept { return o_.max_clients = v, *this; }
   // A connection silent this long (ms) is dropped and its peer leaves.
   EnetOptions& timeout_ms(std::uint32_t v) noexcept { return o_.timeout_ms = v, *this; }
+  // Most data messages a host takes from one client per second (the rest are dropped).
+  EnetOptions& max_messages_per_s(std::uint32_t v) noexcept { return o_.max_messages_per_s = v, *this; }
   const zen_enet_options_t& capi() const noexcept { return o_; }
 
  private:

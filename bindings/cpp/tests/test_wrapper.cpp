@@ -839,6 +839,9 @@ ZEN_TEST(a_host_and_a_client_converge_over_enet_on_loopback) {
   CHECK(host.open<std::int64_t>("from_client")->get().value() == 2);
   CHECK(ec.stats().value().rejected == 0);
   CHECK_ERR(zen::Endpoint::enet_listen("nowhere", 3), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(zen::EnetOptions().max_messages_per_s(500).capi().max_messages_per_s == 500);
+  CHECK_ERR(zen::Endpoint::enet_listen("127.0.0.1:0", 3, zen::EnetOptions().max_messages_per_s(0)),
+            ZEN_ERR_INVALID_ARGUMENT);
   auto bus = zen::Bus::create().value();
   CHECK_ERR(bus.join(9).value().local_port(), ZEN_ERR_INVALID_ARGUMENT);
 }

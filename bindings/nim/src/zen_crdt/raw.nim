@@ -169,7 +169,7 @@ type
     id*: uint64
   zen_enet_options_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
-    max_clients*, timeout_ms*: uint32
+    max_clients*, timeout_ms*, max_messages_per_s*: uint32
   zen_endpoint_stats_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
     sent*, bytes_sent*, received*, bytes_received*, dropped*, rejected*: uint64
