@@ -50,6 +50,7 @@ fn udp_round_trips(n: usize) -> Vec<f64> {
 }
 
 struct PlayerResult {
+    id: u64,
     stats: LinkStats,
     cpu_ns: u64,
     latencies_ms: Vec<f64>,
@@ -133,6 +134,7 @@ fn main() {
                 };
                 let members = ctx.peers().len();
                 results.lock().unwrap().push(PlayerResult {
+                    id,
                     stats,
                     cpu_ns,
                     latencies_ms: latencies,
@@ -147,16 +149,17 @@ fn main() {
         t.join().unwrap();
     }
     let results = results.lock().unwrap();
-    let n = results.len() as f64;
     let per_s = |v: u64| v as f64 / secs as f64;
-    let sent: u64 = results.iter().map(|r| r.stats.sent).sum();
-    let bytes: u64 = results.iter().map(|r| r.stats.bytes_sent).sum();
-    let host_sent = results.iter().map(|r| r.stats.sent).max().unwrap_or(0);
+    let clients: Vec<&PlayerResult> = results.iter().filter(|r| r.id != 1).collect();
+    let host = results.iter().find(|r| r.id == 1).expect("the host's result");
+    let nc = clients.len() as f64;
+    let client_sent = clients.iter().map(|r| r.stats.sent).sum::<u64>() as f64 / nc;
+    let client_bytes = clients.iter().map(|r| r.stats.bytes_sent).sum::<u64>() as f64 / nc;
     let mut lat: Vec<f64> = results.iter().flat_map(|r| r.latencies_ms.iter().copied()).collect();
     lat.sort_by(f64::total_cmp);
-    let cpu_pct: Vec<f64> = results.iter().map(|r| r.cpu_ns as f64 / (secs as f64 * 1e9) * 100.0).collect();
-    let cpu_mean = cpu_pct.iter().sum::<f64>() / n;
-    let cpu_max = cpu_pct.iter().copied().fold(0.0, f64::max);
+    let pct = |r: &PlayerResult| r.cpu_ns as f64 / (secs as f64 * 1e9) * 100.0;
+    let cpu_client = clients.iter().map(|r| pct(r)).sum::<f64>() / nc;
+    let cpu_host = pct(host);
     let full = results.iter().all(|r| r.members == players - 1);
     let dropped: u64 = results.iter().map(|r| r.stats.dropped).sum();
     let rejected: u64 = results.iter().map(|r| r.stats.rejected).sum();
@@ -167,13 +170,22 @@ fn main() {
     );
     println!("| {:<58} | {:>12} |", "figure", "value");
     println!("|{:-<60}|{:->14}|", "", "");
-    println!("| {:<58} | {:>12.0} |", "messages sent per second, per player (mean)", per_s(sent) / n);
-    println!("| {:<58} | {:>12.0} |", "messages sent per second by the host (it forwards)", per_s(host_sent));
     println!(
         "| {:<58} | {:>12.0} |",
-        "bytes sent per second, per player (mean, ENet payload)",
-        per_s(bytes) / n
+        "messages sent per second, per client (mean)",
+        client_sent / secs as f64
     );
+    println!(
+        "| {:<58} | {:>12.0} |",
+        "bytes sent per second, per client (mean, ENet payload)",
+        client_bytes / secs as f64
+    );
+    println!(
+        "| {:<58} | {:>12.0} |",
+        "messages sent per second by the host (it forwards)",
+        per_s(host.stats.sent)
+    );
+    println!("| {:<58} | {:>12.0} |", "bytes sent per second by the host", per_s(host.stats.bytes_sent));
     println!(
         "| {:<58} | {:>12.1} |",
         "one-way set -> change event on another player, p50 (ms)",
@@ -186,8 +198,8 @@ fn main() {
     );
     println!("| {:<58} | {:>12.3} |", "raw UDP round trip on this machine, p50 (ms)", quantile(&udp, 0.5));
     println!("| {:<58} | {:>12.3} |", "raw UDP round trip on this machine, p99 (ms)", quantile(&udp, 0.99));
-    println!("| {:<58} | {:>12.1} |", "thread CPU per player, mean (% of one core)", cpu_mean);
-    println!("| {:<58} | {:>12.1} |", "thread CPU, busiest player (the host) (% of one core)", cpu_max);
+    println!("| {:<58} | {:>12.1} |", "thread CPU per client, mean (% of one core)", cpu_client);
+    println!("| {:<58} | {:>12.1} |", "thread CPU of the host (% of one core)", cpu_host);
     println!("| {:<58} | {:>12} |", "latency samples", lat.len());
     println!(
         "| {:<58} | {:>12} |",
