@@ -11,6 +11,7 @@
 //! context is only touched by the thread that pumps its endpoint.
 
 use crate::error::Error;
+use crate::ids::PeerId;
 use crate::link::{Link, LinkEvent, LinkStats};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 use parking_lot::RwLock;
@@ -44,7 +45,7 @@ impl Bus {
     /// and the new endpoint gets `Joined` for each of them. Dropping the endpoint leaves:
     /// the others get `Left(peer)`.
     pub fn join(&self, peer: u64, capacity: usize) -> Result<BusEndpoint, Error> {
-        crate::context::check_peer(peer)?;
+        PeerId::checked(peer)?;
         if capacity == 0 {
             return Err(Error::BadOption { name: "capacity", value: 0, why: "must be at least 1" });
         }

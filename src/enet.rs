@@ -18,6 +18,7 @@
 
 use crate::codec::{put_varint, Reader};
 use crate::error::Error;
+use crate::ids::PeerId;
 use crate::link::{Link, LinkEvent, LinkStats};
 use crate::sim::{LinkConfig, Network};
 use rusty_enet::{Address, Host, HostSettings, Packet, PeerID, ReadWrite, Socket};
@@ -127,7 +128,6 @@ impl EnetLink<UdpSocket> {
     /// A listen host at `addr` (port 0 picks a free one: see `local_addr`) for the context
     /// of peer `me`.
     pub fn listen(addr: SocketAddr, me: u64, opts: &EnetOptions) -> Result<EnetLink, Error> {
-        crate::context::check_peer(me)?;
         EnetLink::host_on(bind(addr)?, me, opts, None)
     }
 
@@ -135,7 +135,6 @@ impl EnetLink<UdpSocket> {
     /// session: the host refuses a peer id already taken). Members arrive once the host
     /// has welcomed it.
     pub fn connect(host_addr: SocketAddr, me: u64, opts: &EnetOptions) -> Result<EnetLink, Error> {
-        crate::context::check_peer(me)?;
         let any: SocketAddr =
             if host_addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
         EnetLink::client_on(bind(any)?, host_addr, me, opts, None)
@@ -149,7 +148,7 @@ impl EnetLink<UdpSocket> {
 
 impl<S: Socket> EnetLink<S> {
     fn host_on(socket: S, me: u64, opts: &EnetOptions, clock: Option<Clock>) -> Result<EnetLink<S>, Error> {
-        crate::context::check_peer(me)?;
+        PeerId::checked(me)?;
         let host = new_host(socket, opts.max_clients.max(1), clock)?;
         Ok(EnetLink::with(me, host, Role::Host { clients: BTreeMap::new() }, opts))
     }
@@ -161,7 +160,7 @@ impl<S: Socket> EnetLink<S> {
         opts: &EnetOptions,
         clock: Option<Clock>,
     ) -> Result<EnetLink<S>, Error> {
-        crate::context::check_peer(me)?;
+        PeerId::checked(me)?;
         let mut host = new_host(socket, 1, clock)?;
         let peer = host.connect(host_addr, CHANNELS, 0).map_err(|e| io(format!("connect: {e:?}")))?;
         peer.set_timeout(32, opts.timeout_ms, opts.timeout_ms.saturating_mul(2));
@@ -302,7 +301,7 @@ impl<S: Socket> EnetLink<S> {
                 let Some((version, id)) = parse_hello(body) else { return false };
                 let refusal = if version != LINK_VERSION {
                     Some(format!("link version {version}, the host speaks {LINK_VERSION}"))
-                } else if crate::context::check_peer(id).is_err() {
+                } else if PeerId::checked(id).is_err() {
                     Some(format!("peer id {id} is invalid"))
                 } else if id == self.me || clients.values().any(|c| c.id == id) {
                     Some(format!("peer id {id} is already taken"))
