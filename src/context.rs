@@ -30,19 +30,12 @@ pub struct ValueOptions {
     pub policy: Policy,
 }
 
-/// Checks a peer id (1..2^53: it doubles as the yrs client id), for layers above the
-/// context that take one (links).
-pub(crate) fn check_peer(peer: u64) -> Result<(), Error> {
-    PeerId::checked(peer).map(|_| ())
-}
-
 /// Serial of the next context created in this process (0 is never issued).
 static NEXT_CONTEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// One replica. See the crate docs for the life of a tick.
 pub struct Context {
     me: PeerId,
-    opts: Options,
     pub(crate) table: ValueTable,
     pub(crate) sync: SyncEngine,
     pub(crate) metrics: Metrics,
@@ -57,8 +50,7 @@ impl Context {
         Ok(Context {
             me,
             table: ValueTable::new(me, serial, opts.max_values, opts.event_capacity),
-            sync: SyncEngine::new(me, opts.clone()),
-            opts,
+            sync: SyncEngine::new(me, opts),
             metrics: Metrics::default(),
         })
     }
@@ -68,7 +60,7 @@ impl Context {
     }
 
     pub fn options(&self) -> &Options {
-        &self.opts
+        self.sync.options()
     }
 
     /// Host time of the last `tick`, in ms.
@@ -91,6 +83,7 @@ impl Context {
     pub fn tick(&mut self, now_ms: u64) {
         self.table.advance_to(Millis::new(now_ms));
         let now = self.table.now();
+        let Options { peer_timeout_ms, hibernate_after_ms, .. } = *self.options();
         let (table, sync, metrics) = (&mut self.table, &mut self.sync, &mut self.metrics);
         // Acknowledgements first: they tell flush which members hold our previous writes
         // (so increments suffice). Received writes after flush: this tick's local writes
@@ -99,13 +92,13 @@ impl Context {
         sync.on_acks(&inbox, now);
         let staged = sync.flush(table, metrics);
         sync.apply(inbox, table, metrics);
-        if sync.members.update_liveness(now, self.opts.peer_timeout_ms) {
+        if sync.members.update_liveness(now, peer_timeout_ms) {
             table.mark_all_unconverged();
         }
         sync.check_convergence(table);
         sync.send_catchups(table, metrics);
         sync.send_stream(staged, now, metrics);
-        table.hibernate_idle(self.opts.hibernate_after_ms, sync.members.any_active(), metrics);
+        table.hibernate_idle(hibernate_after_ms, sync.members.any_active(), metrics);
     }
 
     /// The host time (ms, the clock `tick` takes) at which `tick` next has work to do if
@@ -118,7 +111,7 @@ impl Context {
     /// ticking at a fixed rate; a context ticked only then behaves as one ticked every
     /// frame. Ticking earlier is always harmless.
     pub fn next_deadline_ms(&self) -> Option<u64> {
-        let hibernation = self.table.next_hibernation(self.opts.hibernate_after_ms);
+        let hibernation = self.table.next_hibernation(self.options().hibernate_after_ms);
         self.sync.next_deadline(self.table.now(), self.table.has_dirty(), hibernation).map(Millis::get)
     }
 
@@ -202,8 +195,8 @@ impl Context {
     }
 
     fn check_id(&self, id: &str) -> Result<(), Error> {
-        if id.is_empty() || id.len() > self.opts.max_id_bytes {
-            return Err(Error::BadValueId { len: id.len(), max: self.opts.max_id_bytes });
+        if id.is_empty() || id.len() > self.options().max_id_bytes {
+            return Err(Error::BadValueId { len: id.len(), max: self.options().max_id_bytes });
         }
         Ok(())
     }
@@ -236,8 +229,8 @@ impl Context {
     }
 
     fn check_len(&self, len: usize) -> Result<(), Error> {
-        if len > self.opts.max_value_bytes {
-            return Err(Error::TooLarge { what: "value", len, max: self.opts.max_value_bytes });
+        if len > self.options().max_value_bytes {
+            return Err(Error::TooLarge { what: "value", len, max: self.options().max_value_bytes });
         }
         Ok(())
     }

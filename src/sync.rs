@@ -119,6 +119,10 @@ pub(crate) struct SyncEngine {
 }
 
 impl SyncEngine {
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
     pub fn new(me: PeerId, opts: Options) -> SyncEngine {
         SyncEngine {
             me,
