@@ -6,9 +6,16 @@
 //! the other clients, naming the original sender. The host's roster is the session's
 //! membership: it announces joins and leaves to every client.
 //!
+//! Relays: a host or client made with `listen_relay` / `connect_relay` has no peer of its
+//! own; it carries the peers a [`crate::bridge::Bridge`] reaches on another link (a
+//! process's contexts on a bus, behind one socket). A client announces each carried peer
+//! to the host (`CARRY`, `UNCARRY`); the host checks the id is free and announces it like
+//! a client's own. Every data frame names its sender and its destination, so the host
+//! routes a message to whichever client carries its destination.
+//!
 //! Channels: 0, reliable, control (a client's hello with the protocol version and its
-//! peer id; the host's welcome with the roster, or a refusal with the reason; joins and
-//! leaves). 1, unreliable and unsequenced, messages that fit one datagram (the protocol
+//! peer id, 0 for a relay; the host's welcome with the roster, or a refusal with the
+//! reason; joins and leaves; a client's carried peers, or the host's refusal of one). 1, unreliable and unsequenced, messages that fit one datagram (the protocol
 //! repairs loss, and nothing waits behind a lost packet). 2, reliable, larger messages,
 //! which ENet fragments (an unreliable fragmented message is lost whole when one fragment
 //! is). Set the contexts' `target_message_bytes` to `DATAGRAM_BYTES` so most go on 1.
@@ -19,7 +26,7 @@
 use crate::codec::{put_varint, Reader};
 use crate::error::Error;
 use crate::ids::PeerId;
-use crate::link::{Link, LinkEvent, LinkStats};
+use crate::link::{Link, LinkEvent, LinkStats, Relay};
 use crate::sim::{LinkConfig, Network};
 use rusty_enet::{Address, Host, HostSettings, Packet, PeerID, ReadWrite, Socket};
 use std::collections::{BTreeMap, VecDeque};
@@ -33,7 +40,7 @@ use std::time::Duration;
 /// of 1392 bytes less its headers and ours). Larger messages go reliably, fragmented.
 pub const DATAGRAM_BYTES: usize = 1200;
 /// The link's own protocol version, in the hello (independent of the sync protocol's).
-const LINK_VERSION: u8 = 1;
+const LINK_VERSION: u8 = 2;
 const MAGIC: [u8; 2] = *b"ZE";
 const CHANNELS: usize = 3;
 const CONTROL: u8 = 0;
@@ -44,6 +51,9 @@ const WELCOME: u8 = 2;
 const REFUSED: u8 = 3;
 const JOINED: u8 = 4;
 const LEFT: u8 = 5;
+const CARRY: u8 = 6;
+const UNCARRY: u8 = 7;
+const DENIED: u8 = 8;
 
 /// ENet settings of a link.
 #[derive(Clone, Debug)]
@@ -68,25 +78,44 @@ impl Default for EnetOptions {
 }
 
 enum Role {
-    /// Accepts clients, by their ENet peer.
-    Host { clients: BTreeMap<PeerID, Client> },
-    /// Connected (or connecting) to a host: the host's peer id once welcomed, the others.
-    Client { host: PeerID, host_id: Option<u64>, others: Vec<u64> },
+    /// Accepts clients, by their ENet peer; speaks for the peers it carries.
+    Host { clients: BTreeMap<PeerID, Client>, carried: Vec<u64> },
+    /// Connected (or connecting) to a host: the host's peer id once welcomed (0 for a
+    /// relay host), the other peers, the peers this client carries.
+    Client { host: PeerID, host_id: Option<u64>, others: Vec<u64>, carried: Vec<u64> },
 }
 
 /// A client as its host knows it.
 struct Client {
-    /// The zen peer id its hello named.
+    /// The zen peer id its hello named; 0 for a relay.
     id: u64,
+    /// The peers it carries.
+    carried: Vec<u64>,
     /// Data messages it may still send now (a token bucket refilled at
     /// `max_messages_per_s`), and when it was last refilled (ENet ms).
     tokens: f64,
     refilled_ms: u64,
 }
 
+impl Client {
+    fn peers(&self) -> impl Iterator<Item = u64> + '_ {
+        (self.id != 0).then_some(self.id).into_iter().chain(self.carried.iter().copied())
+    }
+
+    fn speaks_for(&self, peer: u64) -> bool {
+        peer != 0 && (peer == self.id || self.carried.contains(&peer))
+    }
+
+    /// Whether a broadcast has anyone to reach there.
+    fn has_peers(&self) -> bool {
+        self.id != 0 || !self.carried.is_empty()
+    }
+}
+
 /// A context's link over ENet: a listen host or a client of one. Over UDP by default;
 /// over the simulator's lossy wire with [`EnetSim`] (a seeded, reproducible session).
 pub struct EnetLink<S: Socket = UdpSocket> {
+    /// 0 for a relay.
     me: u64,
     host: Host<S>,
     role: Role,
@@ -113,6 +142,16 @@ fn new_host<S: Socket>(socket: S, peers: usize, clock: Option<Clock>) -> Result<
     Host::new(socket, settings).map_err(|e| io(format!("ENet host: {e:?}")))
 }
 
+/// The unspecified address of `to`'s family, port 0: where a client binds.
+fn any_addr(to: SocketAddr) -> SocketAddr {
+    if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal")
+}
+
+/// A peer id given to a constructor, checked; `None` is a relay (0).
+fn own_id(me: Option<u64>) -> Result<u64, Error> {
+    me.map_or(Ok(0), |p| PeerId::checked(p).map(PeerId::get))
+}
+
 fn bind(addr: SocketAddr) -> Result<UdpSocket, Error> {
     UdpSocket::bind(addr).map_err(|e| io(format!("cannot bind {addr}: {e}")))
 }
@@ -128,16 +167,26 @@ impl EnetLink<UdpSocket> {
     /// A listen host at `addr` (port 0 picks a free one: see `local_addr`) for the context
     /// of peer `me`.
     pub fn listen(addr: SocketAddr, me: u64, opts: &EnetOptions) -> Result<EnetLink, Error> {
-        EnetLink::host_on(bind(addr)?, me, opts, None)
+        EnetLink::host_on(bind(addr)?, Some(me), opts, None)
+    }
+
+    /// A listen host with no peer of its own, for a [`crate::bridge::Bridge`]: clients see
+    /// only the peers it carries.
+    pub fn listen_relay(addr: SocketAddr, opts: &EnetOptions) -> Result<EnetLink, Error> {
+        EnetLink::host_on(bind(addr)?, None, opts, None)
     }
 
     /// A client of the host at `host_addr`, for the context of peer `me` (unique in the
     /// session: the host refuses a peer id already taken). Members arrive once the host
     /// has welcomed it.
     pub fn connect(host_addr: SocketAddr, me: u64, opts: &EnetOptions) -> Result<EnetLink, Error> {
-        let any: SocketAddr =
-            if host_addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-        EnetLink::client_on(bind(any)?, host_addr, me, opts, None)
+        EnetLink::client_on(bind(any_addr(host_addr))?, host_addr, Some(me), opts, None)
+    }
+
+    /// A client with no peer of its own, for a [`crate::bridge::Bridge`]: the host and
+    /// its other clients see only the peers it carries.
+    pub fn connect_relay(host_addr: SocketAddr, opts: &EnetOptions) -> Result<EnetLink, Error> {
+        EnetLink::client_on(bind(any_addr(host_addr))?, host_addr, None, opts, None)
     }
 
     /// The address the link's socket is bound to.
@@ -147,24 +196,29 @@ impl EnetLink<UdpSocket> {
 }
 
 impl<S: Socket> EnetLink<S> {
-    fn host_on(socket: S, me: u64, opts: &EnetOptions, clock: Option<Clock>) -> Result<EnetLink<S>, Error> {
-        PeerId::checked(me)?;
+    fn host_on(
+        socket: S,
+        me: Option<u64>,
+        opts: &EnetOptions,
+        clock: Option<Clock>,
+    ) -> Result<EnetLink<S>, Error> {
+        let me = own_id(me)?;
         let host = new_host(socket, opts.max_clients.max(1), clock)?;
-        Ok(EnetLink::with(me, host, Role::Host { clients: BTreeMap::new() }, opts))
+        Ok(EnetLink::with(me, host, Role::Host { clients: BTreeMap::new(), carried: Vec::new() }, opts))
     }
 
     fn client_on(
         socket: S,
         host_addr: S::Address,
-        me: u64,
+        me: Option<u64>,
         opts: &EnetOptions,
         clock: Option<Clock>,
     ) -> Result<EnetLink<S>, Error> {
-        PeerId::checked(me)?;
+        let me = own_id(me)?;
         let mut host = new_host(socket, 1, clock)?;
         let peer = host.connect(host_addr, CHANNELS, 0).map_err(|e| io(format!("connect: {e:?}")))?;
         peer.set_timeout(32, opts.timeout_ms, opts.timeout_ms.saturating_mul(2));
-        let role = Role::Client { host: peer.id(), host_id: None, others: Vec::new() };
+        let role = Role::Client { host: peer.id(), host_id: None, others: Vec::new(), carried: Vec::new() };
         Ok(EnetLink::with(me, host, role, opts))
     }
 
@@ -174,7 +228,7 @@ impl<S: Socket> EnetLink<S> {
         EnetLink { me, host, role, events, stats, timeout_ms, max_rate, refused: None }
     }
 
-    /// The peer id this link joined as.
+    /// The peer id this link joined as; 0 for a relay.
     pub fn peer_id(&self) -> u64 {
         self.me
     }
@@ -184,11 +238,13 @@ impl<S: Socket> EnetLink<S> {
         self.refused.as_deref()
     }
 
-    /// Zen peers this link reaches now.
+    /// Zen peers this link reaches now (not those it carries).
     pub fn peers(&self) -> Vec<u64> {
         match &self.role {
-            Role::Host { clients } => clients.values().map(|c| c.id).collect(),
-            Role::Client { host_id, others, .. } => host_id.iter().chain(others).copied().collect(),
+            Role::Host { clients, .. } => clients.values().flat_map(Client::peers).collect(),
+            Role::Client { host_id, others, .. } => {
+                host_id.iter().filter(|&&h| h != 0).chain(others).copied().collect()
+            }
         }
     }
 
@@ -211,11 +267,11 @@ impl<S: Socket> EnetLink<S> {
         self.send_packet(to, CONTROL, &Packet::reliable(body));
     }
 
-    /// A data frame: `peer` (the destination from a client, 0 for all; the original
-    /// sender from the host) then the message.
-    fn frame(peer: u64, bytes: &[u8]) -> (u8, Packet) {
-        let mut f = Vec::with_capacity(bytes.len() + 10);
-        put_varint(&mut f, peer);
+    /// A data frame: the original sender, the destination (0 for all), the message.
+    fn frame(from: u64, to: u64, bytes: &[u8]) -> (u8, Packet) {
+        let mut f = Vec::with_capacity(bytes.len() + 20);
+        put_varint(&mut f, from);
+        put_varint(&mut f, to);
         f.extend_from_slice(bytes);
         if f.len() <= DATAGRAM_BYTES {
             (UNRELIABLE, Packet::unreliable_unsequenced(f))
@@ -271,124 +327,215 @@ impl<S: Socket> EnetLink<S> {
 
     fn on_disconnect(&mut self, peer: PeerID) {
         match &mut self.role {
-            Role::Host { clients } => {
-                if let Some(Client { id, .. }) = clients.remove(&peer) {
-                    self.events.push_back(LinkEvent::Left(id));
+            Role::Host { clients, .. } => {
+                if let Some(gone) = clients.remove(&peer) {
                     let others: Vec<PeerID> = clients.keys().copied().collect();
-                    let mut left = vec![LEFT];
-                    put_varint(&mut left, id);
-                    for p in others {
-                        self.control(p, &left);
+                    for id in gone.peers() {
+                        self.events.push_back(LinkEvent::Left(id));
+                        let mut left = vec![LEFT];
+                        put_varint(&mut left, id);
+                        for &p in &others {
+                            self.control(p, &left);
+                        }
                     }
                 }
             }
             Role::Client { host_id, others, .. } => {
-                for id in host_id.take().into_iter().chain(others.drain(..)) {
+                for id in host_id.take().into_iter().filter(|&h| h != 0).chain(others.drain(..)) {
                     self.events.push_back(LinkEvent::Left(id));
                 }
             }
+        }
+    }
+
+    /// Whether the session (as this host sees it) has `peer` already.
+    fn host_has(&self, peer: u64) -> bool {
+        match &self.role {
+            Role::Host { clients, carried } => {
+                peer == self.me || carried.contains(&peer) || clients.values().any(|c| c.speaks_for(peer))
+            }
+            Role::Client { .. } => false,
+        }
+    }
+
+    /// Tells every client but `except` that `peer` joined (`JOINED`) or left (`LEFT`).
+    fn tell_clients(&mut self, kind: u8, peer: u64, except: Option<PeerID>) {
+        let Role::Host { clients, .. } = &self.role else { return };
+        let targets: Vec<PeerID> = clients.keys().copied().filter(|&p| Some(p) != except).collect();
+        let mut body = vec![kind];
+        put_varint(&mut body, peer);
+        for p in targets {
+            self.control(p, &body);
         }
     }
 
     /// A control message; false if malformed or out of place.
     fn on_control(&mut self, from: PeerID, body: &[u8]) -> bool {
-        match &mut self.role {
-            Role::Host { clients } => {
-                // Only a hello, once.
-                if clients.contains_key(&from) {
-                    return false;
-                }
-                let Some((version, id)) = parse_hello(body) else { return false };
-                let refusal = if version != LINK_VERSION {
-                    Some(format!("link version {version}, the host speaks {LINK_VERSION}"))
-                } else if PeerId::checked(id).is_err() {
-                    Some(format!("peer id {id} is invalid"))
-                } else if id == self.me || clients.values().any(|c| c.id == id) {
-                    Some(format!("peer id {id} is already taken"))
-                } else {
-                    None
-                };
-                if let Some(why) = refusal {
-                    let mut r = vec![REFUSED];
-                    r.extend_from_slice(why.as_bytes());
-                    self.control(from, &r);
-                    if let Some(p) = self.host.get_peer_mut(from) {
-                        p.disconnect_later(0);
-                    }
-                    return false;
-                }
-                let mut welcome = vec![WELCOME];
-                put_varint(&mut welcome, self.me);
-                put_varint(&mut welcome, clients.len() as u64);
-                for c in clients.values() {
-                    put_varint(&mut welcome, c.id);
-                }
-                let others: Vec<PeerID> = clients.keys().copied().collect();
-                let now = self.host.now().as_millis() as u64;
-                let tokens = self.max_rate as f64;
-                clients.insert(from, Client { id, tokens, refilled_ms: now });
-                self.control(from, &welcome);
-                let mut joined = vec![JOINED];
-                put_varint(&mut joined, id);
-                for p in others {
-                    self.control(p, &joined);
-                }
-                self.events.push_back(LinkEvent::Joined(id));
-                true
-            }
-            Role::Client { host, host_id, others } => {
-                if from != *host {
-                    return false;
-                }
-                let mut r = Reader::new(body);
-                let Ok(kind) = r.byte() else { return false };
-                match (kind, host_id.is_some()) {
-                    (WELCOME, false) => {
-                        let parsed = (|| {
-                            let h = r.varint().ok()?;
-                            let n = r.varint().ok()?;
-                            let list: Vec<u64> = (0..n.min(body.len() as u64))
-                                .map(|_| r.varint().ok())
-                                .collect::<Option<_>>()?;
-                            Some((h, list))
-                        })();
-                        let Some((h, list)) = parsed else { return false };
-                        *host_id = Some(h);
-                        self.events.push_back(LinkEvent::Joined(h));
-                        for &p in &list {
-                            self.events.push_back(LinkEvent::Joined(p));
-                        }
-                        *others = list;
-                        true
-                    }
-                    (JOINED, true) | (LEFT, true) => {
-                        let Ok(p) = r.varint() else { return false };
-                        if kind == JOINED {
-                            others.push(p);
-                            self.events.push_back(LinkEvent::Joined(p));
-                        } else {
-                            others.retain(|&o| o != p);
-                            self.events.push_back(LinkEvent::Left(p));
-                        }
-                        true
-                    }
-                    (REFUSED, _) => {
-                        self.refused = Some(String::from_utf8_lossy(r.rest()).into_owned());
-                        true
-                    }
-                    _ => false,
-                }
-            }
+        match &self.role {
+            Role::Host { clients, .. } if clients.contains_key(&from) => self.on_carry(from, body),
+            Role::Host { .. } => self.on_hello(from, body),
+            Role::Client { .. } => self.on_host_control(from, body),
         }
     }
 
-    /// A data frame; false if malformed or from a client that has not said hello.
+    /// A client's first control message: its hello.
+    fn on_hello(&mut self, from: PeerID, body: &[u8]) -> bool {
+        let Some((version, id)) = parse_hello(body) else { return false };
+        let refusal = if version != LINK_VERSION {
+            Some(format!("link version {version}, the host speaks {LINK_VERSION}"))
+        } else if id != 0 && PeerId::checked(id).is_err() {
+            Some(format!("peer id {id} is invalid"))
+        } else if id != 0 && self.host_has(id) {
+            Some(format!("peer id {id} is already taken"))
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            let mut r = vec![REFUSED];
+            r.extend_from_slice(why.as_bytes());
+            self.control(from, &r);
+            if let Some(p) = self.host.get_peer_mut(from) {
+                p.disconnect_later(0);
+            }
+            return false;
+        }
+        let now = self.host.now().as_millis() as u64;
+        let tokens = self.max_rate as f64;
+        let Role::Host { clients, carried } = &mut self.role else { return false };
+        let mut welcome = vec![WELCOME];
+        put_varint(&mut welcome, self.me);
+        let roster: Vec<u64> = carried.iter().copied().chain(clients.values().flat_map(Client::peers)).collect();
+        put_varint(&mut welcome, roster.len() as u64);
+        for p in roster {
+            put_varint(&mut welcome, p);
+        }
+        clients.insert(from, Client { id, carried: Vec::new(), tokens, refilled_ms: now });
+        self.control(from, &welcome);
+        if id != 0 {
+            self.tell_clients(JOINED, id, Some(from));
+            self.events.push_back(LinkEvent::Joined(id));
+        }
+        true
+    }
+
+    /// A welcomed client's control message: a peer it starts or stops carrying.
+    fn on_carry(&mut self, from: PeerID, body: &[u8]) -> bool {
+        let mut r = Reader::new(body);
+        let (Ok(kind), Ok(peer)) = (r.byte(), r.varint()) else { return false };
+        if !r.is_empty() {
+            return false;
+        }
+        match kind {
+            CARRY => {
+                let why = if PeerId::checked(peer).is_err() {
+                    "is invalid"
+                } else if self.host_has(peer) {
+                    "is already taken"
+                } else {
+                    ""
+                };
+                if !why.is_empty() {
+                    let mut d = vec![DENIED];
+                    put_varint(&mut d, peer);
+                    d.extend_from_slice(format!("peer id {peer} {why}").as_bytes());
+                    self.control(from, &d);
+                    return false;
+                }
+                let Role::Host { clients, .. } = &mut self.role else { return false };
+                let Some(c) = clients.get_mut(&from) else { return false };
+                c.carried.push(peer);
+                self.tell_clients(JOINED, peer, Some(from));
+                self.events.push_back(LinkEvent::Joined(peer));
+                true
+            }
+            UNCARRY => {
+                let Role::Host { clients, .. } = &mut self.role else { return false };
+                let Some(c) = clients.get_mut(&from) else { return false };
+                let Some(at) = c.carried.iter().position(|&p| p == peer) else { return false };
+                c.carried.remove(at);
+                self.tell_clients(LEFT, peer, Some(from));
+                self.events.push_back(LinkEvent::Left(peer));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A control message from the host, at a client.
+    fn on_host_control(&mut self, from: PeerID, body: &[u8]) -> bool {
+        let Role::Client { host, host_id, others, carried } = &mut self.role else { return false };
+        if from != *host {
+            return false;
+        }
+        let mut r = Reader::new(body);
+        let Ok(kind) = r.byte() else { return false };
+        match (kind, host_id.is_some()) {
+            (WELCOME, false) => {
+                let parsed = (|| {
+                    let h = r.varint().ok()?;
+                    let n = r.varint().ok()?;
+                    let list: Vec<u64> =
+                        (0..n.min(body.len() as u64)).map(|_| r.varint().ok()).collect::<Option<_>>()?;
+                    Some((h, list))
+                })();
+                let Some((h, list)) = parsed else { return false };
+                *host_id = Some(h);
+                if h != 0 {
+                    self.events.push_back(LinkEvent::Joined(h));
+                }
+                for &p in &list {
+                    self.events.push_back(LinkEvent::Joined(p));
+                }
+                *others = list;
+                // Peers carried before the welcome are announced now.
+                let announce: Vec<Vec<u8>> = carried
+                    .iter()
+                    .map(|&p| {
+                        let mut c = vec![CARRY];
+                        put_varint(&mut c, p);
+                        c
+                    })
+                    .collect();
+                let host = *host;
+                for c in announce {
+                    self.control(host, &c);
+                }
+                true
+            }
+            (JOINED, true) | (LEFT, true) => {
+                let Ok(p) = r.varint() else { return false };
+                if kind == JOINED {
+                    others.push(p);
+                    self.events.push_back(LinkEvent::Joined(p));
+                } else {
+                    others.retain(|&o| o != p);
+                    self.events.push_back(LinkEvent::Left(p));
+                }
+                true
+            }
+            (DENIED, true) => {
+                let Ok(p) = r.varint() else { return false };
+                carried.retain(|&c| c != p);
+                self.refused = Some(String::from_utf8_lossy(r.rest()).into_owned());
+                true
+            }
+            (REFUSED, _) => {
+                self.refused = Some(String::from_utf8_lossy(r.rest()).into_owned());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A data frame; false if malformed, from a client that has not said hello, or in
+    /// the name of a peer its sender does not speak for.
     fn on_data(&mut self, from: PeerID, body: &[u8]) -> bool {
         let mut r = Reader::new(body);
-        let Ok(peer) = r.varint() else { return false };
+        let (Ok(sender), Ok(dest)) = (r.varint(), r.varint()) else { return false };
         let bytes: Arc<[u8]> = r.rest().into();
+        let to = (dest != 0).then_some(dest);
         match &mut self.role {
-            Role::Host { clients } => {
+            Role::Host { clients, carried } => {
                 let now = self.host.now().as_millis() as u64;
                 let rate = self.max_rate as f64;
                 let Some(client) = clients.get_mut(&from) else { return false };
@@ -399,21 +546,17 @@ impl<S: Socket> EnetLink<S> {
                     return false; // a flood: dropped, counted
                 }
                 client.tokens -= 1.0;
-                let sender = client.id;
-                let targets: Vec<PeerID> = clients
-                    .iter()
-                    .filter(|&(&p, c)| p != from && (peer == 0 || peer == c.id))
-                    .map(|(&p, _)| p)
-                    .collect();
-                if peer == 0 || peer == self.me {
-                    self.events.push_back(LinkEvent::Message { from: sender, bytes: bytes.clone() });
+                if !client.speaks_for(sender) {
+                    return false;
                 }
-                if !targets.is_empty() {
-                    let (channel, packet) = Self::frame(sender, &bytes);
-                    for p in targets {
-                        self.send_packet(p, channel, &packet);
-                    }
+                let mine = match to {
+                    None => self.me != 0 || !carried.is_empty(),
+                    Some(t) => t == self.me || carried.contains(&t),
+                };
+                if mine {
+                    self.events.push_back(LinkEvent::Message { from: sender, to, bytes: bytes.clone() });
                 }
+                self.route(sender, to, &bytes, Some(from));
                 true
             }
             Role::Client { host, host_id, .. } => {
@@ -427,10 +570,31 @@ impl<S: Socket> EnetLink<S> {
                     self.stats.dropped += 1;
                     return true;
                 }
-                // The host stamped the sender: it knows who each of its clients is.
-                self.events.push_back(LinkEvent::Message { from: peer, bytes });
+                // The host checked the sender: it knows whom each of its clients speaks for.
+                self.events.push_back(LinkEvent::Message { from: sender, to, bytes });
                 true
             }
+        }
+    }
+
+    /// Sends a message from `sender` on: from a host, to the clients that have `to` (or
+    /// any peer, for all) but `except`; from a client, to its host.
+    fn route(&mut self, sender: u64, to: Option<u64>, bytes: &[u8], except: Option<PeerID>) {
+        let targets: Vec<PeerID> = match &self.role {
+            Role::Host { clients, .. } => clients
+                .iter()
+                .filter(|&(&p, c)| Some(p) != except && to.map_or(c.has_peers(), |t| c.speaks_for(t)))
+                .map(|(&p, _)| p)
+                .collect(),
+            Role::Client { host, host_id: Some(_), .. } => vec![*host],
+            Role::Client { .. } => Vec::new(),
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let (channel, packet) = Self::frame(sender, to.unwrap_or(0), bytes);
+        for p in targets {
+            self.send_packet(p, channel, &packet);
         }
     }
 
@@ -462,19 +626,12 @@ fn parse_hello(body: &[u8]) -> Option<(u8, u64)> {
 
 impl<S: Socket> Link for EnetLink<S> {
     fn send(&mut self, to: Option<u64>, bytes: Vec<u8>) {
-        let targets: Vec<(PeerID, u64)> = match &self.role {
-            Role::Host { clients } => clients
-                .iter()
-                .filter(|&(_, c)| to.is_none_or(|t| t == c.id))
-                .map(|(&p, _)| (p, self.me))
-                .collect(),
-            Role::Client { host, host_id: Some(_), .. } => vec![(*host, to.unwrap_or(0))],
-            Role::Client { .. } => Vec::new(),
-        };
-        for (p, peer) in targets {
-            let (channel, packet) = Self::frame(peer, &bytes);
-            self.send_packet(p, channel, &packet);
+        if self.me == 0 {
+            // A relay sends only as the peers it carries.
+            self.stats.dropped += 1;
+            return;
         }
+        self.route(self.me, to, &bytes, None);
         self.host.flush();
     }
 
@@ -488,6 +645,78 @@ impl<S: Socket> Link for EnetLink<S> {
     fn stats(&self) -> LinkStats {
         self.stats
     }
+}
+
+impl<S: Socket> Relay for EnetLink<S> {
+    fn carry(&mut self, peer: u64) -> Result<(), Error> {
+        PeerId::checked(peer)?;
+        let taken = match &self.role {
+            Role::Host { .. } => self.host_has(peer),
+            Role::Client { host_id, others, carried, .. } => {
+                peer == self.me || *host_id == Some(peer) || others.contains(&peer) || carried.contains(&peer)
+            }
+        };
+        if taken {
+            return Err(Error::PeerIdTaken(peer));
+        }
+        match &mut self.role {
+            Role::Host { carried, .. } => {
+                carried.push(peer);
+                self.tell_clients(JOINED, peer, None);
+            }
+            Role::Client { host, host_id, carried, .. } => {
+                carried.push(peer);
+                // Before the welcome, the welcome's answer announces it.
+                if host_id.is_some() {
+                    let host = *host;
+                    let mut c = vec![CARRY];
+                    put_varint(&mut c, peer);
+                    self.control(host, &c);
+                }
+            }
+        }
+        self.host.flush();
+        Ok(())
+    }
+
+    fn uncarry(&mut self, peer: u64) {
+        let (was, host) = match &mut self.role {
+            Role::Host { carried, .. } => (take(carried, peer), None),
+            Role::Client { host, host_id, carried, .. } => (take(carried, peer), host_id.map(|_| *host)),
+        };
+        if !was {
+            return;
+        }
+        match (&self.role, host) {
+            (Role::Host { .. }, _) => self.tell_clients(LEFT, peer, None),
+            (Role::Client { .. }, Some(host)) => {
+                let mut c = vec![UNCARRY];
+                put_varint(&mut c, peer);
+                self.control(host, &c);
+            }
+            (Role::Client { .. }, None) => {}
+        }
+        self.host.flush();
+    }
+
+    fn send_as(&mut self, from: u64, to: Option<u64>, bytes: Arc<[u8]>) {
+        let carried = match &self.role {
+            Role::Host { carried, .. } | Role::Client { carried, .. } => carried,
+        };
+        if !carried.contains(&from) {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.route(from, to, &bytes, None);
+        self.host.flush();
+    }
+}
+
+/// Removes `peer` from `list`; whether it was there.
+fn take(list: &mut Vec<u64>, peer: u64) -> bool {
+    let before = list.len();
+    list.retain(|&p| p != peer);
+    list.len() != before
 }
 
 impl<S: Socket> Drop for EnetLink<S> {
@@ -537,12 +766,12 @@ impl EnetSim {
 
     /// A listen host for the context of `me`.
     pub fn host(&self, me: u64, opts: &EnetOptions) -> Result<EnetLink<EnetSimSocket>, Error> {
-        EnetLink::host_on(EnetSimSocket::new(), me, opts, Some(self.clock.clone()))
+        EnetLink::host_on(EnetSimSocket::new(), Some(me), opts, Some(self.clock.clone()))
     }
 
     /// A client of the host at index `host`, for the context of `me`.
     pub fn client(&self, host: usize, me: u64, opts: &EnetOptions) -> Result<EnetLink<EnetSimSocket>, Error> {
-        EnetLink::client_on(EnetSimSocket::new(), EnetSimAddr(host), me, opts, Some(self.clock.clone()))
+        EnetLink::client_on(EnetSimSocket::new(), EnetSimAddr(host), Some(me), opts, Some(self.clock.clone()))
     }
 
     /// Carries datagrams at virtual time `now_ms` (which every ENet host on the wire then

@@ -33,6 +33,7 @@
 // convention (README: "the only unsafe lives in the C layer").
 #![deny(unsafe_code)]
 
+mod bridge;
 mod bus;
 mod codec;
 mod context;
@@ -61,13 +62,14 @@ mod update_scan;
 mod value;
 mod view;
 
+pub use bridge::{Bridge, BridgeStats, BridgeThread};
 pub use bus::{Bus, BusEndpoint};
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
 pub use driver::Driver;
 pub use enet::{EnetLink, EnetOptions, EnetSim, EnetSimAddr, EnetSimSocket, DATAGRAM_BYTES};
 pub use error::Error;
 pub use events::{ChangeEvent, ChangeKind};
-pub use link::{pump, Link, LinkEvent, LinkStats, Pumped};
+pub use link::{pump, Link, LinkEvent, LinkStats, Pumped, Relay};
 pub use metrics::{Histogram, Metrics, PeerLag};
 pub use policy::{Candidate, MergeFn, Policy};
 pub use protocol::PROTOCOL_VERSION;

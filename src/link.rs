@@ -8,8 +8,13 @@
 //! The in-process bus (`bus`) is one link; a host with a transport of its own (Godot's
 //! multiplayer peer, Steam) implements `Link`, or keeps calling `poll_outbound` and
 //! `receive_from` itself. The context stays sans-IO: links live beside it.
+//!
+//! A [`Relay`] is a link that can also speak for peers it does not host: a
+//! [`crate::bridge::Bridge`] joins two relays so the peers of each are members on the
+//! other (Enu's main ⇄ worker ⇄ network, a server's rooms on threads behind one socket).
 
 use crate::context::Context;
+use crate::error::Error;
 use std::sync::Arc;
 
 /// What a transport reports.
@@ -19,9 +24,10 @@ pub enum LinkEvent {
     Joined(u64),
     /// The peer is gone: it stops being a member (its writes stay).
     Left(u64),
-    /// Bytes from `from`, as the transport knows the sender. Shared, not copied, when one
-    /// broadcast reaches several receivers.
-    Message { from: u64, bytes: Arc<[u8]> },
+    /// Bytes from `from`, as the transport knows the sender, sent to every peer (`to`
+    /// is `None`) or to peer `to` (this link's own peer, or one it carries as a
+    /// [`Relay`]). Shared, not copied, when one broadcast reaches several receivers.
+    Message { from: u64, to: Option<u64>, bytes: Arc<[u8]> },
 }
 
 /// A link's counters since it was made. Messages and bytes count each recipient: a
@@ -48,6 +54,22 @@ pub trait Link {
     /// The next event; `None` when there is none now.
     fn poll(&mut self) -> Option<LinkEvent>;
     fn stats(&self) -> LinkStats;
+}
+
+/// A link that also speaks for peers reached through another link (see
+/// [`crate::bridge::Bridge`]). A relay endpoint has no member of its own: its peers see
+/// only the peers it carries, so nobody waits for acknowledgements from the relay.
+/// Bridges must form a tree; carrying a peer id the session already has is refused.
+pub trait Relay: Link {
+    /// Makes `peer` a member for this link's peers, reached through this link.
+    /// `Err(PeerIdTaken)` if the session already has it, `Err(BadPeerId)` if invalid.
+    fn carry(&mut self, peer: u64) -> Result<(), Error>;
+    /// Withdraws a carried peer: this link's peers see it leave. Unknown ids are ignored.
+    fn uncarry(&mut self, peer: u64);
+    /// Sends `bytes` as carried peer `from` to peer `to`, or to every peer for `None`.
+    /// Never blocks; a message that cannot be queued, or from a peer not carried, is
+    /// dropped and counted.
+    fn send_as(&mut self, from: u64, to: Option<u64>, bytes: Arc<[u8]>);
 }
 
 /// What one [`pump`] did.
@@ -81,7 +103,7 @@ pub fn pump<L: Link + ?Sized>(ctx: &mut Context, link: &mut L, now_ms: u64) -> P
                 Err(_) => done.rejected += 1,
             },
             LinkEvent::Left(peer) => done.left += ctx.remove_peer(peer).is_ok() as u32,
-            LinkEvent::Message { from, bytes } => match ctx.receive_from(from, &bytes) {
+            LinkEvent::Message { from, bytes, .. } => match ctx.receive_from(from, &bytes) {
                 Ok(()) => done.received += 1,
                 Err(_) => done.rejected += 1,
             },

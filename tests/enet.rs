@@ -314,7 +314,7 @@ fn wrong_versions_early_data_and_floods_are_refused_and_counted() {
     // A client that said hello properly, then floods: 5,000 frames in one burst (sent
     // reliably, so ENet's own throttle does not thin them out before the host sees them).
     let mut flood = Raw::connect(at, &mut players, start);
-    flood.send(0, &hello(1, 7));
+    flood.send(0, &hello(2, 7));
     let before = players[0].link.stats().rejected;
     let until = Instant::now() + Duration::from_millis(500);
     while Instant::now() < until {
@@ -325,7 +325,7 @@ fn wrong_versions_early_data_and_floods_are_refused_and_counted() {
         std::thread::sleep(Duration::from_millis(2));
     }
     for n in 0..5000u32 {
-        flood.send(2, &[0, (n % 251) as u8, 9, 9]);
+        flood.send(2, &[7, 0, (n % 251) as u8, 9, 9]);
     }
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
@@ -345,4 +345,83 @@ fn wrong_versions_early_data_and_floods_are_refused_and_counted() {
         let h = ps[0].ctx.open("p2").unwrap();
         ps[0].ctx.get(h).unwrap() == Value::I64(2)
     }));
+}
+
+fn members_of(d: &Driver) -> Vec<u64> {
+    let mut ids: Vec<u64> = d.with(|c| c.peers().into_iter().map(|(id, _)| id).collect());
+    ids.sort();
+    ids
+}
+
+/// Enu's shape and a server's, over ENet on 127.0.0.1: a server's two room contexts on a
+/// bus behind a relay host; a game's main and worker contexts on a bus behind a relay
+/// client; a plain client. Every context counts the other four as members (no relay is
+/// one), a WaitForSync write converges everywhere, and closing the game's bridge is a
+/// leave of both its contexts.
+#[test]
+fn bridges_put_contexts_on_threads_behind_one_enet_socket() {
+    let (server, game) = (Bus::new(), Bus::new());
+    let spawn = |bus: &Bus, id: u64| {
+        let ctx = Context::new(id, opts()).unwrap();
+        Driver::spawn(ctx, bus.join(id, 256).unwrap(), 4)
+    };
+    let rooms = [spawn(&server, 1), spawn(&server, 2)];
+    let relay_host = EnetLink::listen_relay("127.0.0.1:0".parse().unwrap(), &enet()).unwrap();
+    assert_eq!(relay_host.peer_id(), 0);
+    let at = relay_host.local_addr().unwrap();
+    let server_bridge = Bridge::new(server.join_relay(1024).unwrap(), relay_host).spawn(1);
+    let threads = [spawn(&game, 3), spawn(&game, 4)];
+    let game_bridge =
+        Bridge::new(game.join_relay(1024).unwrap(), EnetLink::connect_relay(at, &enet()).unwrap()).spawn(1);
+    let plain = Driver::spawn(Context::new(5, opts()).unwrap(), EnetLink::connect(at, 5, &enet()).unwrap(), 4);
+    let all: Vec<&Driver> = rooms.iter().chain(&threads).chain([&plain]).collect();
+    let until = Instant::now() + Duration::from_secs(10);
+    while all.iter().any(|d| members_of(d).len() < 4) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (d, me) in all.iter().zip(1u64..) {
+        let others: Vec<u64> = (1..=5).filter(|&p| p != me).collect();
+        assert_eq!(members_of(d), others, "members of {me}");
+    }
+    threads[1].with(|ctx| {
+        let opts = ValueOptions { mode: Mode::WaitForSync, ..ValueOptions::default() };
+        let h = ctx.create("chest", ValueType::Str, opts).unwrap();
+        ctx.set(h, "open").unwrap();
+    });
+    plain.with(|ctx| {
+        let h = ctx.create("hp", ValueType::I64, ValueOptions::default()).unwrap();
+        ctx.set(h, 7i64).unwrap();
+    });
+    for (d, me) in all.iter().zip(1u64..) {
+        assert!(d.wait_converged(Duration::from_secs(10)), "peer {me} did not converge");
+        let chest = d.with(|ctx| ctx.open("chest").and_then(|h| ctx.get(h)));
+        let hp = d.with(|ctx| ctx.open("hp").and_then(|h| ctx.get(h)));
+        assert_eq!((chest.unwrap(), hp.unwrap()), (Value::Str("open".into()), Value::I64(7)));
+    }
+    assert!(server_bridge.stats().forwarded > 0 && game_bridge.stats().forwarded > 0);
+    assert_eq!((server_bridge.stats().refused, game_bridge.stats().refused), (0, 0));
+
+    // A relay that tries to carry a peer id the session has: the host denies it, with
+    // the reason, and the session goes on.
+    let mut stray = EnetLink::connect_relay(at, &enet()).unwrap();
+    stray.carry(1).unwrap(); // announced once the host welcomes it
+    let until = Instant::now() + Duration::from_secs(5);
+    while stray.refused().is_none() && Instant::now() < until {
+        while stray.poll().is_some() {}
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(stray.refused(), Some("peer id 1 is already taken"));
+    stray.send_as(1, None, vec![1, 2, 3].into());
+    assert_eq!(stray.stats().dropped, 1, "no longer carried: nothing sent as peer 1");
+    drop(stray);
+
+    // The game quits: its relay client disconnects, and both its contexts leave.
+    drop(game_bridge);
+    let until = Instant::now() + Duration::from_secs(5);
+    let gone = |d: &&Driver| members_of(d).iter().all(|&p| p != 3 && p != 4);
+    while !(rooms.iter().all(|d| gone(&d)) && gone(&&plain)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(members_of(&plain), vec![1, 2]);
+    assert_eq!(members_of(&rooms[0]), vec![2, 5]);
 }

@@ -140,3 +140,103 @@ fn drivers_tick_contexts_on_their_own_threads() {
     std::thread::sleep(Duration::from_millis(50));
     assert!(b.with(|ctx| ctx.peers().is_empty()));
 }
+
+fn members(d: &Driver) -> Vec<u64> {
+    let mut ids: Vec<u64> = d.with(|c| c.peers().into_iter().map(|(id, _)| id).collect());
+    ids.sort();
+    ids
+}
+
+/// Two buses (a game's main and worker threads; a network thread's contexts) joined by a
+/// bridge: every context counts every other as a member and none counts the bridge, a
+/// WaitForSync write converges across it, a peer id already on the other side is refused,
+/// and stopping the bridge is a leave on both sides.
+#[test]
+fn a_bridge_joins_two_buses_and_carries_membership_and_messages() {
+    let (near, far) = (Bus::new(), Bus::new());
+    let spawn = |bus: &Bus, id: u64| {
+        Driver::spawn(Context::new(id, Options::default()).unwrap(), bus.join(id, 256).unwrap(), 4)
+    };
+    let (main, worker) = (spawn(&near, 1), spawn(&near, 2));
+    let (net_a, net_b) = (spawn(&far, 3), spawn(&far, 4));
+    let bridge = Bridge::new(near.join_relay(1024).unwrap(), far.join_relay(1024).unwrap()).spawn(1);
+    let all = [&main, &worker, &net_a, &net_b];
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while all.iter().any(|d| members(d).len() < 3) && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (d, me) in all.iter().zip(1u64..) {
+        let others: Vec<u64> = (1..=4).filter(|&p| p != me).collect();
+        assert_eq!(members(d), others, "members of {me}");
+    }
+    let h = main.with(|ctx| {
+        let opts = ValueOptions { mode: Mode::WaitForSync, ..ValueOptions::default() };
+        let h = ctx.create("door", ValueType::Bool, opts).unwrap();
+        ctx.set(h, true).unwrap();
+        h
+    });
+    net_b.with(|ctx| {
+        let h = ctx.create("score", ValueType::I64, ValueOptions::default()).unwrap();
+        ctx.set(h, 42i64).unwrap();
+    });
+    for d in all {
+        assert!(d.wait_converged(Duration::from_secs(10)), "{}", main.with(|c| c.debug_value(h)));
+        let door = d.with(|ctx| ctx.open("door").and_then(|h| ctx.get(h)));
+        let score = d.with(|ctx| ctx.open("score").and_then(|h| ctx.get(h)));
+        assert_eq!((door.unwrap(), score.unwrap()), (Value::Bool(true), Value::I64(42)));
+    }
+    assert_eq!(main.with(|c| c.state(h)).unwrap(), SyncState::Converged);
+    let crossed = bridge.stats();
+    assert_eq!((crossed.carried, crossed.refused), (4, 0), "{crossed:?}");
+    assert!(crossed.forwarded > 0);
+
+    // A third bus that has a peer 3 of its own, bridged to the near bus: 3 cannot cross
+    // either way (the near bus has the far bus's 3); the others can.
+    let other = Bus::new();
+    let clash = other.join(3, 16).unwrap();
+    let second = Bridge::new(near.join_relay(64).unwrap(), other.join_relay(64).unwrap()).spawn(1);
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while second.stats().refused < 2 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!((second.stats().carried, second.stats().refused), (3, 2), "{:?}", second.stats());
+    drop(second);
+    drop(clash);
+
+    // Without the bridge, each side is alone again.
+    drop(bridge);
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while all.iter().any(|d| members(d).len() != 1) && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!((members(&main), members(&net_a)), (vec![2], vec![4]));
+}
+
+/// A relay endpoint sends only as the peers it carries; carrying a peer already on the bus
+/// or an invalid id is refused.
+#[test]
+fn a_relay_speaks_only_for_the_peers_it_carries() {
+    let bus = Bus::new();
+    let mut plain = bus.join(1, 16).unwrap();
+    let mut relay = bus.join_relay(16).unwrap();
+    assert_eq!(relay.peer_id(), 0);
+    assert_eq!(relay.poll(), Some(LinkEvent::Joined(1)));
+    assert!(matches!(relay.carry(1), Err(Error::PeerIdTaken(1))));
+    assert!(matches!(relay.carry(0), Err(Error::BadPeerId(0))));
+    relay.send(None, vec![1]);
+    relay.send_as(9, None, vec![2].into());
+    assert_eq!(relay.stats().dropped, 2);
+    assert_eq!(plain.poll(), None, "nothing from a relay that carries nobody");
+    relay.carry(9).unwrap();
+    assert!(matches!(bus.join(9, 4), Err(Error::PeerIdTaken(9))));
+    relay.send_as(9, Some(1), vec![3].into());
+    assert_eq!(plain.poll(), Some(LinkEvent::Joined(9)));
+    assert_eq!(plain.poll(), Some(LinkEvent::Message { from: 9, to: Some(1), bytes: vec![3].into() }));
+    plain.send(Some(9), vec![4]);
+    plain.send(None, vec![5]);
+    assert_eq!(relay.poll(), Some(LinkEvent::Message { from: 1, to: Some(9), bytes: vec![4].into() }));
+    assert_eq!(relay.poll(), Some(LinkEvent::Message { from: 1, to: None, bytes: vec![5].into() }));
+    relay.uncarry(9);
+    assert_eq!(plain.poll(), Some(LinkEvent::Left(9)));
+    assert_eq!(bus.peers(), vec![1]);
+}

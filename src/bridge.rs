@@ -1,0 +1,134 @@
+//! A bridge between two links: the peers of each become members on the other, and
+//! messages cross, each still naming its original sender. Enu runs contexts on its main
+//! and worker threads on a bus and bridges the bus to the network on a third thread; a
+//! server runs its rooms' contexts on threads behind one ENet socket.
+//!
+//! The bridge holds no context and decodes nothing: it moves joins, leaves and bytes.
+//! Both sides are [`Relay`]s made for it (`Bus::join_relay`, `EnetLink::connect_relay`,
+//! `EnetLink::listen_relay`), so nobody counts the bridge itself as a member and
+//! WaitForSync waits only for real peers. Bridges must form a tree: a peer id that
+//! reaches a session twice is refused (counted in `BridgeStats::refused`).
+
+use crate::link::{LinkEvent, Relay};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What a bridge has moved since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BridgeStats {
+    /// Messages moved from one side to the other.
+    pub forwarded: u64,
+    /// Bytes of those messages.
+    pub bytes_forwarded: u64,
+    /// Joins carried to the other side (a peer that joins, leaves and joins again counts
+    /// twice).
+    pub carried: u64,
+    /// Joins the other side refused: a peer id it already has.
+    pub refused: u64,
+}
+
+/// Most events one `pump` takes from each side, so a flood on one cannot starve the
+/// other.
+const MAX_EVENTS_PER_PUMP: u32 = 1 << 16;
+
+/// Two relays joined. Call [`Bridge::pump`] often (every millisecond or two: each pump
+/// is a hop of latency), or let [`Bridge::spawn`] do it on a thread.
+pub struct Bridge<A: Relay, B: Relay> {
+    a: A,
+    b: B,
+    stats: BridgeStats,
+}
+
+impl<A: Relay, B: Relay> Bridge<A, B> {
+    pub fn new(a: A, b: B) -> Bridge<A, B> {
+        Bridge { a, b, stats: BridgeStats::default() }
+    }
+
+    /// Moves what each side has for the other now; the number of events moved.
+    pub fn pump(&mut self) -> u32 {
+        cross(&mut self.a, &mut self.b, &mut self.stats) + cross(&mut self.b, &mut self.a, &mut self.stats)
+    }
+
+    pub fn stats(&self) -> BridgeStats {
+        self.stats
+    }
+
+    /// The two sides (for their own counters).
+    pub fn links(&self) -> (&A, &B) {
+        (&self.a, &self.b)
+    }
+
+    pub fn into_links(self) -> (A, B) {
+        (self.a, self.b)
+    }
+}
+
+fn cross(from: &mut impl Relay, to: &mut impl Relay, stats: &mut BridgeStats) -> u32 {
+    let mut moved = 0;
+    while moved < MAX_EVENTS_PER_PUMP {
+        let Some(event) = from.poll() else { break };
+        moved += 1;
+        match event {
+            LinkEvent::Joined(peer) => match to.carry(peer) {
+                Ok(()) => stats.carried += 1,
+                Err(_) => stats.refused += 1,
+            },
+            LinkEvent::Left(peer) => to.uncarry(peer),
+            LinkEvent::Message { from, to: dest, bytes } => {
+                stats.forwarded += 1;
+                stats.bytes_forwarded += bytes.len() as u64;
+                to.send_as(from, dest, bytes);
+            }
+        }
+    }
+    moved
+}
+
+/// A bridge pumped on its own thread. Dropping it stops the thread and drops both links
+/// (their peers leave the other side).
+pub struct BridgeThread {
+    stats: Arc<Mutex<BridgeStats>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<A: Relay + Send + 'static, B: Relay + Send + 'static> Bridge<A, B> {
+    /// Pumps the bridge on a new thread every `period_ms` (at least 1) ms.
+    pub fn spawn(mut self, period_ms: u64) -> BridgeThread {
+        let stats = Arc::new(Mutex::new(self.stats));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shared, halt) = (stats.clone(), stop.clone());
+        let period = Duration::from_millis(period_ms.max(1));
+        let thread = std::thread::Builder::new()
+            .name("zen-crdt bridge".into())
+            .spawn(move || {
+                while !halt.load(Ordering::Acquire) {
+                    self.pump();
+                    *shared.lock() = self.stats;
+                    std::thread::sleep(period);
+                }
+            })
+            .expect("spawning the bridge thread");
+        BridgeThread { stats, stop, thread: Some(thread) }
+    }
+}
+
+impl BridgeThread {
+    /// The bridge's counters as of its last pump.
+    pub fn stats(&self) -> BridgeStats {
+        *self.stats.lock()
+    }
+}
+
+impl Drop for BridgeThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            // A panic on the bridge thread (a bug) is not re-raised in the caller's thread.
+            let _ = t.join();
+        }
+    }
+}
