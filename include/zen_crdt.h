@@ -539,9 +539,10 @@ typedef struct zen_bus_t {
 } zen_bus_t;
 
 // One peer's link: a place on a bus (`zen_bus_join`) or an ENet host or client
-// (`zen_enet_listen`, `zen_enet_connect`). The caller owns it until `zen_endpoint_free`
-// (which is leaving). Pump it from the thread that owns its context (calls on one
-// endpoint are serialised).
+// (`zen_enet_listen`, `zen_enet_connect`), or a relay for a bridge (the `_relay`
+// variants). The caller owns it until `zen_endpoint_free` (which is leaving) or until
+// `zen_bridge_start` takes it. Pump it from the thread that owns its context (calls on
+// one endpoint are serialised).
 typedef struct zen_endpoint_t {
   uint64_t id;
 } zen_endpoint_t;
@@ -576,6 +577,26 @@ typedef struct zen_enet_options_t {
   // allowed); the rest are dropped and counted as rejected. A game sends 60 to 200.
   uint32_t max_messages_per_s;
 } zen_enet_options_t;
+
+// A bridge between two relay endpoints, running on a thread of its own (checked on
+// every call; a zeroed handle is never valid). From `zen_bridge_start`; the caller owns
+// it until `zen_bridge_free`. Thread-safe.
+typedef struct zen_bridge_t {
+  uint64_t id;
+} zen_bridge_t;
+
+// What a bridge has moved since it started. Start from `struct_size = sizeof`.
+typedef struct zen_bridge_stats_t {
+  // `sizeof(zen_bridge_stats_t)` as your header has it.
+  size_t struct_size;
+  // Messages moved from one side to the other, and their bytes.
+  uint64_t forwarded;
+  uint64_t bytes_forwarded;
+  // Peers announced on the other side (a peer that leaves and comes back counts twice).
+  uint64_t carried;
+  // Peers the other side refused: a peer id it already has (bridges must form a tree).
+  uint64_t refused;
+} zen_bridge_stats_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1002,6 +1023,15 @@ enum zen_status_t zen_bus_join(struct zen_bus_t bus,
                                size_t capacity,
                                struct zen_endpoint_t *out_endpoint);
 
+// Joins `bus` as a relay for `zen_bridge_start`: an endpoint with no peer of its own
+// (nobody sees it join, and it cannot be pumped with a context), with room for
+// `capacity` (at least 1) messages not yet bridged.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_bus_join_relay(struct zen_bus_t bus,
+                                     size_t capacity,
+                                     struct zen_endpoint_t *out_endpoint);
+
 // One frame of `ctx` on `endpoint`: peers that joined or left become members or stop
 // being members, messages that arrived are received (from the sender the link knows),
 // the context ticks to `now_ms`, and its outbound messages go out. Wakes threads
@@ -1056,12 +1086,56 @@ enum zen_status_t zen_enet_connect(const char *host_addr,
                                    const struct zen_enet_options_t *opts,
                                    struct zen_endpoint_t *out_endpoint);
 
+// An ENet listen host with no peer of its own, for `zen_bridge_start`: its clients see
+// only the peers the bridge carries (a server's rooms on threads behind one port).
+// Arguments as `zen_enet_listen`.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_enet_listen_relay(const char *addr,
+                                        size_t addr_len,
+                                        const struct zen_enet_options_t *opts,
+                                        struct zen_endpoint_t *out_endpoint);
+
+// An ENet client with no peer of its own, for `zen_bridge_start`: the host and its
+// clients see only the peers the bridge carries (a game's threads behind one socket).
+// Arguments as `zen_enet_connect`.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_enet_connect_relay(const char *host_addr,
+                                         size_t host_addr_len,
+                                         const struct zen_enet_options_t *opts,
+                                         struct zen_endpoint_t *out_endpoint);
+
 // The UDP port an ENet endpoint is bound to (what port 0 picked). A bus endpoint has
 // none: `ZEN_ERR_INVALID_ARGUMENT`.
 ZEN_API
 ZEN_NODISCARD
 enum zen_status_t zen_endpoint_local_port(struct zen_endpoint_t endpoint,
                                           uint16_t *out_port);
+
+// Starts a thread that joins relay endpoints `a` and `b` every `period_ms`
+// (1..=1000; 1 or 2 for a game): the peers each side reaches become members on the
+// other, and messages cross naming their original sender. The bridge takes both
+// endpoints: their handles are invalid from then on, and `zen_bridge_free` frees them.
+// An endpoint that is not a relay, the same endpoint twice, or a period out of range is
+// `ZEN_ERR_INVALID_ARGUMENT`, and both endpoints stay yours.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_bridge_start(struct zen_endpoint_t a,
+                                   struct zen_endpoint_t b,
+                                   uint32_t period_ms,
+                                   struct zen_bridge_t *out_bridge);
+
+// The bridge's counters as of its last pump (see `zen_bridge_stats_t`); set
+// `out_stats->struct_size` first.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_bridge_stats(struct zen_bridge_t bridge,
+                                   struct zen_bridge_stats_t *out_stats);
+
+// Stops the bridge's thread and frees both its endpoints: the peers each side carried
+// leave the other. Safe on a zeroed handle and twice.
+ZEN_API void zen_bridge_free(struct zen_bridge_t bridge);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,20 +1,27 @@
 //! C exports for the links: the in-process bus (`crate::bus`) and ENet over UDP
 //! (`crate::enet`). Either gives an endpoint; call `zen_endpoint_pump` once per frame
-//! instead of ticking the context and moving its messages yourself.
+//! instead of ticking the context and moving its messages yourself. Relay endpoints
+//! (`zen_bus_join_relay`, `zen_enet_listen_relay`, `zen_enet_connect_relay`) have no
+//! context: `zen_bridge_start` joins two of them on a thread of their own.
 #![allow(non_camel_case_types)]
 
 use super::boundary::{
     guard, guard_infallible, out, reentrant, sized_in, sized_out, text, with_cell, Entered, Growable,
 };
-use super::handles::{self, get_from, insert_into, remove_from, Poison, Table, KIND_BUS, KIND_ENDPOINT};
+use super::handles::{
+    self, get_from, insert_into, remove_from, Poison, Table, KIND_BRIDGE, KIND_BUS, KIND_ENDPOINT,
+};
 use super::status::{zen_status_t, FfiError};
 use super::types::zen_context_t;
+use crate::bridge::{Bridge, BridgeStats, BridgeThread};
 use crate::bus::{Bus, BusEndpoint};
+use crate::error::Error;
 use crate::enet::{EnetLink, EnetOptions};
-use crate::link::{pump, Link, LinkEvent, LinkStats};
+use crate::link::{pump, Link, LinkEvent, LinkStats, Relay};
 use parking_lot::{Mutex, RwLock};
 use std::ffi::c_char;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// An in-process bus (checked on every call; a zeroed handle is never valid). From
 /// `zen_bus_new`; the caller owns it until `zen_bus_free`. Thread-safe: endpoints on
@@ -26,9 +33,10 @@ pub struct zen_bus_t {
 }
 
 /// One peer's link: a place on a bus (`zen_bus_join`) or an ENet host or client
-/// (`zen_enet_listen`, `zen_enet_connect`). The caller owns it until `zen_endpoint_free`
-/// (which is leaving). Pump it from the thread that owns its context (calls on one
-/// endpoint are serialised).
+/// (`zen_enet_listen`, `zen_enet_connect`), or a relay for a bridge (the `_relay`
+/// variants). The caller owns it until `zen_endpoint_free` (which is leaving) or until
+/// `zen_bridge_start` takes it. Pump it from the thread that owns its context (calls on
+/// one endpoint are serialised).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct zen_endpoint_t {
@@ -55,6 +63,32 @@ pub struct zen_endpoint_stats_t {
 }
 
 impl Growable for zen_endpoint_stats_t {}
+
+/// A bridge between two relay endpoints, running on a thread of its own (checked on
+/// every call; a zeroed handle is never valid). From `zen_bridge_start`; the caller owns
+/// it until `zen_bridge_free`. Thread-safe.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct zen_bridge_t {
+    pub id: u64,
+}
+
+/// What a bridge has moved since it started. Start from `struct_size = sizeof`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct zen_bridge_stats_t {
+    /// `sizeof(zen_bridge_stats_t)` as your header has it.
+    pub struct_size: usize,
+    /// Messages moved from one side to the other, and their bytes.
+    pub forwarded: u64,
+    pub bytes_forwarded: u64,
+    /// Peers announced on the other side (a peer that leaves and comes back counts twice).
+    pub carried: u64,
+    /// Peers the other side refused: a peer id it already has (bridges must form a tree).
+    pub refused: u64,
+}
+
+impl Growable for zen_bridge_stats_t {}
 
 struct BusSlot(Bus);
 
@@ -105,6 +139,29 @@ impl AnyLink {
     }
 }
 
+impl Relay for AnyLink {
+    fn carry(&mut self, peer: u64) -> Result<(), Error> {
+        match self {
+            AnyLink::Bus(b) => b.carry(peer),
+            AnyLink::Enet(e) => e.carry(peer),
+        }
+    }
+
+    fn uncarry(&mut self, peer: u64) {
+        match self {
+            AnyLink::Bus(b) => b.uncarry(peer),
+            AnyLink::Enet(e) => e.uncarry(peer),
+        }
+    }
+
+    fn send_as(&mut self, from: u64, to: Option<u64>, bytes: Arc<[u8]>) {
+        match self {
+            AnyLink::Bus(b) => b.send_as(from, to, bytes),
+            AnyLink::Enet(e) => e.send_as(from, to, bytes),
+        }
+    }
+}
+
 impl Link for AnyLink {
     fn send(&mut self, to: Option<u64>, bytes: Vec<u8>) {
         match self {
@@ -151,6 +208,46 @@ impl Poison for EndpointSlot {
 
 static BUSES: RwLock<Table<BusSlot>> = RwLock::new(Table::new(KIND_BUS, "bus"));
 static ENDPOINTS: RwLock<Table<EndpointSlot>> = RwLock::new(Table::new(KIND_ENDPOINT, "endpoint"));
+static BRIDGES: RwLock<Table<BridgeSlot>> = RwLock::new(Table::new(KIND_BRIDGE, "bridge"));
+
+/// An endpoint a bridge took out of the table. Locked per use: a call that looked the
+/// endpoint up just before the bridge took it finishes safely.
+struct Taken(Arc<EndpointSlot>);
+
+impl Link for Taken {
+    fn send(&mut self, to: Option<u64>, bytes: Vec<u8>) {
+        self.0.endpoint.lock().send(to, bytes)
+    }
+
+    fn poll(&mut self) -> Option<LinkEvent> {
+        self.0.endpoint.lock().poll()
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.0.endpoint.lock().stats()
+    }
+}
+
+impl Relay for Taken {
+    fn carry(&mut self, peer: u64) -> Result<(), Error> {
+        self.0.endpoint.lock().carry(peer)
+    }
+
+    fn uncarry(&mut self, peer: u64) {
+        self.0.endpoint.lock().uncarry(peer)
+    }
+
+    fn send_as(&mut self, from: u64, to: Option<u64>, bytes: Arc<[u8]>) {
+        self.0.endpoint.lock().send_as(from, to, bytes)
+    }
+}
+
+struct BridgeSlot(BridgeThread);
+
+impl Poison for BridgeSlot {
+    // The bridge's state lives on its thread; a panic there ends the thread, not a call.
+    fn poison(&self, _why: &str) {}
+}
 
 fn with_endpoint<R>(
     endpoint: zen_endpoint_t,
@@ -206,6 +303,24 @@ pub unsafe extern "C" fn zen_bus_join(
         let slot = unsafe { out(out_endpoint, "out_endpoint") }?;
         let b = get_from(&BUSES, bus.id)?;
         let endpoint = b.0.join(peer_id, capacity)?;
+        insert_endpoint(AnyLink::Bus(endpoint), slot)
+    })
+}
+
+/// Joins `bus` as a relay for `zen_bridge_start`: an endpoint with no peer of its own
+/// (nobody sees it join, and it cannot be pumped with a context), with room for
+/// `capacity` (at least 1) messages not yet bridged.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_bus_join_relay(
+    bus: zen_bus_t,
+    capacity: usize,
+    out_endpoint: *mut zen_endpoint_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_endpoint, "out_endpoint") }?;
+        let b = get_from(&BUSES, bus.id)?;
+        let endpoint = b.0.join_relay(capacity)?;
         insert_endpoint(AnyLink::Bus(endpoint), slot)
     })
 }
@@ -330,6 +445,23 @@ pub unsafe extern "C" fn zen_enet_options_default(out_opts: *mut zen_enet_option
     })
 }
 
+/// Makes an ENet endpoint (inside an export's guard): checks the out-parameter, the
+/// address and the options, then `make`s the link.
+///
+/// # Safety
+/// As the exports that call it: `addr` valid for `addr_len` bytes, `opts` NULL or a
+/// `zen_enet_options_t` of its `struct_size`, `out_endpoint` NULL or writable.
+unsafe fn open_enet(
+    (addr, addr_len, what): (*const c_char, usize, &str),
+    opts: *const zen_enet_options_t,
+    out_endpoint: *mut zen_endpoint_t,
+    make: impl FnOnce(SocketAddr, &EnetOptions) -> Result<EnetLink, Error>,
+) -> Result<(), FfiError> {
+    let slot = unsafe { out(out_endpoint, "out_endpoint") }?;
+    let (addr, opts) = unsafe { (address(addr, addr_len, what)?, enet_options(opts)?) };
+    insert_endpoint(AnyLink::Enet(make(addr, &opts)?), slot)
+}
+
 /// An ENet listen host for the context of `peer_id`, bound to `addr` (`addr_len` bytes,
 /// an IP address and port such as "0.0.0.0:7000"; port 0 picks a free one, see
 /// `zen_endpoint_local_port`). Clients connect to it; it forwards between them, so only
@@ -344,11 +476,8 @@ pub unsafe extern "C" fn zen_enet_listen(
     opts: *const zen_enet_options_t,
     out_endpoint: *mut zen_endpoint_t,
 ) -> zen_status_t {
-    guard(|| {
-        let slot = unsafe { out(out_endpoint, "out_endpoint") }?;
-        let (addr, opts) = unsafe { (address(addr, addr_len, "addr")?, enet_options(opts)?) };
-        let link = EnetLink::listen(addr, peer_id, &opts)?;
-        insert_endpoint(AnyLink::Enet(link), slot)
+    guard(|| unsafe {
+        open_enet((addr, addr_len, "addr"), opts, out_endpoint, |a, o| EnetLink::listen(a, peer_id, o))
     })
 }
 
@@ -365,11 +494,39 @@ pub unsafe extern "C" fn zen_enet_connect(
     opts: *const zen_enet_options_t,
     out_endpoint: *mut zen_endpoint_t,
 ) -> zen_status_t {
-    guard(|| {
-        let slot = unsafe { out(out_endpoint, "out_endpoint") }?;
-        let (addr, opts) = unsafe { (address(host_addr, host_addr_len, "host_addr")?, enet_options(opts)?) };
-        let link = EnetLink::connect(addr, peer_id, &opts)?;
-        insert_endpoint(AnyLink::Enet(link), slot)
+    guard(|| unsafe {
+        let target = (host_addr, host_addr_len, "host_addr");
+        open_enet(target, opts, out_endpoint, |a, o| EnetLink::connect(a, peer_id, o))
+    })
+}
+
+/// An ENet listen host with no peer of its own, for `zen_bridge_start`: its clients see
+/// only the peers the bridge carries (a server's rooms on threads behind one port).
+/// Arguments as `zen_enet_listen`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_enet_listen_relay(
+    addr: *const c_char,
+    addr_len: usize,
+    opts: *const zen_enet_options_t,
+    out_endpoint: *mut zen_endpoint_t,
+) -> zen_status_t {
+    guard(|| unsafe { open_enet((addr, addr_len, "addr"), opts, out_endpoint, EnetLink::listen_relay) })
+}
+
+/// An ENet client with no peer of its own, for `zen_bridge_start`: the host and its
+/// clients see only the peers the bridge carries (a game's threads behind one socket).
+/// Arguments as `zen_enet_connect`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_enet_connect_relay(
+    host_addr: *const c_char,
+    host_addr_len: usize,
+    opts: *const zen_enet_options_t,
+    out_endpoint: *mut zen_endpoint_t,
+) -> zen_status_t {
+    guard(|| unsafe {
+        open_enet((host_addr, host_addr_len, "host_addr"), opts, out_endpoint, EnetLink::connect_relay)
     })
 }
 
@@ -393,4 +550,90 @@ pub unsafe extern "C" fn zen_endpoint_local_port(
         slot.set(port);
         Ok(())
     })
+}
+
+/// Most milliseconds between two pumps of a bridge: each pump is a hop of latency.
+const MAX_BRIDGE_PERIOD_MS: u32 = 1000;
+
+/// Starts a thread that joins relay endpoints `a` and `b` every `period_ms`
+/// (1..=1000; 1 or 2 for a game): the peers each side reaches become members on the
+/// other, and messages cross naming their original sender. The bridge takes both
+/// endpoints: their handles are invalid from then on, and `zen_bridge_free` frees them.
+/// An endpoint that is not a relay, the same endpoint twice, or a period out of range is
+/// `ZEN_ERR_INVALID_ARGUMENT`, and both endpoints stay yours.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_bridge_start(
+    a: zen_endpoint_t,
+    b: zen_endpoint_t,
+    period_ms: u32,
+    out_bridge: *mut zen_bridge_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_bridge, "out_bridge") }?;
+        if period_ms == 0 || period_ms > MAX_BRIDGE_PERIOD_MS {
+            return Err(FfiError::new(
+                zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+                format!("period_ms {period_ms} is outside 1..={MAX_BRIDGE_PERIOD_MS}"),
+            ));
+        }
+        if a == b {
+            return Err(FfiError::new(
+                zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+                "a bridge joins two different endpoints; a and b are the same".to_owned(),
+            ));
+        }
+        for (name, e) in [("a", a), ("b", b)] {
+            let peer = with_endpoint(e, |ep| Ok(ep.peer_id()))?;
+            if peer != 0 {
+                return Err(FfiError::new(
+                    zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+                    format!(
+                        "endpoint {name} is peer {peer}'s, not a relay: make bridge sides with \
+                         zen_bus_join_relay, zen_enet_listen_relay or zen_enet_connect_relay"
+                    ),
+                ));
+            }
+        }
+        let (Some(sa), Some(sb)) = (remove_from(&ENDPOINTS, a.id), remove_from(&ENDPOINTS, b.id)) else {
+            // Checked live just above: only a free racing this call gets here.
+            return Err(FfiError::new(
+                zen_status_t::ZEN_ERR_INVALID_HANDLE,
+                "an endpoint was freed while the bridge was starting".to_owned(),
+            ));
+        };
+        let running = Bridge::new(Taken(sa), Taken(sb)).spawn(period_ms as u64);
+        let id = insert_into(&BRIDGES, BridgeSlot(running))?;
+        slot.set(zen_bridge_t { id });
+        Ok(())
+    })
+}
+
+/// The bridge's counters as of its last pump (see `zen_bridge_stats_t`); set
+/// `out_stats->struct_size` first.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_bridge_stats(
+    bridge: zen_bridge_t,
+    out_stats: *mut zen_bridge_stats_t,
+) -> zen_status_t {
+    guard(|| {
+        let BridgeStats { forwarded, bytes_forwarded, carried, refused } =
+            get_from(&BRIDGES, bridge.id)?.0.stats();
+        let stats = zen_bridge_stats_t {
+            struct_size: std::mem::size_of::<zen_bridge_stats_t>(),
+            forwarded,
+            bytes_forwarded,
+            carried,
+            refused,
+        };
+        unsafe { sized_out(out_stats, stats, "out_stats") }
+    })
+}
+
+/// Stops the bridge's thread and frees both its endpoints: the peers each side carried
+/// leave the other. Safe on a zeroed handle and twice.
+#[no_mangle]
+pub extern "C" fn zen_bridge_free(bridge: zen_bridge_t) {
+    guard_infallible((), || drop(remove_from(&BRIDGES, bridge.id)))
 }

@@ -1,0 +1,169 @@
+/* C harness tests of bridges (zen_bridge_*, the relay endpoints): a game's two contexts
+ * on a bus reach an ENet host through a bridge thread, every context counts the others
+ * and not the bridge, and freeing the bridge is their leave; every error path. Built and
+ * run like test_api.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <time.h>
+
+#include "session.h"
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void nap(void) {
+  struct timespec ts = {0, 1000000};
+  nanosleep(&ts, NULL);
+}
+
+enum { N = 3 };
+
+/* Pumps the three contexts until every one has `members` peers and, if `id` is given,
+ * that value is converged everywhere; false after 10 s. */
+static int pump_until(zen_context_t *ctx, zen_endpoint_t *ep, uint64_t start, uint64_t members, const char *id) {
+  uint64_t until = now_ms() + 10000;
+  while (now_ms() < until) {
+    int done = 1;
+    for (int i = 0; i < N; i++) {
+      if (zen_endpoint_pump(ctx[i], ep[i], now_ms() - start) != ZEN_OK) return 0;
+      if (metrics_of(ctx[i]).peers != members) done = 0;
+      zen_value_t v;
+      if (id && (zen_value_open(ctx[i], id, strlen(id), &v) != ZEN_OK || state_of(ctx[i], v) != ZEN_STATE_CONVERGED))
+        done = 0;
+    }
+    if (done) return 1;
+    nap();
+  }
+  return 0;
+}
+
+static void test_bridge_bus_to_enet(void) {
+  uint64_t start = now_ms();
+  zen_context_t ctx[N] = {new_ctx(1), new_ctx(2), new_ctx(10)};
+  zen_endpoint_t ep[N];
+  /* The host: peer 10 on ENet. */
+  const char *any = "127.0.0.1:0";
+  CHECK_OK(zen_enet_listen(any, strlen(any), 10, NULL, &ep[2]));
+  uint16_t port = 0;
+  CHECK_OK(zen_endpoint_local_port(ep[2], &port));
+  char addr[32];
+  snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)port);
+  /* The game: peers 1 and 2 on a bus, bridged to the host by a relay client. */
+  zen_bus_t bus = {0};
+  CHECK_OK(zen_bus_new(&bus));
+  CHECK_OK(zen_bus_join(bus, 1, 256, &ep[0]));
+  CHECK_OK(zen_bus_join(bus, 2, 256, &ep[1]));
+  zen_endpoint_t near = {0}, far = {0};
+  CHECK_OK(zen_bus_join_relay(bus, 1024, &near));
+  CHECK_OK(zen_enet_connect_relay(addr, strlen(addr), NULL, &far));
+  zen_bridge_t bridge = {0};
+  CHECK_OK(zen_bridge_start(near, far, 1, &bridge));
+  /* The bridge owns its endpoints now. */
+  zen_endpoint_stats_t es;
+  es.struct_size = sizeof es;
+  CHECK_STATUS(zen_endpoint_stats(near, &es), ZEN_ERR_INVALID_HANDLE);
+  zen_endpoint_free(far); /* harmless: no longer a live handle */
+
+  CHECK(pump_until(ctx, ep, start, 2, NULL));
+  zen_value_t door = create(ctx[0], "door", ZEN_TYPE_BOOL, ZEN_MODE_WAIT_FOR_SYNC, ZEN_POLICY_LAST_WRITER_WINS);
+  CHECK_OK(zen_value_set_bool(ctx[0], door, true));
+  CHECK(pump_until(ctx, ep, start, 2, "door"));
+  bool open = false;
+  CHECK_OK(zen_value_get_bool(ctx[2], open_value(ctx[2], "door"), &open));
+  CHECK(open);
+  zen_bridge_stats_t bs;
+  bs.struct_size = sizeof bs;
+  CHECK_OK(zen_bridge_stats(bridge, &bs));
+  CHECK(bs.struct_size == sizeof bs && bs.forwarded > 0 && bs.bytes_forwarded > 0);
+  CHECK(bs.carried == 3 && bs.refused == 0); /* 1 and 2 to ENet, 10 to the bus */
+
+  /* Without the bridge, the host is alone and the game's contexts have each other. */
+  zen_bridge_free(bridge);
+  zen_bridge_free(bridge);
+  uint64_t until = now_ms() + 5000;
+  while (now_ms() < until && (metrics_of(ctx[2]).peers != 0 || metrics_of(ctx[0]).peers != 1)) {
+    for (int i = 0; i < N; i++) CHECK_OK(zen_endpoint_pump(ctx[i], ep[i], now_ms() - start));
+    nap();
+  }
+  CHECK(metrics_of(ctx[2]).peers == 0 && metrics_of(ctx[0]).peers == 1);
+  for (int i = 0; i < N; i++) {
+    zen_endpoint_free(ep[i]);
+    zen_context_free(ctx[i]);
+  }
+  zen_bus_free(bus);
+}
+
+static void test_bridge_errors(void) {
+  zen_bus_t bus = {0};
+  CHECK_OK(zen_bus_new(&bus));
+  zen_endpoint_t a = {0}, b = {0}, plain = {0}, none = {0};
+  CHECK_STATUS(zen_bus_join_relay(bus, 0, &a), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_bus_join_relay(bus, 8, NULL), ZEN_ERR_NULL_ARGUMENT);
+  zen_bus_t no_bus = {0};
+  CHECK_STATUS(zen_bus_join_relay(no_bus, 8, &a), ZEN_ERR_INVALID_HANDLE);
+  CHECK_OK(zen_bus_join_relay(bus, 8, &a));
+  CHECK_OK(zen_bus_join_relay(bus, 8, &b));
+  CHECK_OK(zen_bus_join(bus, 5, 8, &plain));
+  const char *bad = "localhost:7000";
+  zen_endpoint_t e = {0};
+  CHECK_STATUS(zen_enet_connect_relay(bad, strlen(bad), NULL, &e), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "host_addr") != NULL && e.id == 0);
+  CHECK_STATUS(zen_enet_listen_relay(bad, strlen(bad), NULL, &e), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_enet_listen_relay(NULL, 4, NULL, &e), ZEN_ERR_NULL_ARGUMENT);
+  zen_enet_options_t o;
+  CHECK_OK(zen_enet_options_default(&o));
+  o.timeout_ms = 0;
+  const char *any = "127.0.0.1:0";
+  CHECK_STATUS(zen_enet_listen_relay(any, strlen(any), &o, &e), ZEN_ERR_INVALID_ARGUMENT);
+
+  /* A relay cannot be pumped with a context. */
+  zen_context_t c = new_ctx(7);
+  CHECK_STATUS(zen_endpoint_pump(c, a, 16), ZEN_ERR_INVALID_ARGUMENT);
+  zen_context_free(c);
+
+  zen_bridge_t br = {0};
+  CHECK_STATUS(zen_bridge_start(a, b, 1, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_bridge_start(a, b, 0, &br), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "period_ms") != NULL);
+  CHECK_STATUS(zen_bridge_start(a, b, 1001, &br), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_bridge_start(a, a, 1, &br), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "same") != NULL);
+  CHECK_STATUS(zen_bridge_start(a, plain, 1, &br), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "not a relay") != NULL);
+  CHECK_STATUS(zen_bridge_start(a, none, 1, &br), ZEN_ERR_INVALID_HANDLE);
+  CHECK(br.id == 0);
+  /* Every refusal left both endpoints with the caller. */
+  zen_endpoint_stats_t es;
+  es.struct_size = sizeof es;
+  CHECK_OK(zen_endpoint_stats(a, &es));
+  CHECK_OK(zen_endpoint_stats(plain, &es));
+
+  zen_bridge_stats_t bs;
+  bs.struct_size = sizeof bs;
+  CHECK_STATUS(zen_bridge_stats(br, &bs), ZEN_ERR_INVALID_HANDLE);
+  zen_bridge_t cast = {a.id}; /* an endpoint's number is not a bridge */
+  CHECK_STATUS(zen_bridge_stats(cast, &bs), ZEN_ERR_INVALID_HANDLE);
+  CHECK_OK(zen_bridge_start(a, b, 2, &br));
+  CHECK_STATUS(zen_bridge_stats(br, NULL), ZEN_ERR_NULL_ARGUMENT);
+  bs.struct_size = 0;
+  CHECK_STATUS(zen_bridge_stats(br, &bs), ZEN_ERR_INVALID_ARGUMENT);
+  bs.struct_size = sizeof bs;
+  CHECK_OK(zen_bridge_stats(br, &bs));
+  /* Taken endpoints are gone from the caller's hands. */
+  zen_bridge_t again = {0};
+  CHECK_STATUS(zen_bridge_start(a, b, 1, &again), ZEN_ERR_INVALID_HANDLE);
+  zen_bridge_free(br);
+  zen_bridge_free((zen_bridge_t){0});
+  zen_endpoint_free(plain);
+  zen_bus_free(bus);
+}
+
+static const zen_test_case CASES[] = {
+    {"bridge_bus_to_enet", test_bridge_bus_to_enet},
+    {"bridge_errors", test_bridge_errors},
+};
+
+int main(int argc, char **argv) { return zen_run_tests(CASES, sizeof CASES / sizeof CASES[0], argc, argv); }
