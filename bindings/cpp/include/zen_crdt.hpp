@@ -980,8 +980,10 @@ class EnetOptions {
 
 // One peer's link: a place on a `Bus`, or an ENet host or client (`enet_listen`,
 // `enet_connect`). Pump its context with it once per frame instead of ticking the context
-// and moving its messages yourself. Move-only; leaves when destroyed (the others drop the
-// member at their next pump). Pump it from the thread that owns its context. Since 1.1.
+// and moving its messages yourself. Or a relay for a `Bridge` (`Bus::join_relay`,
+// `enet_listen_relay`, `enet_connect_relay`): no peer of its own, never pumped. Move-only;
+// leaves when destroyed (the others drop the member at their next pump). Pump it from the
+// thread that owns its context. Since 1.1.
 class Endpoint {
  public:
   Endpoint() noexcept = default;
@@ -1000,6 +1002,8 @@ class Endpoint {
 
   // Leaves the bus now (idempotent).
   void close() noexcept { zen_endpoint_free(std::exchange(h_, zen_endpoint_t{})); }
+  // Gives up ownership: the handle is returned and this object is empty.
+  [[nodiscard]] zen_endpoint_t release() noexcept { return std::exchange(h_, zen_endpoint_t{}); }
   explicit operator bool() const noexcept { return h_.id != 0; }
   zen_endpoint_t capi() const noexcept { return h_; }
 
@@ -1025,6 +1029,22 @@ class Endpoint {
                                        const EnetOptions& opts = EnetOptions()) {
     zen_endpoint_t e{};
     zen_status_t s = zen_enet_connect(host_addr.data(), host_addr.size(), peer_id, &opts.capi(), &e);
+    if (s != ZEN_OK) return Result<Endpoint>::from(s);
+    return Endpoint(e);
+  }
+  // An ENet listen host with no peer of its own, for a `Bridge`: its clients see only the
+  // peers the bridge carries (a server's rooms on threads behind one port).
+  static Result<Endpoint> enet_listen_relay(std::string_view addr, const EnetOptions& opts = EnetOptions()) {
+    zen_endpoint_t e{};
+    zen_status_t s = zen_enet_listen_relay(addr.data(), addr.size(), &opts.capi(), &e);
+    if (s != ZEN_OK) return Result<Endpoint>::from(s);
+    return Endpoint(e);
+  }
+  // An ENet client with no peer of its own, for a `Bridge`: the host and its clients see
+  // only the peers the bridge carries (a game's threads behind one socket).
+  static Result<Endpoint> enet_connect_relay(std::string_view host_addr, const EnetOptions& opts = EnetOptions()) {
+    zen_endpoint_t e{};
+    zen_status_t s = zen_enet_connect_relay(host_addr.data(), host_addr.size(), &opts.capi(), &e);
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }
@@ -1085,9 +1105,64 @@ class Bus {
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }
+  // Joins as a relay for a `Bridge`: no peer of its own (nobody sees it join).
+  Result<Endpoint> join_relay(std::size_t capacity = 1024) const {
+    zen_endpoint_t e{};
+    zen_status_t s = zen_bus_join_relay(h_, capacity, &e);
+    if (s != ZEN_OK) return Result<Endpoint>::from(s);
+    return Endpoint(e);
+  }
 
  private:
   zen_bus_t h_{};
+};
+
+// Two relay endpoints joined on a thread of the library's: the peers each side reaches
+// become members on the other (a game's main and worker contexts on a `Bus`, bridged to
+// the network). Move-only; destroying it stops the thread and frees both endpoints (their
+// peers leave the other side). Thread-safe. Since 1.1.
+class Bridge {
+ public:
+  Bridge() noexcept = default;
+  explicit Bridge(zen_bridge_t owned) noexcept : h_(owned) {}
+  Bridge(Bridge&& o) noexcept : h_(std::exchange(o.h_, zen_bridge_t{})) {}
+  Bridge& operator=(Bridge&& o) noexcept {
+    if (this != &o) {
+      close();
+      h_ = std::exchange(o.h_, zen_bridge_t{});
+    }
+    return *this;
+  }
+  Bridge(const Bridge&) = delete;
+  Bridge& operator=(const Bridge&) = delete;
+  ~Bridge() { close(); }
+
+  // Starts bridging relays `a` and `b`, pumped every `period_ms` (1..=1000). On success
+  // the bridge owns both endpoints (`a` and `b` are left empty); on failure they are
+  // untouched.
+  static Result<Bridge> start(Endpoint& a, Endpoint& b, std::uint32_t period_ms = 1) {
+    zen_bridge_t h{};
+    zen_status_t s = zen_bridge_start(a.capi(), b.capi(), period_ms, &h);
+    if (s != ZEN_OK) return Result<Bridge>::from(s);
+    (void)a.release();
+    (void)b.release();
+    return Bridge(h);
+  }
+  // Stops the thread and frees both endpoints (idempotent).
+  void close() noexcept { zen_bridge_free(std::exchange(h_, zen_bridge_t{})); }
+  explicit operator bool() const noexcept { return h_.id != 0; }
+  zen_bridge_t capi() const noexcept { return h_; }
+  // Messages and bytes moved across, peers carried, peers the other side refused.
+  Result<zen_bridge_stats_t> stats() const {
+    zen_bridge_stats_t st{};
+    st.struct_size = sizeof st;
+    zen_status_t s = zen_bridge_stats(h_, &st);
+    if (s != ZEN_OK) return Result<zen_bridge_stats_t>::from(s);
+    return st;
+  }
+
+ private:
+  zen_bridge_t h_{};
 };
 
 // ---- the network simulator --------------------------------------------------------------

@@ -846,6 +846,57 @@ ZEN_TEST(a_host_and_a_client_converge_over_enet_on_loopback) {
   CHECK_ERR(bus.join(9).value().local_port(), ZEN_ERR_INVALID_ARGUMENT);
 }
 
+ZEN_TEST(a_bridge_puts_two_bus_contexts_behind_one_enet_socket) {
+  auto host = make(10);
+  auto eh = zen::Endpoint::enet_listen("127.0.0.1:0", 10).value();
+  std::string at = "127.0.0.1:" + std::to_string(eh.local_port().value());
+  auto bus = zen::Bus::create().value();
+  std::vector<zen::Context> game;
+  std::vector<zen::Endpoint> eps;
+  for (std::uint64_t id = 1; id <= 2; ++id) {
+    game.push_back(make(id));
+    eps.push_back(bus.join(id).value());
+  }
+  auto near = bus.join_relay().value();
+  auto far = zen::Endpoint::enet_connect_relay(at).value();
+  auto plain = bus.join(7).value();
+  CHECK_ERR(zen::Bridge::start(near, plain), ZEN_ERR_INVALID_ARGUMENT);  // not a relay
+  CHECK(near && plain);                                                   // still ours
+  CHECK_ERR(near.pump(game[0], 16), ZEN_ERR_INVALID_ARGUMENT);            // a relay has no context
+  plain.close();
+  auto bridge = zen::Bridge::start(near, far).value();
+  CHECK(!near && !far && bridge);
+  auto door = game[0].create<bool>("door", {zen::Mode::WaitForSync}).value();
+  CHECK_OK(door.set(true));
+  auto start = std::chrono::steady_clock::now();
+  auto ms = [&] {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+  };
+  bool there = false;
+  while (ms() < 10'000 && !there) {
+    CHECK_OK(eh.pump(host, ms()));
+    for (std::size_t i = 0; i < game.size(); ++i) CHECK_OK(eps[i].pump(game[i], ms()));
+    auto seen = host.open<bool>("door");
+    there = door.info().value().state == zen::SyncState::Converged && seen && seen->get().value_or(false) &&
+            host.metrics().value().peers == 2 && game[1].metrics().value().peers == 2;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(there);
+  auto st = bridge.stats().value();
+  // 1 and 2 to ENet, 10 to the bus, and 7, whose join and leave waited in the relay's queue.
+  CHECK(st.forwarded > 0 && st.carried == 4 && st.refused == 0);
+  zen::Bridge moved = std::move(bridge);
+  CHECK_ERR(bridge.stats(), ZEN_ERR_INVALID_HANDLE);  // NOLINT(bugprone-use-after-move)
+  moved.close();
+  moved.close();
+  while (ms() < 15'000 && host.metrics().value().peers != 0) {
+    CHECK_OK(eh.pump(host, ms()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(host.metrics().value().peers == 0);  // the game's contexts left with the bridge
+}
+
 // ---- the simulator ------------------------------------------------------------------------
 
 ZEN_TEST(four_players_converge_on_a_lossy_simulated_network) {
