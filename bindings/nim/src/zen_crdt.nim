@@ -58,6 +58,8 @@ type
     h: zen_bus_t
   EndpointHandle = object
     h: zen_endpoint_t
+  BridgeHandle = object
+    h: zen_bridge_t
 
   Dispatch = proc (ev: ptr zen_change_t, closed: bool) {.closure, gcsafe.}
   Callback = object
@@ -100,9 +102,17 @@ type
   CrdtEndpoint* = ref object
     ## One peer's link: a place on a bus (`join`), or an ENet host or client
     ## (`enet_listen`, `enet_connect`). Use it on the thread of its context; closing it
-    ## (or collecting it) leaves.
+    ## (or collecting it) leaves. Or a relay for a bridge (`join_relay`,
+    ## `enet_listen_relay`, `enet_connect_relay`): no peer of its own, never booped.
     handle: EndpointHandle
     peer: uint64
+
+  CrdtBridge* = ref object
+    ## Two relay endpoints joined on a thread of the library's (since 1.1): the peers
+    ## each side reaches become members on the other, as Enu's main and worker contexts
+    ## on a bus reach the network through one socket. Closing it (or collecting it)
+    ## stops the thread and frees both endpoints; their peers leave the other side.
+    handle: BridgeHandle
 
   OutboundMessage* = tuple[to: uint64, bytes: seq[byte]]
     ## `to` is a peer id, or 0 for every member.
@@ -134,6 +144,13 @@ proc `=destroy`(x: var EndpointHandle) =
     x.h.id = 0
 
 proc `=copy`(a: var EndpointHandle, b: EndpointHandle) {.error: "an endpoint handle is owned once".}
+
+proc `=destroy`(x: var BridgeHandle) =
+  if x.h.id != 0:
+    zen_bridge_free(x.h)
+    x.h.id = 0
+
+proc `=copy`(a: var BridgeHandle, b: BridgeHandle) {.error: "a bridge handle is owned once".}
 
 # ---- errors ------------------------------------------------------------------------------
 
@@ -480,6 +497,55 @@ proc enet_connect*(host_address: string, peer_id: uint64, options = default_enet
                          addr e), "enet_connect"
   result = CrdtEndpoint(peer: peer_id)
   result.handle.h = e
+
+proc join_relay*(bus: CrdtBus, capacity = 1024): CrdtEndpoint =
+  ## Joins as a relay for a bridge: no peer of its own (nobody sees it join).
+  var e: zen_endpoint_t
+  check zen_bus_join_relay(bus.handle.h, csize_t(capacity), addr e), "join_relay"
+  result = CrdtEndpoint(peer: 0)
+  result.handle.h = e
+
+proc enet_listen_relay*(address: string, options = default_enet_options()): CrdtEndpoint =
+  ## An ENet listen host with no peer of its own, for a bridge: its clients see only the
+  ## peers the bridge carries (a server's rooms on threads behind one port).
+  var opts = options
+  var e: zen_endpoint_t
+  check zen_enet_listen_relay(address.cstring, csize_t(address.len), addr opts, addr e),
+        "enet_listen_relay"
+  result = CrdtEndpoint(peer: 0)
+  result.handle.h = e
+
+proc enet_connect_relay*(host_address: string, options = default_enet_options()): CrdtEndpoint =
+  ## An ENet client with no peer of its own, for a bridge: the host and its clients see
+  ## only the peers the bridge carries (a game's threads behind one socket).
+  var opts = options
+  var e: zen_endpoint_t
+  check zen_enet_connect_relay(host_address.cstring, csize_t(host_address.len), addr opts,
+                               addr e), "enet_connect_relay"
+  result = CrdtEndpoint(peer: 0)
+  result.handle.h = e
+
+proc bridge*(a, b: CrdtEndpoint, period_ms = 1): CrdtBridge =
+  ## Starts bridging relays `a` and `b`, pumped every `period_ms` (1..1000). On
+  ## success the bridge owns both (they are closed here); on failure it raises and
+  ## they stay yours.
+  var h: zen_bridge_t
+  check zen_bridge_start(a.handle.h, b.handle.h, uint32(period_ms), addr h), "bridge"
+  a.handle.h.id = 0
+  b.handle.h.id = 0
+  result = CrdtBridge()
+  result.handle.h = h
+
+proc stats*(br: CrdtBridge): zen_bridge_stats_t =
+  ## Messages and bytes moved across, peers carried, peers the other side refused.
+  result.struct_size = csize_t(sizeof(zen_bridge_stats_t))
+  check zen_bridge_stats(br.handle.h, addr result), "stats"
+
+proc close*(br: CrdtBridge) =
+  ## Stops the bridge and frees its endpoints (idempotent).
+  if br.handle.h.id != 0:
+    zen_bridge_free(br.handle.h)
+    br.handle.h.id = 0
 
 proc local_port*(ep: CrdtEndpoint): uint16 =
   ## The UDP port of an ENet endpoint (raises for a bus endpoint).

@@ -181,6 +181,49 @@ suite "contexts":
     check refused
     expect_status ZEN_ERR_INVALID_ARGUMENT: discard enet_listen("localhost:1", 3)
 
+  scenario "a bridge puts a game's bus contexts behind one ENet socket (Enu's shape)":
+    let server = CrdtContext.init(10)
+    let es = enet_listen("127.0.0.1:0", 10)
+    let at = "127.0.0.1:" & $es.local_port
+    let bus = CrdtBus.init()
+    let main = CrdtContext.init(1)
+    let worker = CrdtContext.init(2)
+    let em = bus.join(1)
+    let ew = bus.join(2)
+    let near = bus.join_relay()
+    check near.peer_id == 0
+    expect_status ZEN_ERR_INVALID_ARGUMENT: main.boop(near, 16)  # a relay has no context
+    expect_status ZEN_ERR_INVALID_ARGUMENT: discard bridge(near, em)  # em is not a relay
+    let far = enet_connect_relay(at)
+    let br = bridge(near, far)
+    expect_status ZEN_ERR_INVALID_HANDLE: discard near.stats  # the bridge owns it now
+    var door = CrdtZenValue[bool].init(main, "door", mode = WaitForSync)
+    door.value = true
+    let seen = CrdtZenValue[bool].init(server, "door")
+    var now = 0'u64
+    for _ in 0 ..< 5000:
+      now += 2
+      server.boop(es, now)
+      main.boop(em, now)
+      worker.boop(ew, now)
+      if seen.value and door.sync_state == Converged and server.metrics.peers == 2 and
+          worker.metrics.peers == 2: break
+      sleep 1
+    check seen.value == true
+    check door.sync_state == Converged
+    check server.metrics.peers == 2
+    let st = br.stats
+    check st.forwarded > 0 and st.carried == 3 and st.refused == 0
+    br.close()
+    br.close()
+    expect_status ZEN_ERR_INVALID_HANDLE: discard br.stats
+    for _ in 0 ..< 3000:
+      now += 2
+      server.boop(es, now)
+      if server.metrics.peers == 0: break
+      sleep 1
+    check server.metrics.peers == 0
+
   scenario "peers: add, remove, errors":
     let c = CrdtContext.init(1)
     c.add_peer(2)

@@ -173,6 +173,11 @@ type
   zen_endpoint_stats_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
     sent*, bytes_sent*, received*, bytes_received*, dropped*, rejected*: uint64
+  zen_bridge_t* {.importc, header: zenHeader, bycopy.} = object
+    id*: uint64
+  zen_bridge_stats_t* {.importc, header: zenHeader, bycopy.} = object
+    struct_size*: csize_t
+    forwarded*, bytes_forwarded*, carried*, refused*: uint64
 
 proc zen_version*(): uint32 {.importc, header: zenHeader.}
 proc zen_status_name*(status: int32): cstring {.importc, header: zenHeader.}
@@ -235,6 +240,12 @@ proc zen_enet_options_default*(out_opts: ptr zen_enet_options_t): zen_status_t {
 proc zen_enet_listen*(address: cstring, address_len: csize_t, peer_id: uint64, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_enet_connect*(host_addr: cstring, host_addr_len: csize_t, peer_id: uint64, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_endpoint_local_port*(endpoint: zen_endpoint_t, out_port: ptr uint16): zen_status_t {.importc, header: zenHeader.}
+proc zen_bus_join_relay*(bus: zen_bus_t, capacity: csize_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_enet_listen_relay*(address: cstring, address_len: csize_t, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_enet_connect_relay*(host_addr: cstring, host_addr_len: csize_t, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_bridge_start*(a: zen_endpoint_t, b: zen_endpoint_t, period_ms: uint32, out_bridge: ptr zen_bridge_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_bridge_stats*(bridge: zen_bridge_t, out_stats: ptr zen_bridge_stats_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_bridge_free*(bridge: zen_bridge_t) {.importc, header: zenHeader.}
 proc zen_net_new*(seed: uint64, link: ptr zen_link_t, out_net: ptr zen_net_t): zen_status_t {.importc, header: zenSimHeader.}
 proc zen_net_free*(net: zen_net_t) {.importc, header: zenSimHeader.}
 proc zen_net_attach*(net: zen_net_t, ctx: zen_context_t, out_host: ptr uint32): zen_status_t {.importc, header: zenSimHeader.}
