@@ -1,6 +1,6 @@
 //! `ZenCrdtContext`, the node a game drops in: one player's zen-crdt context, ticked in
 //! `_physics_process`, wired to the scene's `SceneMultiplayer` (or to any transport through
-//! the `outbound` signal and `receive`), with values read and written as Variants and
+//! the `outbound` signal and `receive`, or to an ENet link of its own), with values read and written as Variants and
 //! changes reported as signals. The work is in `session.rs` (engine-free); this file is
 //! the Godot glue: properties, methods, signals, Variant conversion.
 
@@ -9,7 +9,7 @@ use crate::session::{options_for, state_code, Frame, Session, Signal, DEFAULT_TA
 use godot::classes::multiplayer_peer::TransferMode;
 use godot::classes::{INode, MultiplayerApi, Node, SceneMultiplayer, Time};
 use godot::prelude::*;
-use zen_crdt::{Mode, Policy, ValueHandle};
+use zen_crdt::{EnetOptions, Mode, Policy, ValueHandle};
 
 #[derive(GodotClass)]
 #[class(init, base = Node)]
@@ -36,6 +36,11 @@ pub struct ZenCrdtContext {
     #[export]
     #[init(val = DEFAULT_TARGET_MESSAGE_BYTES)]
     target_message_bytes: i64,
+    /// For the node's own ENet link (`enet_listen`, `enet_connect`): a connection silent
+    /// this long (ms) is dropped and its peer leaves. Read when the link opens.
+    #[export]
+    #[init(val = 3000)]
+    enet_timeout_ms: i64,
     session: Option<Session>,
     base: Base<Node>,
 }
@@ -236,6 +241,67 @@ impl ZenCrdtContext {
         }
     }
 
+    /// Gives the node an ENet link of its own (needs `use_scene_multiplayer` off and a
+    /// started session): listens at `address` ("0.0.0.0:7000"; port 0 picks one) and
+    /// forwards between the clients that connect, so only this machine must be
+    /// reachable. Membership then follows the link. The bound port, or -1 on error.
+    #[func]
+    fn enet_listen(&mut self, address: GString) -> i64 {
+        let opts = self.enet_options();
+        let Some(s) = self.own_link_session("enet_listen") else { return -1 };
+        match s.enet_listen(&address.to_string(), &opts) {
+            Ok(port) => port as i64,
+            Err(e) => {
+                godot_error!("ZenCrdtContext: enet_listen({address}): {e}");
+                -1
+            }
+        }
+    }
+
+    /// Gives the node an ENet link of its own to the host at `address`
+    /// ("192.0.2.7:7000"); conditions as `enet_listen`. If the host refuses this peer id,
+    /// the reason is reported as an error once.
+    #[func]
+    fn enet_connect(&mut self, address: GString) -> bool {
+        let opts = self.enet_options();
+        let Some(s) = self.own_link_session("enet_connect") else { return false };
+        match s.enet_connect(&address.to_string(), &opts) {
+            Ok(()) => true,
+            Err(e) => {
+                godot_error!("ZenCrdtContext: enet_connect({address}): {e}");
+                false
+            }
+        }
+    }
+
+    /// Closes the node's own link: the others see this peer leave at once.
+    #[func]
+    fn close_link(&mut self) {
+        if let Some(s) = self.session.as_mut() {
+            s.close_link();
+        }
+    }
+
+    /// The own link's counters (sent, bytes_sent, received, bytes_received, dropped,
+    /// rejected); empty without one.
+    #[func]
+    fn get_link_stats(&self) -> VarDictionary {
+        let mut d = VarDictionary::new();
+        if let Some(st) = self.session.as_ref().and_then(Session::link_stats) {
+            for (k, v) in [
+                ("sent", st.sent),
+                ("bytes_sent", st.bytes_sent),
+                ("received", st.received),
+                ("bytes_received", st.bytes_received),
+                ("dropped", st.dropped),
+                ("rejected", st.rejected),
+            ] {
+                d.set(k, &(v.min(i64::MAX as u64) as i64).to_variant());
+            }
+        }
+        d
+    }
+
     #[func]
     fn add_peer(&mut self, peer: i64) -> bool {
         self.on_peer_connected(peer);
@@ -373,6 +439,27 @@ impl ZenCrdtContext {
         }
     }
 
+    fn enet_options(&self) -> EnetOptions {
+        EnetOptions {
+            timeout_ms: self.enet_timeout_ms.clamp(1, u32::MAX as i64) as u32,
+            ..EnetOptions::default()
+        }
+    }
+
+    /// The session, if it may take a link of its own.
+    fn own_link_session(&mut self, what: &str) -> Option<&mut Session> {
+        if self.use_scene_multiplayer {
+            godot_error!(
+                "ZenCrdtContext: {what}: set use_scene_multiplayer = false first (one transport at a time)"
+            );
+            return None;
+        }
+        if self.session.is_none() {
+            godot_error!("ZenCrdtContext: {what}: no session yet (set peer_id, or call start)");
+        }
+        self.session.as_mut()
+    }
+
     fn fail(&self, id: &GString, why: &str) -> bool {
         godot_error!("ZenCrdtContext: '{id}': {why}");
         false
@@ -381,6 +468,9 @@ impl ZenCrdtContext {
     /// Sends, then emits: by now nothing of the session is borrowed, so a handler may
     /// call back into this node.
     fn deliver(&mut self, frame: Frame) {
+        if let Some(e) = &frame.error {
+            godot_error!("ZenCrdtContext: {e}");
+        }
         let mode = if self.reliable { TransferMode::RELIABLE } else { TransferMode::UNRELIABLE };
         let scene = self
             .multiplayer()

@@ -2,12 +2,18 @@
 //! `ZenCrdtContext` node must do with it each frame, as plain data. `tick` returns the
 //! sends for the multiplayer peer and the signals to emit, in that order, so the node
 //! drains everything first and emits after (a signal handler may call back into the
-//! node). Membership follows the transport's connect / disconnect notifications.
+//! node). Membership follows the transport's connect / disconnect notifications, or, when
+//! the session has its own ENet link (`enet_listen` / `enet_connect`: a game with no
+//! Godot multiplayer peer, or zen-crdt on a port of its own), the link's.
 //!
 //! Nothing here touches Godot, so `cargo test` drives it with real contexts over the
 //! simulator.
 
-use zen_crdt::{ChangeKind, Context, Mode, Options, SyncState, Value, ValueHandle, ValueOptions, ValueType};
+use std::net::SocketAddr;
+use zen_crdt::{
+    pump, ChangeKind, Context, EnetLink, EnetOptions, Link, LinkStats, Mode, Options, SyncState, Value,
+    ValueHandle, ValueOptions, ValueType,
+};
 
 /// Why a call failed, in words for `push_error`.
 pub type Error = String;
@@ -48,8 +54,11 @@ pub enum Signal {
 /// What one frame produced.
 #[derive(Default, Debug)]
 pub struct Frame {
+    /// For the multiplayer peer (none when the session has its own link).
     pub sends: Vec<Send>,
     pub signals: Vec<Signal>,
+    /// Something the game must hear of once (the ENet host refused this client).
+    pub error: Option<String>,
 }
 
 /// Sync states as the node exposes them (`ZenCrdtContext.STATE_*` in GDScript).
@@ -80,13 +89,71 @@ pub fn options_for(target: i64) -> Options {
 
 pub struct Session {
     ctx: Context,
+    /// The session's own link, when it has one: it then carries every message and says
+    /// who is a member.
+    link: Option<EnetLink>,
+    /// The host's refusal has been reported (it is reported once).
+    refusal_told: bool,
+}
+
+fn address(addr: &str) -> Result<SocketAddr, Error> {
+    addr.parse().map_err(|_| {
+        format!("{addr:?} is not an IP address and port (\"0.0.0.0:7000\", \"[::1]:7000\"); names are not resolved")
+    })
 }
 
 impl Session {
     /// A session for Godot peer `peer_id` (`multiplayer.get_unique_id()`).
     pub fn new(peer_id: i64, opts: Options) -> Result<Session, Error> {
         let id = peer(peer_id, "peer id")?;
-        Ok(Session { ctx: Context::new(id, opts).map_err(|e| e.to_string())? })
+        Ok(Session {
+            ctx: Context::new(id, opts).map_err(|e| e.to_string())?,
+            link: None,
+            refusal_told: false,
+        })
+    }
+
+    /// Listens for ENet clients at `addr` ("0.0.0.0:7000"; port 0 picks one) with this
+    /// session's peer id: the session's own link from now on. The bound port.
+    pub fn enet_listen(&mut self, addr: &str, opts: &EnetOptions) -> Result<u16, Error> {
+        let link = EnetLink::listen(address(addr)?, self.ctx.peer_id(), opts).map_err(|e| e.to_string())?;
+        let port = link.local_addr().map_err(|e| e.to_string())?.port();
+        self.attach(link);
+        Ok(port)
+    }
+
+    /// Connects to the ENet host at `addr` with this session's peer id: the session's own
+    /// link from now on. Members arrive once the host has welcomed it.
+    pub fn enet_connect(&mut self, addr: &str, opts: &EnetOptions) -> Result<(), Error> {
+        let link = EnetLink::connect(address(addr)?, self.ctx.peer_id(), opts).map_err(|e| e.to_string())?;
+        self.attach(link);
+        Ok(())
+    }
+
+    fn attach(&mut self, link: EnetLink) {
+        self.close_link();
+        self.link = Some(link);
+        self.refusal_told = false;
+    }
+
+    /// Closes the session's own link (its peers see this one leave at once) and drops
+    /// every member it brought.
+    pub fn close_link(&mut self) {
+        if let Some(mut link) = self.link.take() {
+            link.close();
+            for (peer, _) in self.ctx.peers() {
+                let _ = self.ctx.remove_peer(peer);
+            }
+        }
+    }
+
+    pub fn has_link(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The own link's counters.
+    pub fn link_stats(&self) -> Option<LinkStats> {
+        self.link.as_ref().map(Link::stats)
     }
 
     pub fn context(&self) -> &Context {
@@ -131,8 +198,17 @@ impl Session {
     /// One frame at host time `now_ms`: ticks, then collects every outbound message and
     /// every change event, translated, for the node to send and emit.
     pub fn tick(&mut self, now_ms: u64) -> Frame {
-        self.ctx.tick(now_ms);
         let mut frame = Frame::default();
+        if let Some(link) = self.link.as_mut() {
+            pump(&mut self.ctx, link, now_ms);
+            if let (Some(why), false) = (link.refused(), self.refusal_told) {
+                frame.error = Some(format!("the ENet host refused peer {}: {why}", self.ctx.peer_id()));
+                self.refusal_told = true;
+            }
+            self.drain_signals(&mut frame.signals);
+            return frame;
+        }
+        self.ctx.tick(now_ms);
         while let Some(out) = self.ctx.poll_outbound() {
             let to = match out.to {
                 None => 0,
@@ -293,6 +369,75 @@ mod tests {
         // A WaitForSync value changes, for the other players, with state and origin.
         assert!(g.signals[1].iter().any(|s| matches!(s,
             Signal::ValueChanged { id, value: Some(Value::I64(7)), origin: 1, .. } if id == "score")));
+    }
+
+    /// Sessions on their own ENet links (127.0.0.1): a host and two clients converge and
+    /// get their signals, a client with a taken id hears the refusal once, and closing
+    /// a link is a leave.
+    #[test]
+    fn sessions_on_their_own_enet_links_converge() {
+        let opts = EnetOptions { timeout_ms: 1000, ..EnetOptions::default() };
+        let mut players: Vec<Session> = (1..=3).map(|id| Session::new(id, node_options()).unwrap()).collect();
+        let port = players[0].enet_listen("127.0.0.1:0", &opts).unwrap();
+        assert!(port > 0);
+        let at = format!("127.0.0.1:{port}");
+        for p in &mut players[1..] {
+            p.enet_connect(&at, &opts).unwrap();
+        }
+        assert!(players[1].enet_connect("localhost:1", &opts).unwrap_err().contains("not an IP address"));
+        assert!(players[1].has_link(), "a refused address leaves the link as it was");
+        let h = players[2].create("flag", ValueType::I64, Mode::WaitForSync, Policy::Max).unwrap();
+        players[2].context_mut().set(h, 9i64).unwrap();
+        let start = std::time::Instant::now();
+        let mut signals: Vec<Vec<Signal>> = vec![vec![]; 3];
+        let done = |ps: &[Session]| {
+            ps.iter().all(|p| {
+                let c = p.context();
+                c.peers().len() == 2 && c.open("flag").is_ok_and(|h| c.get(h) == Ok(Value::I64(9)))
+            })
+        };
+        while !done(&players) && start.elapsed() < std::time::Duration::from_secs(10) {
+            let now = start.elapsed().as_millis() as u64;
+            for (i, p) in players.iter_mut().enumerate() {
+                let f = p.tick(now);
+                assert!(f.sends.is_empty() && f.error.is_none());
+                signals[i].extend(f.signals);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(done(&players), "no convergence over ENet");
+        for got in &signals[..2] {
+            assert!(got.iter().any(|s| matches!(s, Signal::ValueCreated { id } if id == "flag")), "{got:?}");
+        }
+        assert!(players[1].link_stats().unwrap().received > 0);
+
+        // Peer 2 again: the host refuses it, and the game hears why, once.
+        let mut twin = Session::new(2, node_options()).unwrap();
+        twin.enet_connect(&at, &opts).unwrap();
+        let mut errors = Vec::new();
+        while start.elapsed() < std::time::Duration::from_secs(15) && errors.is_empty() {
+            let now = start.elapsed().as_millis() as u64;
+            for p in players.iter_mut() {
+                p.tick(now);
+            }
+            errors.extend(twin.tick(now).error);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(errors.len() == 1 && errors[0].contains("already taken"), "{errors:?}");
+        assert!(twin.tick(start.elapsed().as_millis() as u64).error.is_none(), "told once");
+
+        // Player 3 closes its link: it has no members, and the others see it leave.
+        players[2].close_link();
+        assert!(players[2].context().peers().is_empty() && !players[2].has_link());
+        let left = |ps: &[Session]| ps[..2].iter().all(|p| p.context().peers().len() == 1);
+        while !left(&players) && start.elapsed() < std::time::Duration::from_secs(20) {
+            let now = start.elapsed().as_millis() as u64;
+            for p in players[..2].iter_mut() {
+                p.tick(now);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(left(&players), "player 3's leave");
     }
 
     #[test]
