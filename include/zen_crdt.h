@@ -53,7 +53,9 @@
  *   contexts never contend. zen_value_wait_converged blocks the calling thread until
  *   another thread ticks. Callbacks (custom merges) run inside zen_context_tick on the
  *   ticking thread with the context locked: calling the library on a context from inside
- *   them gives ZEN_ERR_REENTRANT. A callback must not throw (C++) or longjmp out.
+ *   them gives ZEN_ERR_REENTRANT. A callback must not throw (C++) or longjmp out. The
+ *   library starts threads only when asked: zen_bridge_start and zen_driver_start (a
+ *   driven context's callbacks run on the driver's thread).
  *
  * Panics: a bug inside the library never unwinds into your code; the call returns
  *   ZEN_ERR_PANIC and only the context it happened in is poisoned (ZEN_ERR_POISONED
@@ -598,6 +600,13 @@ typedef struct zen_bridge_stats_t {
   uint64_t refused;
 } zen_bridge_stats_t;
 
+// A context pumped on its endpoint by a thread of the library's (checked on every call;
+// a zeroed handle is never valid). From `zen_driver_start`; the caller owns it until
+// `zen_driver_free`. Thread-safe.
+typedef struct zen_driver_t {
+  uint64_t id;
+} zen_driver_t;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1136,6 +1145,32 @@ enum zen_status_t zen_bridge_stats(struct zen_bridge_t bridge,
 // Stops the bridge's thread and frees both its endpoints: the peers each side carried
 // leave the other. Safe on a zeroed handle and twice.
 ZEN_API void zen_bridge_free(struct zen_bridge_t bridge);
+
+// Starts a thread that pumps `ctx` on `endpoint` every `tick_ms` (1..=1000; 16 for a
+// 60 Hz game), as `zen_endpoint_pump` would, with the context's clock continuing from
+// its last tick by the thread's monotonic clock. The game keeps using the context from
+// its own threads (every call on a context is thread-safe) and waits with
+// `zen_value_wait_converged`; it must not tick or pump the context itself. The driver
+// takes the endpoint (its handle is invalid from then on); the context stays yours:
+// free the driver first. An endpoint of another peer, a relay, or a period out of range
+// is `ZEN_ERR_INVALID_ARGUMENT`, and the endpoint stays yours.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_driver_start(struct zen_context_t ctx,
+                                   struct zen_endpoint_t endpoint,
+                                   uint32_t tick_ms,
+                                   struct zen_driver_t *out_driver);
+
+// `ZEN_OK` while the driver pumps without trouble; otherwise the status and message
+// (for `zen_last_error`) of the first error a frame met: `ZEN_ERR_TRANSPORT` when the
+// ENet host refused the peer (the driver goes on pumping), or the error that stopped it
+// (the context was freed, or poisoned).
+ZEN_API ZEN_NODISCARD enum zen_status_t zen_driver_check(struct zen_driver_t driver);
+
+// Stops the driver's thread (after the frame in progress) and frees its endpoint: the
+// others see the peer leave. The context stays yours, ticked no more. Safe on a zeroed
+// handle and twice.
+ZEN_API void zen_driver_free(struct zen_driver_t driver);
 
 #ifdef __cplusplus
 }  // extern "C"

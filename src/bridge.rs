@@ -10,8 +10,9 @@
 //! reaches a session twice is refused (counted in `BridgeStats::refused`).
 
 use crate::link::{LinkEvent, Relay};
+use crate::pacer::{halt, spawn_paced};
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -100,18 +101,13 @@ impl<A: Relay + Send + 'static, B: Relay + Send + 'static> Bridge<A, B> {
     pub fn spawn(mut self, period_ms: u64) -> BridgeThread {
         let stats = Arc::new(Mutex::new(self.stats));
         let stop = Arc::new(AtomicBool::new(false));
-        let (shared, halt) = (stats.clone(), stop.clone());
+        let shared = stats.clone();
         let period = Duration::from_millis(period_ms.max(1));
-        let thread = std::thread::Builder::new()
-            .name("zen-crdt bridge".into())
-            .spawn(move || {
-                while !halt.load(Ordering::Acquire) {
-                    self.pump();
-                    *shared.lock() = self.stats;
-                    std::thread::sleep(period);
-                }
-            })
-            .expect("spawning the bridge thread");
+        let thread = spawn_paced("zen-crdt bridge", period, stop.clone(), move |_| {
+            self.pump();
+            *shared.lock() = self.stats;
+            true
+        });
         BridgeThread { stats, stop, thread: Some(thread) }
     }
 }
@@ -125,10 +121,6 @@ impl BridgeThread {
 
 impl Drop for BridgeThread {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            // A panic on the bridge thread (a bug) is not re-raised in the caller's thread.
-            let _ = t.join();
-        }
+        halt(&self.stop, &mut self.thread);
     }
 }

@@ -14,7 +14,6 @@
 //! [`crate::bridge::Bridge`] reaches on another link, receives what is sent to them, and
 //! sends as them.
 
-
 use crate::error::Error;
 use crate::ids::PeerId;
 use crate::link::{Link, LinkEvent, LinkStats, Relay};
@@ -140,9 +139,10 @@ impl BusEndpoint {
         let len = bytes.len() as u64;
         let ports = self.bus.ports.read();
         // A broadcast reaches every other endpoint with a peer to receive it, once.
-        let targets = ports.list.iter().filter(|p| {
-            p.key != self.key && to.map_or(!p.peers.is_empty(), |t| p.peers.contains(&t))
-        });
+        let targets = ports
+            .list
+            .iter()
+            .filter(|p| p.key != self.key && to.map_or(!p.peers.is_empty(), |t| p.peers.contains(&t)));
         for p in targets {
             match p.messages.try_send((from, to, bytes.clone())) {
                 Ok(()) => {
@@ -157,7 +157,8 @@ impl BusEndpoint {
     }
 
     fn carries(&self, peer: u64) -> bool {
-        peer != self.peer && self.bus.ports.read().list.iter().any(|p| p.key == self.key && p.peers.contains(&peer))
+        peer != self.peer
+            && self.bus.ports.read().list.iter().any(|p| p.key == self.key && p.peers.contains(&peer))
     }
 }
 

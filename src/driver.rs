@@ -5,8 +5,9 @@
 
 use crate::context::{Context, SyncState};
 use crate::link::{pump, Link};
+use crate::pacer::{halt, spawn_paced};
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ struct Shared {
     ctx: Mutex<Context>,
     /// Signalled after every pump.
     ticked: Condvar,
-    stop: AtomicBool,
+    stop: Arc<AtomicBool>,
 }
 
 /// A context ticked on its own thread. Dropping it stops the thread (the link is
@@ -30,31 +31,19 @@ impl Driver {
     /// context's clock continues from its `now_ms`, advanced by the thread's monotonic
     /// clock.
     pub fn spawn<L: Link + Send + 'static>(ctx: Context, mut link: L, tick_ms: u64) -> Driver {
-        let tick = Duration::from_millis(tick_ms.max(1));
         let start_ms = ctx.now_ms();
-        let shared =
-            Arc::new(Shared { ctx: Mutex::new(ctx), ticked: Condvar::new(), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            ctx: Mutex::new(ctx),
+            ticked: Condvar::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+        });
         let mine = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("zen-crdt driver".into())
-            .spawn(move || {
-                let started = Instant::now();
-                let mut next = started;
-                while !mine.stop.load(Ordering::Acquire) {
-                    let now_ms = start_ms + started.elapsed().as_millis() as u64;
-                    pump(&mut mine.ctx.lock(), &mut link, now_ms);
-                    mine.ticked.notify_all();
-                    next += tick;
-                    let now = Instant::now();
-                    if next > now {
-                        std::thread::sleep(next - now);
-                    } else {
-                        // Fell behind (a slow frame): skip, do not burst.
-                        next = now;
-                    }
-                }
-            })
-            .expect("spawning the driver thread");
+        let period = Duration::from_millis(tick_ms.max(1));
+        let thread = spawn_paced("zen-crdt driver", period, shared.stop.clone(), move |elapsed| {
+            pump(&mut mine.ctx.lock(), &mut link, start_ms + elapsed.as_millis() as u64);
+            mine.ticked.notify_all();
+            true
+        });
         Driver { shared, thread: Some(thread) }
     }
 
@@ -91,11 +80,7 @@ impl Driver {
     }
 
     fn halt(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            // A panic on the driver thread (a bug) is not re-raised in the game's thread.
-            let _ = t.join();
-        }
+        halt(&self.shared.stop, &mut self.thread);
     }
 }
 

@@ -404,7 +404,8 @@ impl<S: Socket> EnetLink<S> {
         let Role::Host { clients, carried } = &mut self.role else { return false };
         let mut welcome = vec![WELCOME];
         put_varint(&mut welcome, self.me);
-        let roster: Vec<u64> = carried.iter().copied().chain(clients.values().flat_map(Client::peers)).collect();
+        let roster: Vec<u64> =
+            carried.iter().copied().chain(clients.values().flat_map(Client::peers)).collect();
         put_varint(&mut welcome, roster.len() as u64);
         for p in roster {
             put_varint(&mut welcome, p);

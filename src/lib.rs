@@ -50,6 +50,7 @@ mod link;
 mod membership;
 mod metrics;
 mod options;
+mod pacer;
 mod policy;
 mod protocol;
 mod register;

@@ -373,7 +373,8 @@ fn bridges_put_contexts_on_threads_behind_one_enet_socket() {
     let threads = [spawn(&game, 3), spawn(&game, 4)];
     let game_bridge =
         Bridge::new(game.join_relay(1024).unwrap(), EnetLink::connect_relay(at, &enet()).unwrap()).spawn(1);
-    let plain = Driver::spawn(Context::new(5, opts()).unwrap(), EnetLink::connect(at, 5, &enet()).unwrap(), 4);
+    let plain =
+        Driver::spawn(Context::new(5, opts()).unwrap(), EnetLink::connect(at, 5, &enet()).unwrap(), 4);
     let all: Vec<&Driver> = rooms.iter().chain(&threads).chain([&plain]).collect();
     let until = Instant::now() + Duration::from_secs(10);
     while all.iter().any(|d| members_of(d).len() < 4) && Instant::now() < until {

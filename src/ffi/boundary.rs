@@ -31,6 +31,12 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     format!("internal panic in zen-crdt (please report it): {what}")
 }
 
+/// Runs a frame on a thread the library owns (a driver's): a panic becomes
+/// `ZEN_ERR_PANIC` and poisons what the frame had entered, as at the boundary.
+pub(crate) fn contain<R>(f: impl FnOnce() -> Result<R, FfiError>) -> Result<R, FfiError> {
+    enter(f)
+}
+
 /// Runs an export's body: the only place a panic is caught.
 fn enter<R>(f: impl FnOnce() -> Result<R, FfiError>) -> Result<R, FfiError> {
     match catch_unwind(AssertUnwindSafe(f)) {

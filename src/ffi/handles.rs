@@ -23,6 +23,8 @@ pub(crate) const KIND_BUS: u64 = 0xB5;
 pub(crate) const KIND_ENDPOINT: u64 = 0xE9;
 /// Bridges between two relay endpoints.
 pub(crate) const KIND_BRIDGE: u64 = 0xB6;
+/// Drivers: a context pumped on a library thread.
+pub(crate) const KIND_DRIVER: u64 = 0xD7;
 
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;

@@ -9,14 +9,14 @@ use super::boundary::{
     guard, guard_infallible, out, reentrant, sized_in, sized_out, text, with_cell, Entered, Growable,
 };
 use super::handles::{
-    self, get_from, insert_into, remove_from, Poison, Table, KIND_BRIDGE, KIND_BUS, KIND_ENDPOINT,
+    self, get_from, insert_into, remove_from, ContextCell, Poison, Table, KIND_BUS, KIND_ENDPOINT,
 };
 use super::status::{zen_status_t, FfiError};
 use super::types::zen_context_t;
-use crate::bridge::{Bridge, BridgeStats, BridgeThread};
 use crate::bus::{Bus, BusEndpoint};
-use crate::error::Error;
+use crate::context::Context;
 use crate::enet::{EnetLink, EnetOptions};
+use crate::error::Error;
 use crate::link::{pump, Link, LinkEvent, LinkStats, Relay};
 use parking_lot::{Mutex, RwLock};
 use std::ffi::c_char;
@@ -64,32 +64,6 @@ pub struct zen_endpoint_stats_t {
 
 impl Growable for zen_endpoint_stats_t {}
 
-/// A bridge between two relay endpoints, running on a thread of its own (checked on
-/// every call; a zeroed handle is never valid). From `zen_bridge_start`; the caller owns
-/// it until `zen_bridge_free`. Thread-safe.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct zen_bridge_t {
-    pub id: u64,
-}
-
-/// What a bridge has moved since it started. Start from `struct_size = sizeof`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct zen_bridge_stats_t {
-    /// `sizeof(zen_bridge_stats_t)` as your header has it.
-    pub struct_size: usize,
-    /// Messages moved from one side to the other, and their bytes.
-    pub forwarded: u64,
-    pub bytes_forwarded: u64,
-    /// Peers announced on the other side (a peer that leaves and comes back counts twice).
-    pub carried: u64,
-    /// Peers the other side refused: a peer id it already has (bridges must form a tree).
-    pub refused: u64,
-}
-
-impl Growable for zen_bridge_stats_t {}
-
 struct BusSlot(Bus);
 
 impl Poison for BusSlot {
@@ -125,13 +99,13 @@ fn enet_options_out(o: &EnetOptions) -> zen_enet_options_t {
 }
 
 /// The links an endpoint can be.
-enum AnyLink {
+pub(super) enum AnyLink {
     Bus(BusEndpoint),
     Enet(EnetLink),
 }
 
 impl AnyLink {
-    fn peer_id(&self) -> u64 {
+    pub(super) fn peer_id(&self) -> u64 {
         match self {
             AnyLink::Bus(b) => b.peer_id(),
             AnyLink::Enet(e) => e.peer_id(),
@@ -185,8 +159,8 @@ impl Link for AnyLink {
     }
 }
 
-struct EndpointSlot {
-    endpoint: Mutex<AnyLink>,
+pub(super) struct EndpointSlot {
+    pub(super) endpoint: Mutex<AnyLink>,
     poisoned: Mutex<Option<String>>,
 }
 
@@ -207,49 +181,9 @@ impl Poison for EndpointSlot {
 }
 
 static BUSES: RwLock<Table<BusSlot>> = RwLock::new(Table::new(KIND_BUS, "bus"));
-static ENDPOINTS: RwLock<Table<EndpointSlot>> = RwLock::new(Table::new(KIND_ENDPOINT, "endpoint"));
-static BRIDGES: RwLock<Table<BridgeSlot>> = RwLock::new(Table::new(KIND_BRIDGE, "bridge"));
+pub(super) static ENDPOINTS: RwLock<Table<EndpointSlot>> = RwLock::new(Table::new(KIND_ENDPOINT, "endpoint"));
 
-/// An endpoint a bridge took out of the table. Locked per use: a call that looked the
-/// endpoint up just before the bridge took it finishes safely.
-struct Taken(Arc<EndpointSlot>);
-
-impl Link for Taken {
-    fn send(&mut self, to: Option<u64>, bytes: Vec<u8>) {
-        self.0.endpoint.lock().send(to, bytes)
-    }
-
-    fn poll(&mut self) -> Option<LinkEvent> {
-        self.0.endpoint.lock().poll()
-    }
-
-    fn stats(&self) -> LinkStats {
-        self.0.endpoint.lock().stats()
-    }
-}
-
-impl Relay for Taken {
-    fn carry(&mut self, peer: u64) -> Result<(), Error> {
-        self.0.endpoint.lock().carry(peer)
-    }
-
-    fn uncarry(&mut self, peer: u64) {
-        self.0.endpoint.lock().uncarry(peer)
-    }
-
-    fn send_as(&mut self, from: u64, to: Option<u64>, bytes: Arc<[u8]>) {
-        self.0.endpoint.lock().send_as(from, to, bytes)
-    }
-}
-
-struct BridgeSlot(BridgeThread);
-
-impl Poison for BridgeSlot {
-    // The bridge's state lives on its thread; a panic there ends the thread, not a call.
-    fn poison(&self, _why: &str) {}
-}
-
-fn with_endpoint<R>(
+pub(super) fn with_endpoint<R>(
     endpoint: zen_endpoint_t,
     f: impl FnOnce(&mut AnyLink) -> Result<R, FfiError>,
 ) -> Result<R, FfiError> {
@@ -339,34 +273,40 @@ pub extern "C" fn zen_endpoint_pump(
 ) -> zen_status_t {
     guard(|| {
         let cell = handles::get(ctx.id)?;
-        with_endpoint(endpoint, |ep| {
-            with_cell(&cell, |c| {
-                if ep.peer_id() != c.ctx.peer_id() {
-                    return Err(FfiError::new(
-                        zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
-                        format!(
-                            "endpoint joined as peer {} but the context is peer {}",
-                            ep.peer_id(),
-                            c.ctx.peer_id()
-                        ),
-                    ));
-                }
-                pump(&mut c.ctx, ep, now_ms);
-                match ep {
-                    AnyLink::Enet(e) => match e.refused() {
-                        Some(why) => Err(FfiError::new(
-                            zen_status_t::ZEN_ERR_TRANSPORT,
-                            format!("the host refused peer {}: {why}", e.peer_id()),
-                        )),
-                        None => Ok(()),
-                    },
-                    AnyLink::Bus(_) => Ok(()),
-                }
-            })
-        })?;
-        cell.ticked.notify_all();
-        Ok(())
+        with_endpoint(endpoint, |ep| pump_cell(&cell, ep, now_ms))
     })
+}
+
+/// `ZEN_ERR_INVALID_ARGUMENT` unless `ep` joined as the context's peer.
+pub(super) fn check_pair(c: &Context, ep: &AnyLink) -> Result<(), FfiError> {
+    if ep.peer_id() == c.peer_id() {
+        return Ok(());
+    }
+    Err(FfiError::new(
+        zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+        format!("endpoint joined as peer {} but the context is peer {}", ep.peer_id(), c.peer_id()),
+    ))
+}
+
+/// One frame of a context on an endpoint (`zen_endpoint_pump`, and a driver's frame),
+/// then wakes the context's waiters.
+pub(super) fn pump_cell(cell: &Arc<ContextCell>, ep: &mut AnyLink, now_ms: u64) -> Result<(), FfiError> {
+    with_cell(cell, |c| {
+        check_pair(&c.ctx, ep)?;
+        pump(&mut c.ctx, ep, now_ms);
+        Ok(())
+    })?;
+    cell.ticked.notify_all();
+    match ep {
+        AnyLink::Enet(e) => match e.refused() {
+            Some(why) => Err(FfiError::new(
+                zen_status_t::ZEN_ERR_TRANSPORT,
+                format!("the host refused peer {}: {why}", e.peer_id()),
+            )),
+            None => Ok(()),
+        },
+        AnyLink::Bus(_) => Ok(()),
+    }
 }
 
 /// The endpoint's counters (see `zen_endpoint_stats_t`); set `out_stats->struct_size`
@@ -550,90 +490,4 @@ pub unsafe extern "C" fn zen_endpoint_local_port(
         slot.set(port);
         Ok(())
     })
-}
-
-/// Most milliseconds between two pumps of a bridge: each pump is a hop of latency.
-const MAX_BRIDGE_PERIOD_MS: u32 = 1000;
-
-/// Starts a thread that joins relay endpoints `a` and `b` every `period_ms`
-/// (1..=1000; 1 or 2 for a game): the peers each side reaches become members on the
-/// other, and messages cross naming their original sender. The bridge takes both
-/// endpoints: their handles are invalid from then on, and `zen_bridge_free` frees them.
-/// An endpoint that is not a relay, the same endpoint twice, or a period out of range is
-/// `ZEN_ERR_INVALID_ARGUMENT`, and both endpoints stay yours.
-#[no_mangle]
-#[must_use]
-pub unsafe extern "C" fn zen_bridge_start(
-    a: zen_endpoint_t,
-    b: zen_endpoint_t,
-    period_ms: u32,
-    out_bridge: *mut zen_bridge_t,
-) -> zen_status_t {
-    guard(|| {
-        let slot = unsafe { out(out_bridge, "out_bridge") }?;
-        if period_ms == 0 || period_ms > MAX_BRIDGE_PERIOD_MS {
-            return Err(FfiError::new(
-                zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
-                format!("period_ms {period_ms} is outside 1..={MAX_BRIDGE_PERIOD_MS}"),
-            ));
-        }
-        if a == b {
-            return Err(FfiError::new(
-                zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
-                "a bridge joins two different endpoints; a and b are the same".to_owned(),
-            ));
-        }
-        for (name, e) in [("a", a), ("b", b)] {
-            let peer = with_endpoint(e, |ep| Ok(ep.peer_id()))?;
-            if peer != 0 {
-                return Err(FfiError::new(
-                    zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
-                    format!(
-                        "endpoint {name} is peer {peer}'s, not a relay: make bridge sides with \
-                         zen_bus_join_relay, zen_enet_listen_relay or zen_enet_connect_relay"
-                    ),
-                ));
-            }
-        }
-        let (Some(sa), Some(sb)) = (remove_from(&ENDPOINTS, a.id), remove_from(&ENDPOINTS, b.id)) else {
-            // Checked live just above: only a free racing this call gets here.
-            return Err(FfiError::new(
-                zen_status_t::ZEN_ERR_INVALID_HANDLE,
-                "an endpoint was freed while the bridge was starting".to_owned(),
-            ));
-        };
-        let running = Bridge::new(Taken(sa), Taken(sb)).spawn(period_ms as u64);
-        let id = insert_into(&BRIDGES, BridgeSlot(running))?;
-        slot.set(zen_bridge_t { id });
-        Ok(())
-    })
-}
-
-/// The bridge's counters as of its last pump (see `zen_bridge_stats_t`); set
-/// `out_stats->struct_size` first.
-#[no_mangle]
-#[must_use]
-pub unsafe extern "C" fn zen_bridge_stats(
-    bridge: zen_bridge_t,
-    out_stats: *mut zen_bridge_stats_t,
-) -> zen_status_t {
-    guard(|| {
-        let BridgeStats { forwarded, bytes_forwarded, carried, refused } =
-            get_from(&BRIDGES, bridge.id)?.0.stats();
-        let stats = zen_bridge_stats_t {
-            struct_size: std::mem::size_of::<zen_bridge_stats_t>(),
-            forwarded,
-            bytes_forwarded,
-            carried,
-            refused,
-        };
-        unsafe { sized_out(out_stats, stats, "out_stats") }
-    })
-}
-
-/// Stops the bridge's thread and frees both its endpoints: the peers each side carried
-/// leave the other. Safe on a zeroed handle and twice.
-#[no_mangle]
-pub extern "C" fn zen_bridge_free(bridge: zen_bridge_t) {
-    guard_infallible((), || drop(remove_from(&BRIDGES, bridge.id)))
 }

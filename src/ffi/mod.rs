@@ -31,6 +31,8 @@ mod merge;
 
 mod link;
 
+mod threads;
+
 #[cfg(feature = "sim")]
 mod sim;
 
@@ -47,6 +49,7 @@ pub use metrics::*;
 #[cfg(feature = "sim")]
 pub use sim::*;
 pub use status::zen_status_t;
+pub use threads::*;
 pub use types::*;
 pub use value::*;
 
