@@ -1135,7 +1135,7 @@ enum zen_status_t zen_bridge_start(struct zen_endpoint_t a,
                                    uint32_t period_ms,
                                    struct zen_bridge_t *out_bridge);
 
-// The bridge's counters as of its last pump (see `zen_bridge_stats_t`); set
+// The bridge's counters now (see `zen_bridge_stats_t`); set
 // `out_stats->struct_size` first.
 ZEN_API
 ZEN_NODISCARD

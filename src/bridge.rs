@@ -11,8 +11,7 @@
 
 use crate::link::{LinkEvent, Relay};
 use crate::pacer::{halt, spawn_paced};
-use parking_lot::Mutex;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,26 +34,52 @@ pub struct BridgeStats {
 /// other.
 const MAX_EVENTS_PER_PUMP: u32 = 1 << 16;
 
+/// The counters, shared with a bridge thread's handle. Each is counted before the event
+/// is passed on, so whoever sees its effect sees it counted.
+#[derive(Default)]
+struct Counters {
+    forwarded: AtomicU64,
+    bytes_forwarded: AtomicU64,
+    carried: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Counters {
+    fn add(n: &AtomicU64, by: u64) {
+        n.fetch_add(by, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> BridgeStats {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        BridgeStats {
+            forwarded: n(&self.forwarded),
+            bytes_forwarded: n(&self.bytes_forwarded),
+            carried: n(&self.carried),
+            refused: n(&self.refused),
+        }
+    }
+}
+
 /// Two relays joined. Call [`Bridge::pump`] often (every millisecond or two: each pump
 /// is a hop of latency), or let [`Bridge::spawn`] do it on a thread.
 pub struct Bridge<A: Relay, B: Relay> {
     a: A,
     b: B,
-    stats: BridgeStats,
+    counters: Arc<Counters>,
 }
 
 impl<A: Relay, B: Relay> Bridge<A, B> {
     pub fn new(a: A, b: B) -> Bridge<A, B> {
-        Bridge { a, b, stats: BridgeStats::default() }
+        Bridge { a, b, counters: Arc::default() }
     }
 
     /// Moves what each side has for the other now; the number of events moved.
     pub fn pump(&mut self) -> u32 {
-        cross(&mut self.a, &mut self.b, &mut self.stats) + cross(&mut self.b, &mut self.a, &mut self.stats)
+        cross(&mut self.a, &mut self.b, &self.counters) + cross(&mut self.b, &mut self.a, &self.counters)
     }
 
     pub fn stats(&self) -> BridgeStats {
-        self.stats
+        self.counters.get()
     }
 
     /// The two sides (for their own counters).
@@ -67,20 +92,20 @@ impl<A: Relay, B: Relay> Bridge<A, B> {
     }
 }
 
-fn cross(from: &mut impl Relay, to: &mut impl Relay, stats: &mut BridgeStats) -> u32 {
+fn cross(from: &mut impl Relay, to: &mut impl Relay, counters: &Counters) -> u32 {
     let mut moved = 0;
     while moved < MAX_EVENTS_PER_PUMP {
         let Some(event) = from.poll() else { break };
         moved += 1;
         match event {
             LinkEvent::Joined(peer) => match to.carry(peer) {
-                Ok(()) => stats.carried += 1,
-                Err(_) => stats.refused += 1,
+                Ok(()) => Counters::add(&counters.carried, 1),
+                Err(_) => Counters::add(&counters.refused, 1),
             },
             LinkEvent::Left(peer) => to.uncarry(peer),
             LinkEvent::Message { from, to: dest, bytes } => {
-                stats.forwarded += 1;
-                stats.bytes_forwarded += bytes.len() as u64;
+                Counters::add(&counters.forwarded, 1);
+                Counters::add(&counters.bytes_forwarded, bytes.len() as u64);
                 to.send_as(from, dest, bytes);
             }
         }
@@ -91,7 +116,7 @@ fn cross(from: &mut impl Relay, to: &mut impl Relay, stats: &mut BridgeStats) ->
 /// A bridge pumped on its own thread. Dropping it stops the thread and drops both links
 /// (their peers leave the other side).
 pub struct BridgeThread {
-    stats: Arc<Mutex<BridgeStats>>,
+    counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -99,23 +124,21 @@ pub struct BridgeThread {
 impl<A: Relay + Send + 'static, B: Relay + Send + 'static> Bridge<A, B> {
     /// Pumps the bridge on a new thread every `period_ms` (at least 1) ms.
     pub fn spawn(mut self, period_ms: u64) -> BridgeThread {
-        let stats = Arc::new(Mutex::new(self.stats));
         let stop = Arc::new(AtomicBool::new(false));
-        let shared = stats.clone();
+        let counters = self.counters.clone();
         let period = Duration::from_millis(period_ms.max(1));
         let thread = spawn_paced("zen-crdt bridge", period, stop.clone(), move |_| {
             self.pump();
-            *shared.lock() = self.stats;
             true
         });
-        BridgeThread { stats, stop, thread: Some(thread) }
+        BridgeThread { counters, stop, thread: Some(thread) }
     }
 }
 
 impl BridgeThread {
-    /// The bridge's counters as of its last pump.
+    /// The bridge's counters now.
     pub fn stats(&self) -> BridgeStats {
-        *self.stats.lock()
+        self.counters.get()
     }
 }
 

@@ -164,7 +164,7 @@ pub unsafe extern "C" fn zen_bridge_start(
     })
 }
 
-/// The bridge's counters as of its last pump (see `zen_bridge_stats_t`); set
+/// The bridge's counters now (see `zen_bridge_stats_t`); set
 /// `out_stats->struct_size` first.
 #[no_mangle]
 #[must_use]

@@ -1165,6 +1165,50 @@ class Bridge {
   zen_bridge_t h_{};
 };
 
+// A context pumped on its endpoint by a library thread every `tick_ms`, for a server or
+// worker with no frame loop of its own: keep using the context from your threads (set,
+// get, `Value::wait_converged`), never tick or pump it yourself. Move-only; destroying it
+// stops the thread and frees the endpoint (the peer leaves); the context stays yours
+// (destroy the driver first). Since 1.1.
+class Driver {
+ public:
+  Driver() noexcept = default;
+  explicit Driver(zen_driver_t owned) noexcept : h_(owned) {}
+  Driver(Driver&& o) noexcept : h_(std::exchange(o.h_, zen_driver_t{})) {}
+  Driver& operator=(Driver&& o) noexcept {
+    if (this != &o) {
+      close();
+      h_ = std::exchange(o.h_, zen_driver_t{});
+    }
+    return *this;
+  }
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+  ~Driver() { close(); }
+
+  // Starts pumping `ctx` on `endpoint` (joined as ctx's peer) every `tick_ms`
+  // (1..=1000). On success the driver owns the endpoint (`endpoint` is left empty); on
+  // failure it is untouched.
+  static Result<Driver> start(const Context& ctx, Endpoint& endpoint, std::uint32_t tick_ms = 16) {
+    zen_driver_t h{};
+    zen_status_t s = zen_driver_start(ctx.capi(), endpoint.capi(), tick_ms, &h);
+    if (s != ZEN_OK) return Result<Driver>::from(s);
+    (void)endpoint.release();
+    return Driver(h);
+  }
+  // OK while pumping without trouble; else the first error a frame met:
+  // ZEN_ERR_TRANSPORT when the ENet host refused the peer (pumping goes on), or what
+  // stopped it (the context was freed or poisoned).
+  Status check() const { return Status::from(zen_driver_check(h_)); }
+  // Stops the thread and frees the endpoint (idempotent).
+  void close() noexcept { zen_driver_free(std::exchange(h_, zen_driver_t{})); }
+  explicit operator bool() const noexcept { return h_.id != 0; }
+  zen_driver_t capi() const noexcept { return h_; }
+
+ private:
+  zen_driver_t h_{};
+};
+
 // ---- the network simulator --------------------------------------------------------------
 #ifdef ZEN_CRDT_HPP_SIM
 

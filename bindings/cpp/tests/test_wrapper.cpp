@@ -897,6 +897,44 @@ ZEN_TEST(a_bridge_puts_two_bus_contexts_behind_one_enet_socket) {
   CHECK(host.metrics().value().peers == 0);  // the game's contexts left with the bridge
 }
 
+ZEN_TEST(drivers_pump_contexts_while_this_thread_writes_and_waits) {
+  auto bus = zen::Bus::create().value();
+  auto a = make(1);
+  auto b = make(2);
+  auto ea = bus.join(1).value();
+  auto eb = bus.join(2).value();
+  CHECK_ERR(zen::Driver::start(a, eb), ZEN_ERR_INVALID_ARGUMENT);  // b's endpoint
+  CHECK(eb);                                                        // still ours
+  CHECK_ERR(zen::Driver::start(a, ea, 0), ZEN_ERR_INVALID_ARGUMENT);
+  auto da = zen::Driver::start(a, ea, 4).value();
+  auto db = zen::Driver::start(b, eb, 4).value();
+  CHECK(!ea && !eb && da && db);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (a.metrics().value().peers != 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto hp = a.create<std::int64_t>("hp", {zen::Mode::WaitForSync}).value();
+  CHECK_OK(hp.set(77));
+  CHECK_OK(hp.wait_converged(std::chrono::seconds(10)));
+  CHECK_OK(da.check());
+  std::optional<zen::Value<std::int64_t>> seen;
+  while (!seen && std::chrono::steady_clock::now() < deadline) {
+    auto r = b.open<std::int64_t>("hp");
+    if (r) seen.emplace(std::move(*r));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(seen.has_value());
+  if (seen) {
+    CHECK_OK(seen->wait_converged(std::chrono::seconds(10)));
+    CHECK(seen->get().value() == 77);
+  }
+  zen::Driver moved = std::move(db);
+  CHECK_ERR(db.check(), ZEN_ERR_INVALID_HANDLE);  // NOLINT(bugprone-use-after-move)
+  moved.close();
+  while (a.metrics().value().peers != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(a.metrics().value().peers == 0);  // b's endpoint went with its driver
+}
+
 // ---- the simulator ------------------------------------------------------------------------
 
 ZEN_TEST(four_players_converge_on_a_lossy_simulated_network) {

@@ -60,6 +60,8 @@ type
     h: zen_endpoint_t
   BridgeHandle = object
     h: zen_bridge_t
+  DriverHandle = object
+    h: zen_driver_t
 
   Dispatch = proc (ev: ptr zen_change_t, closed: bool) {.closure, gcsafe.}
   Callback = object
@@ -114,6 +116,14 @@ type
     ## stops the thread and frees both endpoints; their peers leave the other side.
     handle: BridgeHandle
 
+  CrdtDriver* = ref object
+    ## A context pumped on its endpoint by a library thread (since 1.1), for a server or
+    ## worker with no frame loop of its own: keep using the context (values,
+    ## `wait_converged`), never tick or boop it yourself. Closing it (or collecting it)
+    ## stops the thread and frees the endpoint; the context stays yours (close the driver
+    ## first). Change callbacks need `dispatch` from your thread.
+    handle: DriverHandle
+
   OutboundMessage* = tuple[to: uint64, bytes: seq[byte]]
     ## `to` is a peer id, or 0 for every member.
 
@@ -151,6 +161,13 @@ proc `=destroy`(x: var BridgeHandle) =
     x.h.id = 0
 
 proc `=copy`(a: var BridgeHandle, b: BridgeHandle) {.error: "a bridge handle is owned once".}
+
+proc `=destroy`(x: var DriverHandle) =
+  if x.h.id != 0:
+    zen_driver_free(x.h)
+    x.h.id = 0
+
+proc `=copy`(a: var DriverHandle, b: DriverHandle) {.error: "a driver handle is owned once".}
 
 # ---- errors ------------------------------------------------------------------------------
 
@@ -546,6 +563,27 @@ proc close*(br: CrdtBridge) =
   if br.handle.h.id != 0:
     zen_bridge_free(br.handle.h)
     br.handle.h.id = 0
+
+proc drive*(ctx: CrdtContext, ep: CrdtEndpoint, tick_ms = 16): CrdtDriver =
+  ## Starts pumping `ctx` on `ep` (joined as its peer) every `tick_ms` (1..1000) on a
+  ## library thread. On success the driver owns `ep` (closed here); on failure it raises
+  ## and `ep` stays yours.
+  var h: zen_driver_t
+  check zen_driver_start(ctx.handle.h, ep.handle.h, uint32(tick_ms), addr h), "drive"
+  ep.handle.h.id = 0
+  result = CrdtDriver()
+  result.handle.h = h
+
+proc check*(d: CrdtDriver) =
+  ## Raises the first error a frame met: ZEN_ERR_TRANSPORT when the ENet host refused
+  ## the peer (pumping goes on), or what stopped it (the context was freed or poisoned).
+  check zen_driver_check(d.handle.h), "driver"
+
+proc close*(d: CrdtDriver) =
+  ## Stops the thread and frees the endpoint (idempotent).
+  if d.handle.h.id != 0:
+    zen_driver_free(d.handle.h)
+    d.handle.h.id = 0
 
 proc local_port*(ep: CrdtEndpoint): uint16 =
   ## The UDP port of an ENet endpoint (raises for a bus endpoint).

@@ -178,6 +178,8 @@ type
   zen_bridge_stats_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
     forwarded*, bytes_forwarded*, carried*, refused*: uint64
+  zen_driver_t* {.importc, header: zenHeader, bycopy.} = object
+    id*: uint64
 
 proc zen_version*(): uint32 {.importc, header: zenHeader.}
 proc zen_status_name*(status: int32): cstring {.importc, header: zenHeader.}
@@ -246,6 +248,9 @@ proc zen_enet_connect_relay*(host_addr: cstring, host_addr_len: csize_t, opts: p
 proc zen_bridge_start*(a: zen_endpoint_t, b: zen_endpoint_t, period_ms: uint32, out_bridge: ptr zen_bridge_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_bridge_stats*(bridge: zen_bridge_t, out_stats: ptr zen_bridge_stats_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_bridge_free*(bridge: zen_bridge_t) {.importc, header: zenHeader.}
+proc zen_driver_start*(ctx: zen_context_t, endpoint: zen_endpoint_t, tick_ms: uint32, out_driver: ptr zen_driver_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_driver_check*(driver: zen_driver_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_driver_free*(driver: zen_driver_t) {.importc, header: zenHeader.}
 proc zen_net_new*(seed: uint64, link: ptr zen_link_t, out_net: ptr zen_net_t): zen_status_t {.importc, header: zenSimHeader.}
 proc zen_net_free*(net: zen_net_t) {.importc, header: zenSimHeader.}
 proc zen_net_attach*(net: zen_net_t, ctx: zen_context_t, out_host: ptr uint32): zen_status_t {.importc, header: zenSimHeader.}
