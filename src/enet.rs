@@ -1,10 +1,13 @@
 //! ENet over UDP (`rusty_enet`, pure Rust): a [`Link`] between machines, so a game
 //! carries a context's bytes without writing sockets.
 //!
-//! Topology: one listen host and its clients; only the host must be reachable. A client
+//! Topologies. A listen host and its clients: only the host must be reachable. A client
 //! sends everything to the host; the host takes what is for it and forwards the rest to
 //! the other clients, naming the original sender. The host's roster is the session's
-//! membership: it announces joins and leaves to every client.
+//! membership: it announces joins and leaves to every client. Or a mesh (`mesh`, then
+//! `dial` each peer the game's lobby names): every pair connected directly, no relay hop,
+//! every peer reachable; a connection both sides dialed at once is settled by keeping
+//! the one the lower peer id dialed.
 //!
 //! Relays: a host or client made with `listen_relay` / `connect_relay` has no peer of its
 //! own; it carries the peers a [`crate::bridge::Bridge`] reaches on another link (a
@@ -83,6 +86,46 @@ enum Role {
     /// Connected (or connecting) to a host: the host's peer id once welcomed (0 for a
     /// relay host), the other peers, the peers this client carries.
     Client { host: PeerID, host_id: Option<u64>, others: Vec<u64>, carried: Vec<u64> },
+    /// A peer of a mesh: its direct connections, dialed or accepted.
+    Mesh { conns: BTreeMap<PeerID, Conn> },
+}
+
+/// A mesh connection.
+struct Conn {
+    /// The peer at the other end, once its hello (or welcome) named it; 0 before.
+    id: u64,
+    /// We dialed it (then we say hello; else we answer with a welcome).
+    dialed: bool,
+    /// It is the connection to `id` (a pair that dialed each other at once has two; one
+    /// is kept).
+    live: bool,
+    bucket: Bucket,
+}
+
+/// Data messages a connection may still send now (refilled at `max_messages_per_s`, a
+/// burst of one second's worth), so one peer cannot flood the others.
+struct Bucket {
+    tokens: f64,
+    refilled_ms: u64,
+}
+
+impl Bucket {
+    fn full(rate: u32, now_ms: u64) -> Bucket {
+        Bucket { tokens: rate as f64, refilled_ms: now_ms }
+    }
+
+    /// Takes a token; false when none is left (the message is dropped and counted).
+    fn take(&mut self, rate: u32, now_ms: u64) -> bool {
+        let rate = rate as f64;
+        let elapsed = now_ms.saturating_sub(self.refilled_ms);
+        self.tokens = (self.tokens + elapsed as f64 * rate / 1000.0).min(rate);
+        self.refilled_ms = now_ms;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
 }
 
 /// A client as its host knows it.
@@ -91,10 +134,7 @@ struct Client {
     id: u64,
     /// The peers it carries.
     carried: Vec<u64>,
-    /// Data messages it may still send now (a token bucket refilled at
-    /// `max_messages_per_s`), and when it was last refilled (ENet ms).
-    tokens: f64,
-    refilled_ms: u64,
+    bucket: Bucket,
 }
 
 impl Client {
@@ -189,6 +229,14 @@ impl EnetLink<UdpSocket> {
         EnetLink::client_on(bind(any_addr(host_addr))?, host_addr, None, opts, None)
     }
 
+    /// A peer of a mesh for the context of `me`, bound to `addr` (port 0 picks one: see
+    /// `local_addr`): it accepts peers that dial it, and `dial`s the ones the game names.
+    /// Every peer must be reachable by the others (a LAN, or addresses a lobby
+    /// exchanged); behind NAT, use a listen host.
+    pub fn mesh(addr: SocketAddr, me: u64, opts: &EnetOptions) -> Result<EnetLink, Error> {
+        EnetLink::mesh_on(bind(addr)?, me, opts, None)
+    }
+
     /// The address the link's socket is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.host.socket().local_addr().map_err(io)
@@ -222,6 +270,32 @@ impl<S: Socket> EnetLink<S> {
         Ok(EnetLink::with(me, host, role, opts))
     }
 
+    fn mesh_on(socket: S, me: u64, opts: &EnetOptions, clock: Option<Clock>) -> Result<EnetLink<S>, Error> {
+        let me = PeerId::checked(me)?.get();
+        let host = new_host(socket, opts.max_clients.max(1), clock)?;
+        Ok(EnetLink::with(me, host, Role::Mesh { conns: BTreeMap::new() }, opts))
+    }
+
+    /// Dials the mesh peer at `addr`; it becomes a member once it has answered. Dialing a
+    /// peer already connected is harmless (one of the two connections is kept). Only
+    /// for a link made with `mesh`.
+    pub fn dial(&mut self, addr: S::Address) -> Result<(), Error> {
+        let Role::Mesh { .. } = self.role else {
+            return Err(Error::Transport("dial is for mesh links; a client connects to its host".into()));
+        };
+        let now = self.host.now().as_millis() as u64;
+        let peer = self.host.connect(addr, CHANNELS, 0).map_err(|e| io(format!("dial: {e:?}")))?;
+        peer.set_timeout(32, self.timeout_ms, self.timeout_ms.saturating_mul(2));
+        let id = peer.id();
+        if let Role::Mesh { conns } = &mut self.role {
+            conns.insert(
+                id,
+                Conn { id: 0, dialed: true, live: false, bucket: Bucket::full(self.max_rate, now) },
+            );
+        }
+        Ok(())
+    }
+
     fn with(me: u64, host: Host<S>, role: Role, opts: &EnetOptions) -> EnetLink<S> {
         let (events, stats) = (VecDeque::new(), LinkStats::default());
         let (timeout_ms, max_rate) = (opts.timeout_ms, opts.max_messages_per_s.max(1));
@@ -245,6 +319,7 @@ impl<S: Socket> EnetLink<S> {
             Role::Client { host_id, others, .. } => {
                 host_id.iter().filter(|&&h| h != 0).chain(others).copied().collect()
             }
+            Role::Mesh { conns } => conns.values().filter(|c| c.live).map(|c| c.id).collect(),
         }
     }
 
@@ -316,13 +391,27 @@ impl<S: Socket> EnetLink<S> {
         if let Some(p) = self.host.get_peer_mut(peer) {
             p.set_timeout(32, timeout, timeout.saturating_mul(2));
         }
-        if let Role::Client { .. } = self.role {
+        let now = self.host.now().as_millis() as u64;
+        let says_hello = match &mut self.role {
+            Role::Client { .. } => true,
+            Role::Mesh { conns } => {
+                let c = conns.entry(peer).or_insert_with(|| Conn {
+                    id: 0,
+                    dialed: false,
+                    live: false,
+                    bucket: Bucket::full(self.max_rate, now),
+                });
+                c.dialed
+            }
+            // A host waits for the client's hello.
+            Role::Host { .. } => false,
+        };
+        if says_hello {
             let mut hello = Vec::from(MAGIC);
             hello.extend([LINK_VERSION, HELLO]);
             put_varint(&mut hello, self.me);
             self.control(peer, &hello);
         }
-        // A host waits for the client's hello.
     }
 
     fn on_disconnect(&mut self, peer: PeerID) {
@@ -345,6 +434,11 @@ impl<S: Socket> EnetLink<S> {
                     self.events.push_back(LinkEvent::Left(id));
                 }
             }
+            Role::Mesh { conns } => {
+                if let Some(Conn { id, live: true, .. }) = conns.remove(&peer) {
+                    self.events.push_back(LinkEvent::Left(id));
+                }
+            }
         }
     }
 
@@ -354,7 +448,7 @@ impl<S: Socket> EnetLink<S> {
             Role::Host { clients, carried } => {
                 peer == self.me || carried.contains(&peer) || clients.values().any(|c| c.speaks_for(peer))
             }
-            Role::Client { .. } => false,
+            Role::Client { .. } | Role::Mesh { .. } => false,
         }
     }
 
@@ -375,6 +469,82 @@ impl<S: Socket> EnetLink<S> {
             Role::Host { clients, .. } if clients.contains_key(&from) => self.on_carry(from, body),
             Role::Host { .. } => self.on_hello(from, body),
             Role::Client { .. } => self.on_host_control(from, body),
+            Role::Mesh { .. } => self.on_mesh_control(from, body),
+        }
+    }
+
+    /// A mesh connection's control message: the dialer's hello, or the answer to ours.
+    fn on_mesh_control(&mut self, from: PeerID, body: &[u8]) -> bool {
+        let Role::Mesh { conns } = &self.role else { return false };
+        let Some(conn) = conns.get(&from) else { return false };
+        if conn.id != 0 {
+            return false; // named already: nothing more is said on control
+        }
+        let id = if conn.dialed {
+            let mut r = Reader::new(body);
+            match (r.byte(), r.varint()) {
+                (Ok(WELCOME), Ok(id)) if r.is_empty() && id != self.me && PeerId::checked(id).is_ok() => id,
+                (Ok(REFUSED), _) => {
+                    self.refused = Some(String::from_utf8_lossy(&body[1..]).into_owned());
+                    return true;
+                }
+                _ => return false,
+            }
+        } else {
+            let Some((version, id)) = parse_hello(body) else { return false };
+            let refusal = if version != LINK_VERSION {
+                Some(format!("link version {version}, the peer speaks {LINK_VERSION}"))
+            } else if PeerId::checked(id).is_err() || id == self.me {
+                Some(format!("peer id {id} is invalid here"))
+            } else {
+                None
+            };
+            if let Some(why) = refusal {
+                let mut r = vec![REFUSED];
+                r.extend_from_slice(why.as_bytes());
+                self.control(from, &r);
+                if let Some(p) = self.host.get_peer_mut(from) {
+                    p.disconnect_later(0);
+                }
+                return false;
+            }
+            let mut welcome = vec![WELCOME];
+            put_varint(&mut welcome, self.me);
+            self.control(from, &welcome);
+            id
+        };
+        self.settle_mesh(from, id);
+        true
+    }
+
+    /// Connection `from` turned out to lead to peer `id`. If another one to `id` is live
+    /// (both dialed at once), the one the lower peer id dialed is kept, the same choice
+    /// on both sides, and the other is closed without a leave.
+    fn settle_mesh(&mut self, from: PeerID, id: u64) {
+        let me = self.me;
+        let Role::Mesh { conns } = &mut self.role else { return };
+        let other =
+            conns.iter().find(|(&p, c)| p != from && c.live && c.id == id).map(|(&p, c)| (p, c.dialed));
+        let by_lower = |dialed: bool| dialed == (me < id);
+        let Some(c) = conns.get_mut(&from) else { return };
+        c.id = id;
+        let drop = match other {
+            None => {
+                c.live = true;
+                self.events.push_back(LinkEvent::Joined(id));
+                None
+            }
+            Some((p, other_dialed)) if !by_lower(other_dialed) && by_lower(c.dialed) => {
+                c.live = true;
+                if let Some(o) = conns.get_mut(&p) {
+                    o.live = false;
+                }
+                Some(p)
+            }
+            Some(_) => Some(from),
+        };
+        if let Some(p) = drop.and_then(|p| self.host.get_peer_mut(p)) {
+            p.disconnect_later(0);
         }
     }
 
@@ -399,8 +569,7 @@ impl<S: Socket> EnetLink<S> {
             }
             return false;
         }
-        let now = self.host.now().as_millis() as u64;
-        let tokens = self.max_rate as f64;
+        let (now, rate) = (self.host.now().as_millis() as u64, self.max_rate);
         let Role::Host { clients, carried } = &mut self.role else { return false };
         let mut welcome = vec![WELCOME];
         put_varint(&mut welcome, self.me);
@@ -410,7 +579,7 @@ impl<S: Socket> EnetLink<S> {
         for p in roster {
             put_varint(&mut welcome, p);
         }
-        clients.insert(from, Client { id, carried: Vec::new(), tokens, refilled_ms: now });
+        clients.insert(from, Client { id, carried: Vec::new(), bucket: Bucket::full(rate, now) });
         self.control(from, &welcome);
         if id != 0 {
             self.tell_clients(JOINED, id, Some(from));
@@ -538,15 +707,10 @@ impl<S: Socket> EnetLink<S> {
         match &mut self.role {
             Role::Host { clients, carried } => {
                 let now = self.host.now().as_millis() as u64;
-                let rate = self.max_rate as f64;
                 let Some(client) = clients.get_mut(&from) else { return false };
-                let elapsed = now.saturating_sub(client.refilled_ms);
-                client.tokens = (client.tokens + elapsed as f64 * rate / 1000.0).min(rate);
-                client.refilled_ms = now;
-                if client.tokens < 1.0 {
+                if !client.bucket.take(self.max_rate, now) {
                     return false; // a flood: dropped, counted
                 }
-                client.tokens -= 1.0;
                 if !client.speaks_for(sender) {
                     return false;
                 }
@@ -558,6 +722,15 @@ impl<S: Socket> EnetLink<S> {
                     self.events.push_back(LinkEvent::Message { from: sender, to, bytes: bytes.clone() });
                 }
                 self.route(sender, to, &bytes, Some(from));
+                true
+            }
+            Role::Mesh { conns } => {
+                let now = self.host.now().as_millis() as u64;
+                let Some(c) = conns.get_mut(&from).filter(|c| c.live) else { return false };
+                if !c.bucket.take(self.max_rate, now) || sender != c.id || to.is_some_and(|t| t != self.me) {
+                    return false;
+                }
+                self.events.push_back(LinkEvent::Message { from: sender, to, bytes });
                 true
             }
             Role::Client { host, host_id, .. } => {
@@ -589,6 +762,11 @@ impl<S: Socket> EnetLink<S> {
                 .collect(),
             Role::Client { host, host_id: Some(_), .. } => vec![*host],
             Role::Client { .. } => Vec::new(),
+            Role::Mesh { conns } => conns
+                .iter()
+                .filter(|&(_, c)| c.live && to.is_none_or(|t| t == c.id))
+                .map(|(&p, _)| p)
+                .collect(),
         };
         if targets.is_empty() {
             return;
@@ -651,11 +829,17 @@ impl<S: Socket> Link for EnetLink<S> {
 impl<S: Socket> Relay for EnetLink<S> {
     fn carry(&mut self, peer: u64) -> Result<(), Error> {
         PeerId::checked(peer)?;
+        if let Role::Mesh { .. } = self.role {
+            return Err(Error::Transport(
+                "a mesh link carries no other peers: bridge with a host or client".into(),
+            ));
+        }
         let taken = match &self.role {
             Role::Host { .. } => self.host_has(peer),
             Role::Client { host_id, others, carried, .. } => {
                 peer == self.me || *host_id == Some(peer) || others.contains(&peer) || carried.contains(&peer)
             }
+            Role::Mesh { .. } => true,
         };
         if taken {
             return Err(Error::PeerIdTaken(peer));
@@ -665,6 +849,7 @@ impl<S: Socket> Relay for EnetLink<S> {
                 carried.push(peer);
                 self.tell_clients(JOINED, peer, None);
             }
+            Role::Mesh { .. } => {}
             Role::Client { host, host_id, carried, .. } => {
                 carried.push(peer);
                 // Before the welcome, the welcome's answer announces it.
@@ -684,6 +869,7 @@ impl<S: Socket> Relay for EnetLink<S> {
         let (was, host) = match &mut self.role {
             Role::Host { carried, .. } => (take(carried, peer), None),
             Role::Client { host, host_id, carried, .. } => (take(carried, peer), host_id.map(|_| *host)),
+            Role::Mesh { .. } => (false, None),
         };
         if !was {
             return;
@@ -695,16 +881,17 @@ impl<S: Socket> Relay for EnetLink<S> {
                 put_varint(&mut c, peer);
                 self.control(host, &c);
             }
-            (Role::Client { .. }, None) => {}
+            (Role::Client { .. }, None) | (Role::Mesh { .. }, _) => {}
         }
         self.host.flush();
     }
 
     fn send_as(&mut self, from: u64, to: Option<u64>, bytes: Arc<[u8]>) {
-        let carried = match &self.role {
-            Role::Host { carried, .. } | Role::Client { carried, .. } => carried,
+        let carries = match &self.role {
+            Role::Host { carried, .. } | Role::Client { carried, .. } => carried.contains(&from),
+            Role::Mesh { .. } => false,
         };
-        if !carried.contains(&from) {
+        if !carries {
             self.stats.dropped += 1;
             return;
         }
@@ -773,6 +960,11 @@ impl EnetSim {
     /// A client of the host at index `host`, for the context of `me`.
     pub fn client(&self, host: usize, me: u64, opts: &EnetOptions) -> Result<EnetLink<EnetSimSocket>, Error> {
         EnetLink::client_on(EnetSimSocket::new(), EnetSimAddr(host), Some(me), opts, Some(self.clock.clone()))
+    }
+
+    /// A mesh peer for the context of `me` (dial the others by their index).
+    pub fn mesh(&self, me: u64, opts: &EnetOptions) -> Result<EnetLink<EnetSimSocket>, Error> {
+        EnetLink::mesh_on(EnetSimSocket::new(), me, opts, Some(self.clock.clone()))
     }
 
     /// Carries datagrams at virtual time `now_ms` (which every ENet host on the wire then
