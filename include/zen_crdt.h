@@ -1115,6 +1115,29 @@ enum zen_status_t zen_enet_connect_relay(const char *host_addr,
                                          const struct zen_enet_options_t *opts,
                                          struct zen_endpoint_t *out_endpoint);
 
+// A peer of an ENet mesh for the context of `peer_id`, bound to `addr` (port 0 picks
+// one, see `zen_endpoint_local_port`): every pair of peers is connected directly, with
+// no relay hop, so every peer must be reachable (a LAN, or addresses your lobby
+// exchanged); behind NAT use `zen_enet_listen`. It accepts the peers that dial it; dial
+// the others with `zen_endpoint_dial`. Arguments as `zen_enet_listen`.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_enet_mesh(const char *addr,
+                                size_t addr_len,
+                                uint64_t peer_id,
+                                const struct zen_enet_options_t *opts,
+                                struct zen_endpoint_t *out_endpoint);
+
+// Dials the mesh peer at `addr` (`addr_len` bytes, an IP address and port) from a mesh
+// endpoint (`zen_enet_mesh`); it becomes a member at a later pump, once it answered.
+// Dialing a peer that dialed you too is harmless (one connection is kept). Any other
+// endpoint is `ZEN_ERR_INVALID_ARGUMENT`.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_endpoint_dial(struct zen_endpoint_t endpoint,
+                                    const char *addr,
+                                    size_t addr_len);
+
 // The UDP port an ENet endpoint is bound to (what port 0 picked). A bus endpoint has
 // none: `ZEN_ERR_INVALID_ARGUMENT`.
 ZEN_API

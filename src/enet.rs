@@ -307,6 +307,11 @@ impl<S: Socket> EnetLink<S> {
         self.me
     }
 
+    /// Whether this is a mesh peer (`mesh`), which dials its peers.
+    pub fn is_mesh(&self) -> bool {
+        matches!(self.role, Role::Mesh { .. })
+    }
+
     /// Why the host refused this client (a wrong version, a peer id taken), if it did.
     pub fn refused(&self) -> Option<&str> {
         self.refused.as_deref()

@@ -470,6 +470,51 @@ pub unsafe extern "C" fn zen_enet_connect_relay(
     })
 }
 
+/// A peer of an ENet mesh for the context of `peer_id`, bound to `addr` (port 0 picks
+/// one, see `zen_endpoint_local_port`): every pair of peers is connected directly, with
+/// no relay hop, so every peer must be reachable (a LAN, or addresses your lobby
+/// exchanged); behind NAT use `zen_enet_listen`. It accepts the peers that dial it; dial
+/// the others with `zen_endpoint_dial`. Arguments as `zen_enet_listen`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_enet_mesh(
+    addr: *const c_char,
+    addr_len: usize,
+    peer_id: u64,
+    opts: *const zen_enet_options_t,
+    out_endpoint: *mut zen_endpoint_t,
+) -> zen_status_t {
+    guard(|| unsafe {
+        open_enet((addr, addr_len, "addr"), opts, out_endpoint, |a, o| EnetLink::mesh(a, peer_id, o))
+    })
+}
+
+/// Dials the mesh peer at `addr` (`addr_len` bytes, an IP address and port) from a mesh
+/// endpoint (`zen_enet_mesh`); it becomes a member at a later pump, once it answered.
+/// Dialing a peer that dialed you too is harmless (one connection is kept). Any other
+/// endpoint is `ZEN_ERR_INVALID_ARGUMENT`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_endpoint_dial(
+    endpoint: zen_endpoint_t,
+    addr: *const c_char,
+    addr_len: usize,
+) -> zen_status_t {
+    guard(|| {
+        let addr = unsafe { address(addr, addr_len, "addr") }?;
+        with_endpoint(endpoint, |ep| match ep {
+            AnyLink::Enet(e) if e.is_mesh() => Ok(e.dial(addr)?),
+            other => Err(FfiError::new(
+                zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+                format!(
+                    "endpoint of peer {} is not a mesh peer: only zen_enet_mesh endpoints dial",
+                    other.peer_id()
+                ),
+            )),
+        })
+    })
+}
+
 /// The UDP port an ENet endpoint is bound to (what port 0 picked). A bus endpoint has
 /// none: `ZEN_ERR_INVALID_ARGUMENT`.
 #[no_mangle]

@@ -1,6 +1,6 @@
 /* C harness tests of the ENet link (zen_enet_*): a listen host and a client on their
  * own threads over 127.0.0.1 converge; a refused client gets ZEN_ERR_TRANSPORT with the
- * reason; every error path. Built and run like test_api.c. */
+ * reason; a mesh of three converges; every error path. Built and run like test_api.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
@@ -167,9 +167,64 @@ static void test_enet_errors(void) {
   zen_endpoint_free(ep);
 }
 
+/* Three mesh peers, each dialing the others (pairs dial both ways), pumped on this
+ * thread: one connection per pair, every context counts two members, values converge. */
+static void test_enet_mesh_converges(void) {
+  zen_context_t ctx[3];
+  zen_endpoint_t ep[3];
+  char addr[3][32];
+  const char *any = "127.0.0.1:0";
+  for (int i = 0; i < 3; i++) {
+    ctx[i] = new_ctx((uint64_t)i + 1);
+    CHECK_OK(zen_enet_mesh(any, strlen(any), (uint64_t)i + 1, NULL, &ep[i]));
+    uint16_t port = 0;
+    CHECK_OK(zen_endpoint_local_port(ep[i], &port));
+    snprintf(addr[i], sizeof addr[i], "127.0.0.1:%u", (unsigned)port);
+  }
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      if (i != j) CHECK_OK(zen_endpoint_dial(ep[i], addr[j], strlen(addr[j])));
+  zen_value_t v = create(ctx[2], "shared", ZEN_TYPE_I64, ZEN_MODE_WAIT_FOR_SYNC, ZEN_POLICY_MAX);
+  CHECK_OK(zen_value_set_i64(ctx[2], v, 33));
+  uint64_t start = now_ms();
+  int done = 0;
+  while (!done && now_ms() < start + 10000) {
+    done = 1;
+    for (int i = 0; i < 3; i++) {
+      CHECK_OK(zen_endpoint_pump(ctx[i], ep[i], now_ms() - start));
+      zen_value_t got;
+      if (metrics_of(ctx[i]).peers != 2 || zen_value_open(ctx[i], ID("shared"), &got) != ZEN_OK ||
+          state_of(ctx[i], got) != ZEN_STATE_CONVERGED)
+        done = 0;
+    }
+    nap();
+  }
+  CHECK(done);
+  int64_t got = 0;
+  CHECK_OK(zen_value_get_i64(ctx[0], open_value(ctx[0], "shared"), &got));
+  CHECK(got == 33);
+  /* Only mesh endpoints dial. */
+  const char *bad = "localhost:1";
+  CHECK_STATUS(zen_endpoint_dial(ep[0], bad, strlen(bad)), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_endpoint_dial(ep[0], NULL, 3), ZEN_ERR_NULL_ARGUMENT);
+  zen_endpoint_t host = {0}, none = {0};
+  CHECK_OK(zen_enet_listen(any, strlen(any), 9, NULL, &host));
+  CHECK_STATUS(zen_endpoint_dial(host, addr[0], strlen(addr[0])), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "not a mesh peer") != NULL);
+  CHECK_STATUS(zen_endpoint_dial(none, addr[0], strlen(addr[0])), ZEN_ERR_INVALID_HANDLE);
+  CHECK_STATUS(zen_enet_mesh(any, strlen(any), 0, NULL, &none), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(none.id == 0);
+  zen_endpoint_free(host);
+  for (int i = 0; i < 3; i++) {
+    zen_endpoint_free(ep[i]);
+    zen_context_free(ctx[i]);
+  }
+}
+
 static const zen_test_case CASES[] = {
     {"enet_host_and_client_converge_on_threads", test_enet_host_and_client_converge_on_threads},
     {"enet_errors", test_enet_errors},
+    {"enet_mesh_converges", test_enet_mesh_converges},
 };
 
 int main(int argc, char **argv) { return zen_run_tests(CASES, sizeof CASES / sizeof CASES[0], argc, argv); }

@@ -1048,6 +1048,19 @@ class Endpoint {
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }
+  // A peer of an ENet mesh for the context of `peer_id`, bound to `addr`: every pair of
+  // peers connected directly (no relay hop; every peer must be reachable). It accepts the
+  // peers that dial it; `dial` the others.
+  static Result<Endpoint> enet_mesh(std::string_view addr, std::uint64_t peer_id,
+                                    const EnetOptions& opts = EnetOptions()) {
+    zen_endpoint_t e{};
+    zen_status_t s = zen_enet_mesh(addr.data(), addr.size(), peer_id, &opts.capi(), &e);
+    if (s != ZEN_OK) return Result<Endpoint>::from(s);
+    return Endpoint(e);
+  }
+  // Dials the mesh peer at `addr` ("192.0.2.7:7000") from a mesh endpoint; it becomes a
+  // member at a later pump.
+  Status dial(std::string_view addr) const { return Status::from(zen_endpoint_dial(h_, addr.data(), addr.size())); }
   // The UDP port of an ENet endpoint (ZEN_ERR_INVALID_ARGUMENT for a bus endpoint).
   Result<std::uint16_t> local_port() const {
     std::uint16_t port = 0;

@@ -844,6 +844,33 @@ ZEN_TEST(a_host_and_a_client_converge_over_enet_on_loopback) {
             ZEN_ERR_INVALID_ARGUMENT);
   auto bus = zen::Bus::create().value();
   CHECK_ERR(bus.join(9).value().local_port(), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(eh.dial("127.0.0.1:9"), ZEN_ERR_INVALID_ARGUMENT);  // a host does not dial
+}
+
+ZEN_TEST(two_mesh_peers_dial_each_other_and_converge) {
+  auto a = make(1);
+  auto b = make(2);
+  auto ea = zen::Endpoint::enet_mesh("127.0.0.1:0", 1).value();
+  auto eb = zen::Endpoint::enet_mesh("127.0.0.1:0", 2).value();
+  CHECK_OK(ea.dial("127.0.0.1:" + std::to_string(eb.local_port().value())));
+  CHECK_OK(eb.dial("127.0.0.1:" + std::to_string(ea.local_port().value())));  // both ways: one is kept
+  CHECK_ERR(ea.dial("nowhere"), ZEN_ERR_INVALID_ARGUMENT);
+  auto v = b.create<double>("speed", {zen::Mode::WaitForSync}).value();
+  CHECK_OK(v.set(4.5));
+  auto start = std::chrono::steady_clock::now();
+  auto ms = [&] {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+  };
+  while (ms() < 10'000) {
+    CHECK_OK(ea.pump(a, ms()));
+    CHECK_OK(eb.pump(b, ms()));
+    auto seen = a.open<double>("speed");
+    if (seen && seen->get().value_or(0) == 4.5 && v.info().value().state == zen::SyncState::Converged) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(a.open<double>("speed")->get().value() == 4.5);
+  CHECK(a.metrics().value().peers == 1 && b.metrics().value().peers == 1);
 }
 
 ZEN_TEST(a_bridge_puts_two_bus_contexts_behind_one_enet_socket) {

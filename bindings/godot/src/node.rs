@@ -274,6 +274,40 @@ impl ZenCrdtContext {
         }
     }
 
+    /// Gives the node an ENet mesh link of its own (conditions as `enet_listen`), bound
+    /// at `address`: every pair of players connected directly, no relay hop, so every
+    /// player must be reachable (a LAN, or addresses your lobby exchanged). `dial` the
+    /// others. The bound port, or -1 on error.
+    #[func]
+    fn enet_mesh(&mut self, address: GString) -> i64 {
+        let opts = self.enet_options();
+        let Some(s) = self.own_link_session("enet_mesh") else { return -1 };
+        match s.enet_mesh(&address.to_string(), &opts) {
+            Ok(port) => port as i64,
+            Err(e) => {
+                godot_error!("ZenCrdtContext: enet_mesh({address}): {e}");
+                -1
+            }
+        }
+    }
+
+    /// Dials the mesh player at `address` ("192.0.2.7:7000"); it becomes a member once
+    /// it answers.
+    #[func]
+    fn dial(&mut self, address: GString) -> bool {
+        let Some(s) = self.session.as_mut() else {
+            godot_error!("ZenCrdtContext: dial({address}): no session yet");
+            return false;
+        };
+        match s.dial(&address.to_string()) {
+            Ok(()) => true,
+            Err(e) => {
+                godot_error!("ZenCrdtContext: dial({address}): {e}");
+                false
+            }
+        }
+    }
+
     /// Closes the node's own link: the others see this peer leave at once.
     #[func]
     fn close_link(&mut self) {

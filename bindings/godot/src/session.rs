@@ -130,6 +130,24 @@ impl Session {
         Ok(())
     }
 
+    /// Becomes a peer of an ENet mesh bound at `addr` with this session's peer id: every
+    /// pair connected directly. The bound port; `dial` the others.
+    pub fn enet_mesh(&mut self, addr: &str, opts: &EnetOptions) -> Result<u16, Error> {
+        let link = EnetLink::mesh(address(addr)?, self.ctx.peer_id(), opts).map_err(|e| e.to_string())?;
+        let port = link.local_addr().map_err(|e| e.to_string())?.port();
+        self.attach(link);
+        Ok(port)
+    }
+
+    /// Dials the mesh peer at `addr` (the session's link must be a mesh).
+    pub fn dial(&mut self, addr: &str) -> Result<(), Error> {
+        let to = address(addr)?;
+        match self.link.as_mut() {
+            Some(link) if link.is_mesh() => link.dial(to).map_err(|e| e.to_string()),
+            _ => Err("dial needs the session's own mesh link (enet_mesh first)".into()),
+        }
+    }
+
     fn attach(&mut self, link: EnetLink) {
         self.close_link();
         self.link = Some(link);
@@ -438,6 +456,31 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert!(left(&players), "player 3's leave");
+    }
+
+    #[test]
+    fn sessions_on_a_mesh_dial_each_other_and_converge() {
+        let opts = EnetOptions { timeout_ms: 1000, ..EnetOptions::default() };
+        let mut a = Session::new(1, node_options()).unwrap();
+        let mut b = Session::new(2, node_options()).unwrap();
+        assert!(a.dial("127.0.0.1:9").unwrap_err().contains("enet_mesh first"));
+        let pa = a.enet_mesh("127.0.0.1:0", &opts).unwrap();
+        let pb = b.enet_mesh("127.0.0.1:0", &opts).unwrap();
+        a.dial(&format!("127.0.0.1:{pb}")).unwrap();
+        b.dial(&format!("127.0.0.1:{pa}")).unwrap();
+        assert!(a.dial("nowhere").is_err());
+        let h = b.create("speed", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        b.context_mut().set(h, 4.5).unwrap();
+        let start = std::time::Instant::now();
+        let got = |s: &Session| s.context().open("speed").ok().and_then(|h| s.context().get(h).ok());
+        while got(&a) != Some(Value::F64(4.5)) && start.elapsed() < std::time::Duration::from_secs(10) {
+            let now = start.elapsed().as_millis() as u64;
+            a.tick(now);
+            b.tick(now);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(got(&a), Some(Value::F64(4.5)));
+        assert_eq!(a.context().peers().len(), 1);
     }
 
     #[test]

@@ -515,6 +515,21 @@ proc enet_connect*(host_address: string, peer_id: uint64, options = default_enet
   result = CrdtEndpoint(peer: peer_id)
   result.handle.h = e
 
+proc enet_mesh*(address: string, peer_id: uint64, options = default_enet_options()): CrdtEndpoint =
+  ## A peer of an ENet mesh for the context of `peer_id`, bound to `address`: every pair
+  ## connected directly (no relay hop; every peer must be reachable). It accepts the
+  ## peers that dial it; `dial` the others.
+  var opts = options
+  var e: zen_endpoint_t
+  check zen_enet_mesh(address.cstring, csize_t(address.len), peer_id, addr opts, addr e), "enet_mesh"
+  result = CrdtEndpoint(peer: peer_id)
+  result.handle.h = e
+
+proc dial*(ep: CrdtEndpoint, address: string) =
+  ## Dials the mesh peer at `address` from a mesh endpoint; it becomes a member at a
+  ## later boop.
+  check zen_endpoint_dial(ep.handle.h, address.cstring, csize_t(address.len)), "dial"
+
 proc join_relay*(bus: CrdtBus, capacity = 1024): CrdtEndpoint =
   ## Joins as a relay for a bridge: no peer of its own (nobody sees it join).
   var e: zen_endpoint_t

@@ -181,6 +181,27 @@ suite "contexts":
     check refused
     expect_status ZEN_ERR_INVALID_ARGUMENT: discard enet_listen("localhost:1", 3)
 
+  scenario "two ENet mesh peers dial each other and converge":
+    let a = CrdtContext.init(1)
+    let b = CrdtContext.init(2)
+    let ea = enet_mesh("127.0.0.1:0", 1)
+    let eb = enet_mesh("127.0.0.1:0", 2)
+    ea.dial("127.0.0.1:" & $eb.local_port)
+    eb.dial("127.0.0.1:" & $ea.local_port)  # both ways: one connection is kept
+    expect_status ZEN_ERR_INVALID_ARGUMENT: ea.dial("nowhere")
+    var v = CrdtZenValue[float].init(b, "speed", mode = WaitForSync)
+    v.value = 4.5
+    let seen = CrdtZenValue[float].init(a, "speed")
+    var now = 0'u64
+    for _ in 0 ..< 5000:
+      now += 2
+      a.boop(ea, now)
+      b.boop(eb, now)
+      if seen.value == 4.5 and v.sync_state == Converged: break
+      sleep 1
+    check seen.value == 4.5
+    check a.metrics.peers == 1 and b.metrics.peers == 1
+
   scenario "a bridge puts a game's bus contexts behind one ENet socket (Enu's shape)":
     let server = CrdtContext.init(10)
     let es = enet_listen("127.0.0.1:0", 10)

@@ -242,6 +242,8 @@ proc zen_enet_options_default*(out_opts: ptr zen_enet_options_t): zen_status_t {
 proc zen_enet_listen*(address: cstring, address_len: csize_t, peer_id: uint64, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_enet_connect*(host_addr: cstring, host_addr_len: csize_t, peer_id: uint64, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_endpoint_local_port*(endpoint: zen_endpoint_t, out_port: ptr uint16): zen_status_t {.importc, header: zenHeader.}
+proc zen_enet_mesh*(address: cstring, address_len: csize_t, peer_id: uint64, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_endpoint_dial*(endpoint: zen_endpoint_t, address: cstring, address_len: csize_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_bus_join_relay*(bus: zen_bus_t, capacity: csize_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_enet_listen_relay*(address: cstring, address_len: csize_t, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_enet_connect_relay*(host_addr: cstring, host_addr_len: csize_t, opts: ptr zen_enet_options_t, out_endpoint: ptr zen_endpoint_t): zen_status_t {.importc, header: zenHeader.}
