@@ -505,12 +505,7 @@ impl<S: Socket> EnetLink<S> {
                 None
             };
             if let Some(why) = refusal {
-                let mut r = vec![REFUSED];
-                r.extend_from_slice(why.as_bytes());
-                self.control(from, &r);
-                if let Some(p) = self.host.get_peer_mut(from) {
-                    p.disconnect_later(0);
-                }
+                self.refuse(from, &why);
                 return false;
             }
             let mut welcome = vec![WELCOME];
@@ -553,6 +548,17 @@ impl<S: Socket> EnetLink<S> {
         }
     }
 
+    /// Tells the other end of `to` why it is refused, then disconnects it (once the
+    /// refusal is out).
+    fn refuse(&mut self, to: PeerID, why: &str) {
+        let mut r = vec![REFUSED];
+        r.extend_from_slice(why.as_bytes());
+        self.control(to, &r);
+        if let Some(p) = self.host.get_peer_mut(to) {
+            p.disconnect_later(0);
+        }
+    }
+
     /// A client's first control message: its hello.
     fn on_hello(&mut self, from: PeerID, body: &[u8]) -> bool {
         let Some((version, id)) = parse_hello(body) else { return false };
@@ -566,12 +572,7 @@ impl<S: Socket> EnetLink<S> {
             None
         };
         if let Some(why) = refusal {
-            let mut r = vec![REFUSED];
-            r.extend_from_slice(why.as_bytes());
-            self.control(from, &r);
-            if let Some(p) = self.host.get_peer_mut(from) {
-                p.disconnect_later(0);
-            }
+            self.refuse(from, &why);
             return false;
         }
         let (now, rate) = (self.host.now().as_millis() as u64, self.max_rate);

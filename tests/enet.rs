@@ -156,15 +156,19 @@ fn what_is_not_ours_is_refused_and_the_session_goes_on() {
 /// wire's counts, each link's counts.
 type Outcome = (Vec<Vec<(String, Option<Value>)>>, (u64, u64), Vec<LinkStats>);
 
-fn sim_session(seed: u64) -> Outcome {
-    let link = zen_crdt::sim::LinkConfig {
+/// The simulated wire of the ENet tests: 10 % loss, duplication and reordering, jitter.
+fn lossy() -> zen_crdt::sim::LinkConfig {
+    zen_crdt::sim::LinkConfig {
         loss: 0.1,
         duplicate: 0.05,
         reorder: 0.05,
         jitter_ms: 10,
         ..Default::default()
-    };
-    let mut wire = EnetSim::new(seed, 4, link);
+    }
+}
+
+fn sim_session(seed: u64) -> Outcome {
+    let mut wire = EnetSim::new(seed, 4, lossy());
     let o = EnetOptions::default();
     let mut links = vec![wire.host(1, &o).unwrap()];
     for id in 2..=4 {
@@ -486,14 +490,7 @@ fn a_mesh_of_four_dialing_each_other_settles_and_converges() {
 
 /// A mesh over the simulator at 10 % loss: the same seed replays the same session.
 fn sim_mesh(seed: u64) -> (Vec<Vec<u64>>, (u64, u64)) {
-    let link = zen_crdt::sim::LinkConfig {
-        loss: 0.1,
-        duplicate: 0.05,
-        reorder: 0.05,
-        jitter_ms: 10,
-        ..Default::default()
-    };
-    let mut wire = EnetSim::new(seed, 3, link);
+    let mut wire = EnetSim::new(seed, 3, lossy());
     let o = EnetOptions::default();
     let mut links: Vec<EnetLink<EnetSimSocket>> = (1..=3).map(|id| wire.mesh(id, &o).unwrap()).collect();
     links[1].dial(EnetSimAddr(0)).unwrap();

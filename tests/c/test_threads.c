@@ -8,18 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clock.h"
 #include "session.h"
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void nap(void) {
-  struct timespec ts = {0, 1000000};
-  nanosleep(&ts, NULL);
-}
 
 enum { N = 3 };
 
