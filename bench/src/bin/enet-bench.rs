@@ -1,6 +1,7 @@
-//! ENet on loopback: N players (one host, the rest clients) at 60 Hz, each moving its
-//! unit every tick, for a while; beside it, in the same run, the raw UDP round trip on
-//! this machine (the floor any transport sits on).
+//! ENet on loopback: N players at 60 Hz, each moving its unit every tick, for a while,
+//! twice in the same run: through a listen host that forwards between its clients, and as
+//! a mesh (every pair connected directly). Beside them, the raw UDP round trip on this
+//! machine (the floor any transport sits on).
 //!
 //! `cargo run --release -p zen-crdt-bench --bin enet-bench [-- --players 16 --secs 10]`
 //!
@@ -57,23 +58,54 @@ struct PlayerResult {
     members: usize,
 }
 
-fn main() {
-    let players = arg("--players", 16).max(2) as usize;
-    let secs = arg("--secs", 10);
-    let udp = udp_round_trips(2000);
+/// One session's figures.
+struct Summary {
+    /// Mean per player other than player 1 (a client, or a mesh peer).
+    sent_per_s: f64,
+    bytes_per_s: f64,
+    /// Player 1: the host, or one more mesh peer.
+    first_sent_per_s: f64,
+    first_bytes_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_pct: f64,
+    first_cpu_pct: f64,
+    samples: usize,
+    dropped: u64,
+    rejected: u64,
+    full: bool,
+}
 
-    let host = EnetLink::listen("127.0.0.1:0".parse().unwrap(), 1, &EnetOptions::default()).unwrap();
+/// Links for `players` players: a listen host (player 1) and clients, or mesh peers
+/// each dialing the ones before it.
+fn links(players: u64, mesh: bool) -> Vec<EnetLink> {
+    let any = "127.0.0.1:0".parse().unwrap();
+    let o = EnetOptions::default();
+    if mesh {
+        let mut links: Vec<EnetLink> = (1..=players).map(|id| EnetLink::mesh(any, id, &o).unwrap()).collect();
+        let addrs: Vec<_> = links.iter().map(|l| l.local_addr().unwrap()).collect();
+        for (i, l) in links.iter_mut().enumerate() {
+            for &a in &addrs[..i] {
+                l.dial(a).unwrap();
+            }
+        }
+        return links;
+    }
+    let host = EnetLink::listen(any, 1, &o).unwrap();
     let at = host.local_addr().unwrap();
+    let mut links = vec![host];
+    links.extend((2..=players).map(|id| EnetLink::connect(at, id, &o).unwrap()));
+    links
+}
+
+fn session(players: usize, secs: u64, mesh: bool) -> Summary {
     let start = Instant::now();
     let go = Arc::new(Barrier::new(players));
     let results = Arc::new(Mutex::new(Vec::new()));
-    let mut host = Some(host);
-    let threads: Vec<_> = (1..=players as u64)
-        .map(|id| {
-            let link = match id {
-                1 => host.take().expect("one host"),
-                _ => EnetLink::connect(at, id, &EnetOptions::default()).unwrap(),
-            };
+    let threads: Vec<_> = links(players as u64, mesh)
+        .into_iter()
+        .zip(1u64..)
+        .map(|(link, id)| {
             let (go, results) = (go.clone(), results.clone());
             std::thread::spawn(move || {
                 let mut link = link;
@@ -151,72 +183,80 @@ fn main() {
     let results = results.lock().unwrap();
     let per_s = |v: u64| v as f64 / secs as f64;
     let clients: Vec<&PlayerResult> = results.iter().filter(|r| r.id != 1).collect();
-    let host = results.iter().find(|r| r.id == 1).expect("the host's result");
+    let first = results.iter().find(|r| r.id == 1).expect("player 1's result");
     let nc = clients.len() as f64;
-    let client_sent = clients.iter().map(|r| r.stats.sent).sum::<u64>() as f64 / nc;
-    let client_bytes = clients.iter().map(|r| r.stats.bytes_sent).sum::<u64>() as f64 / nc;
     let mut lat: Vec<f64> = results.iter().flat_map(|r| r.latencies_ms.iter().copied()).collect();
     lat.sort_by(f64::total_cmp);
     let pct = |r: &PlayerResult| r.cpu_ns as f64 / (secs as f64 * 1e9) * 100.0;
-    let cpu_client = clients.iter().map(|r| pct(r)).sum::<f64>() / nc;
-    let cpu_host = pct(host);
-    let full = results.iter().all(|r| r.members == players - 1);
-    let dropped: u64 = results.iter().map(|r| r.stats.dropped).sum();
-    let rejected: u64 = results.iter().map(|r| r.stats.rejected).sum();
+    Summary {
+        sent_per_s: per_s(clients.iter().map(|r| r.stats.sent).sum::<u64>()) / nc,
+        bytes_per_s: per_s(clients.iter().map(|r| r.stats.bytes_sent).sum::<u64>()) / nc,
+        first_sent_per_s: per_s(first.stats.sent),
+        first_bytes_per_s: per_s(first.stats.bytes_sent),
+        p50_ms: quantile(&lat, 0.5),
+        p99_ms: quantile(&lat, 0.99),
+        cpu_pct: clients.iter().map(|r| pct(r)).sum::<f64>() / nc,
+        first_cpu_pct: pct(first),
+        samples: lat.len(),
+        dropped: results.iter().map(|r| r.stats.dropped).sum(),
+        rejected: results.iter().map(|r| r.stats.rejected).sum(),
+        full: results.iter().all(|r| r.members == players - 1),
+    }
+}
 
-    println!("\nENet on 127.0.0.1: {players} players at 60 Hz for {secs} s after a 2 s warm-up (release; each player");
+fn main() {
+    let players = arg("--players", 16).max(2) as usize;
+    let secs = arg("--secs", 10);
+    let udp = udp_round_trips(2000);
+    let host = session(players, secs, false);
+    let mesh = session(players, secs, true);
+
+    println!("\nENet on 127.0.0.1: {players} players at 60 Hz for {secs} s after a 2 s warm-up, through a listen host");
     println!(
-        "writes its unit's position and a send time every tick; target_message_bytes = {DATAGRAM_BYTES})\n"
+        "and as a mesh, one after the other (release; each player writes its unit's position and a send time"
     );
-    println!("| {:<58} | {:>12} |", "figure", "value");
-    println!("|{:-<60}|{:->14}|", "", "");
-    println!(
-        "| {:<58} | {:>12.0} |",
-        "messages sent per second, per client (mean)",
-        client_sent / secs as f64
+    println!("every tick; target_message_bytes = {DATAGRAM_BYTES})\n");
+    println!("| {:<56} | {:>12} | {:>12} | {:>6} |", "figure", "listen host", "mesh", "mesh/host");
+    println!("|{:-<58}|{:->14}|{:->14}|{:->8}|", "", "", "", "");
+    let row = |what: &str, h: f64, m: f64, digits: usize| {
+        println!("| {what:<56} | {h:>12.digits$} | {m:>12.digits$} | {:>6.2} |", m / h);
+    };
+    row("messages sent per second, per player but player 1", host.sent_per_s, mesh.sent_per_s, 0);
+    row("bytes sent per second, per player but player 1", host.bytes_per_s, mesh.bytes_per_s, 0);
+    row(
+        "messages sent per second by player 1 (the host forwards)",
+        host.first_sent_per_s,
+        mesh.first_sent_per_s,
+        0,
     );
+    row("bytes sent per second by player 1", host.first_bytes_per_s, mesh.first_bytes_per_s, 0);
+    row("one-way set -> change event on another player, p50 (ms)", host.p50_ms, mesh.p50_ms, 1);
+    row("one-way set -> change event on another player, p99 (ms)", host.p99_ms, mesh.p99_ms, 1);
+    row("thread CPU per player but player 1 (% of one core)", host.cpu_pct, mesh.cpu_pct, 1);
+    row("thread CPU of player 1 (% of one core)", host.first_cpu_pct, mesh.first_cpu_pct, 1);
+    println!("| {:<56} | {:>12} | {:>12} | {:>6} |", "latency samples", host.samples, mesh.samples, "");
     println!(
-        "| {:<58} | {:>12.0} |",
-        "bytes sent per second, per client (mean, ENet payload)",
-        client_bytes / secs as f64
-    );
-    println!(
-        "| {:<58} | {:>12.0} |",
-        "messages sent per second by the host (it forwards)",
-        per_s(host.stats.sent)
-    );
-    println!("| {:<58} | {:>12.0} |", "bytes sent per second by the host", per_s(host.stats.bytes_sent));
-    println!(
-        "| {:<58} | {:>12.1} |",
-        "one-way set -> change event on another player, p50 (ms)",
-        quantile(&lat, 0.5)
-    );
-    println!(
-        "| {:<58} | {:>12.1} |",
-        "one-way set -> change event on another player, p99 (ms)",
-        quantile(&lat, 0.99)
-    );
-    println!("| {:<58} | {:>12.3} |", "raw UDP round trip on this machine, p50 (ms)", quantile(&udp, 0.5));
-    println!("| {:<58} | {:>12.3} |", "raw UDP round trip on this machine, p99 (ms)", quantile(&udp, 0.99));
-    println!("| {:<58} | {:>12.1} |", "thread CPU per client, mean (% of one core)", cpu_client);
-    println!("| {:<58} | {:>12.1} |", "thread CPU of the host (% of one core)", cpu_host);
-    println!("| {:<58} | {:>12} |", "latency samples", lat.len());
-    println!(
-        "| {:<58} | {:>12} |",
+        "| {:<56} | {:>12} | {:>12} | {:>6} |",
         "messages dropped / input rejected (all links)",
-        format!("{dropped} / {rejected}")
+        format!("{} / {}", host.dropped, host.rejected),
+        format!("{} / {}", mesh.dropped, mesh.rejected),
+        ""
     );
     println!(
-        "\nThe one-way figure is a game's staleness: up to one frame until the writer's tick, the \
-         loopback hop,\nthe host's forward, up to one frame until the reader's tick. The raw UDP round \
-         trip is the wire's floor.\n{}",
-        if full {
-            "Every player had every other as a member at the end."
+        "\nraw UDP round trip on this machine: p50 {:.3} ms, p99 {:.3} ms (the wire's floor)",
+        quantile(&udp, 0.5),
+        quantile(&udp, 0.99)
+    );
+    println!(
+        "The one-way figure is a game's staleness: up to one frame until the writer's tick, the \
+         loopback hop\n(and the host's forward), up to one frame until the reader's tick.\n{}",
+        if host.full && mesh.full {
+            "Every player had every other as a member at the end, in both sessions."
         } else {
             "NOT every player had every other as a member at the end."
         }
     );
-    if !full || lat.is_empty() {
+    if !(host.full && mesh.full) || host.samples == 0 || mesh.samples == 0 {
         std::process::exit(1);
     }
 }
