@@ -216,10 +216,10 @@ fn main() {
         "and as a mesh, one after the other (release; each player writes its unit's position and a send time"
     );
     println!("every tick; target_message_bytes = {DATAGRAM_BYTES})\n");
-    println!("| {:<56} | {:>12} | {:>12} | {:>6} |", "figure", "listen host", "mesh", "mesh/host");
-    println!("|{:-<58}|{:->14}|{:->14}|{:->8}|", "", "", "", "");
+    println!("| {:<56} | {:>12} | {:>12} | {:>9} |", "figure", "listen host", "mesh", "mesh/host");
+    println!("|{:-<58}|{:->14}|{:->14}|{:->11}|", "", "", "", "");
     let row = |what: &str, h: f64, m: f64, digits: usize| {
-        println!("| {what:<56} | {h:>12.digits$} | {m:>12.digits$} | {:>6.2} |", m / h);
+        println!("| {what:<56} | {h:>12.digits$} | {m:>12.digits$} | {:>9.2} |", m / h);
     };
     row("messages sent per second, per player but player 1", host.sent_per_s, mesh.sent_per_s, 0);
     row("bytes sent per second, per player but player 1", host.bytes_per_s, mesh.bytes_per_s, 0);
@@ -234,9 +234,9 @@ fn main() {
     row("one-way set -> change event on another player, p99 (ms)", host.p99_ms, mesh.p99_ms, 1);
     row("thread CPU per player but player 1 (% of one core)", host.cpu_pct, mesh.cpu_pct, 1);
     row("thread CPU of player 1 (% of one core)", host.first_cpu_pct, mesh.first_cpu_pct, 1);
-    println!("| {:<56} | {:>12} | {:>12} | {:>6} |", "latency samples", host.samples, mesh.samples, "");
+    println!("| {:<56} | {:>12} | {:>12} | {:>9} |", "latency samples", host.samples, mesh.samples, "");
     println!(
-        "| {:<56} | {:>12} | {:>12} | {:>6} |",
+        "| {:<56} | {:>12} | {:>12} | {:>9} |",
         "messages dropped / input rejected (all links)",
         format!("{} / {}", host.dropped, host.rejected),
         format!("{} / {}", mesh.dropped, mesh.rejected),
