@@ -247,15 +247,7 @@ impl ZenCrdtContext {
     /// reachable. Membership then follows the link. The bound port, or -1 on error.
     #[func]
     fn enet_listen(&mut self, address: GString) -> i64 {
-        let opts = self.enet_options();
-        let Some(s) = self.own_link_session("enet_listen") else { return -1 };
-        match s.enet_listen(&address.to_string(), &opts) {
-            Ok(port) => port as i64,
-            Err(e) => {
-                godot_error!("ZenCrdtContext: enet_listen({address}): {e}");
-                -1
-            }
-        }
+        self.open_link("enet_listen", &address, Session::enet_listen).map_or(-1, i64::from)
     }
 
     /// Gives the node an ENet link of its own to the host at `address`
@@ -263,15 +255,7 @@ impl ZenCrdtContext {
     /// the reason is reported as an error once.
     #[func]
     fn enet_connect(&mut self, address: GString) -> bool {
-        let opts = self.enet_options();
-        let Some(s) = self.own_link_session("enet_connect") else { return false };
-        match s.enet_connect(&address.to_string(), &opts) {
-            Ok(()) => true,
-            Err(e) => {
-                godot_error!("ZenCrdtContext: enet_connect({address}): {e}");
-                false
-            }
-        }
+        self.open_link("enet_connect", &address, Session::enet_connect).is_some()
     }
 
     /// Gives the node an ENet mesh link of its own (conditions as `enet_listen`), bound
@@ -280,15 +264,7 @@ impl ZenCrdtContext {
     /// others. The bound port, or -1 on error.
     #[func]
     fn enet_mesh(&mut self, address: GString) -> i64 {
-        let opts = self.enet_options();
-        let Some(s) = self.own_link_session("enet_mesh") else { return -1 };
-        match s.enet_mesh(&address.to_string(), &opts) {
-            Ok(port) => port as i64,
-            Err(e) => {
-                godot_error!("ZenCrdtContext: enet_mesh({address}): {e}");
-                -1
-            }
-        }
+        self.open_link("enet_mesh", &address, Session::enet_mesh).map_or(-1, i64::from)
     }
 
     /// Dials the mesh player at `address` ("192.0.2.7:7000"); it becomes a member once
@@ -473,25 +449,34 @@ impl ZenCrdtContext {
         }
     }
 
-    fn enet_options(&self) -> EnetOptions {
-        EnetOptions {
-            timeout_ms: self.enet_timeout_ms.clamp(1, u32::MAX as i64) as u32,
-            ..EnetOptions::default()
-        }
-    }
-
-    /// The session, if it may take a link of its own.
-    fn own_link_session(&mut self, what: &str) -> Option<&mut Session> {
+    /// Opens the session's own link with `open` (`Session::enet_listen`, ...) if the node
+    /// may have one: no scene multiplayer, a started session. `None` after an error it
+    /// reported.
+    fn open_link<R>(
+        &mut self,
+        what: &str,
+        address: &GString,
+        open: impl FnOnce(&mut Session, &str, &EnetOptions) -> Result<R, String>,
+    ) -> Option<R> {
         if self.use_scene_multiplayer {
             godot_error!(
                 "ZenCrdtContext: {what}: set use_scene_multiplayer = false first (one transport at a time)"
             );
             return None;
         }
-        if self.session.is_none() {
+        let timeout_ms = self.enet_timeout_ms.clamp(1, u32::MAX as i64) as u32;
+        let opts = EnetOptions { timeout_ms, ..EnetOptions::default() };
+        let Some(s) = self.session.as_mut() else {
             godot_error!("ZenCrdtContext: {what}: no session yet (set peer_id, or call start)");
+            return None;
+        };
+        match open(s, &address.to_string(), &opts) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                godot_error!("ZenCrdtContext: {what}({address}): {e}");
+                None
+            }
         }
-        self.session.as_mut()
     }
 
     fn fail(&self, id: &GString, why: &str) -> bool {
