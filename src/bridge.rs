@@ -81,15 +81,6 @@ impl<A: Relay, B: Relay> Bridge<A, B> {
     pub fn stats(&self) -> BridgeStats {
         self.counters.get()
     }
-
-    /// The two sides (for their own counters).
-    pub fn links(&self) -> (&A, &B) {
-        (&self.a, &self.b)
-    }
-
-    pub fn into_links(self) -> (A, B) {
-        (self.a, self.b)
-    }
 }
 
 fn cross(from: &mut impl Relay, to: &mut impl Relay, counters: &Counters) -> u32 {

@@ -835,17 +835,15 @@ impl<S: Socket> Link for EnetLink<S> {
 impl<S: Socket> Relay for EnetLink<S> {
     fn carry(&mut self, peer: u64) -> Result<(), Error> {
         PeerId::checked(peer)?;
-        if let Role::Mesh { .. } = self.role {
-            return Err(Error::Transport(
-                "a mesh link carries no other peers: bridge with a host or client".into(),
-            ));
-        }
         let taken = match &self.role {
             Role::Host { .. } => self.host_has(peer),
             Role::Client { host_id, others, carried, .. } => {
                 peer == self.me || *host_id == Some(peer) || others.contains(&peer) || carried.contains(&peer)
             }
-            Role::Mesh { .. } => true,
+            Role::Mesh { .. } => {
+                let why = "a mesh link carries no other peers: bridge with a host or client";
+                return Err(Error::Transport(why.into()));
+            }
         };
         if taken {
             return Err(Error::PeerIdTaken(peer));
@@ -855,7 +853,7 @@ impl<S: Socket> Relay for EnetLink<S> {
                 carried.push(peer);
                 self.tell_clients(JOINED, peer, None);
             }
-            Role::Mesh { .. } => {}
+            Role::Mesh { .. } => {} // refused above
             Role::Client { host, host_id, carried, .. } => {
                 carried.push(peer);
                 // Before the welcome, the welcome's answer announces it.

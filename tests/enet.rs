@@ -111,15 +111,22 @@ fn a_host_and_clients_converge_and_membership_follows_connections() {
     assert!(gone, "a closed client is a leave at once");
 }
 
-#[test]
-fn what_is_not_ours_is_refused_and_the_session_goes_on() {
+/// A host (peer 1) and a client (peer 2) that agree on the client's value "p2" = `v`:
+/// the players, the clock they run on, the host's address, the client's handle.
+fn host_and_client_agreeing_on(v: i64) -> (Vec<Player>, Instant, SocketAddr, ValueHandle) {
     let start = Instant::now();
     let mut players = vec![host(1)];
     let at = players[0].link.local_addr().unwrap();
     players.push(client(2, at));
     let h = players[1].ctx.create("p2", ValueType::I64, ValueOptions::default()).unwrap();
-    players[1].ctx.set(h, 7i64).unwrap();
+    players[1].ctx.set(h, v).unwrap();
     assert!(run(&mut players, start, Duration::from_secs(10), |ps| agree(ps, 1)));
+    (players, start, at, h)
+}
+
+#[test]
+fn what_is_not_ours_is_refused_and_the_session_goes_on() {
+    let (mut players, start, at, h) = host_and_client_agreeing_on(7);
 
     // Garbage datagrams at the host's port: ENet discards them.
     let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -290,13 +297,7 @@ fn hello(version: u8, id: u8) -> Vec<u8> {
 /// goes on.
 #[test]
 fn wrong_versions_early_data_and_floods_are_refused_and_counted() {
-    let start = Instant::now();
-    let mut players = vec![host(1)];
-    let at = players[0].link.local_addr().unwrap();
-    players.push(client(2, at));
-    let h = players[1].ctx.create("p2", ValueType::I64, ValueOptions::default()).unwrap();
-    players[1].ctx.set(h, 1i64).unwrap();
-    assert!(run(&mut players, start, Duration::from_secs(10), |ps| agree(ps, 1)));
+    let (mut players, start, at, h) = host_and_client_agreeing_on(1);
 
     // Data before any hello, then a hello of link version 9.
     let mut raw = Raw::connect(at, &mut players, start);
