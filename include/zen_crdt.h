@@ -113,7 +113,7 @@
 #define ZEN_VERSION_MAJOR 1
 
 // Minor version: grows when functions, types, enum values or struct fields are added.
-#define ZEN_VERSION_MINOR 1
+#define ZEN_VERSION_MINOR 2
 
 // Patch version: fixes only.
 #define ZEN_VERSION_PATCH 0
@@ -123,6 +123,9 @@
 
 // Wire protocol version this build speaks (peers must speak the same).
 #define ZEN_PROTOCOL_VERSION 1
+
+// Bumped when the format changes; a save of a newer version is refused with both numbers.
+#define SAVE_VERSION 1
 
 // Result of every fallible C call. `ZEN_OK` is 0; anything else is a failure that
 // changed nothing, with a message available from `zen_last_error` on the same thread.
@@ -139,7 +142,8 @@ typedef enum zen_status_t {
   ZEN_ERR_INVALID_UTF8 = 4,
   // The caller's buffer is too small; the needed size was written to the length out-param.
   ZEN_ERR_BUFFER_TOO_SMALL = 5,
-  // A received message was corrupt, truncated or hostile; it changed nothing.
+  // A received message (or a save given to `zen_context_load`) was corrupt, truncated
+  // or hostile; it changed nothing.
   ZEN_ERR_DECODE = 6,
   // A received message speaks a newer protocol version.
   ZEN_ERR_PROTOCOL_VERSION = 7,
@@ -172,6 +176,9 @@ typedef enum zen_status_t {
   // this peer (a peer id already taken, another link version); the message says why.
   // Since 1.1.
   ZEN_ERR_TRANSPORT = 19,
+  // A file could not be read or written (`zen_context_save_file`,
+  // `zen_context_load_file`); the message names the file and the step. Since 1.2.
+  ZEN_ERR_IO = 20,
 } zen_status_t;
 
 // Value types (pass as `uint32_t`).
@@ -750,6 +757,55 @@ enum zen_status_t zen_context_poll_outbound_alloc(struct zen_context_t ctx,
 // Releases bytes the library allocated (`zen_context_poll_outbound_alloc`). Safe on
 // NULL and on a zeroed `zen_bytes_t`; zeroes the struct, so a second free is harmless.
 ZEN_API void zen_bytes_free(struct zen_bytes_t *bytes);
+
+// Saves the whole state of `ctx` (every value, its policy, mode and the history later
+// writes merge with, and where the context stands on every peer's stream) into
+// library-owned memory: `*out_bytes` receives it; release it with `zen_bytes_free`.
+// Writes not yet ticked are saved as pending. Members and queued events are not saved.
+// Since 1.2.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_context_save(struct zen_context_t ctx,
+                                   struct zen_bytes_t *out_bytes);
+
+// Creates a context for `peer_id` holding a saved state (`len` bytes from
+// `zen_context_save`), like `zen_context_new` (`opts` may be NULL; the caller owns
+// `*out_ctx`). Each value queues a `ZEN_CHANGE_CREATED` event. The context has no
+// members: add them as after any start.
+//
+// Which id to load under: the id that saved it continues its stream, which is right
+// only for its latest save (saved on quit, loaded on start); a peer that may have sent
+// after saving, or another machine taking the state over, loads under an id that never
+// wrote in the save. An id that wrote in it but did not save it is
+// `ZEN_ERR_INVALID_ARGUMENT`. A corrupt, truncated or newer save is `ZEN_ERR_DECODE`, a
+// save over the options' limits `ZEN_ERR_TOO_LARGE` or `ZEN_ERR_INVALID_ARGUMENT`;
+// nothing is created then. Since 1.2.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_context_load(uint64_t peer_id,
+                                   const struct zen_options_t *opts,
+                                   const uint8_t *saved,
+                                   size_t len,
+                                   struct zen_context_t *out_ctx);
+
+// Saves `ctx` to the file at `path` (`path_len` bytes of UTF-8) atomically: written
+// beside it, flushed to disk, renamed over it; a crash leaves the old file or the new
+// one. `ZEN_ERR_IO` names the step that failed. Since 1.2.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_context_save_file(struct zen_context_t ctx,
+                                        const char *path,
+                                        size_t path_len);
+
+// `zen_context_load` from a file `zen_context_save_file` wrote; a file that cannot be
+// read is `ZEN_ERR_IO`. Since 1.2.
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_context_load_file(uint64_t peer_id,
+                                        const struct zen_options_t *opts,
+                                        const char *path,
+                                        size_t path_len,
+                                        struct zen_context_t *out_ctx);
 
 // Creates the value `id` (`id_len` bytes of UTF-8) of type `value_type` (a
 // `zen_value_type_t`), or opens it if it exists here (created locally or by a peer).

@@ -51,6 +51,12 @@ pub enum Error {
     PeerIdTaken(u64),
     #[error("transport: {0}")]
     Transport(String),
+    #[error("save rejected: {0}")]
+    BadSave(String),
+    #[error("peer {peer} wrote in this save of peer {saver}'s, so it cannot continue from it: load as peer {saver} (its latest save only) or as an id that never wrote")]
+    SavedPeerTaken { peer: u64, saver: u64 },
+    #[error("file: {0}")]
+    Io(String),
 }
 
 impl Error {

@@ -371,6 +371,14 @@ impl Sim {
         net.set_online(i, false, &mut hosts);
     }
 
+    /// Peer `i` is replaced by `ctx` (a restart, say from its save, under its own id or
+    /// another): the others see it leave, then the new context joins.
+    pub fn restart(&mut self, i: usize, ctx: Context) {
+        self.leave(i);
+        self.peers[i] = ctx;
+        self.join(i);
+    }
+
     /// Splits the session: peers with different group numbers cannot reach each other.
     pub fn partition(&mut self, group: Vec<u32>) {
         self.net.group = group;

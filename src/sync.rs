@@ -116,6 +116,8 @@ pub(crate) struct SyncEngine {
     next_catchup_id: u64,
     inbox: Vec<Message>,
     outbound: VecDeque<Outbound>,
+    /// Our stream continues one loaded from a save (see `restore`).
+    resumed: bool,
 }
 
 impl SyncEngine {
@@ -141,11 +143,64 @@ impl SyncEngine {
             next_catchup_id: 1,
             inbox: Vec::new(),
             outbound: VecDeque::new(),
+            resumed: false,
         }
     }
 
     pub fn my_seq(&self) -> Seq {
         self.my_seq
+    }
+
+    /// Takes the stream bookkeeping of a save (see `save`) once its values are in
+    /// `table`. `saver` continues as our stream if it is us; else its stream is one we
+    /// hold up to `saver_seq`, like any other. The numbering of each stream is rebuilt
+    /// from the values' books; a number two values claim is a corrupt save.
+    pub fn restore(
+        &mut self,
+        saver: PeerId,
+        saver_seq: Seq,
+        windows: &[(PeerId, SeqWindow)],
+        table: &ValueTable,
+    ) -> Result<(), Error> {
+        let me = self.me;
+        for &(p, w) in windows {
+            self.streams.entry(p).or_default().recv = w;
+        }
+        if saver == me {
+            self.my_seq = saver_seq;
+            self.resumed = true;
+        } else if saver_seq != Seq::NONE {
+            self.streams.entry(saver).or_default().recv = SeqWindow { upto: saver_seq, above: 0 };
+        }
+        for k in 0..table.len() {
+            let i = ValueIndex::new(k as u32);
+            for r in &table.get(i).book.streams {
+                if r.peer == me {
+                    if r.index != i.get() {
+                        return Err(Error::BadSave(format!(
+                            "value #{k} is number {} of our stream",
+                            r.index
+                        )));
+                    }
+                    self.own_log.push((r.last_seq, i));
+                    continue;
+                }
+                let st = self.streams.entry(r.peer).or_default();
+                if st.index.insert(r.index, i).is_some() {
+                    return Err(Error::BadSave(format!(
+                        "two values are number {} of stream {}",
+                        r.index, r.peer
+                    )));
+                }
+                st.values.push(i);
+            }
+        }
+        if self.streams.len() > MAX_STREAMS {
+            return Err(Error::BadSave(format!("{} streams, at most {MAX_STREAMS}", self.streams.len())));
+        }
+        self.own_log.sort_unstable();
+        self.own_written = self.own_log.len();
+        Ok(())
     }
 
     fn limits(&self) -> Limits {
@@ -180,8 +235,14 @@ impl SyncEngine {
             if let Some(&(_, w)) =
                 msg.acks.iter().find(|(s, w)| *s == self.me && w.claims_beyond(self.my_seq))
             {
+                let hint = if self.resumed {
+                    " (this context continues a save under its saver's id, and that save was not \
+                     its latest: load it under an id that never wrote)"
+                } else {
+                    ""
+                };
                 return Err(Error::Forged(format!(
-                    "peer {sender} acknowledges seq {} of our stream; we sent {}",
+                    "peer {sender} acknowledges seq {} of our stream; we sent {}{hint}",
                     w.highest_saturating(),
                     self.my_seq
                 )));

@@ -329,6 +329,38 @@ impl ValueTable {
         Ok(i)
     }
 
+    /// Adds a value from a save (see `save`): its document, slots and what reads showed
+    /// as saved, a `Created` event queued, rechecked at the next tick (alone, it becomes
+    /// LocalOnly; with members, Converged once they hold it).
+    pub fn restore(&mut self, saved: crate::save::SavedValue) -> Result<ValueIndex, Error> {
+        let s = saved;
+        let i = self.insert(&s.id, s.ty, s.policy, s.mode)?;
+        let dirty = s.pending.is_some() || s.meta_unwritten;
+        let v = &mut self.values[i.slot()];
+        v.crdt.doc = s.doc;
+        v.crdt.meta_known = s.meta_known;
+        v.crdt.meta_unwritten = s.meta_unwritten;
+        read_all(v, self.me);
+        let custom = match &v.crdt.policy {
+            Policy::Custom(name) => self.merges.get(name),
+            _ => None,
+        };
+        v.crdt.resolved = register::resolve(&v.crdt.slots, v.crdt.ty, &v.crdt.policy, custom).value;
+        v.view.pending = s.pending;
+        v.view.acked = s.acked;
+        v.view.acked_removed = s.acked_removed;
+        v.view.shows_local = s.shows_local;
+        v.view.state = s.state;
+        v.book = Book { streams: s.streams, announce_seq: s.announce_seq };
+        let origin = v.newest_writer(self.me);
+        if dirty {
+            self.mark_dirty(i);
+        }
+        self.mark_unconverged(i);
+        self.emit(i, ChangeKind::Created, None, false, origin);
+        Ok(i)
+    }
+
     // ---- work lists -------------------------------------------------------------------
 
     /// The value has something for the next flush (a pending write or its meta record).

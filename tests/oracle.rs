@@ -13,6 +13,10 @@
 //! LastWriterWins is checked as "one of the concurrent values" (its total order is the
 //! library's choice); every other policy is checked exactly.
 //!
+//! A peer may save halfway through a round's misbehaviour and be replaced by a context
+//! loaded from that save: the model is the same, so save → load → continue must end
+//! where a context that never stopped would.
+//!
 //! `the_oracle_catches_a_broken_policy` shows the check has teeth: a Max that keeps the
 //! first write instead passes the agreement test but fails this one.
 
@@ -198,6 +202,9 @@ struct Case {
     rounds: Vec<Vec<(usize, usize, Option<u64>)>>,
     /// A partition mask per round (0 = none) during its misbehaving phase.
     partitions: Vec<u8>,
+    /// Per round, a peer that saves halfway through the misbehaving phase and is
+    /// replaced by a context loaded from that save (`None`: nobody restarts).
+    restarts: Vec<Option<usize>>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -208,13 +215,15 @@ fn case() -> impl Strategy<Value = Case> {
         0.0..0.3f64,
         prop::collection::vec(prop::collection::vec(write, 1..12), 1..6),
         prop::collection::vec(any::<u8>(), 6),
+        prop::collection::vec(prop::option::weighted(0.3, 0..6usize), 6),
     )
-        .prop_map(|(seed, peers, loss, rounds, partitions)| Case {
+        .prop_map(|(seed, peers, loss, rounds, partitions, restarts)| Case {
             seed,
             peers,
             loss,
             rounds,
             partitions,
+            restarts,
         })
 }
 
@@ -266,7 +275,18 @@ fn play(case: &Case, registered: &dyn Fn() -> MergeFn, broken: Option<usize>) ->
         sim.net.link = lossy.clone();
         let mask = case.partitions[r % case.partitions.len()];
         sim.partition((0..n).map(|i| ((mask >> i) & 1) as u32).collect());
-        sim.run_for(400);
+        sim.run_for(200);
+        // Save, stop, load, continue: under its own id the loaded context takes up its
+        // stream where the save left it, and the model must not notice.
+        if let Some(p) = case.restarts[r % case.restarts.len()].map(|p| p % n) {
+            let saved = sim.ctx(p).save();
+            let mut back =
+                Context::load(p as u64 + 1, Options::default(), &saved).map_err(|e| e.to_string())?;
+            back.register_merge("mix", mix());
+            back.register_merge("broken-max", registered());
+            sim.restart(p, back);
+        }
+        sim.run_for(200);
         sim.heal();
         sim.net.link = LinkConfig::default();
         sim.run_for(6_000);
@@ -325,6 +345,7 @@ fn the_oracle_catches_a_broken_policy() {
         loss: 0.0,
         rounds: vec![vec![(0, 0, Some(100)), (1, 0, Some(900))]],
         partitions: vec![0],
+        restarts: vec![None],
     };
     let err = play(&case, &keeps_first, Some(0)).expect_err("the broken Max must be caught");
     assert!(err.contains("v0") && err.contains("model says Exactly(I64(400))"), "{err}");

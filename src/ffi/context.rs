@@ -1,8 +1,6 @@
 //! C exports for a context: options, lifecycle, membership, time and transport.
 
-use super::boundary::{
-    bytes, copy_out, guard, guard_infallible, out, reentrant, sized_in, with_cell, with_context,
-};
+use super::boundary::{bytes, copy_out, guard, guard_infallible, out, reentrant, with_cell, with_context};
 use super::handles;
 use super::status::{set_last_error, zen_status_t};
 use super::types::*;
@@ -42,11 +40,7 @@ pub unsafe extern "C" fn zen_context_new(
 ) -> zen_status_t {
     guard(|| {
         let slot = unsafe { out(out_ctx, "out_ctx") }?;
-        let options = if opts.is_null() {
-            Options::default()
-        } else {
-            options_in(&unsafe { sized_in(opts, options_out(&Options::default()), "opts") }?)?
-        };
+        let options = unsafe { super::save::options_arg(opts) }?;
         let ctx = Context::new(peer_id, options)?;
         slot.set(zen_context_t { id: handles::insert(ctx)? });
         Ok(())

@@ -12,7 +12,7 @@
 //!   `ZEN_ERR_PANIC` and poisons only the context it happened in;
 //! - every call on one context may come from any thread: each context has its own lock.
 //!
-//! Modules by subject: `types` (every C type), then the exports: `context`, `value`,
+//! Modules by subject: `types` (every C type), then the exports: `context`, `save`, `value`,
 //! `events`, `metrics`, `merge`, and `sim` (the network simulator, its own header
 //! `zen_crdt_sim.h`, cargo feature "sim", on by default).
 #![allow(clippy::missing_safety_doc)]
@@ -20,6 +20,8 @@
 // The exports' modules, in the order the header lists their functions (and, through
 // what they use first, its types); one per paragraph, so rustfmt keeps the order.
 mod context;
+
+mod save;
 
 mod value;
 
@@ -61,7 +63,7 @@ use std::ffi::c_char;
 /// of the "Stability" paragraph.
 pub const ZEN_VERSION_MAJOR: u32 = 1;
 /// Minor version: grows when functions, types, enum values or struct fields are added.
-pub const ZEN_VERSION_MINOR: u32 = 1;
+pub const ZEN_VERSION_MINOR: u32 = 2;
 /// Patch version: fixes only.
 pub const ZEN_VERSION_PATCH: u32 = 0;
 /// What `zen_context_next_deadline_ms` reports when nothing is scheduled (`UINT64_MAX`).

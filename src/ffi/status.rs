@@ -24,7 +24,8 @@ pub enum zen_status_t {
     ZEN_ERR_INVALID_UTF8 = 4,
     /// The caller's buffer is too small; the needed size was written to the length out-param.
     ZEN_ERR_BUFFER_TOO_SMALL = 5,
-    /// A received message was corrupt, truncated or hostile; it changed nothing.
+    /// A received message (or a save given to `zen_context_load`) was corrupt, truncated
+    /// or hostile; it changed nothing.
     ZEN_ERR_DECODE = 6,
     /// A received message speaks a newer protocol version.
     ZEN_ERR_PROTOCOL_VERSION = 7,
@@ -57,11 +58,14 @@ pub enum zen_status_t {
     /// this peer (a peer id already taken, another link version); the message says why.
     /// Since 1.1.
     ZEN_ERR_TRANSPORT = 19,
+    /// A file could not be read or written (`zen_context_save_file`,
+    /// `zen_context_load_file`); the message names the file and the step. Since 1.2.
+    ZEN_ERR_IO = 20,
 }
 
 impl zen_status_t {
     /// Every status, for the tests and for `zen_status_name`.
-    pub(crate) const ALL: [zen_status_t; 20] = {
+    pub(crate) const ALL: [zen_status_t; 21] = {
         use zen_status_t::*;
         [
             ZEN_OK,
@@ -84,6 +88,7 @@ impl zen_status_t {
             ZEN_ERR_SENDER_MISMATCH,
             ZEN_ERR_FORGED,
             ZEN_ERR_TRANSPORT,
+            ZEN_ERR_IO,
         ]
     };
 
@@ -111,6 +116,7 @@ impl zen_status_t {
             ZEN_ERR_SENDER_MISMATCH => c"ZEN_ERR_SENDER_MISMATCH",
             ZEN_ERR_FORGED => c"ZEN_ERR_FORGED",
             ZEN_ERR_TRANSPORT => c"ZEN_ERR_TRANSPORT",
+            ZEN_ERR_IO => c"ZEN_ERR_IO",
         }
     }
 }
@@ -149,6 +155,9 @@ impl From<Error> for FfiError {
             Error::SenderMismatch { .. } => ZEN_ERR_SENDER_MISMATCH,
             Error::Forged(_) => ZEN_ERR_FORGED,
             Error::Transport(_) => ZEN_ERR_TRANSPORT,
+            Error::BadSave(_) => ZEN_ERR_DECODE,
+            Error::SavedPeerTaken { .. } => ZEN_ERR_INVALID_ARGUMENT,
+            Error::Io(_) => ZEN_ERR_IO,
         };
         FfiError { status, message: e.to_string() }
     }
