@@ -827,6 +827,47 @@ class Context {
     return Context(h);
   }
 
+  // A context for `peer_id` holding a state `save()` produced (here or on another
+  // machine). Each value queues a Created event; the context has no peers yet. Load under
+  // the id that saved only its latest save (saved on quit, loaded on start); another
+  // machine taking the state over (a room's keeper) loads under an id that never wrote in
+  // it. ZEN_ERR_DECODE for a corrupt, truncated or newer save; nothing is created then.
+  // Since 1.2.
+  static Result<Context> load(std::uint64_t peer_id, const std::uint8_t* data, std::size_t len,
+                              const Options& opts = Options()) {
+    zen_context_t h{};
+    zen_status_t s = zen_context_load(peer_id, &opts.capi(), data, len, &h);
+    if (s != ZEN_OK) return Result<Context>::from(s);
+    return Context(h);
+  }
+  template <class Bytes, class = decltype(std::data(std::declval<const Bytes&>()))>
+  static Result<Context> load(std::uint64_t peer_id, const Bytes& bytes, const Options& opts = Options()) {
+    return load(peer_id, byte_ptr(bytes), std::size(bytes) * sizeof(*std::data(bytes)), opts);
+  }
+  // `load` from a file `save_file` wrote; ZEN_ERR_IO if it cannot be read. Since 1.2.
+  static Result<Context> load_file(std::uint64_t peer_id, std::string_view path, const Options& opts = Options()) {
+    zen_context_t h{};
+    zen_status_t s = zen_context_load_file(peer_id, &opts.capi(), path.data(), path.size(), &h);
+    if (s != ZEN_OK) return Result<Context>::from(s);
+    return Context(h);
+  }
+
+  // The whole state (every value, its policy, mode and merge history, and where this
+  // context stands on every peer's stream) as bytes for `load`. Since 1.2.
+  Result<std::vector<std::uint8_t>> save() const {
+    zen_bytes_t b{nullptr, 0};
+    zen_status_t s = zen_context_save(h_, &b);
+    if (s != ZEN_OK) return Result<std::vector<std::uint8_t>>::from(s);
+    std::vector<std::uint8_t> out(b.ptr, b.ptr + b.len);
+    zen_bytes_free(&b);
+    return out;
+  }
+  // Saves to `path` atomically (a temporary file beside it, flushed, renamed over it): a
+  // crash leaves the old file or the new one. ZEN_ERR_IO names the failed step. Since 1.2.
+  Status save_file(std::string_view path) const {
+    return Status::from(zen_context_save_file(h_, path.data(), path.size()));
+  }
+
   // Frees the context now (idempotent); later calls report ZEN_ERR_INVALID_HANDLE.
   void close() noexcept { zen_context_free(std::exchange(h_, zen_context_t{})); }
   // Whether this object holds a context (not moved from or closed).

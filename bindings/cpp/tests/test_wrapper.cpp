@@ -411,6 +411,57 @@ ZEN_TEST(two_peers_converge_through_outbound_and_receive) {
   CHECK(p.b.metrics().value().updates_applied >= 1);
 }
 
+ZEN_TEST(a_saved_context_loads_rejoins_and_catches_up) {
+  Pair p;
+  auto hp = p.b.create<std::int64_t>("hp", {zen::Mode::FastLocal, zen::Policy::Max}).value();
+  CHECK_OK(hp.set(70));
+  auto name = p.a.create<std::string>("name", {zen::Mode::WaitForSync}).value();
+  CHECK_OK(name.set("ada"));
+  p.pump(20);
+  auto saved = p.b.save();
+  CHECK_OK(saved);
+  CHECK(saved->size() > 16);
+  // b stops; a writes on alone; b comes back from its save under its own id.
+  p.b.close();
+  CHECK_OK(p.a.remove_peer(2));
+  CHECK_OK(p.a.open<std::int64_t>("hp")->set(90));
+  CHECK_OK(p.a.tick(p.now += 16));
+  auto back = zen::Context::load(2, *saved);
+  CHECK_OK(back);
+  CHECK(back->open<std::int64_t>("hp")->get().value() == 70);
+  int created = 0;
+  for (const zen::Change& c : back->changes()) created += c.kind() == zen::ChangeKind::Created;
+  CHECK(created == 2);
+  p.b = std::move(*back);
+  CHECK_OK(p.a.add_peer(2));
+  CHECK_OK(p.b.add_peer(1));
+  p.pump(30);
+  CHECK(p.b.open<std::int64_t>("hp")->get().value() == 90);
+  CHECK(p.b.open<std::string>("name")->get().value() == "ada");
+  // Peer 1 wrote in that save without saving it: it cannot continue from it.
+  CHECK_ERR(zen::Context::load(1, *saved), ZEN_ERR_INVALID_ARGUMENT);
+  std::vector<std::uint8_t> cut(saved->begin(), saved->begin() + 20);
+  auto bad = zen::Context::load(2, cut);
+  CHECK_ERR(bad, ZEN_ERR_DECODE);
+  CHECK(bad.error().message().find("truncated") != std::string::npos);
+  zen::Context closed;
+  CHECK_ERR(closed.save(), ZEN_ERR_INVALID_HANDLE);
+}
+
+ZEN_TEST(save_file_and_load_file) {
+  Pair p;
+  CHECK_OK(p.a.create<double>("t").value().set(2.5));
+  p.pump();
+  std::string path = "/tmp/zen_cpp_save_" + std::to_string(getpid()) + ".zen";
+  CHECK_OK(p.a.save_file(path));
+  auto back = zen::Context::load_file(1, path, zen::Options().max_values(8));
+  CHECK_OK(back);
+  CHECK(back->open<double>("t")->get().value() == 2.5);
+  CHECK(unlink(path.c_str()) == 0);
+  CHECK_ERR(zen::Context::load_file(1, path), ZEN_ERR_IO);
+  CHECK_ERR(p.a.save_file("/nonexistent-dir/x.zen"), ZEN_ERR_IO);
+}
+
 ZEN_TEST(receive_takes_any_contiguous_byte_container) {
   auto a = make(1);
   auto b = make(2);
