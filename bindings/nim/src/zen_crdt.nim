@@ -339,6 +339,45 @@ proc init*(_: type CrdtContext, peer_id: uint64, options = default_options()): C
   result = CrdtContext(peer: peer_id)
   result.handle.h = h
 
+proc load*(_: type CrdtContext, peer_id: uint64, saved: openArray[byte],
+           options = default_options()): CrdtContext =
+  ## A context for `peer_id` holding a state `save` produced (here or on another
+  ## machine); each value is reported as created at the first `boop`, and the context
+  ## has no peers yet. Load under the id that saved only its latest save (saved on quit,
+  ## loaded on start); another machine taking the state over (a room's keeper) loads
+  ## under an id that never wrote in it. Raises ZEN_ERR_DECODE for a corrupt, truncated
+  ## or newer save. Since 1.2.
+  var opts = options
+  var h: zen_context_t
+  check zen_context_load(peer_id, addr opts, (if saved.len > 0: unsafeAddr saved[0] else: nil),
+                         csize_t(saved.len), addr h), "CrdtContext.load"
+  result = CrdtContext(peer: peer_id)
+  result.handle.h = h
+
+proc load_file*(_: type CrdtContext, peer_id: uint64, path: string,
+                options = default_options()): CrdtContext =
+  ## `load` from a file `save_file` wrote; raises ZEN_ERR_IO if it cannot be read.
+  var opts = options
+  var h: zen_context_t
+  check zen_context_load_file(peer_id, addr opts, path.cstring, csize_t(path.len), addr h),
+        "CrdtContext.load_file"
+  result = CrdtContext(peer: peer_id)
+  result.handle.h = h
+
+proc save*(ctx: CrdtContext): seq[byte] =
+  ## The whole state (every value, its policy, mode and merge history, and where this
+  ## context stands on every peer's stream) for `CrdtContext.load`. Since 1.2.
+  var b: zen_bytes_t
+  check zen_context_save(ctx.handle.h, addr b), "save"
+  result = newSeq[byte](int(b.len))
+  if b.len > 0: copyMem(addr result[0], b.`ptr`, int(b.len))
+  zen_bytes_free(addr b)
+
+proc save_file*(ctx: CrdtContext, path: string) =
+  ## Saves to `path` atomically (a temporary file beside it, flushed, renamed over it): a
+  ## crash leaves the old file or the new one. Raises ZEN_ERR_IO naming the failed step.
+  check zen_context_save_file(ctx.handle.h, path.cstring, csize_t(path.len)), "save_file"
+
 proc handle*(ctx: CrdtContext): zen_context_t = ctx.handle.h
   ## The C handle (for `raw`, or to link a context on another thread).
 

@@ -54,6 +54,7 @@ const
   ZEN_ERR_SENDER_MISMATCH* = 17'i32
   ZEN_ERR_FORGED* = 18'i32
   ZEN_ERR_TRANSPORT* = 19'i32
+  ZEN_ERR_IO* = 20'i32
 
   ZEN_TYPE_NONE* = 0'u32
   ZEN_TYPE_BOOL* = 1'u32
@@ -189,6 +190,10 @@ proc zen_options_default*(out_opts: ptr zen_options_t): zen_status_t {.importc, 
 proc zen_value_options_default*(out_opts: ptr zen_value_options_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_new*(peer_id: uint64, opts: ptr zen_options_t, out_ctx: ptr zen_context_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_free*(ctx: zen_context_t) {.importc, header: zenHeader.}
+proc zen_context_save*(ctx: zen_context_t, out_bytes: ptr zen_bytes_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_context_load*(peer_id: uint64, opts: ptr zen_options_t, saved: ptr uint8, len: csize_t, out_ctx: ptr zen_context_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_context_save_file*(ctx: zen_context_t, path: cstring, path_len: csize_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_context_load_file*(peer_id: uint64, opts: ptr zen_options_t, path: cstring, path_len: csize_t, out_ctx: ptr zen_context_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_peer_id*(ctx: zen_context_t, out_id: ptr uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_tick*(ctx: zen_context_t, now_ms: uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_next_deadline_ms*(ctx: zen_context_t, out_ms: ptr uint64): zen_status_t {.importc, header: zenHeader.}
