@@ -7,7 +7,7 @@
 use crate::convert::{to_value, to_variant, value_type_of};
 use crate::session::{options_for, state_code, Frame, Session, Signal, DEFAULT_TARGET_MESSAGE_BYTES};
 use godot::classes::multiplayer_peer::TransferMode;
-use godot::classes::{INode, MultiplayerApi, Node, SceneMultiplayer, Time};
+use godot::classes::{INode, MultiplayerApi, Node, ProjectSettings, SceneMultiplayer, Time};
 use godot::prelude::*;
 use zen_crdt::{EnetOptions, Mode, Policy, ValueHandle};
 
@@ -99,29 +99,60 @@ impl ZenCrdtContext {
         if self.session.is_some() {
             return true;
         }
-        let mut id = self.peer_id;
-        if id == 0 {
-            id = self.multiplayer().map_or(0, |mp| mp.get_unique_id() as i64);
-        }
-        if id <= 0 {
-            godot_error!(
-                "ZenCrdtContext: no peer id yet (set peer_id, or give the scene a multiplayer peer)"
-            );
+        self.begin(Session::new)
+    }
+
+    /// Starts the session from a save (`save_state`'s bytes) instead of empty, as `start`
+    /// does. Before the session starts only (before the node enters the tree, or with
+    /// `peer_id` 0 before the multiplayer peer connects): its peers already hold this
+    /// player's stream.
+    /// Godot's peer ids change each connection, so the save is taken over under a new id,
+    /// which is always safe. Each value is reported with `value_created`. False (and the
+    /// reason pushed as an error) for a corrupt save or a running session.
+    #[func]
+    fn load_state(&mut self, saved: PackedByteArray) -> bool {
+        if self.refuse_load("load_state") {
             return false;
         }
-        match Session::new(id, options_for(self.target_message_bytes)) {
-            Ok(s) => {
-                self.peer_id = id;
-                self.session = Some(s);
-                if let Some(mp) = self.multiplayer().filter(|_| self.use_scene_multiplayer) {
-                    for peer in mp.get_peers().as_slice() {
-                        self.on_peer_connected(*peer as i64);
-                    }
-                }
-                true
+        self.begin(|id, opts| Session::load(id, opts, saved.as_slice()))
+    }
+
+    /// `load_state` from a file `save_to_file` wrote ("user://world.zen" or an OS path).
+    #[func]
+    fn load_from_file(&mut self, path: GString) -> bool {
+        if self.refuse_load("load_from_file") {
+            return false;
+        }
+        let os_path = ProjectSettings::singleton().globalize_path(&path).to_string();
+        self.begin(|id, opts| Session::load_file(id, opts, &os_path))
+    }
+
+    /// This player's whole state (every value with its policy, mode and merge history) for
+    /// `load_state`; empty (and an error pushed) without a session.
+    #[func]
+    fn save_state(&mut self) -> PackedByteArray {
+        match self.session.as_mut() {
+            Some(s) => PackedByteArray::from(s.save().as_slice()),
+            None => {
+                godot_error!("ZenCrdtContext: save_state: no session yet (set peer_id, or call start)");
+                PackedByteArray::new()
             }
+        }
+    }
+
+    /// Saves to `path` ("user://world.zen" or an OS path) atomically: a crash leaves the
+    /// old file or the new one. False (and the reason pushed) when it cannot be written.
+    #[func]
+    fn save_to_file(&mut self, path: GString) -> bool {
+        let os_path = ProjectSettings::singleton().globalize_path(&path).to_string();
+        let Some(s) = self.session.as_mut() else {
+            godot_error!("ZenCrdtContext: save_to_file: no session yet (set peer_id, or call start)");
+            return false;
+        };
+        match s.save_file(&os_path) {
+            Ok(()) => true,
             Err(e) => {
-                godot_error!("ZenCrdtContext: cannot start as peer {id}: {e}");
+                godot_error!("ZenCrdtContext: save_to_file({path}): {e}");
                 false
             }
         }
@@ -435,6 +466,50 @@ impl ZenCrdtContext {
             );
         }
         self.session.as_mut()
+    }
+
+    /// Starts the session with `make(peer id, options)`: the id is `peer_id`, else the
+    /// multiplayer peer's; then the scene's connected peers become members.
+    fn begin(&mut self, make: impl FnOnce(i64, zen_crdt::Options) -> Result<Session, String>) -> bool {
+        let mut id = self.peer_id;
+        if id == 0 {
+            id = self.multiplayer().map_or(0, |mp| mp.get_unique_id() as i64);
+        }
+        if id <= 0 {
+            godot_error!(
+                "ZenCrdtContext: no peer id yet (set peer_id, or give the scene a multiplayer peer)"
+            );
+            return false;
+        }
+        match make(id, options_for(self.target_message_bytes)) {
+            Ok(s) => {
+                self.peer_id = id;
+                self.session = Some(s);
+                if let Some(mp) = self.multiplayer().filter(|_| self.use_scene_multiplayer) {
+                    for peer in mp.get_peers().as_slice() {
+                        self.on_peer_connected(*peer as i64);
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                godot_error!("ZenCrdtContext: cannot start as peer {id}: {e}");
+                false
+            }
+        }
+    }
+
+    /// A save loads only before the session starts (its peers already hold this
+    /// player's stream); true (and the reason pushed) when one runs.
+    fn refuse_load(&self, what: &str) -> bool {
+        if self.session.is_some() {
+            godot_error!(
+                "ZenCrdtContext: {what}: the session already started; load before it starts \
+                 (before the node enters the tree, or with peer_id 0 before the multiplayer \
+                 peer connects)"
+            );
+        }
+        self.session.is_some()
     }
 
     fn handle(&mut self, id: &GString) -> Option<ValueHandle> {

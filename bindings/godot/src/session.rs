@@ -113,6 +113,35 @@ impl Session {
         })
     }
 
+    /// A session for Godot peer `peer_id` holding a state `save` produced (see
+    /// `Context::load`: Godot's ids are new each connection, so a save is normally taken
+    /// over under an id that never wrote in it, which is always safe).
+    pub fn load(peer_id: i64, opts: Options, saved: &[u8]) -> Result<Session, Error> {
+        let id = peer(peer_id, "peer id")?;
+        Ok(Session {
+            ctx: Context::load(id, opts, saved).map_err(|e| e.to_string())?,
+            link: None,
+            refusal_told: false,
+        })
+    }
+
+    /// `load` from a file `save_file` wrote (an OS path).
+    pub fn load_file(peer_id: i64, opts: Options, path: &str) -> Result<Session, Error> {
+        let id = peer(peer_id, "peer id")?;
+        let ctx = Context::load_file(id, opts, path).map_err(|e| e.to_string())?;
+        Ok(Session { ctx, link: None, refusal_told: false })
+    }
+
+    /// The whole state of this player's context (`Context::save`).
+    pub fn save(&mut self) -> Vec<u8> {
+        self.ctx.save()
+    }
+
+    /// Saves to the OS path `path` atomically (`Context::save_file`).
+    pub fn save_file(&mut self, path: &str) -> Result<(), Error> {
+        self.ctx.save_file(path).map_err(|e| e.to_string())
+    }
+
     /// Listens for ENet clients at `addr` ("0.0.0.0:7000"; port 0 picks one) with this
     /// session's peer id: the session's own link from now on. The bound port.
     pub fn enet_listen(&mut self, addr: &str, opts: &EnetOptions) -> Result<u16, Error> {
@@ -330,6 +359,46 @@ mod tests {
                 self.frame();
             }
         }
+    }
+
+    /// A player saves; the session goes on; a newcomer starts from that save under its
+    /// own new id (Godot ids change per connection), joins, and every player agrees.
+    #[test]
+    fn a_session_started_from_a_save_joins_and_agrees() {
+        let mut g = Game::new(2, lossy());
+        g.players[0].create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        let h = g.players[0].context().open("door").unwrap();
+        g.players[0].context_mut().set(h, true).unwrap();
+        g.run(60);
+        let saved = g.players[1].save();
+        let h = g.players[0].context().open("door").unwrap();
+        g.players[0].context_mut().set(h, false).unwrap();
+        g.run(30);
+        // Player 3's host index 2: a new network slot, offline until it joins.
+        let loaded = Session::load(3, node_options(), &saved).unwrap();
+        assert_eq!(loaded.context().get(loaded.context().open("door").unwrap()).unwrap(), Value::Bool(true));
+        let slot = g.net.add_host();
+        assert_eq!(slot, 2);
+        g.players.push(loaded);
+        g.signals.push(vec![]);
+        g.join(2);
+        g.run(120);
+        for p in &g.players {
+            let c = p.context();
+            assert_eq!(c.get(c.open("door").unwrap()).unwrap(), Value::Bool(false));
+            assert!(c.all_in_state(SyncState::Converged));
+        }
+        // Loading reports each value as created; errors are words.
+        assert!(g.signals[2].iter().any(|s| matches!(s, Signal::ValueCreated { id } if id == "door")));
+        let err = |r: Result<Session, Error>| r.err().expect("refused");
+        assert!(err(Session::load(2, node_options(), &saved[..10])).contains("save rejected"));
+        assert!(err(Session::load(-1, node_options(), &saved)).contains("negative"));
+        let path = std::env::temp_dir().join(format!("zen_godot_save_{}.zen", std::process::id()));
+        let path = path.to_str().unwrap();
+        g.players[0].save_file(path).unwrap();
+        assert!(Session::load_file(9, node_options(), path).is_ok());
+        std::fs::remove_file(path).unwrap();
+        assert!(err(Session::load_file(9, node_options(), path)).contains("file: read"));
     }
 
     fn lossy() -> LinkConfig {

@@ -93,5 +93,26 @@ func _initialize() -> void:
 	check(guest.get_link_stats()["received"] > 0, "link stats")
 	guest.close_link()
 	check(guest.get_metrics()["peers"] == 0, "closing the link drops its members")
+	# Save and load: a node started from the host's save holds the door, and a running
+	# node refuses to load over its session.
+	var saved := host.save_state()
+	check(saved.size() > 16, "save_state gives bytes")
+	check(host.save_to_file("user://zen_test_save.zen"), "save_to_file")
+	var restored := ZenCrdtContext.new()
+	restored.use_scene_multiplayer = false
+	restored.peer_id = 5
+	check(restored.load_state(saved), "load_state starts the session from the save")
+	root.add_child(restored)
+	check(restored.get_value("door") == true, "the loaded door is open")
+	check(not restored.load_state(saved), "a running session refuses a load")
+	var from_file := ZenCrdtContext.new()
+	from_file.use_scene_multiplayer = false
+	from_file.peer_id = 6
+	check(from_file.load_from_file("user://zen_test_save.zen"), "load_from_file")
+	check(from_file.get_value("door") == true, "the door from the file")
+	var empty := ZenCrdtContext.new()
+	empty.use_scene_multiplayer = false
+	empty.peer_id = 7
+	check(not empty.load_state(PackedByteArray([1, 2, 3])), "a corrupt save is refused")
 	print("%s: %d failed" % ["ok" if failures == 0 else "FAILED", failures])
 	quit(1 if failures > 0 else 0)
