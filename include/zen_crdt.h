@@ -108,6 +108,12 @@
 // of 1392 bytes less its headers and ours). Larger messages go reliably, fragmented.
 #define DATAGRAM_BYTES 1200
 
+// Most bytes of `EnetOptions::room`.
+#define MAX_ROOM_BYTES 64
+
+// Most bytes of `EnetOptions::token`.
+#define MAX_TOKEN_BYTES 512
+
 // Major version of the library (and of this header). 1.x releases keep every promise
 // of the "Stability" paragraph.
 #define ZEN_VERSION_MAJOR 1
@@ -585,6 +591,17 @@ typedef struct zen_enet_options_t {
   // Most data messages a host takes from one client per second (a one-second burst
   // allowed); the rest are dropped and counted as rejected. A game sends 60 to 200.
   uint32_t max_messages_per_s;
+  // The room a client asks for in its hello (`room_len` bytes of UTF-8, at most 64;
+  // NULL with 0 for none). A host with a room refuses clients that name another; a
+  // zen-relay gateway keeps rooms apart. Since 1.2.
+  const char *room;
+  size_t room_len;
+  // The token a client shows in its hello (at most 512 bytes; NULL with 0 for none). A
+  // host with a token refuses clients that show another; a zen-relay gateway checks it
+  // against the room and peer id. The library copies both when the link opens.
+  // Since 1.2.
+  const uint8_t *token;
+  size_t token_len;
 } zen_enet_options_t;
 
 // A bridge between two relay endpoints, running on a thread of its own (checked on

@@ -43,17 +43,17 @@ use std::time::Duration;
 /// of 1392 bytes less its headers and ours). Larger messages go reliably, fragmented.
 pub const DATAGRAM_BYTES: usize = 1200;
 /// The link's own protocol version, in the hello (independent of the sync protocol's).
-const LINK_VERSION: u8 = 2;
+pub(crate) const LINK_VERSION: u8 = 2;
 const MAGIC: [u8; 2] = *b"ZE";
-const CHANNELS: usize = 3;
-const CONTROL: u8 = 0;
+pub(crate) const CHANNELS: usize = 3;
+pub(crate) const CONTROL: u8 = 0;
 const UNRELIABLE: u8 = 1;
 const RELIABLE: u8 = 2;
 const HELLO: u8 = 1;
-const WELCOME: u8 = 2;
-const REFUSED: u8 = 3;
-const JOINED: u8 = 4;
-const LEFT: u8 = 5;
+pub(crate) const WELCOME: u8 = 2;
+pub(crate) const REFUSED: u8 = 3;
+pub(crate) const JOINED: u8 = 4;
+pub(crate) const LEFT: u8 = 5;
 const CARRY: u8 = 6;
 const UNCARRY: u8 = 7;
 const DENIED: u8 = 8;
@@ -72,11 +72,96 @@ pub struct EnetOptions {
     /// ENet's own default is up to 30 s; a game wants about the context's
     /// `peer_timeout_ms`.
     pub timeout_ms: u32,
+    /// The room a client asks for in its hello; a host with a room refuses clients that
+    /// name another. Empty: none named (a host then takes any). A relay gateway
+    /// ([`crate::gateway::Gateway`]) keeps each room apart. At most `MAX_ROOM_BYTES`.
+    pub room: String,
+    /// The token a client shows in its hello; a host with a token refuses clients that
+    /// show another (a session password). A gateway checks it against the room and peer
+    /// id (see `zen-relay`). Empty: none. At most `MAX_TOKEN_BYTES`.
+    pub token: Vec<u8>,
 }
+
+/// Most bytes of `EnetOptions::room`.
+pub const MAX_ROOM_BYTES: usize = 64;
+/// Most bytes of `EnetOptions::token`.
+pub const MAX_TOKEN_BYTES: usize = 512;
 
 impl Default for EnetOptions {
     fn default() -> EnetOptions {
-        EnetOptions { max_clients: 64, timeout_ms: 3000, max_messages_per_s: 1000 }
+        EnetOptions {
+            max_clients: 64,
+            timeout_ms: 3000,
+            max_messages_per_s: 1000,
+            room: String::new(),
+            token: Vec::new(),
+        }
+    }
+}
+
+impl EnetOptions {
+    /// Checks the sizes a hello can carry.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.room.len() > MAX_ROOM_BYTES {
+            let why = "the room is at most 64 bytes";
+            return Err(Error::BadOption { name: "room (bytes)", value: self.room.len() as u64, why });
+        }
+        if self.token.len() > MAX_TOKEN_BYTES {
+            let why = "the token is at most 512 bytes";
+            return Err(Error::BadOption { name: "token (bytes)", value: self.token.len() as u64, why });
+        }
+        Ok(())
+    }
+}
+
+/// A client's hello as a host reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hello {
+    pub version: u8,
+    /// The zen peer id it joins as; 0 for a relay.
+    pub peer: u64,
+    /// The room it asks for ("" for none).
+    pub room: String,
+    /// The token it shows (empty for none).
+    pub token: Vec<u8>,
+}
+
+impl Hello {
+    /// The hello's bytes: room and token only when either is set, so a plain client's
+    /// hello is what hosts before 1.2 expect.
+    pub(crate) fn encode(peer: u64, room: &str, token: &[u8]) -> Vec<u8> {
+        let mut hello = Vec::from(MAGIC);
+        hello.extend([LINK_VERSION, HELLO]);
+        put_varint(&mut hello, peer);
+        if !room.is_empty() || !token.is_empty() {
+            put_varint(&mut hello, room.len() as u64);
+            hello.extend_from_slice(room.as_bytes());
+            put_varint(&mut hello, token.len() as u64);
+            hello.extend_from_slice(token);
+        }
+        hello
+    }
+
+    /// A hello; `None` if it is not one (or is malformed).
+    pub(crate) fn parse(body: &[u8]) -> Option<Hello> {
+        let mut r = Reader::new(body);
+        if r.bytes(2).ok()? != MAGIC {
+            return None;
+        }
+        let version = r.byte().ok()?;
+        if r.byte().ok()? != HELLO {
+            return None;
+        }
+        let peer = r.varint().ok()?;
+        let (mut room, mut token) = (String::new(), Vec::new());
+        if !r.is_empty() {
+            let n = r.varint().ok()?;
+            let raw = r.bytes(n).ok().filter(|b| b.len() <= MAX_ROOM_BYTES)?;
+            room = std::str::from_utf8(raw).ok()?.to_owned();
+            let n = r.varint().ok()?;
+            token = r.bytes(n).ok().filter(|b| b.len() <= MAX_TOKEN_BYTES)?.to_vec();
+        }
+        r.is_empty().then_some(Hello { version, peer, room, token })
     }
 }
 
@@ -104,18 +189,18 @@ struct Conn {
 
 /// Data messages a connection may still send now (refilled at `max_messages_per_s`, a
 /// burst of one second's worth), so one peer cannot flood the others.
-struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     refilled_ms: u64,
 }
 
 impl Bucket {
-    fn full(rate: u32, now_ms: u64) -> Bucket {
+    pub(crate) fn full(rate: u32, now_ms: u64) -> Bucket {
         Bucket { tokens: rate as f64, refilled_ms: now_ms }
     }
 
     /// Takes a token; false when none is left (the message is dropped and counted).
-    fn take(&mut self, rate: u32, now_ms: u64) -> bool {
+    pub(crate) fn take(&mut self, rate: u32, now_ms: u64) -> bool {
         let rate = rate as f64;
         let elapsed = now_ms.saturating_sub(self.refilled_ms);
         self.tokens = (self.tokens + elapsed as f64 * rate / 1000.0).min(rate);
@@ -166,13 +251,16 @@ pub struct EnetLink<S: Socket = UdpSocket> {
     max_rate: u32,
     /// Why the host refused this client, once it has.
     refused: Option<String>,
+    /// `EnetOptions::room` and `token`: what a client's hello names, what a host admits.
+    room: String,
+    token: Vec<u8>,
 }
 
-fn io(e: impl std::fmt::Display) -> Error {
+pub(crate) fn io(e: impl std::fmt::Display) -> Error {
     Error::Transport(e.to_string())
 }
 
-fn new_host<S: Socket>(socket: S, peers: usize, clock: Option<Clock>) -> Result<Host<S>, Error> {
+pub(crate) fn new_host<S: Socket>(socket: S, peers: usize, clock: Option<Clock>) -> Result<Host<S>, Error> {
     let mut settings = HostSettings { peer_limit: peers, channel_limit: CHANNELS, ..HostSettings::default() };
     if let Some(clock) = clock {
         settings.seed = Some(clock.seed);
@@ -192,13 +280,13 @@ fn own_id(me: Option<u64>) -> Result<u64, Error> {
     me.map_or(Ok(0), |p| PeerId::checked(p).map(PeerId::get))
 }
 
-fn bind(addr: SocketAddr) -> Result<UdpSocket, Error> {
+pub(crate) fn bind(addr: SocketAddr) -> Result<UdpSocket, Error> {
     UdpSocket::bind(addr).map_err(|e| io(format!("cannot bind {addr}: {e}")))
 }
 
 /// A virtual clock and random seed for the ENet hosts of a simulated wire.
 #[derive(Clone)]
-struct Clock {
+pub(crate) struct Clock {
     ms: Arc<AtomicU64>,
     seed: u32,
 }
@@ -251,6 +339,7 @@ impl<S: Socket> EnetLink<S> {
         clock: Option<Clock>,
     ) -> Result<EnetLink<S>, Error> {
         let me = own_id(me)?;
+        opts.check()?;
         let host = new_host(socket, opts.max_clients.max(1), clock)?;
         Ok(EnetLink::with(me, host, Role::Host { clients: BTreeMap::new(), carried: Vec::new() }, opts))
     }
@@ -263,6 +352,7 @@ impl<S: Socket> EnetLink<S> {
         clock: Option<Clock>,
     ) -> Result<EnetLink<S>, Error> {
         let me = own_id(me)?;
+        opts.check()?;
         let mut host = new_host(socket, 1, clock)?;
         let peer = host.connect(host_addr, CHANNELS, 0).map_err(|e| io(format!("connect: {e:?}")))?;
         peer.set_timeout(32, opts.timeout_ms, opts.timeout_ms.saturating_mul(2));
@@ -272,6 +362,7 @@ impl<S: Socket> EnetLink<S> {
 
     fn mesh_on(socket: S, me: u64, opts: &EnetOptions, clock: Option<Clock>) -> Result<EnetLink<S>, Error> {
         let me = PeerId::checked(me)?.get();
+        opts.check()?;
         let host = new_host(socket, opts.max_clients.max(1), clock)?;
         Ok(EnetLink::with(me, host, Role::Mesh { conns: BTreeMap::new() }, opts))
     }
@@ -299,7 +390,8 @@ impl<S: Socket> EnetLink<S> {
     fn with(me: u64, host: Host<S>, role: Role, opts: &EnetOptions) -> EnetLink<S> {
         let (events, stats) = (VecDeque::new(), LinkStats::default());
         let (timeout_ms, max_rate) = (opts.timeout_ms, opts.max_messages_per_s.max(1));
-        EnetLink { me, host, role, events, stats, timeout_ms, max_rate, refused: None }
+        let (room, token) = (opts.room.clone(), opts.token.clone());
+        EnetLink { me, host, role, events, stats, timeout_ms, max_rate, refused: None, room, token }
     }
 
     /// The peer id this link joined as; 0 for a relay.
@@ -348,7 +440,7 @@ impl<S: Socket> EnetLink<S> {
     }
 
     /// A data frame: the original sender, the destination (0 for all), the message.
-    fn frame(from: u64, to: u64, bytes: &[u8]) -> (u8, Packet) {
+    pub(crate) fn frame(from: u64, to: u64, bytes: &[u8]) -> (u8, Packet) {
         let mut f = Vec::with_capacity(bytes.len() + 20);
         put_varint(&mut f, from);
         put_varint(&mut f, to);
@@ -412,9 +504,7 @@ impl<S: Socket> EnetLink<S> {
             Role::Host { .. } => false,
         };
         if says_hello {
-            let mut hello = Vec::from(MAGIC);
-            hello.extend([LINK_VERSION, HELLO]);
-            put_varint(&mut hello, self.me);
+            let hello = Hello::encode(self.me, &self.room, &self.token);
             self.control(peer, &hello);
         }
     }
@@ -496,13 +586,13 @@ impl<S: Socket> EnetLink<S> {
                 _ => return false,
             }
         } else {
-            let Some((version, id)) = parse_hello(body) else { return false };
+            let Some(Hello { version, peer: id, room, token }) = Hello::parse(body) else { return false };
             let refusal = if version != LINK_VERSION {
                 Some(format!("link version {version}, the peer speaks {LINK_VERSION}"))
             } else if PeerId::checked(id).is_err() || id == self.me {
                 Some(format!("peer id {id} is invalid here"))
             } else {
-                None
+                self.admits(&room, &token).err()
             };
             if let Some(why) = refusal {
                 self.refuse(from, &why);
@@ -548,6 +638,17 @@ impl<S: Socket> EnetLink<S> {
         }
     }
 
+    /// Whether a hello's room and token are what this host (or mesh peer) asks for.
+    fn admits(&self, room: &str, token: &[u8]) -> Result<(), String> {
+        if !self.room.is_empty() && room != self.room {
+            return Err(format!("room {room:?} is not this session's"));
+        }
+        if !self.token.is_empty() && token != self.token.as_slice() {
+            return Err("the token is not this session's".into());
+        }
+        Ok(())
+    }
+
     /// Tells the other end of `to` why it is refused, then disconnects it (once the
     /// refusal is out).
     fn refuse(&mut self, to: PeerID, why: &str) {
@@ -561,7 +662,7 @@ impl<S: Socket> EnetLink<S> {
 
     /// A client's first control message: its hello.
     fn on_hello(&mut self, from: PeerID, body: &[u8]) -> bool {
-        let Some((version, id)) = parse_hello(body) else { return false };
+        let Some(Hello { version, peer: id, room, token }) = Hello::parse(body) else { return false };
         let refusal = if version != LINK_VERSION {
             Some(format!("link version {version}, the host speaks {LINK_VERSION}"))
         } else if id != 0 && PeerId::checked(id).is_err() {
@@ -569,7 +670,7 @@ impl<S: Socket> EnetLink<S> {
         } else if id != 0 && self.host_has(id) {
             Some(format!("peer id {id} is already taken"))
         } else {
-            None
+            self.admits(&room, &token).err()
         };
         if let Some(why) = refusal {
             self.refuse(from, &why);
@@ -794,19 +895,6 @@ impl<S: Socket> EnetLink<S> {
         }
         self.host.flush();
     }
-}
-
-fn parse_hello(body: &[u8]) -> Option<(u8, u64)> {
-    let mut r = Reader::new(body);
-    if r.bytes(2).ok()? != MAGIC {
-        return None;
-    }
-    let version = r.byte().ok()?;
-    if r.byte().ok()? != HELLO {
-        return None;
-    }
-    let id = r.varint().ok()?;
-    r.is_empty().then_some((version, id))
 }
 
 impl<S: Socket> Link for EnetLink<S> {

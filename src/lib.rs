@@ -44,6 +44,7 @@ mod events;
 #[allow(unsafe_code)]
 pub mod ffi;
 mod forgery;
+mod gateway;
 mod handle;
 mod ids;
 mod link;
@@ -68,9 +69,13 @@ pub use bridge::{Bridge, BridgeStats, BridgeThread};
 pub use bus::{Bus, BusEndpoint};
 pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
 pub use driver::Driver;
-pub use enet::{EnetLink, EnetOptions, EnetSim, EnetSimAddr, EnetSimSocket, DATAGRAM_BYTES};
+pub use enet::{
+    EnetLink, EnetOptions, EnetSim, EnetSimAddr, EnetSimSocket, Hello, DATAGRAM_BYTES, MAX_ROOM_BYTES,
+    MAX_TOKEN_BYTES,
+};
 pub use error::Error;
 pub use events::{ChangeEvent, ChangeKind};
+pub use gateway::{check_room, Admit, Gateway, GatewayEvent, GatewayStats};
 pub use link::{pump, Link, LinkEvent, LinkStats, Pumped, Relay};
 pub use metrics::{Histogram, Metrics, PeerLag};
 pub use policy::{Candidate, MergeFn, Policy};

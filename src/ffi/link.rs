@@ -6,7 +6,7 @@
 #![allow(non_camel_case_types)]
 
 use super::boundary::{
-    guard, guard_infallible, out, reentrant, sized_in, sized_out, text, with_cell, Entered, Growable,
+    bytes, guard, guard_infallible, out, reentrant, sized_in, sized_out, text, with_cell, Entered, Growable,
 };
 use super::handles::{
     self, get_from, insert_into, remove_from, ContextCell, Poison, Table, KIND_BUS, KIND_ENDPOINT,
@@ -85,6 +85,17 @@ pub struct zen_enet_options_t {
     /// Most data messages a host takes from one client per second (a one-second burst
     /// allowed); the rest are dropped and counted as rejected. A game sends 60 to 200.
     pub max_messages_per_s: u32,
+    /// The room a client asks for in its hello (`room_len` bytes of UTF-8, at most 64;
+    /// NULL with 0 for none). A host with a room refuses clients that name another; a
+    /// zen-relay gateway keeps rooms apart. Since 1.2.
+    pub room: *const c_char,
+    pub room_len: usize,
+    /// The token a client shows in its hello (at most 512 bytes; NULL with 0 for none). A
+    /// host with a token refuses clients that show another; a zen-relay gateway checks it
+    /// against the room and peer id. The library copies both when the link opens.
+    /// Since 1.2.
+    pub token: *const u8,
+    pub token_len: usize,
 }
 
 impl Growable for zen_enet_options_t {}
@@ -95,6 +106,10 @@ fn enet_options_out(o: &EnetOptions) -> zen_enet_options_t {
         max_clients: o.max_clients.min(u32::MAX as usize) as u32,
         timeout_ms: o.timeout_ms,
         max_messages_per_s: o.max_messages_per_s,
+        room: std::ptr::null(),
+        room_len: 0,
+        token: std::ptr::null(),
+        token_len: 0,
     }
 }
 
@@ -371,6 +386,8 @@ unsafe fn enet_options(opts: *const zen_enet_options_t) -> Result<EnetOptions, F
         max_clients: o.max_clients as usize,
         timeout_ms: o.timeout_ms,
         max_messages_per_s: o.max_messages_per_s,
+        room: unsafe { text(o.room, o.room_len, "opts.room") }?.to_owned(),
+        token: unsafe { bytes(o.token, o.token_len, "opts.token") }?.to_vec(),
     })
 }
 

@@ -211,7 +211,65 @@ static void test_enet_mesh_converges(void) {
   }
 }
 
+/* A host with a room and a token (a session password) admits a client that names both
+ * and refuses one that shows another token, with the reason. */
+static void test_enet_room_and_token(void) {
+  zen_enet_options_t o;
+  CHECK_OK(zen_enet_options_default(&o));
+  CHECK(o.room == NULL && o.room_len == 0 && o.token == NULL && o.token_len == 0);
+  o.room = "arena";
+  o.room_len = 5;
+  o.token = (const uint8_t *)"secret";
+  o.token_len = 6;
+  const char *any = "127.0.0.1:0";
+  zen_endpoint_t host = {0};
+  CHECK_OK(zen_enet_listen(any, strlen(any), 1, &o, &host));
+  uint16_t port = 0;
+  CHECK_OK(zen_endpoint_local_port(host, &port));
+  char addr[32];
+  int n = snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)port);
+  zen_endpoint_t good = {0}, bad = {0};
+  CHECK_OK(zen_enet_connect(addr, (size_t)n, 2, &o, &good));
+  o.token = (const uint8_t *)"guess!";
+  CHECK_OK(zen_enet_connect(addr, (size_t)n, 3, &o, &bad));
+  zen_context_t h = new_ctx(1), g = new_ctx(2), b = new_ctx(3);
+  zen_status_t st = ZEN_OK;
+  uint64_t start = now_ms();
+  while ((st == ZEN_OK || metrics_of(g).peers != 1) && now_ms() < start + 10000) {
+    CHECK_OK(zen_endpoint_pump(h, host, now_ms()));
+    CHECK_OK(zen_endpoint_pump(g, good, now_ms()));
+    if (st == ZEN_OK) st = zen_endpoint_pump(b, bad, now_ms());
+    nap();
+  }
+  CHECK(st == ZEN_ERR_TRANSPORT && strstr(last_error(), "token") != NULL);
+  CHECK(metrics_of(g).peers == 1 && metrics_of(h).peers == 1);
+  /* Limits: a room over 64 bytes, a room that is not UTF-8, a token with NULL bytes. */
+  char long_room[80];
+  memset(long_room, 'r', sizeof long_room);
+  o.room = long_room;
+  o.room_len = sizeof long_room;
+  zen_endpoint_t none = {0};
+  CHECK_STATUS(zen_enet_connect(addr, (size_t)n, 4, &o, &none), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "room") != NULL);
+  o.room = "\xff";
+  o.room_len = 1;
+  CHECK_STATUS(zen_enet_connect(addr, (size_t)n, 4, &o, &none), ZEN_ERR_INVALID_UTF8);
+  o.room = NULL;
+  o.room_len = 0;
+  o.token = NULL;
+  o.token_len = 3;
+  CHECK_STATUS(zen_enet_connect(addr, (size_t)n, 4, &o, &none), ZEN_ERR_NULL_ARGUMENT);
+  CHECK(none.id == 0);
+  zen_endpoint_free(bad);
+  zen_endpoint_free(good);
+  zen_endpoint_free(host);
+  zen_context_free(b);
+  zen_context_free(g);
+  zen_context_free(h);
+}
+
 static const zen_test_case CASES[] = {
+    {"enet_room_and_token", test_enet_room_and_token},
     {"enet_host_and_client_converge_on_threads", test_enet_host_and_client_converge_on_threads},
     {"enet_errors", test_enet_errors},
     {"enet_mesh_converges", test_enet_mesh_converges},

@@ -1013,10 +1013,25 @@ class EnetOptions {
   EnetOptions& timeout_ms(std::uint32_t v) noexcept { return o_.timeout_ms = v, *this; }
   // Most data messages a host takes from one client per second (the rest are dropped).
   EnetOptions& max_messages_per_s(std::uint32_t v) noexcept { return o_.max_messages_per_s = v, *this; }
-  const zen_enet_options_t& capi() const noexcept { return o_; }
+  // The room a client asks for (a host with a room refuses others; a zen-relay gateway
+  // keeps rooms apart) and the token it shows (a host with a token refuses others; a
+  // gateway checks it). Copied here. Since 1.2.
+  EnetOptions& room(std::string_view v) { return room_.assign(v.data(), v.size()), *this; }
+  EnetOptions& token(std::string_view v) { return token_.assign(v.data(), v.size()), *this; }
+  // The C struct, pointing into this object: valid while it lives unchanged.
+  zen_enet_options_t capi() const noexcept {
+    zen_enet_options_t o = o_;
+    o.room = room_.data();
+    o.room_len = room_.size();
+    o.token = reinterpret_cast<const std::uint8_t*>(token_.data());
+    o.token_len = token_.size();
+    return o;
+  }
 
  private:
   zen_enet_options_t o_{};
+  std::string room_;
+  std::string token_;
 };
 
 // One peer's link: a place on a `Bus`, or an ENet host or client (`enet_listen`,
@@ -1060,7 +1075,8 @@ class Endpoint {
   static Result<Endpoint> enet_listen(std::string_view addr, std::uint64_t peer_id,
                                       const EnetOptions& opts = EnetOptions()) {
     zen_endpoint_t e{};
-    zen_status_t s = zen_enet_listen(addr.data(), addr.size(), peer_id, &opts.capi(), &e);
+    const zen_enet_options_t c_opts = opts.capi();
+    zen_status_t s = zen_enet_listen(addr.data(), addr.size(), peer_id, &c_opts, &e);
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }
@@ -1069,7 +1085,8 @@ class Endpoint {
   static Result<Endpoint> enet_connect(std::string_view host_addr, std::uint64_t peer_id,
                                        const EnetOptions& opts = EnetOptions()) {
     zen_endpoint_t e{};
-    zen_status_t s = zen_enet_connect(host_addr.data(), host_addr.size(), peer_id, &opts.capi(), &e);
+    const zen_enet_options_t c_opts = opts.capi();
+    zen_status_t s = zen_enet_connect(host_addr.data(), host_addr.size(), peer_id, &c_opts, &e);
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }
@@ -1077,7 +1094,8 @@ class Endpoint {
   // peers the bridge carries (a server's rooms on threads behind one port).
   static Result<Endpoint> enet_listen_relay(std::string_view addr, const EnetOptions& opts = EnetOptions()) {
     zen_endpoint_t e{};
-    zen_status_t s = zen_enet_listen_relay(addr.data(), addr.size(), &opts.capi(), &e);
+    const zen_enet_options_t c_opts = opts.capi();
+    zen_status_t s = zen_enet_listen_relay(addr.data(), addr.size(), &c_opts, &e);
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }
@@ -1085,7 +1103,8 @@ class Endpoint {
   // only the peers the bridge carries (a game's threads behind one socket).
   static Result<Endpoint> enet_connect_relay(std::string_view host_addr, const EnetOptions& opts = EnetOptions()) {
     zen_endpoint_t e{};
-    zen_status_t s = zen_enet_connect_relay(host_addr.data(), host_addr.size(), &opts.capi(), &e);
+    const zen_enet_options_t c_opts = opts.capi();
+    zen_status_t s = zen_enet_connect_relay(host_addr.data(), host_addr.size(), &c_opts, &e);
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }
@@ -1095,7 +1114,8 @@ class Endpoint {
   static Result<Endpoint> enet_mesh(std::string_view addr, std::uint64_t peer_id,
                                     const EnetOptions& opts = EnetOptions()) {
     zen_endpoint_t e{};
-    zen_status_t s = zen_enet_mesh(addr.data(), addr.size(), peer_id, &opts.capi(), &e);
+    const zen_enet_options_t c_opts = opts.capi();
+    zen_status_t s = zen_enet_mesh(addr.data(), addr.size(), peer_id, &c_opts, &e);
     if (s != ZEN_OK) return Result<Endpoint>::from(s);
     return Endpoint(e);
   }

@@ -898,6 +898,34 @@ ZEN_TEST(a_host_and_a_client_converge_over_enet_on_loopback) {
   CHECK_ERR(eh.dial("127.0.0.1:9"), ZEN_ERR_INVALID_ARGUMENT);  // a host does not dial
 }
 
+ZEN_TEST(a_host_with_a_room_and_token_admits_its_players_only) {
+  auto host = make(1);
+  auto guest = make(2);
+  auto intruder = make(3);
+  auto session = zen::EnetOptions().timeout_ms(2000).room("arena").token("secret");
+  auto eh = zen::Endpoint::enet_listen("127.0.0.1:0", 1, session).value();
+  std::string at = "127.0.0.1:" + std::to_string(eh.local_port().value());
+  auto eg = zen::Endpoint::enet_connect(at, 2, session).value();
+  auto ei = zen::Endpoint::enet_connect(at, 3, zen::EnetOptions().room("arena").token("guess")).value();
+  CHECK(session.capi().room_len == 5 && session.capi().token_len == 6);
+  auto start = std::chrono::steady_clock::now();
+  zen::Status refused;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+    std::uint64_t now = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+    CHECK_OK(eh.pump(host, now));
+    CHECK_OK(eg.pump(guest, now));
+    if (refused) refused = ei.pump(intruder, now);
+    if (!refused && guest.metrics().value().peers == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK_ERR(refused, ZEN_ERR_TRANSPORT);
+  CHECK(refused.error().message().find("token") != std::string::npos);
+  CHECK(host.metrics().value().peers == 1);
+  CHECK_ERR(zen::Endpoint::enet_connect(at, 4, zen::EnetOptions().room(std::string(65, 'r'))),
+            ZEN_ERR_INVALID_ARGUMENT);
+}
+
 ZEN_TEST(two_mesh_peers_dial_each_other_and_converge) {
   auto a = make(1);
   auto b = make(2);

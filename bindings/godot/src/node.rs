@@ -41,6 +41,13 @@ pub struct ZenCrdtContext {
     #[export]
     #[init(val = 3000)]
     enet_timeout_ms: i64,
+    /// For the node's own ENet link: the room a client asks for, and the token it shows
+    /// (a zen-relay gateway needs both); a host or mesh peer with them refuses clients
+    /// that name another room or show another token. Read when the link opens.
+    #[export]
+    enet_room: GString,
+    #[export]
+    enet_token: GString,
     session: Option<Session>,
     base: Base<Node>,
 }
@@ -540,7 +547,12 @@ impl ZenCrdtContext {
             return None;
         }
         let timeout_ms = self.enet_timeout_ms.clamp(1, u32::MAX as i64) as u32;
-        let opts = EnetOptions { timeout_ms, ..EnetOptions::default() };
+        let opts = EnetOptions {
+            timeout_ms,
+            room: self.enet_room.to_string(),
+            token: self.enet_token.to_string().into_bytes(),
+            ..EnetOptions::default()
+        };
         let Some(s) = self.session.as_mut() else {
             godot_error!("ZenCrdtContext: {what}: no session yet (set peer_id, or call start)");
             return None;

@@ -533,21 +533,36 @@ proc default_enet_options*(): zen_enet_options_t =
   ## The default ENet settings (64 clients, a 3 s timeout); change fields, then pass on.
   check zen_enet_options_default(addr result), "zen_enet_options_default"
 
-proc enet_listen*(address: string, peer_id: uint64, options = default_enet_options()): CrdtEndpoint =
+template with_session(opts: var zen_enet_options_t, room, token: string) =
+  ## Points the options at `room` and `token` (which outlive the call that copies them).
+  if room.len > 0:
+    opts.room = room.cstring
+    opts.room_len = csize_t(room.len)
+  if token.len > 0:
+    opts.token = cast[ptr uint8](token.cstring)
+    opts.token_len = csize_t(token.len)
+
+proc enet_listen*(address: string, peer_id: uint64, options = default_enet_options(),
+                  room = "", token = ""): CrdtEndpoint =
   ## An ENet listen host for the context of `peer_id`, bound to `address`
   ## ("0.0.0.0:7000"; port 0 picks a free one, see `local_port`). Clients connect to it
   ## and it forwards between them, so only it must be reachable. Boop with it like a
-  ## bus endpoint. Since 1.1.
+  ## bus endpoint. With a `room` or `token` (1.2), clients naming another room or showing
+  ## another token are refused (a session password). Since 1.1.
   var opts = options
+  opts.with_session(room, token)
   var e: zen_endpoint_t
   check zen_enet_listen(address.cstring, csize_t(address.len), peer_id, addr opts, addr e), "enet_listen"
   result = CrdtEndpoint(peer: peer_id)
   result.handle.h = e
 
-proc enet_connect*(host_address: string, peer_id: uint64, options = default_enet_options()): CrdtEndpoint =
-  ## An ENet client of the host at `host_address` ("192.0.2.7:7000"). If the host
-  ## refuses it, `boop` raises ZEN_ERR_TRANSPORT with the reason.
+proc enet_connect*(host_address: string, peer_id: uint64, options = default_enet_options(),
+                   room = "", token = ""): CrdtEndpoint =
+  ## An ENet client of the host at `host_address` ("192.0.2.7:7000"), asking for `room`
+  ## and showing `token` (1.2; a zen-relay gateway needs both). If the host refuses it,
+  ## `boop` raises ZEN_ERR_TRANSPORT with the reason.
   var opts = options
+  opts.with_session(room, token)
   var e: zen_endpoint_t
   check zen_enet_connect(host_address.cstring, csize_t(host_address.len), peer_id, addr opts,
                          addr e), "enet_connect"

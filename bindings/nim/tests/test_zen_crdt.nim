@@ -610,6 +610,35 @@ suite "transport glue":
     chan.close()
     done.close()
 
+suite "rooms and tokens":
+  scenario "a host with a room and token admits its players and refuses a wrong token":
+    let h = CrdtContext.init(1)
+    let g = CrdtContext.init(2)
+    let i = CrdtContext.init(3)
+    var o = default_enet_options()
+    o.timeout_ms = 2000
+    let eh = enet_listen("127.0.0.1:0", 1, o, room = "arena", token = "secret")
+    let at = "127.0.0.1:" & $eh.local_port
+    let eg = enet_connect(at, 2, o, room = "arena", token = "secret")
+    let ei = enet_connect(at, 3, o, room = "arena", token = "guess")
+    var refused = ""
+    var now = 0'u64
+    for _ in 0 ..< 5000:
+      now += 2
+      h.boop(eh, now)
+      g.boop(eg, now)
+      if refused.len == 0:
+        try:
+          i.boop(ei, now)
+        except ZenCrdtError as e:
+          check e.status == ZEN_ERR_TRANSPORT
+          refused = e.msg
+      if refused.len > 0 and g.metrics.peers == 1: break
+      sleep 2
+    check "token" in refused
+    check g.metrics.peers == 1
+    expect_status ZEN_ERR_INVALID_ARGUMENT: discard enet_connect(at, 4, o, room = "r".repeat(65))
+
 suite "the simulator":
   scenario "four players on a lossy, partitioned network converge":
     let net = CrdtNet.init(9, latency_ms = 20, jitter_ms = 10, loss = 0.05, duplicate = 0.01)

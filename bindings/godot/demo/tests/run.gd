@@ -93,6 +93,28 @@ func _initialize() -> void:
 	check(guest.get_link_stats()["received"] > 0, "link stats")
 	guest.close_link()
 	check(guest.get_metrics()["peers"] == 0, "closing the link drops its members")
+	# A room and token: a guest showing the wrong token is refused by the host.
+	var locked := ZenCrdtContext.new()
+	locked.use_scene_multiplayer = false
+	locked.peer_id = 8
+	locked.enet_room = "arena"
+	locked.enet_token = "secret"
+	root.add_child(locked)
+	var locked_port := locked.enet_listen("127.0.0.1:0")
+	var wrong := ZenCrdtContext.new()
+	wrong.use_scene_multiplayer = false
+	wrong.peer_id = 9
+	wrong.enet_room = "arena"
+	wrong.enet_token = "guess"
+	root.add_child(wrong)
+	check(wrong.enet_connect("127.0.0.1:%d" % locked_port), "connect with a wrong token")
+	start = Time.get_ticks_msec()
+	while Time.get_ticks_msec() - start < 2000:
+		locked.tick(Time.get_ticks_msec())
+		wrong.tick(Time.get_ticks_msec())
+		OS.delay_msec(1)
+	check(locked.get_metrics()["peers"] == 0, "the wrong token was refused")
+
 	# Save and load: a node started from the host's save holds the door, and a running
 	# node refuses to load over its session.
 	var saved := host.save_state()

@@ -171,6 +171,10 @@ type
   zen_enet_options_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
     max_clients*, timeout_ms*, max_messages_per_s*: uint32
+    room*: cstring          ## 1.2: the room a client asks for (room_len bytes)
+    room_len*: csize_t
+    token*: ptr uint8       ## 1.2: the token a client shows (token_len bytes)
+    token_len*: csize_t
   zen_endpoint_stats_t* {.importc, header: zenHeader, bycopy.} = object
     struct_size*: csize_t
     sent*, bytes_sent*, received*, bytes_received*, dropped*, rejected*: uint64
