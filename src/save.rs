@@ -33,7 +33,7 @@ use crate::ids::{Clock, PeerId, Seq};
 use crate::policy::Policy;
 use crate::seqwindow::SeqWindow;
 use crate::storage::{Payload, ValueDoc};
-use crate::table::{PendingWrite, StreamRef};
+use crate::table::{SavedValue, StreamRef};
 use crate::value::{Value, ValueType};
 use crate::view::{Mode, SyncState};
 use std::collections::HashSet;
@@ -45,24 +45,6 @@ const MAGIC: &[u8; 7] = b"ZENSAVE";
 pub const SAVE_VERSION: u8 = 1;
 /// Most streams a save may name (the sync engine's own bound).
 const MAX_STREAMS: usize = 4096;
-
-/// One value as saved.
-pub(crate) struct SavedValue {
-    pub id: String,
-    pub ty: ValueType,
-    pub policy: Policy,
-    pub meta_known: bool,
-    pub meta_unwritten: bool,
-    pub mode: Mode,
-    pub acked: Option<Value>,
-    pub acked_removed: bool,
-    pub shows_local: bool,
-    pub state: SyncState,
-    pub pending: Option<PendingWrite>,
-    pub announce_seq: Seq,
-    pub streams: Vec<StreamRef>,
-    pub doc: ValueDoc,
-}
 
 /// A decoded save, checked, not yet a context.
 struct Saved {

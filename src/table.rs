@@ -103,6 +103,24 @@ impl Book {
     }
 }
 
+/// One value as a save holds it (`save` decodes it, `restore` adds it).
+pub(crate) struct SavedValue {
+    pub id: String,
+    pub ty: ValueType,
+    pub policy: Policy,
+    pub meta_known: bool,
+    pub meta_unwritten: bool,
+    pub mode: Mode,
+    pub acked: Option<Value>,
+    pub acked_removed: bool,
+    pub shows_local: bool,
+    pub state: SyncState,
+    pub pending: Option<PendingWrite>,
+    pub announce_seq: Seq,
+    pub streams: Vec<StreamRef>,
+    pub doc: ValueDoc,
+}
+
 /// The table's own marks on a value. Private: only the table's methods set them, each
 /// together with the list it stands for.
 struct Marks {
@@ -332,7 +350,7 @@ impl ValueTable {
     /// Adds a value from a save (see `save`): its document, slots and what reads showed
     /// as saved, a `Created` event queued, rechecked at the next tick (alone, it becomes
     /// LocalOnly; with members, Converged once they hold it).
-    pub fn restore(&mut self, saved: crate::save::SavedValue) -> Result<ValueIndex, Error> {
+    pub fn restore(&mut self, saved: SavedValue) -> Result<ValueIndex, Error> {
         let s = saved;
         let i = self.insert(&s.id, s.ty, s.policy, s.mode)?;
         let dirty = s.pending.is_some() || s.meta_unwritten;

@@ -11,6 +11,7 @@
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::log;
+
 use crate::nats::{self, Buckets, Change, Members, Presence};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -255,7 +256,7 @@ impl RoomTask {
                     }
                 },
                 Some(msg) = sub.next() => {
-                    let (Ok(to), Some(from)) = (nats::addressed(&msg.subject), nats::sender(&msg)) else { continue };
+                    let (Some(to), Some(from)) = (nats::addressed(&msg.subject), nats::sender(&msg)) else { continue };
                     let _ = self.to_enet.send(ToEnet::Deliver { room: room.clone(), from, to, bytes: msg.payload });
                 }
                 Some(entry) = watch.next() => {

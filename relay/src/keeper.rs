@@ -14,6 +14,7 @@
 use crate::auth::KEEPER_PEER;
 use crate::config::Config;
 use crate::log;
+
 use crate::nats::{self, Buckets, Change, Members, Presence};
 use futures::StreamExt;
 use std::collections::HashSet;
@@ -160,7 +161,7 @@ impl RoomKeeper {
         loop {
             tokio::select! {
                 Some(msg) = sub.next() => {
-                    let (Ok(to), Some(from)) = (nats::addressed(&msg.subject), nats::sender(&msg)) else { continue };
+                    let (Some(to), Some(from)) = (nats::addressed(&msg.subject), nats::sender(&msg)) else { continue };
                     if to.is_some_and(|t| t != KEEPER_PEER) {
                         continue;
                     }

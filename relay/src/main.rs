@@ -10,14 +10,8 @@
 //! Players connect to any gateway over ENet; gateways and keepers meet in NATS (see
 //! `nats` for the subjects and buckets). Every setting is in `config`.
 
-mod auth;
-mod config;
-mod gateway;
-mod keeper;
-mod log;
-mod nats;
-
-use config::Config;
+use zen_relay::config::Config;
+use zen_relay::{auth, gateway, keeper};
 
 fn usage() -> String {
     "usage: zen-relay gateway|keeper|all [--config FILE] [--name value ...]\n       \

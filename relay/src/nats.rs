@@ -35,14 +35,14 @@ pub fn peer_subject(room: &str, peer: u64) -> String {
     format!("zen.r.{room}.p.{peer}")
 }
 
-/// What a room subject addresses: `None` for a broadcast, `Some(peer)`; `Err` for a
-/// subject that is neither.
-pub fn addressed(subject: &str) -> Result<Option<u64>, ()> {
+/// What a room subject addresses: `Some(None)` every member (a broadcast),
+/// `Some(Some(peer))` one; `None` for a subject that is neither.
+pub fn addressed(subject: &str) -> Option<Option<u64>> {
     let mut parts = subject.rsplitn(3, '.');
     match (parts.next(), parts.next()) {
-        (Some("b"), _) => Ok(None),
-        (Some(peer), Some("p")) => peer.parse().map(Some).map_err(|_| ()),
-        _ => Err(()),
+        (Some("b"), _) => Some(None),
+        (Some(peer), Some("p")) => peer.parse().ok().map(Some),
+        _ => None,
     }
 }
 
@@ -201,10 +201,10 @@ mod tests {
 
     #[test]
     fn subjects_and_presence_values() {
-        assert_eq!(addressed("zen.r.red.b"), Ok(None));
-        assert_eq!(addressed("zen.r.red.p.42"), Ok(Some(42)));
-        assert!(addressed("zen.r.red.x").is_err());
-        assert!(addressed("zen.r.red.p.x").is_err());
+        assert_eq!(addressed("zen.r.red.b"), Some(None));
+        assert_eq!(addressed("zen.r.red.p.42"), Some(Some(42)));
+        assert_eq!(addressed("zen.r.red.x"), None);
+        assert_eq!(addressed("zen.r.red.p.x"), None);
         assert_eq!(key_peer("red", "red.7"), Some(7));
         assert_eq!(key_peer("red", "redx.7"), None);
         let p = Presence { owner: "gw 1".into(), joined_ms: 99 };

