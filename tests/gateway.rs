@@ -212,6 +212,31 @@ fn hellos_are_refused_with_a_reason_and_forgeries_dropped() {
     assert_eq!(players[0].ctx.metrics().messages_rejected, 0, "nothing forged reached a player");
 }
 
+/// A player sending more than `max_messages_per_s` has the rest dropped and counted;
+/// the room still converges (the protocol repairs what was dropped).
+#[test]
+fn a_flood_is_rate_limited_and_counted() {
+    let o = EnetOptions { timeout_ms: 1000, max_messages_per_s: 20, ..EnetOptions::default() };
+    let mut gates = vec![Gateway::listen("127.0.0.1:0".parse().unwrap(), &o, admit()).unwrap()];
+    let at = gates[0].local_addr().unwrap();
+    let mut players = vec![player(1, "red", at), player(2, "red", at)];
+    write_own(&mut players);
+    run(&mut gates, &mut players, Duration::from_secs(10), |ps| rooms_agree(ps, 2));
+    // 2 s of a write every 2 ms: about 500 messages a second against a budget of 20.
+    let start = Instant::now();
+    let h = players[0].ctx.open("red-p1").unwrap();
+    while start.elapsed() < Duration::from_secs(2) {
+        players[0].ctx.set(h, start.elapsed().as_millis() as i64).unwrap();
+        let now = start.elapsed().as_millis() as u64 + 20_000;
+        for p in players.iter_mut() {
+            pump(&mut p.ctx, &mut p.link, now);
+        }
+        while gates[0].poll().is_some() {}
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(gates[0].stats().flooded > 100, "flooded {}", gates[0].stats().flooded);
+}
+
 /// Two gateways, each with a player of room "red" and of room "blue", joined as a relay
 /// server joins them: every room agrees across gateways, and no message of one room is
 /// handed over under the other's name.

@@ -4,7 +4,9 @@
 //!
 //! It watches presence for rooms with players and claims each with a lease (created
 //! only if absent in `zen-keepers`, renewed by compare-and-set every third of
-//! `lease_ms`): exactly one keeper holds a room. On claim it loads the room's checkpoint
+//! `lease_ms`): exactly one keeper holds a room. A room another keeper holds is tried
+//! again once its lease could have run out, so idle keepers cost NATS little. A held
+//! room stays held when its players leave (a world waits for its owner). On claim it loads the room's checkpoint
 //! (under the keeper's peer id, which never writes, so any keeper may continue it),
 //! joins the room's presence, and from then on takes the room's messages from NATS,
 //! publishes its own (acknowledgements, catch-ups), and checkpoints the room every
@@ -17,7 +19,7 @@ use crate::log;
 
 use crate::nats::{self, Buckets, Change, Members, Presence};
 use futures::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,8 +52,12 @@ pub async fn run(config: Config) -> Result<(), String> {
     log!(who, "watching for rooms, NATS {}", config.nats);
     let mut all =
         buckets.presence.watch_with_history(">").await.map_err(|e| format!("presence watch: {e}"))?;
-    // Rooms with players (by presence), and the rooms held here.
-    let mut wanted: HashSet<String> = HashSet::new();
+    // Players present in each room (by presence keys), when a claim of each room may be
+    // tried next (after a failed one: once the holder's lease could have run out), and
+    // the rooms held here.
+    let mut present: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut next_try: HashMap<String, Instant> = HashMap::new();
+    let retry = Duration::from_millis(config.lease_ms.max(100));
     let held: Arc<parking_lot::Mutex<HashSet<String>>> = Arc::default();
     let counts = Arc::new(Counts::default());
     let mut claim = tokio::time::interval(Duration::from_millis((config.lease_ms / 3).max(100)));
@@ -61,15 +67,35 @@ pub async fn run(config: Config) -> Result<(), String> {
         tokio::select! {
             Some(entry) = all.next() => {
                 let Ok(entry) = entry else { continue };
-                let Some((room, _)) = entry.key.split_once('.') else { continue };
-                let by_player = Presence::decode(&entry.value).is_some_and(|p| !p.owner.starts_with("keeper:"));
-                if entry.operation == async_nats::jetstream::kv::Operation::Put && by_player {
-                    wanted.insert(room.to_owned());
+                let Some((room, peer)) = entry.key.split_once('.') else { continue };
+                let players = present.entry(room.to_owned()).or_default();
+                match entry.operation {
+                    async_nats::jetstream::kv::Operation::Put => {
+                        if Presence::decode(&entry.value).is_some_and(|p| !p.owner.starts_with("keeper:")) {
+                            players.insert(peer.to_owned());
+                        }
+                    }
+                    _ => {
+                        players.remove(peer);
+                    }
                 }
             }
             _ = claim.tick() => {
-                for room in wanted.iter().filter(|r| !held.lock().contains(*r)) {
-                    let Ok(rev) = buckets.leases.create(room, owner.clone().into()).await else { continue };
+                let now = Instant::now();
+                let candidates: Vec<String> = present
+                    .iter()
+                    .filter(|(room, players)| {
+                        !players.is_empty()
+                            && !held.lock().contains(*room)
+                            && next_try.get(*room).is_none_or(|&t| t <= now)
+                    })
+                    .map(|(room, _)| room.clone())
+                    .collect();
+                for room in &candidates {
+                    let Ok(rev) = buckets.leases.create(room, owner.clone().into()).await else {
+                        next_try.insert(room.clone(), now + retry);
+                        continue;
+                    };
                     held.lock().insert(room.clone());
                     log!(who, "room={room}: claimed");
                     let task = RoomKeeper {
@@ -137,6 +163,7 @@ impl RoomKeeper {
 
     async fn keep(self, mut lease: u64) -> Result<(), String> {
         let room = self.room.clone();
+        let max_payload = self.client.server_info().max_payload.saturating_sub(1024);
         let mut ctx = self.load().await?;
         let mut sub = self.client.subscribe(nats::room_subjects(&room)).await.map_err(|e| e.to_string())?;
         let mut watch = self
@@ -182,6 +209,12 @@ impl RoomKeeper {
                 _ = tick.tick() => {
                     ctx.tick(start.elapsed().as_millis() as u64);
                     while let Some(out) = ctx.poll_outbound() {
+                        if out.bytes.len() > max_payload {
+                            // Only with a context option that allows it; the protocol
+                            // retries, and the log says why it cannot arrive.
+                            log!(self.who, "room={room}: a {} byte message is over NATS's payload limit", out.bytes.len());
+                            continue;
+                        }
                         let subject = match out.to {
                             None => nats::broadcast_subject(&room),
                             Some(t) => nats::peer_subject(&room, t),
