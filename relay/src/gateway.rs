@@ -233,7 +233,7 @@ impl RoomTask {
             .watch_with_history(format!("{room}.*"))
             .await
             .map_err(|e| format!("presence watch: {e}"))?;
-        let mut members = Members::new(&self.id);
+        let mut members = Members::new(&self.id, self.ttl);
         let mut beat = tokio::time::interval(self.heartbeat);
         loop {
             tokio::select! {
@@ -278,7 +278,7 @@ impl RoomTask {
                     for (peer, at) in members.local().collect::<Vec<_>>() {
                         self.put(peer, at).await?;
                     }
-                    for p in members.expire(Instant::now(), self.ttl) {
+                    for p in members.expire(Instant::now()) {
                         log!(self.who, "room={room} peer={p}: presence expired");
                         let _ = self.to_enet.send(ToEnet::Uncarry(room.clone(), p));
                     }

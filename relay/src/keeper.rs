@@ -175,10 +175,10 @@ impl RoomKeeper {
         let key = nats::presence_key(&room, KEEPER_PEER);
         let joined = nats::epoch_ms();
         let me = Presence { owner: self.owner.clone(), joined_ms: joined };
-        let mut members = Members::new(&self.owner);
+        let ttl = Duration::from_millis(self.config.presence_ttl_ms.max(1));
+        let mut members = Members::new(&self.owner, ttl);
         members.hold(KEEPER_PEER, joined);
         let start = Instant::now();
-        let ttl = Duration::from_millis(self.config.presence_ttl_ms.max(1));
         let mut tick = tokio::time::interval(Duration::from_millis(ctx.options().tick_interval_ms.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut beat = tokio::time::interval(Duration::from_millis(self.config.heartbeat_ms.max(1)));
@@ -226,7 +226,7 @@ impl RoomKeeper {
                 }
                 _ = beat.tick() => {
                     self.buckets.presence.put(&key, me.encode()).await.map_err(|e| format!("presence: {e}"))?;
-                    for p in members.expire(Instant::now(), ttl) {
+                    for p in members.expire(Instant::now()) {
                         let _ = ctx.remove_peer(p);
                     }
                 }

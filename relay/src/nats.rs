@@ -130,14 +130,16 @@ pub enum Change {
 /// The peers of one room that other processes hold, as presence shows them.
 pub struct Members {
     me: String,
+    /// `presence_ttl_ms`: a key refreshed longer ago than this is a dead holder's.
+    ttl: Duration,
     /// This process's own peers and when each joined here.
     local: HashMap<u64, u64>,
     remote: HashMap<u64, (Presence, Instant)>,
 }
 
 impl Members {
-    pub fn new(me: &str) -> Members {
-        Members { me: me.into(), local: HashMap::new(), remote: HashMap::new() }
+    pub fn new(me: &str, ttl: Duration) -> Members {
+        Members { me: me.into(), ttl, local: HashMap::new(), remote: HashMap::new() }
     }
 
     pub fn hold(&mut self, peer: u64, joined_ms: u64) {
@@ -161,7 +163,11 @@ impl Members {
             }
             kv::Operation::Put => {
                 let p = Presence::decode(&entry.value)?;
-                if p.owner == self.me {
+                // A watch starts with each key's last value: one written longer ago than
+                // the ttl is a dead holder's, not a member (the bucket keeps it a while).
+                let written_ms = (entry.created.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+                let stale = epoch_ms().saturating_sub(written_ms) > self.ttl.as_millis() as u64;
+                if p.owner == self.me || stale {
                     return None;
                 }
                 if let Some(&since) = self.local.get(&peer) {
@@ -176,7 +182,8 @@ impl Members {
     }
 
     /// Peers not refreshed for `ttl`: their holder died.
-    pub fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<u64> {
+    pub fn expire(&mut self, now: Instant) -> Vec<u64> {
+        let ttl = self.ttl;
         let gone: Vec<u64> = self
             .remote
             .iter()
