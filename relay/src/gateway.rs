@@ -85,7 +85,8 @@ pub async fn run(config: Config) -> Result<(), String> {
         }),
     )
     .map_err(|e| e.to_string())?;
-    log!(who, "listening on {} (ENet), NATS {}", config.listen, config.nats);
+    let bound = gw.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    log!(who, "listening on {bound} (ENet), NATS {}", config.nats);
 
     let (to_enet, mut from_rooms) = mpsc::unbounded_channel::<ToEnet>();
     let mut rooms: HashMap<Arc<str>, mpsc::UnboundedSender<ToRoom>> = HashMap::new();
