@@ -887,13 +887,7 @@ impl<S: Socket> EnetLink<S> {
     /// Disconnects from every peer now (they see this peer leave at once, not after the
     /// timeout).
     pub fn close(&mut self) {
-        let peers: Vec<PeerID> = self.host.connected_peers().map(|p| p.id()).collect();
-        for p in peers {
-            if let Some(peer) = self.host.get_peer_mut(p) {
-                peer.disconnect_now(0);
-            }
-        }
-        self.host.flush();
+        disconnect_all(&mut self.host);
     }
 }
 
@@ -990,6 +984,17 @@ impl<S: Socket> Relay for EnetLink<S> {
         self.route(from, to, &bytes, None);
         self.host.flush();
     }
+}
+
+/// Disconnects every peer of `host` now and sends the disconnects.
+pub(crate) fn disconnect_all<S: Socket>(host: &mut Host<S>) {
+    let peers: Vec<PeerID> = host.connected_peers().map(|p| p.id()).collect();
+    for p in peers {
+        if let Some(peer) = host.get_peer_mut(p) {
+            peer.disconnect_now(0);
+        }
+    }
+    host.flush();
 }
 
 /// Removes `peer` from `list`; whether it was there.

@@ -20,8 +20,8 @@
 
 use crate::codec::put_varint;
 use crate::enet::{
-    bind, io, new_host, Bucket, EnetLink, EnetOptions, Hello, CONTROL, JOINED, LEFT, LINK_VERSION,
-    MAX_ROOM_BYTES, REFUSED, WELCOME,
+    bind, disconnect_all, io, new_host, Bucket, EnetLink, EnetOptions, Hello, CONTROL, JOINED, LEFT,
+    LINK_VERSION, MAX_ROOM_BYTES, REFUSED, WELCOME,
 };
 use crate::error::Error;
 use crate::ids::PeerId;
@@ -216,13 +216,7 @@ impl<S: Socket> Gateway<S> {
 
     /// Disconnects every client now.
     pub fn close(&mut self) {
-        let peers: Vec<PeerID> = self.host.connected_peers().map(|p| p.id()).collect();
-        for p in peers {
-            if let Some(peer) = self.host.get_peer_mut(p) {
-                peer.disconnect_now(0);
-            }
-        }
-        self.host.flush();
+        disconnect_all(&mut self.host);
     }
 
     fn service(&mut self) {

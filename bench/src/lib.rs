@@ -25,6 +25,14 @@ pub fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The `q` quantile (0..=1) of ascending `sorted` samples; NaN when there are none.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
 /// CPU time this thread has used, in ns (`CLOCK_THREAD_CPUTIME_ID`): unlike the wall
 /// clock, it does not count time the shared machine gave to other work.
 pub fn thread_cpu_ns() -> u64 {

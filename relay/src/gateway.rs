@@ -52,13 +52,8 @@ pub async fn run(config: Config) -> Result<(), String> {
         _ => return Err("a gateway needs exactly one of --secret and --token-file".into()),
     };
     let who = format!("gateway {}", config.id);
-    let client = async_nats::ConnectOptions::new()
-        .name(&who)
-        .no_echo()
-        .connect(&config.nats)
-        .await
-        .map_err(|e| format!("NATS {}: {e}", config.nats))?;
-    let buckets = Arc::new(nats::open(&client, config.lease_ms).await?);
+    let (client, buckets) = nats::connect(&who, &config.nats, config.lease_ms).await?;
+    let buckets = Arc::new(buckets);
     let max_payload = client.server_info().max_payload.saturating_sub(1024);
 
     let socket =

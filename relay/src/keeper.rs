@@ -42,13 +42,8 @@ fn room_options() -> Options {
 pub async fn run(config: Config) -> Result<(), String> {
     let who = format!("keeper {}", config.id);
     let owner = format!("keeper:{}", config.id);
-    let client = async_nats::ConnectOptions::new()
-        .name(&who)
-        .no_echo()
-        .connect(&config.nats)
-        .await
-        .map_err(|e| format!("NATS {}: {e}", config.nats))?;
-    let buckets = Arc::new(nats::open(&client, config.lease_ms).await?);
+    let (client, buckets) = nats::connect(&who, &config.nats, config.lease_ms).await?;
+    let buckets = Arc::new(buckets);
     log!(who, "watching for rooms, NATS {}", config.nats);
     let mut all =
         buckets.presence.watch_with_history(">").await.map_err(|e| format!("presence watch: {e}"))?;

@@ -57,6 +57,19 @@ pub fn from_header(peer: u64) -> async_nats::HeaderMap {
     h
 }
 
+/// Connects as `who` (without echo: a process never hears its own publishes) and opens
+/// the buckets.
+pub async fn connect(who: &str, url: &str, lease_ms: u64) -> Result<(async_nats::Client, Buckets), String> {
+    let client = async_nats::ConnectOptions::new()
+        .name(who)
+        .no_echo()
+        .connect(url)
+        .await
+        .map_err(|e| format!("NATS {url}: {e}"))?;
+    let buckets = open(&client, lease_ms).await?;
+    Ok((client, buckets))
+}
+
 /// The relay's buckets, created if absent.
 pub struct Buckets {
     pub presence: kv::Store,

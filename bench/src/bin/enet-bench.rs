@@ -15,14 +15,7 @@ use std::net::UdpSocket;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 use zen_crdt::*;
-use zen_crdt_bench::{arg, thread_cpu_ns};
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
-}
+use zen_crdt_bench::{arg, quantile_sorted as quantile, thread_cpu_ns};
 
 /// Raw UDP ping-pong between two sockets of this process on 127.0.0.1, in ms.
 fn udp_round_trips(n: usize) -> Vec<f64> {

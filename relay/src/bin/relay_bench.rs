@@ -16,22 +16,11 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use zen_crdt::*;
+use zen_crdt_bench::{arg, quantile_sorted as quantile, thread_cpu_ns};
 use zen_relay::auth::sign;
 use zen_relay::harness::{free_udp_addr, Relay};
 
 const SECRET: &str = "bench-secret";
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2).find(|w| w[0] == name).and_then(|w| w[1].parse().ok()).unwrap_or(default)
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
-}
 
 /// What one session measured over its window.
 #[derive(Default)]
@@ -50,13 +39,8 @@ struct Figures {
     players: usize,
 }
 
-/// CPU time of the calling thread, seconds (Linux `/proc`, 10 ms resolution).
 fn thread_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    thread_cpu_ns() as f64 / 1e9
 }
 
 /// Plays `rooms` (each a list of (peer id, link)), one thread per room, for `warm` then
