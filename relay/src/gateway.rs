@@ -222,13 +222,7 @@ impl RoomTask {
 
     async fn serve(&self, from_enet: &mut mpsc::UnboundedReceiver<ToRoom>) -> Result<(), String> {
         let room = &self.room;
-        let mut sub = self.client.subscribe(nats::room_subjects(room)).await.map_err(|e| e.to_string())?;
-        let mut watch = self
-            .buckets
-            .presence
-            .watch_with_history(format!("{room}.*"))
-            .await
-            .map_err(|e| format!("presence watch: {e}"))?;
+        let (mut sub, mut watch) = nats::listen_room(&self.client, &self.buckets, room).await?;
         let mut members = Members::new(&self.id, self.ttl);
         let mut beat = tokio::time::interval(self.heartbeat);
         loop {

@@ -160,13 +160,7 @@ impl RoomKeeper {
         let room = self.room.clone();
         let max_payload = self.client.server_info().max_payload.saturating_sub(1024);
         let mut ctx = self.load().await?;
-        let mut sub = self.client.subscribe(nats::room_subjects(&room)).await.map_err(|e| e.to_string())?;
-        let mut watch = self
-            .buckets
-            .presence
-            .watch_with_history(format!("{room}.*"))
-            .await
-            .map_err(|e| format!("presence watch: {e}"))?;
+        let (mut sub, mut watch) = nats::listen_room(&self.client, &self.buckets, &room).await?;
         let key = nats::presence_key(&room, KEEPER_PEER);
         let joined = nats::epoch_ms();
         let me = Presence { owner: self.owner.clone(), joined_ms: joined };

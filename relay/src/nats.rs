@@ -103,6 +103,22 @@ pub async fn open(client: &async_nats::Client, lease_ms: u64) -> Result<Buckets,
     Ok(Buckets { presence, leases, checkpoints })
 }
 
+/// What a process serving `room` listens to: every subject of the room, and the room's
+/// presence from each key's last value on.
+pub async fn listen_room(
+    client: &async_nats::Client,
+    buckets: &Buckets,
+    room: &str,
+) -> Result<(async_nats::Subscriber, kv::Watch), String> {
+    let sub = client.subscribe(room_subjects(room)).await.map_err(|e| e.to_string())?;
+    let watch = buckets
+        .presence
+        .watch_with_history(format!("{room}.*"))
+        .await
+        .map_err(|e| format!("presence watch: {e}"))?;
+    Ok((sub, watch))
+}
+
 pub fn presence_key(room: &str, peer: u64) -> String {
     format!("{room}.{peer}")
 }
