@@ -12,7 +12,7 @@
 //! Each arena is steppable one tick at a time so the demo can draw while it runs. The
 //! including program must install `alloc_count::Counting` as its global allocator for the
 //! memory figures.
-use crate::alloc_count::live_bytes;
+use crate::alloc_count::thread_live_bytes;
 use crate::baseline::{vec3_any, Layout};
 use crate::thread_cpu_ns;
 use crate::ysync::{Acct, Work};
@@ -303,7 +303,7 @@ pub fn arena(side: Side, seed: u64, link: LinkConfig) -> Box<dyn Arena> {
 /// far, live heap bytes grown since the start)` after every tick; then stops writing
 /// and plays up to 3 s more until every peer reads every value alike (`settled_ms`).
 pub fn run<A: Arena + ?Sized>(a: &mut A, secs: u64, mut each: impl FnMut(&A, u64, &Outcome, i64)) -> Outcome {
-    let base = live_bytes();
+    let base = thread_live_bytes();
     let mut out = Outcome::new(secs);
     let ticks = secs * 1000 / TICK;
     let peers = a.peers();
@@ -334,14 +334,14 @@ pub fn run<A: Arena + ?Sized>(a: &mut A, secs: u64, mut each: impl FnMut(&A, u64
             }
         }
         if tick == mem_mark(secs) {
-            out.mem_start = live_bytes() - base;
+            out.mem_start = thread_live_bytes() - base;
         }
-        each(a, tick, &out, live_bytes() - base);
+        each(a, tick, &out, thread_live_bytes() - base);
     }
     out.acct = a.acct().minus(&start);
     stale.finish(ticks * TICK, |r| a.online(r), &mut out.staleness_ms);
     a.finish(&mut out);
-    out.mem_end = live_bytes() - base;
+    out.mem_end = thread_live_bytes() - base;
     for t in 1..=3000 / TICK {
         a.play(ticks + t, false, &mut out, false);
         if a.all_agree() {

@@ -4,7 +4,11 @@
 //! `--json` prints one JSON object instead.
 //!
 //! `cargo run --release -p zen-crdt-bench --bin zen-bench [-- --json] [--secs 10] [--seed 1]
-//!  [--only core|arena|lossless|contention|late|partition] [--sides zen,map,perdoc]`
+//!  [--only core|arena|lossless|contention|late|partition] [--sides zen,map,perdoc] [--jobs 1]`
+//!
+//! `--jobs 2` runs the sides at once, each on its own thread (the test command's smoke
+//! run): CPU is thread CPU time, memory the side's thread's heap, time simulated, so the
+//! figures match a one-at-a-time run but for cache noise in CPU.
 //!
 //! `--secs` is the arena's length for every side (the first second is warm-up); it also
 //! bounds the others: contention runs min(10, secs) s, the late joiner arrives after
@@ -145,48 +149,21 @@ fn main() {
     let cont_secs = 10.min(secs);
     let join_after = 30.min(secs / 2).max(1);
     let split_secs = 5.min(secs / 2).max(1);
-    let mut figs: Vec<(Side, Figures)> = Vec::new();
-    for &side in &sides {
-        let mut f = Figures::default();
-        if want("arena") {
-            lap(&format!("{}: arena, {PEERS} peers x {ENTITIES} entities, 2% loss, {secs} s", side.name()));
-            let o = run(arena(side, seed, arena_link()).as_mut(), secs, |_, _, _, _| {});
-            arena_figures(&mut f, "arena", &o);
-        }
-        if want("lossless") {
-            lap(&format!("{}: arena, 0% loss, {secs} s", side.name()));
-            let o = run(arena(side, seed, arena_link_with(0.0)).as_mut(), secs, |_, _, _, _| {});
-            arena_figures(&mut f, "arena_lossless", &o);
-        }
-        if want("contention") {
-            for n in [2usize, 4, 8] {
-                lap(&format!("{}: contention, {n} peers, {cont_secs} s", side.name()));
-                let o = contention(side, seed, n, cont_secs);
-                f.put(format!("contention_{n}_corrections_per_min"), o.corrections_per_min());
-                f.put(format!("contention_{n}_agree_ms"), o.catch_up_ms.map_or(-1.0, |v| v as f64));
-                f.put(
-                    format!("contention_{n}_bytes_per_s_per_peer_mesh"),
-                    o.per_s_per_peer(o.acct.bytes_mesh, n),
-                );
-                f.put(
-                    format!("contention_{n}_bytes_per_s_per_peer_relay"),
-                    o.per_s_per_peer(o.acct.bytes_relay, n),
-                );
-                f.put(format!("contention_{n}_cpu_pct_per_peer"), o.cpu_pct_per_peer(n));
-            }
-        }
-        if want("late") {
-            lap(&format!("{}: late join after {join_after} s", side.name()));
-            let o = late_join(side, seed, join_after);
-            f.put("late_join_catch_up_ms", o.catch_up_ms.map_or(-1.0, |v| v as f64));
-        }
-        if want("partition") {
-            lap(&format!("{}: partition 4/4 for {split_secs} s", side.name()));
-            let o = partition(side, seed, split_secs);
-            f.put("partition_heal_ms", o.catch_up_ms.map_or(-1.0, |v| v as f64));
-        }
-        figs.push((side, f));
-    }
+    let plan = Plan { seed, secs, cont_secs, join_after, split_secs };
+    // --jobs 2 runs the sides on threads of their own (CI's smoke run): every figure is
+    // thread CPU time or simulated time, so a side's figures do not depend on its neighbours
+    // beyond cache noise. The published tables use the default, one side at a time.
+    let figs: Vec<(Side, Figures)> = if arg("--jobs", 1) > 1 {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = sides
+                .iter()
+                .map(|&side| scope.spawn(move || (side, side_figures(side, &plan, &want, &lap))))
+                .collect();
+            runs.into_iter().map(|r| r.join().expect("a benchmark side panicked")).collect()
+        })
+    } else {
+        sides.iter().map(|&side| (side, side_figures(side, &plan, &want, &lap))).collect()
+    };
     lap("done");
 
     if json {
@@ -198,6 +175,65 @@ fn main() {
         return;
     }
     print_tables(seed, secs, &figs, &core, (cont_secs, join_after, split_secs));
+}
+
+/// What every side runs: the run length and the scenarios' timings (seconds).
+#[derive(Clone, Copy)]
+struct Plan {
+    seed: u64,
+    secs: u64,
+    cont_secs: u64,
+    join_after: u64,
+    split_secs: u64,
+}
+
+/// One side's figures over the scenarios `want` selects; `lap` reports progress.
+fn side_figures(
+    side: Side,
+    plan: &Plan,
+    want: &(dyn Fn(&str) -> bool + Sync),
+    lap: &(dyn Fn(&str) + Sync),
+) -> Figures {
+    let Plan { seed, secs, cont_secs, join_after, split_secs } = *plan;
+    let mut f = Figures::default();
+    if want("arena") {
+        lap(&format!("{}: arena, {PEERS} peers x {ENTITIES} entities, 2% loss, {secs} s", side.name()));
+        let o = run(arena(side, seed, arena_link()).as_mut(), secs, |_, _, _, _| {});
+        arena_figures(&mut f, "arena", &o);
+    }
+    if want("lossless") {
+        lap(&format!("{}: arena, 0% loss, {secs} s", side.name()));
+        let o = run(arena(side, seed, arena_link_with(0.0)).as_mut(), secs, |_, _, _, _| {});
+        arena_figures(&mut f, "arena_lossless", &o);
+    }
+    if want("contention") {
+        for n in [2usize, 4, 8] {
+            lap(&format!("{}: contention, {n} peers, {cont_secs} s", side.name()));
+            let o = contention(side, seed, n, cont_secs);
+            f.put(format!("contention_{n}_corrections_per_min"), o.corrections_per_min());
+            f.put(format!("contention_{n}_agree_ms"), o.catch_up_ms.map_or(-1.0, |v| v as f64));
+            f.put(
+                format!("contention_{n}_bytes_per_s_per_peer_mesh"),
+                o.per_s_per_peer(o.acct.bytes_mesh, n),
+            );
+            f.put(
+                format!("contention_{n}_bytes_per_s_per_peer_relay"),
+                o.per_s_per_peer(o.acct.bytes_relay, n),
+            );
+            f.put(format!("contention_{n}_cpu_pct_per_peer"), o.cpu_pct_per_peer(n));
+        }
+    }
+    if want("late") {
+        lap(&format!("{}: late join after {join_after} s", side.name()));
+        let o = late_join(side, seed, join_after);
+        f.put("late_join_catch_up_ms", o.catch_up_ms.map_or(-1.0, |v| v as f64));
+    }
+    if want("partition") {
+        lap(&format!("{}: partition 4/4 for {split_secs} s", side.name()));
+        let o = partition(side, seed, split_secs);
+        f.put("partition_heal_ms", o.catch_up_ms.map_or(-1.0, |v| v as f64));
+    }
+    f
 }
 
 fn print_tables(
