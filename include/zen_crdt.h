@@ -119,7 +119,7 @@
 #define ZEN_VERSION_MAJOR 1
 
 // Minor version: grows when functions, types, enum values or struct fields are added.
-#define ZEN_VERSION_MINOR 2
+#define ZEN_VERSION_MINOR 3
 
 // Patch version: fixes only.
 #define ZEN_VERSION_PATCH 0
@@ -128,10 +128,11 @@
 #define ZEN_NO_DEADLINE UINT64_MAX
 
 // Wire protocol version this build speaks (peers must speak the same).
-#define ZEN_PROTOCOL_VERSION 1
+#define ZEN_PROTOCOL_VERSION 2
 
 // Bumped when the format changes; a save of a newer version is refused with both numbers.
-#define SAVE_VERSION 1
+// 2 (1.3) adds two value flags (local-only, a pending touch); 1.3 reads version 1 too.
+#define SAVE_VERSION 2
 
 // Result of every fallible C call. `ZEN_OK` is 0; anything else is a failure that
 // changed nothing, with a message available from `zen_last_error` on the same thread.
@@ -299,6 +300,10 @@ enum zen_change_kind_t
   ZEN_CHANGE_STATE_CHANGED = 2,
   // The value was removed, here or by another peer.
   ZEN_CHANGE_REMOVED = 3,
+  // A peer re-announced the value unchanged (`zen_value_touch`): "same value, act
+  // again"; `old_value` and `new_value` are both what reads return. (1.3; a 1.2
+  // library never queues it.)
+  ZEN_CHANGE_TOUCHED = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -353,6 +358,11 @@ typedef struct zen_value_options_t {
   // UTF-8, copied); otherwise ignored and may be NULL.
   const char *custom_name;
   size_t custom_name_len;
+  // 1 for a value never sent and never taken from peers (UI state, local config):
+  // the same calls and events, always `ZEN_STATE_LOCAL_ONLY`; default 0. Chosen when
+  // the value is first created in this context (opening it with the other choice is
+  // `ZEN_ERR_INVALID_ARGUMENT`). (1.3)
+  uint32_t local_only;
 } zen_value_options_t;
 
 // A context: one replica (one player). A small number the library checks on every
@@ -448,6 +458,12 @@ typedef struct zen_change_t {
   zen_sync_state_t state;
   // A concurrent write by another peer replaced what this peer showed.
   bool is_correction;
+  // This context had never shown content for the value before: a value a peer created
+  // (seen live, on a late join, after a partition, or loaded from a save), or one
+  // declared here whose first content came from elsewhere. Local writes are never
+  // initial. Handle "was already there" and "just changed" with the same code. (1.3;
+  // it sits in what was padding, so the struct's size and layout are 1.2's.)
+  bool is_initial;
   // Peer whose write caused it (this context's own id for local writes).
   uint64_t origin;
   // Host time of the change, in the ms passed to `zen_context_tick`.
@@ -1012,6 +1028,25 @@ ZEN_API
 ZEN_NODISCARD
 enum zen_status_t zen_value_remove(struct zen_context_t ctx,
                                    struct zen_value_t value);
+
+// Re-announces the value unchanged: this context queues a `ZEN_CHANGE_TOUCHED` event
+// now, every peer when the touch arrives ("same value, act again"). It travels as a
+// write of the value as this context holds it, so it is delivered and acknowledged like
+// one; a write in the same tick carries it along (peers then see `ZEN_CHANGE_MODIFIED`).
+// A removed value is `ZEN_ERR_REMOVED`, one never written `ZEN_ERR_INVALID_ARGUMENT`.
+// (1.3)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_value_touch(struct zen_context_t ctx,
+                                  struct zen_value_t value);
+
+// Whether the value is local-only in this context (`zen_value_options_t.local_only`).
+// (1.3)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_value_is_local_only(struct zen_context_t ctx,
+                                          struct zen_value_t value,
+                                          bool *out_local_only);
 
 // Switches the value's mode (a `zen_mode_t`); may queue a change event if reads change.
 ZEN_API

@@ -28,6 +28,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct ValueOptions {
     pub mode: Mode,
     pub policy: Policy,
+    /// Never sent and never taken from peers (model_citizen's `SyncLocal` off): the same
+    /// API, modes and events, for state only this replica needs (UI, local config).
+    /// Always `LocalOnly`. Chosen when the value is first created here: opening it with
+    /// the other choice is `LocalOnlyMismatch`, and so is declaring local-only a value
+    /// a peer already shared with this replica.
+    pub local_only: bool,
 }
 
 /// Serial of the next context created in this process (0 is never issued).
@@ -174,15 +180,19 @@ impl Context {
         self.check_id(id)?;
         opts.policy.check(ty)?;
         if let Some(i) = self.table.find(id) {
-            let actual = self.table.get(i).crdt.ty;
-            if actual != ty {
-                return Err(Error::WrongType { id: id.into(), expected: ty, actual });
+            let v = self.table.get(i);
+            if v.crdt.ty != ty {
+                return Err(Error::WrongType { id: id.into(), expected: ty, actual: v.crdt.ty });
+            }
+            if v.view.local_only != opts.local_only {
+                return Err(Error::LocalOnlyMismatch { id: id.into(), local_only: v.view.local_only });
             }
             self.table.set_mode(i, opts.mode);
             return Ok(self.table.handle(i));
         }
         let i = self.table.insert(id, ty, opts.policy, opts.mode)?;
         let v = self.table.get_mut(i);
+        v.view.local_only = opts.local_only;
         v.crdt.meta_unwritten = true;
         v.view.state = SyncState::LocalOnly;
         self.table.mark_dirty(i);
@@ -233,6 +243,34 @@ impl Context {
             return Err(Error::TooLarge { what: "value", len, max: self.options().max_value_bytes });
         }
         Ok(())
+    }
+
+    /// Re-announces the value unchanged: every peer (this one at once, the others when
+    /// the write arrives) queues a `Touched` event, "same value, act again". The touch
+    /// travels as a write of the value as this replica holds it (its pending write, else
+    /// the resolved value), so it is delivered, acknowledged and converged like one; a
+    /// write in the same tick carries it along (peers then see `Modified`). A removed
+    /// value is `Removed`, one never written `NeverWritten`.
+    pub fn touch(&mut self, h: ValueHandle) -> Result<(), Error> {
+        let i = self.table.index(h)?;
+        if self.table.stage_touch(i, &mut self.metrics).is_err() {
+            let v = self.table.get(i);
+            let removed = match &v.view.pending {
+                Some(write) => write.is_none(),
+                None => v.crdt.is_removed(),
+            };
+            return Err(if removed {
+                Error::Removed(v.id.to_string())
+            } else {
+                Error::NeverWritten(v.id.to_string())
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the value is local-only here (see `ValueOptions::local_only`).
+    pub fn is_local_only(&self, h: ValueHandle) -> Result<bool, Error> {
+        Ok(self.value(h)?.view.local_only)
     }
 
     /// Removes a value on every peer (a removal concurrent with a write wins; a later

@@ -57,6 +57,10 @@ pub enum Error {
     SavedPeerTaken { peer: u64, saver: u64 },
     #[error("file: {0}")]
     Io(String),
+    #[error("value {0:?} was never written: there is nothing to touch")]
+    NeverWritten(String),
+    #[error("value {id:?} exists here as {}, and is opened as {}: whether a value is local-only is chosen when it is first created here", if *.local_only { "local-only" } else { "shared" }, if *.local_only { "shared" } else { "local-only" })]
+    LocalOnlyMismatch { id: String, local_only: bool },
 }
 
 impl Error {

@@ -26,6 +26,9 @@ pub enum ChangeKind {
     StateChanged,
     /// The value was removed, here or by another peer.
     Removed,
+    /// A peer re-announced the value unchanged (`Context::touch`): "same value, act
+    /// again". `old` and `new` are both what reads return.
+    Touched,
 }
 
 /// One change, as the host sees it. `old` and `new` are what `Context::get` returned
@@ -39,6 +42,12 @@ pub struct ChangeEvent {
     pub state: SyncState,
     /// True when a concurrent write from another peer replaced what this peer showed.
     pub is_correction: bool,
+    /// This context had never shown content for the value before this event: a value a
+    /// peer created (seen live, on a late join, after a partition, or from a save), or
+    /// one declared here whose first content came from elsewhere. A game handles "was
+    /// already there" (`true`) and "just changed" (`false`) with the same code. Local
+    /// writes are never initial.
+    pub is_initial: bool,
     /// Peer whose write caused the change (this context's own id for local writes).
     pub origin: u64,
     /// Host time of the change, in the milliseconds the host passes to `tick`.
@@ -109,6 +118,8 @@ fn merge(into: &mut ChangeEvent, ev: ChangeEvent) {
     let kind = match (into.kind, ev.kind) {
         (ChangeKind::Created, ChangeKind::Removed) | (_, ChangeKind::Removed) => ChangeKind::Removed,
         (ChangeKind::Created, _) => ChangeKind::Created,
+        // A touch merged into a change of the value is part of that change.
+        (k, ChangeKind::Touched) if k != ChangeKind::StateChanged => k,
         (_, ChangeKind::StateChanged) if into.kind != ChangeKind::StateChanged => into.kind,
         (_, k) => k,
     };
@@ -116,6 +127,8 @@ fn merge(into: &mut ChangeEvent, ev: ChangeEvent) {
     into.new = ev.new;
     into.state = ev.state;
     into.is_correction |= ev.is_correction;
+    // The host has not seen the queued event: if it was the value's first, the merged one is.
+    into.is_initial |= ev.is_initial;
     into.origin = ev.origin;
     into.time_ms = ev.time_ms;
 }

@@ -26,26 +26,88 @@ pub(crate) struct Slot {
     pub seen: Box<[(PeerId, Clock)]>,
     /// `None` is a removal (tombstone).
     pub value: Option<Value>,
+    /// Whether the record is a touch (`Context::touch`), and what it weighs.
+    pub touch: Touch,
+}
+
+/// A touch re-announces a value: receivers tell their host, and resolution must come out
+/// exactly as if it had not happened (a touch racing a write must not revert or average
+/// it). So a pure touch is its writer's previous record again, weighed at that record's
+/// clock, or weighs nothing at all when its writer never wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Touch {
+    /// An ordinary write.
+    #[default]
+    No,
+    /// A write that also touches (a `set` and a `touch` in one tick): weighed as a write.
+    WithWrite,
+    /// The writer's record at this clock, re-announced: value and seen are that record's.
+    Of(Clock),
+    /// A touch by a peer with no write of its own: not a candidate at all.
+    Only,
 }
 
 impl Slot {
+    /// The clock resolution weighs this record at: a pure touch counts as the record it
+    /// repeats, so writes that had seen that record still supersede it.
+    pub fn weighed_clock(&self) -> Clock {
+        match self.touch {
+            Touch::Of(c) => c,
+            _ => self.clock,
+        }
+    }
+
+    /// Whether resolution considers this slot at all.
+    fn counts(&self) -> bool {
+        self.touch != Touch::Only
+    }
+
     fn has_seen(&self, other: &Slot) -> bool {
-        self.seen.iter().any(|&(w, c)| w == other.writer && c >= other.clock)
+        self.seen.iter().any(|&(w, c)| w == other.writer && c >= other.weighed_clock())
     }
 
     /// The order of last-writer-wins among concurrent writes: the writer's own clock
     /// plus every clock it had seen, so the better-informed write wins. (Not a Lamport
     /// clock: nothing is incremented past what was seen.)
     fn informed_clock(&self) -> u64 {
-        self.clock.get() as u64 + self.seen.iter().map(|&(_, c)| c.get() as u64).sum::<u64>()
+        self.weighed_clock().get() as u64 + self.seen.iter().map(|&(_, c)| c.get() as u64).sum::<u64>()
     }
 }
 
 /// Encodes a slot record: a byte holding the type tag (low nibble, 0 = removal) and the
 /// seen count (high nibble, 15 = count follows as varint), the seen pairs, the payload.
 pub(crate) fn encode_record(seen: &[(PeerId, Clock)], value: Option<&Value>, out: &mut Vec<u8>) {
+    encode(seen, None, value, out)
+}
+
+/// Encodes the record of a touch by `writer` (see `Touch`): one more seen pair, naming
+/// the writer itself (which no ordinary record does), whose clock says which touch: 0
+/// `WithWrite`, `u32::MAX` `Only`, else `Of` that clock. (Protocol 2: a protocol-1 peer
+/// would weigh that pair as a seen clock.)
+pub(crate) fn encode_touched_record(
+    writer: PeerId,
+    touch: Touch,
+    seen: &[(PeerId, Clock)],
+    value: Option<&Value>,
+    out: &mut Vec<u8>,
+) {
+    let mark = match touch {
+        Touch::No => return encode_record(seen, value, out),
+        Touch::WithWrite => 0,
+        Touch::Of(c) => c.get(),
+        Touch::Only => u32::MAX,
+    };
+    encode(seen, Some((writer, Clock::new(mark))), value, out)
+}
+
+fn encode(
+    seen: &[(PeerId, Clock)],
+    touch: Option<(PeerId, Clock)>,
+    value: Option<&Value>,
+    out: &mut Vec<u8>,
+) {
     let tag = value.map_or(0, |v| v.value_type() as u8);
-    let n = seen.len();
+    let n = seen.len() + touch.is_some() as usize;
     out.push(tag | ((n.min(15) as u8) << 4));
     if n >= 15 {
         put_varint(out, n as u64);
@@ -53,6 +115,10 @@ pub(crate) fn encode_record(seen: &[(PeerId, Clock)], value: Option<&Value>, out
     for &(w, c) in seen {
         put_varint(out, w.get());
         put_varint(out, c.get() as u64);
+    }
+    if let Some((w, mark)) = touch {
+        put_varint(out, w.get());
+        put_varint(out, mark.get() as u64);
     }
     if let Some(v) = value {
         v.encode_payload(out);
@@ -74,10 +140,21 @@ pub(crate) fn decode_record(writer: PeerId, clock: Clock, buf: &[u8]) -> Result<
         return Err(bad("seen count too large"));
     }
     let mut seen = Vec::with_capacity(n);
+    let mut touch = Touch::No;
     for _ in 0..n {
         let w = varint(64)?;
         let c = varint(32)? as u32;
-        seen.push((PeerId::new(w), Clock::new(c)));
+        if w == writer.get() {
+            touch = match c {
+                0 => Touch::WithWrite,
+                u32::MAX => Touch::Only,
+                // A record cannot repeat one at or after itself.
+                c if c >= clock.get() => return Err(bad("touch of a later record")),
+                c => Touch::Of(Clock::new(c)),
+            };
+        } else {
+            seen.push((PeerId::new(w), Clock::new(c)));
+        }
     }
     let rest = r.rest();
     let value = match head & 0x0f {
@@ -88,7 +165,7 @@ pub(crate) fn decode_record(writer: PeerId, clock: Clock, buf: &[u8]) -> Result<
             Some(Value::decode_payload(ty, rest).map_err(|e| bad(&e))?)
         }
     };
-    Ok(Slot { writer, clock, seen: seen.into_boxed_slice(), value })
+    Ok(Slot { writer, clock, seen: seen.into_boxed_slice(), value, touch })
 }
 
 /// What a register resolves to.
@@ -105,7 +182,10 @@ pub(crate) struct Resolved {
 /// Writers whose latest write no other slot has seen, sorted by writer id (slots are
 /// kept sorted by writer).
 pub(crate) fn frontier(slots: &[Slot]) -> impl Iterator<Item = &Slot> {
-    slots.iter().filter(move |s| !slots.iter().any(|o| o.writer != s.writer && o.has_seen(s)))
+    slots
+        .iter()
+        .filter(|s| s.counts())
+        .filter(move |s| !slots.iter().any(|o| o.counts() && o.writer != s.writer && o.has_seen(s)))
 }
 
 /// Resolves the slots of a value of type `ty` under `policy`. A removal in the frontier
@@ -115,7 +195,7 @@ pub(crate) fn frontier(slots: &[Slot]) -> impl Iterator<Item = &Slot> {
 pub(crate) fn resolve(slots: &[Slot], ty: ValueType, policy: &Policy, custom: Option<&MergeFn>) -> Resolved {
     if let [only] = slots {
         // One writer (the common case): nothing to merge.
-        let value = only.value.clone().filter(|v| v.value_type() == ty);
+        let value = only.value.clone().filter(|v| v.value_type() == ty && only.counts());
         return Resolved { value, concurrent: 1, fell_back: false };
     }
     let mut cands: Vec<Candidate> = Vec::with_capacity(slots.len());
@@ -147,6 +227,7 @@ mod tests {
             clock: Clock::new(clock),
             seen: seen.into(),
             value: Some(Value::I64(v)),
+            touch: Touch::No,
         }
     }
 
@@ -156,7 +237,7 @@ mod tests {
             (1..20).map(|w| (PeerId::new(w), Clock::new(w as u32 * 1000))).collect();
         let mut buf = Vec::new();
         encode_record(&seen, Some(&Value::Vec3([1.0, 2.0, 3.0])), &mut buf);
-        let s = decode_record(PeerId::new(5), Clock::new(9), &buf).unwrap();
+        let s = decode_record(PeerId::new(50), Clock::new(9), &buf).unwrap();
         assert_eq!(&*s.seen, &seen[..]);
         assert_eq!(s.value, Some(Value::Vec3([1.0, 2.0, 3.0])));
         let mut buf = Vec::new();
@@ -165,6 +246,53 @@ mod tests {
         assert!(decode_record(PeerId::new(5), Clock::new(9), &buf).unwrap().value.is_none());
         assert!(decode_record(PeerId::new(5), Clock::new(9), &[0x07, 1, 2]).is_err());
         assert!(decode_record(PeerId::new(5), Clock::new(9), &[]).is_err());
+    }
+
+    #[test]
+    fn touch_records_round_trip_and_weigh_what_they_repeat() {
+        let seen = [(PeerId::new(2), Clock::new(7))];
+        for touch in [Touch::No, Touch::WithWrite, Touch::Of(Clock::new(4)), Touch::Only] {
+            let mut buf = Vec::new();
+            encode_touched_record(PeerId::new(5), touch, &seen, Some(&Value::I64(4)), &mut buf);
+            let t = decode_record(PeerId::new(5), Clock::new(9), &buf).unwrap();
+            assert_eq!((t.touch, &*t.seen, &t.value), (touch, &seen[..], &Some(Value::I64(4))));
+        }
+        // A touch naming a record at or after itself is malformed.
+        let mut buf = Vec::new();
+        encode_touched_record(PeerId::new(5), Touch::Of(Clock::new(9)), &[], None, &mut buf);
+        assert!(decode_record(PeerId::new(5), Clock::new(9), &buf).is_err());
+    }
+
+    /// A touch racing a write leaves resolution as it was, under every policy.
+    #[test]
+    fn a_touch_never_changes_what_a_value_resolves_to() {
+        let touched = |mut s: Slot, touch: Touch, clock: u32| {
+            s.touch = touch;
+            s.clock = Clock::new(clock);
+            s
+        };
+        for policy in [Policy::LastWriterWins, Policy::Max, Policy::Min, Policy::TakeAverage] {
+            // b wrote 20 having seen a's 10 (clock 3); then a touches its 10 (clock 5).
+            let before = [slot(1, 3, &[], 10), slot(2, 1, &[(1, 3)], 20)];
+            let after = [touched(slot(1, 3, &[], 10), Touch::Of(Clock::new(3)), 5), before[1].clone()];
+            let r = |s: &[Slot]| resolve(s, ValueType::I64, &policy, None);
+            assert_eq!(r(&after), r(&before), "{policy:?}");
+            // Concurrent writes (neither saw the other), a touched: the same merge.
+            let before = [slot(1, 3, &[], 10), slot(2, 4, &[], 30)];
+            let after = [touched(slot(1, 3, &[], 10), Touch::Of(Clock::new(3)), 6), before[1].clone()];
+            assert_eq!(r(&after), r(&before), "{policy:?}");
+            // A peer that never wrote touches: nothing to weigh.
+            let only = Slot {
+                writer: PeerId::new(9),
+                clock: Clock::new(1),
+                seen: Box::new([]),
+                value: None,
+                touch: Touch::Only,
+            };
+            let after = [before[0].clone(), before[1].clone(), only.clone()];
+            assert_eq!(r(&after), r(&before), "{policy:?}");
+            assert_eq!(r(std::slice::from_ref(&only)).value, None);
+        }
     }
 
     #[test]
@@ -182,7 +310,13 @@ mod tests {
     fn removal_wins_over_concurrent_write() {
         let slots = [
             slot(1, 2, &[], 1),
-            Slot { writer: PeerId::new(2), clock: Clock::new(1), seen: Box::new([]), value: None },
+            Slot {
+                writer: PeerId::new(2),
+                clock: Clock::new(1),
+                seen: Box::new([]),
+                value: None,
+                touch: Touch::No,
+            },
         ];
         assert_eq!(resolve(&slots, ValueType::I64, &Policy::LastWriterWins, None).value, None);
     }

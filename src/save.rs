@@ -42,7 +42,8 @@ use std::path::Path;
 
 const MAGIC: &[u8; 7] = b"ZENSAVE";
 /// Bumped when the format changes; a save of a newer version is refused with both numbers.
-pub const SAVE_VERSION: u8 = 1;
+/// 2 (1.3) adds two value flags (local-only, a pending touch); 1.3 reads version 1 too.
+pub const SAVE_VERSION: u8 = 2;
 /// Most streams a save may name (the sync engine's own bound).
 const MAX_STREAMS: usize = 4096;
 
@@ -94,7 +95,9 @@ impl Context {
                 | (v.crdt.meta_unwritten as u8) << 1
                 | ((v.view.mode == Mode::WaitForSync) as u8) << 2
                 | (v.view.acked_removed as u8) << 3
-                | (v.view.shows_local as u8) << 4;
+                | (v.view.shows_local as u8) << 4
+                | (v.view.local_only as u8) << 5
+                | (v.view.pending_touch as u8) << 6;
             out.push(flags);
             out.push(state_code(v.view.state));
             put_value(&mut out, v.view.acked.as_ref());
@@ -305,7 +308,7 @@ fn decode(bytes: &[u8], opts: &Options, me: PeerId) -> Result<Saved, Error> {
         return Err(corrupt(format!("not a zen-crdt save ({} bytes, no ZENSAVE header)", bytes.len())));
     }
     let version = bytes[MAGIC.len()];
-    if version != SAVE_VERSION {
+    if !(1..=SAVE_VERSION).contains(&version) {
         return Err(corrupt(format!("save format version {version}, this library reads {SAVE_VERSION}")));
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
@@ -364,7 +367,7 @@ fn decode_value(f: &mut Fields, opts: &Options, me: PeerId) -> Result<SavedValue
     let policy = f.bytes(&what("policy"))?;
     let policy = Policy::decode(policy).ok_or_else(|| corrupt(what("policy")))?;
     let flags = f.byte(&what("flags"))?;
-    if flags >> 5 != 0 {
+    if flags >> 7 != 0 {
         return Err(corrupt(what(&format!("flags {flags:#x}"))));
     }
     let state = f.byte(&what("state"))?;
@@ -402,6 +405,8 @@ fn decode_value(f: &mut Fields, opts: &Options, me: PeerId) -> Result<SavedValue
         mode: if flags & 4 != 0 { Mode::WaitForSync } else { Mode::FastLocal },
         acked_removed: flags & 8 != 0,
         shows_local: flags & 16 != 0,
+        local_only: flags & 32 != 0,
+        pending_touch: flags & 64 != 0,
         acked,
         state,
         pending,

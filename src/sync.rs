@@ -412,6 +412,15 @@ impl SyncEngine {
         for &i in &dirty {
             let Some(commit) = table.commit_pending(i) else { continue };
             let v = table.get_mut(i);
+            if v.view.local_only {
+                // Written into its document like any value (saves hold it), never sent:
+                // this replica is the only one that needs it.
+                v.book.stream_mut(me, i.get()).clock = commit.clock;
+                v.view.state = SyncState::LocalOnly;
+                metrics.writes_flushed += commit.write.is_some() as u64;
+                table.committed(i, &commit.write, false, metrics);
+                continue;
+            }
             // One message per tick unless it would exceed the size limit.
             let needs_new = match staged.last() {
                 None => true,
@@ -604,6 +613,12 @@ impl SyncEngine {
             if known != Some(i) {
                 self.streams.entry(origin).or_default().index.insert(e.index, i);
             }
+            if table.get(i).view.local_only {
+                // A value this replica keeps to itself takes nothing from peers (a peer
+                // that declared the same id as shared writes to no one here). Its index
+                // is known, so later entries need no catch-up.
+                continue;
+            }
             // Full re-read unless this is a later delta of a stream already known for this
             // value: a stream's first entry may carry its writer's meta record (concurrent
             // creations resolve in yrs), and snapshots carry every slot.
@@ -651,7 +666,7 @@ impl SyncEngine {
             if v.view.pending.is_some() || v.crdt.meta_unwritten {
                 return false;
             }
-            if !any_active {
+            if !any_active || v.view.local_only {
                 table.alone(i);
                 return true;
             }

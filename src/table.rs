@@ -18,7 +18,7 @@ use crate::handle::ValueHandle;
 use crate::ids::{Clock, Millis, PeerId, Seq, ValueIndex};
 use crate::metrics::Metrics;
 use crate::policy::{MergeFn, Policy};
-use crate::register::{self, decode_record, encode_record, Slot};
+use crate::register::{self, decode_record, encode_touched_record, Slot, Touch};
 use crate::storage::{Payload, ValueDoc};
 use crate::value::{Value, ValueType};
 use crate::view::{Mode, SyncState};
@@ -76,6 +76,17 @@ pub(crate) struct View {
     pub shows_local: bool,
     /// Time of the first WaitForSync write not yet converged (latency metric).
     pub write_time_ms: Option<Millis>,
+    /// The pending write re-announces the value (`Context::touch`).
+    pub pending_touch: bool,
+    /// A peer's touch arrived since the last resolution: tell the host if nothing else
+    /// changed.
+    pub touch_arrived: bool,
+    /// Some event already showed the host content of this value (or it wrote it): later
+    /// events are not `is_initial`.
+    pub shown_content: bool,
+    /// Never sent, never taken from peers (`ValueOptions::local_only`): this replica's
+    /// own, with the same API and events.
+    pub local_only: bool,
 }
 
 /// Where the value stands on the streams that wrote it.
@@ -114,6 +125,8 @@ pub(crate) struct SavedValue {
     pub acked: Option<Value>,
     pub acked_removed: bool,
     pub shows_local: bool,
+    pub local_only: bool,
+    pub pending_touch: bool,
     pub state: SyncState,
     pub pending: Option<PendingWrite>,
     pub announce_seq: Seq,
@@ -332,6 +345,10 @@ impl ValueTable {
                 state: SyncState::Converged,
                 shows_local: false,
                 write_time_ms: None,
+                pending_touch: false,
+                touch_arrived: false,
+                shown_content: false,
+                local_only: false,
             },
             book: Book::default(),
             marks: Marks {
@@ -368,6 +385,8 @@ impl ValueTable {
         v.view.acked = s.acked;
         v.view.acked_removed = s.acked_removed;
         v.view.shows_local = s.shows_local;
+        v.view.local_only = s.local_only;
+        v.view.pending_touch = s.pending_touch && v.view.pending.is_some();
         v.view.state = s.state;
         v.book = Book { streams: s.streams, announce_seq: s.announce_seq };
         let origin = v.newest_writer(self.me);
@@ -504,13 +523,17 @@ impl ValueTable {
     ) {
         let value = self.handle(i);
         let v = &mut self.values[i.slot()];
+        let new = v.visible();
+        let is_initial = !v.view.shown_content;
+        v.view.shown_content |= new.is_some() || kind == ChangeKind::Removed;
         let ev = ChangeEvent {
             value,
             kind,
             old,
-            new: v.visible(),
+            new,
             state: v.view.state,
             is_correction,
+            is_initial,
             origin: origin.get(),
             time_ms: self.now.get(),
         };
@@ -554,6 +577,7 @@ impl ValueTable {
         }
         let kind = if write.is_some() { ChangeKind::Modified } else { ChangeKind::Removed };
         v.view.pending = Some(write);
+        v.view.shown_content = true;
         v.view.state = SyncState::LocalOnly;
         if v.view.mode == Mode::WaitForSync && v.view.write_time_ms.is_none() {
             v.view.write_time_ms = Some(now);
@@ -562,6 +586,32 @@ impl ValueTable {
         if let Some(old) = old {
             self.emit(i, kind, old, false, me);
         }
+    }
+
+    /// Stages a touch: the next flush writes a touch record (see `register::Touch`: with
+    /// this tick's write if there is one, else our previous record again, weighing
+    /// nothing new), so every peer queues a `Touched` event; here the event is queued now.
+    /// `Err(())` when there is nothing to re-announce (never written, or removed).
+    pub fn stage_touch(&mut self, i: ValueIndex, metrics: &mut Metrics) -> Result<(), ()> {
+        let me = self.me;
+        let v = &mut self.values[i.slot()];
+        let current = match &v.view.pending {
+            Some(p) => p.clone(),
+            None => v.crdt.resolved.clone(),
+        };
+        if current.is_none() {
+            return Err(());
+        }
+        if v.view.pending_touch {
+            metrics.writes_coalesced += 1;
+        }
+        let shown = v.visible();
+        v.view.pending_touch = true;
+        v.view.shown_content = true;
+        v.view.state = SyncState::LocalOnly;
+        self.mark_dirty(i);
+        self.emit(i, ChangeKind::Touched, shown, false, me);
+        Ok(())
     }
 
     /// Switches the mode; queues a `Modified` event if that changes what reads return.
@@ -595,12 +645,12 @@ impl ValueTable {
             None
         };
         v.crdt.meta_unwritten = false;
-        if pending.is_none() && meta.is_none() {
-            return None;
-        }
-        let prev_clock = v.book.stream(me).map_or(Clock::ZERO, |s| s.clock);
-        let (update, clock) = match &pending {
-            Some(write) => {
+        let touching = std::mem::take(&mut v.view.pending_touch);
+        // The record to write: a write (touching or not), a pure touch (our previous
+        // record again, or nothing to weigh if we never wrote), or none (meta only).
+        let mine = v.crdt.slots.iter().find(|s| s.writer == me);
+        let record = match (&pending, touching, mine) {
+            (Some(write), _, _) => {
                 // What this write has seen: every other writer's clock in this value
                 // (its slot, or its meta record for a creator that never wrote).
                 let mut seen: Vec<(PeerId, Clock)> =
@@ -611,16 +661,32 @@ impl ValueTable {
                         None => seen.push((r.peer, r.clock)),
                     }
                 }
+                let touch = if touching { Touch::WithWrite } else { Touch::No };
+                Some((write.clone(), seen, touch))
+            }
+            (None, true, Some(s)) => {
+                let touch = if s.touch == Touch::Only { Touch::Only } else { Touch::Of(s.weighed_clock()) };
+                Some((s.value.clone(), s.seen.to_vec(), touch))
+            }
+            (None, true, None) => Some((None, Vec::new(), Touch::Only)),
+            (None, false, _) => None,
+        };
+        if record.is_none() && meta.is_none() {
+            return None;
+        }
+        let prev_clock = v.book.stream(me).map_or(Clock::ZERO, |s| s.clock);
+        let (update, clock) = match record {
+            Some((value, seen, touch)) => {
                 self.record.clear();
-                encode_record(&seen, write.as_ref(), &mut self.record);
+                encode_touched_record(me, touch, &seen, value.as_ref(), &mut self.record);
                 let update = v.crdt.doc.write(me.get(), &self.slot_key, meta.as_deref(), &self.record);
                 let clock = prev_clock.after(1 + meta.is_some() as u32);
-                let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value: write.clone() };
+                let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value, touch };
                 match v.crdt.slots.binary_search_by_key(&me, |s| s.writer) {
                     Ok(k) => v.crdt.slots[k] = slot,
                     Err(k) => v.crdt.slots.insert(k, slot),
                 }
-                v.view.shows_local = true;
+                v.view.shows_local |= pending.is_some();
                 (update, clock)
             }
             None => {
@@ -687,6 +753,7 @@ impl ValueTable {
         let me = self.me.get();
         let v = &mut self.values[i.slot()];
         let old = v.crdt.slots.iter().position(|s| s.writer == origin);
+        let prev_clock = old.map(|k| v.crdt.slots[k].clock);
         let newer_known = old.is_some_and(|k| v.crdt.slots[k].clock >= stream_clock);
         // A delta carries its writer's own slot only, its newest record last: show that
         // and leave the update for later.
@@ -730,6 +797,12 @@ impl ValueTable {
                 },
                 Some(Err(_)) => metrics.messages_rejected += 1,
                 None => {}
+            }
+        }
+        // A touch is news once: when its record is newer than what we held of its writer.
+        if let Some(s) = v.crdt.slots.iter().find(|s| s.writer == origin) {
+            if s.touch != Touch::No && prev_clock.is_none_or(|c| s.clock > c) {
+                v.view.touch_arrived = true;
             }
         }
         true
@@ -818,11 +891,14 @@ impl ValueTable {
         if !any_active {
             v.acknowledge();
         }
+        let touched = std::mem::take(&mut v.view.touch_arrived);
         if created {
             self.emit(i, ChangeKind::Created, None, false, origin);
         } else if differs(&old_visible, &v.visible()) {
             let kind = if v.reads_removed() { ChangeKind::Removed } else { ChangeKind::Modified };
             self.emit(i, kind, old_visible, correction, origin);
+        } else if touched {
+            self.emit(i, ChangeKind::Touched, old_visible, false, origin);
         }
     }
 

@@ -157,7 +157,11 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
             Op::Write { peer, value, policy, raw } => {
                 let p = peer % n;
                 let ty = TYPES[value];
-                let opts = ValueOptions { mode: Mode::FastLocal, policy: policy_for(ty, policy) };
+                let opts = ValueOptions {
+                    mode: Mode::FastLocal,
+                    policy: policy_for(ty, policy),
+                    ..Default::default()
+                };
                 // A concurrent creator may have fixed another type; then the write is refused.
                 let id = format!("v{value}");
                 let h = match sim.ctx(p).open(&id) {

@@ -13,6 +13,9 @@
 //! LastWriterWins is checked as "one of the concurrent values" (its total order is the
 //! library's choice); every other policy is checked exactly.
 //!
+//! Touches made in a round's tick (by writers of the round or by anyone else) must leave
+//! the model as it is: a touch re-announces, it never competes with the writes it races.
+//!
 //! A peer may save halfway through a round's misbehaviour and be replaced by a context
 //! loaded from that save: the model is the same, so save → load → continue must end
 //! where a context that never stopped would.
@@ -200,6 +203,8 @@ struct Case {
     loss: f64,
     /// Rounds of writes: (peer, value index, raw; `None` = a removal).
     rounds: Vec<Vec<(usize, usize, Option<u64>)>>,
+    /// Per round, touches made in the same tick as its writes: (peer, value index).
+    touches: Vec<Vec<(usize, usize)>>,
     /// A partition mask per round (0 = none) during its misbehaving phase.
     partitions: Vec<u8>,
     /// Per round, a peer that saves halfway through the misbehaving phase and is
@@ -216,12 +221,14 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(prop::collection::vec(write, 1..12), 1..6),
         prop::collection::vec(any::<u8>(), 6),
         prop::collection::vec(prop::option::weighted(0.3, 0..6usize), 6),
+        prop::collection::vec(prop::collection::vec((0..6usize, 0..VALUES.len()), 0..4), 6),
     )
-        .prop_map(|(seed, peers, loss, rounds, partitions, restarts)| Case {
+        .prop_map(|(seed, peers, loss, rounds, partitions, restarts, touches)| Case {
             seed,
             peers,
             loss,
             rounds,
+            touches,
             partitions,
             restarts,
         })
@@ -265,6 +272,12 @@ fn play(case: &Case, registered: &dyn Fn() -> MergeFn, broken: Option<usize>) ->
             let writer = p as u64 + 1;
             frontier[v].retain(|(w, _)| *w != writer);
             frontier[v].push((writer, write));
+        }
+        for &(peer, v) in &case.touches[r % case.touches.len()] {
+            let p = peer % n;
+            let h = sim.ctx(p).open(&format!("v{v}")).unwrap();
+            // Refused (and harmless) on a value never written or removed.
+            let _ = sim.ctx(p).touch(h);
         }
         for (v, f) in frontier.iter_mut().enumerate() {
             if !f.is_empty() {
@@ -344,6 +357,7 @@ fn the_oracle_catches_a_broken_policy() {
         peers: 2,
         loss: 0.0,
         rounds: vec![vec![(0, 0, Some(100)), (1, 0, Some(900))]],
+        touches: vec![vec![]],
         partitions: vec![0],
         restarts: vec![None],
     };

@@ -67,7 +67,10 @@ fn session_with_every_kind() -> Sim {
         s.ctx(i).register_merge("pick-high", pick_high());
     }
     for (id, v, policy, mode) in every_kind() {
-        let h = s.ctx(0).create(&id, v.value_type(), ValueOptions { mode, policy }).unwrap();
+        let h = s
+            .ctx(0)
+            .create(&id, v.value_type(), ValueOptions { mode, policy, ..Default::default() })
+            .unwrap();
         s.ctx(0).set(h, v).unwrap();
     }
     s.run_for(300);

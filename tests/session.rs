@@ -148,11 +148,11 @@ fn mode_switch_changes_what_reads_return() {
 #[test]
 fn create_opens_an_existing_value_with_this_peers_mode() {
     let mut s = sim(2);
-    let opts = ValueOptions { mode: Mode::FastLocal, policy: Policy::Max };
+    let opts = ValueOptions { mode: Mode::FastLocal, policy: Policy::Max, ..Default::default() };
     let h = s.ctx(0).create("x", ValueType::F64, opts).unwrap();
     s.ctx(0).set(h, 1.0).unwrap();
     s.run_for(200);
-    let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::LastWriterWins };
+    let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::LastWriterWins, ..Default::default() };
     let b = s.ctx(1).create("x", ValueType::F64, wait.clone()).unwrap();
     assert_eq!(s.ctx(1).mode(b).unwrap(), Mode::WaitForSync, "a peer's value takes this peer's mode");
     assert_eq!(s.ctx(1).policy(b).unwrap(), Policy::Max, "the first creator's policy holds");

@@ -4,8 +4,9 @@
 //! yrs integration and not only the decoder.
 //!
 //! Structure-aware inputs: the first byte picks how the rest is used, and whatever the
-//! mutation, the harness re-seals it with a valid checksum (else nearly every mutated
-//! message would stop at the CRC):
+//! mutation, the harness re-seals it with a valid checksum and stamps the current
+//! protocol version (else nearly every mutated message, and every seed recorded under an
+//! older version, would stop at the CRC or the version check):
 //! - 0: a message without its checksum (the seeds are real messages of a lossy session:
 //!   deltas, acks, catch-up snapshots, LZ4-compressed or not);
 //! - 1: a yrs update, wrapped in a well-formed delta entry for value "a" (the seeds are
@@ -25,9 +26,13 @@ pub const RECEIVER: u64 = 2;
 pub const OTHER: u64 = 3;
 
 /// Appends the checksum the wire format ends with (CRC-32 of everything before it,
-/// little endian).
+/// little endian), after stamping this library's protocol version on a message that
+/// starts with the magic.
 pub fn seal(body: &[u8]) -> Vec<u8> {
     let mut out = body.to_vec();
+    if out.len() > 2 && out.starts_with(b"ZC") {
+        out[2] = PROTOCOL_VERSION;
+    }
     out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     out
 }

@@ -27,6 +27,7 @@ pub unsafe extern "C" fn zen_context_poll_change(
                 kind: kind_out(ev.kind),
                 state: state_out(ev.state),
                 is_correction: ev.is_correction,
+                is_initial: ev.is_initial,
                 origin: ev.origin,
                 time_ms: ev.time_ms,
                 old_value: data_out(ev.old.as_ref()),

@@ -158,6 +158,7 @@ impl From<Error> for FfiError {
             Error::BadSave(_) => ZEN_ERR_DECODE,
             Error::SavedPeerTaken { .. } => ZEN_ERR_INVALID_ARGUMENT,
             Error::Io(_) => ZEN_ERR_IO,
+            Error::NeverWritten(_) | Error::LocalOnlyMismatch { .. } => ZEN_ERR_INVALID_ARGUMENT,
         };
         FfiError { status, message: e.to_string() }
     }

@@ -129,6 +129,10 @@ pub enum zen_change_kind_t {
     ZEN_CHANGE_STATE_CHANGED = 2,
     /// The value was removed, here or by another peer.
     ZEN_CHANGE_REMOVED = 3,
+    /// A peer re-announced the value unchanged (`zen_value_touch`): "same value, act
+    /// again"; `old_value` and `new_value` are both what reads return. (1.3; a 1.2
+    /// library never queues it.)
+    ZEN_CHANGE_TOUCHED = 4,
 }
 
 // ---- value types ------------------------------------------------------------------
@@ -262,6 +266,11 @@ pub struct zen_value_options_t {
     /// UTF-8, copied); otherwise ignored and may be NULL.
     pub custom_name: *const c_char,
     pub custom_name_len: usize,
+    /// 1 for a value never sent and never taken from peers (UI state, local config):
+    /// the same calls and events, always `ZEN_STATE_LOCAL_ONLY`; default 0. Chosen when
+    /// the value is first created in this context (opening it with the other choice is
+    /// `ZEN_ERR_INVALID_ARGUMENT`). (1.3)
+    pub local_only: u32,
 }
 
 // ---- events -----------------------------------------------------------------------------
@@ -277,6 +286,12 @@ pub struct zen_change_t {
     pub state: zen_sync_state_t,
     /// A concurrent write by another peer replaced what this peer showed.
     pub is_correction: bool,
+    /// This context had never shown content for the value before: a value a peer created
+    /// (seen live, on a late join, after a partition, or loaded from a save), or one
+    /// declared here whose first content came from elsewhere. Local writes are never
+    /// initial. Handle "was already there" and "just changed" with the same code. (1.3;
+    /// it sits in what was padding, so the struct's size and layout are 1.2's.)
+    pub is_initial: bool,
     /// Peer whose write caused it (this context's own id for local writes).
     pub origin: u64,
     /// Host time of the change, in the ms passed to `zen_context_tick`.
@@ -404,7 +419,10 @@ impl Growable for zen_options_t {
     /// 1.1 added `target_message_bytes`.
     const SIZE_1_0: usize = std::mem::offset_of!(zen_options_t, target_message_bytes);
 }
-impl Growable for zen_value_options_t {}
+impl Growable for zen_value_options_t {
+    /// 1.3 added `local_only`.
+    const SIZE_1_0: usize = std::mem::offset_of!(zen_value_options_t, local_only);
+}
 impl Growable for zen_metrics_t {
     /// 1.1 added `rejected_updates`.
     const SIZE_1_0: usize = std::mem::offset_of!(zen_metrics_t, rejected_updates);
@@ -455,6 +473,7 @@ pub(crate) fn value_options_default() -> zen_value_options_t {
         policy: zen_policy_t::ZEN_POLICY_LAST_WRITER_WINS as u32,
         custom_name: std::ptr::null(),
         custom_name_len: 0,
+        local_only: 0,
     }
 }
 
@@ -568,6 +587,7 @@ pub(crate) fn kind_out(k: ChangeKind) -> zen_change_kind_t {
         ChangeKind::Modified => zen_change_kind_t::ZEN_CHANGE_MODIFIED,
         ChangeKind::StateChanged => zen_change_kind_t::ZEN_CHANGE_STATE_CHANGED,
         ChangeKind::Removed => zen_change_kind_t::ZEN_CHANGE_REMOVED,
+        ChangeKind::Touched => zen_change_kind_t::ZEN_CHANGE_TOUCHED,
     }
 }
 

@@ -37,7 +37,17 @@ pub unsafe extern "C" fn zen_value_create(
         } else {
             None
         };
-        let opts = ValueOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)? };
+        let local_only = match o.local_only {
+            0 => false,
+            1 => true,
+            n => {
+                return Err(FfiError::new(
+                    zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+                    format!("opts->local_only is {n}: it must be 0 or 1"),
+                ))
+            }
+        };
+        let opts = ValueOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)?, local_only };
         slot.set(with_context(ctx.id, |c| Ok(c.ctx.create(id, ty, opts)?.into()))?);
         Ok(())
     })
@@ -365,6 +375,34 @@ pub unsafe extern "C" fn zen_value_set_data(
 #[must_use]
 pub extern "C" fn zen_value_remove(ctx: zen_context_t, value: zen_value_t) -> zen_status_t {
     guard(|| with_context(ctx.id, |c| Ok(c.ctx.remove(value.to_core())?)))
+}
+
+/// Re-announces the value unchanged: this context queues a `ZEN_CHANGE_TOUCHED` event
+/// now, every peer when the touch arrives ("same value, act again"). It travels as a
+/// write of the value as this context holds it, so it is delivered and acknowledged like
+/// one; a write in the same tick carries it along (peers then see `ZEN_CHANGE_MODIFIED`).
+/// A removed value is `ZEN_ERR_REMOVED`, one never written `ZEN_ERR_INVALID_ARGUMENT`.
+/// (1.3)
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_value_touch(ctx: zen_context_t, value: zen_value_t) -> zen_status_t {
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.touch(value.to_core())?)))
+}
+
+/// Whether the value is local-only in this context (`zen_value_options_t.local_only`).
+/// (1.3)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_is_local_only(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_local_only: *mut bool,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_local_only, "out_local_only") }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.is_local_only(value.to_core())?))?);
+        Ok(())
+    })
 }
 
 /// Switches the value's mode (a `zen_mode_t`); may queue a change event if reads change.
