@@ -129,6 +129,9 @@ fn merge(into: &mut ChangeEvent, ev: ChangeEvent) {
     into.is_correction |= ev.is_correction;
     // The host has not seen the queued event: if it was the value's first, the merged one is.
     into.is_initial |= ev.is_initial;
-    into.origin = ev.origin;
+    // A state change says nothing of who caused the change it joins.
+    if ev.kind != ChangeKind::StateChanged || into.kind == ChangeKind::StateChanged {
+        into.origin = ev.origin;
+    }
     into.time_ms = ev.time_ms;
 }

@@ -78,9 +78,9 @@ pub(crate) struct View {
     pub write_time_ms: Option<Millis>,
     /// The pending write re-announces the value (`Context::touch`).
     pub pending_touch: bool,
-    /// A peer's touch arrived since the last resolution: tell the host if nothing else
-    /// changed.
-    pub touch_arrived: bool,
+    /// A peer's touch arrived (from that peer) since the last resolution: tell the host
+    /// if nothing else changed.
+    pub touch_arrived: Option<PeerId>,
     /// Some event already showed the host content of this value (or it wrote it): later
     /// events are not `is_initial`.
     pub shown_content: bool,
@@ -346,7 +346,7 @@ impl ValueTable {
                 shows_local: false,
                 write_time_ms: None,
                 pending_touch: false,
-                touch_arrived: false,
+                touch_arrived: None,
                 shown_content: false,
                 local_only: false,
             },
@@ -802,7 +802,7 @@ impl ValueTable {
         // A touch is news once: when its record is newer than what we held of its writer.
         if let Some(s) = v.crdt.slots.iter().find(|s| s.writer == origin) {
             if s.touch != Touch::No && prev_clock.is_none_or(|c| s.clock > c) {
-                v.view.touch_arrived = true;
+                v.view.touch_arrived = Some(origin);
             }
         }
         true
@@ -897,8 +897,8 @@ impl ValueTable {
         } else if differs(&old_visible, &v.visible()) {
             let kind = if v.reads_removed() { ChangeKind::Removed } else { ChangeKind::Modified };
             self.emit(i, kind, old_visible, correction, origin);
-        } else if touched {
-            self.emit(i, ChangeKind::Touched, old_visible, false, origin);
+        } else if let Some(toucher) = touched {
+            self.emit(i, ChangeKind::Touched, old_visible, false, toucher);
         }
     }
 

@@ -111,6 +111,8 @@ enum class ChangeKind : std::uint32_t {
   Modified = ZEN_CHANGE_MODIFIED,
   StateChanged = ZEN_CHANGE_STATE_CHANGED,
   Removed = ZEN_CHANGE_REMOVED,
+  // A peer re-announced the value unchanged (`Value::touch`): "same value, act again".
+  Touched = ZEN_CHANGE_TOUCHED,
 };
 
 struct Vec2 {
@@ -403,6 +405,9 @@ struct ValueOptions {
   Mode mode = Mode::FastLocal;
   Policy policy = Policy::LastWriterWins;
   std::string_view custom = {};
+  // Never sent, never taken from peers (UI state, local config): the same calls and
+  // events, always SyncState::LocalOnly. Chosen when the value is first created here.
+  bool local_only = false;
 };
 
 // A typed view of one value of one context: copyable, owns nothing. Calls after its
@@ -439,6 +444,17 @@ class Value {
   }
   // Removes the value on every peer.
   Status remove() const { return Status::from(zen_value_remove(ctx_, h_)); }
+  // Re-announces the value unchanged: a ChangeKind::Touched event here at once and on
+  // every peer when it arrives. ZEN_ERR_REMOVED for a removed value,
+  // ZEN_ERR_INVALID_ARGUMENT for one never written.
+  Status touch() const { return Status::from(zen_value_touch(ctx_, h_)); }
+  // Whether the value is local-only here (ValueOptions::local_only).
+  Result<bool> is_local_only() const {
+    bool local = false;
+    zen_status_t s = zen_value_is_local_only(ctx_, h_, &local);
+    if (s != ZEN_OK) return Result<bool>::from(s);
+    return local;
+  }
   // Blocks until the value is Converged (ZEN_ERR_TIMEOUT after `timeout`). For threads
   // other than the one that ticks.
   Status wait_converged(std::chrono::milliseconds timeout) const {
@@ -540,6 +556,9 @@ class Change {
   SyncState state() const noexcept { return static_cast<SyncState>(c_->state); }
   // A concurrent write by another peer replaced what this peer showed.
   bool is_correction() const noexcept { return c_->is_correction; }
+  // This context had never shown the value's content before: it "was already there"
+  // (created by a peer, caught up on a late join or after a partition, loaded).
+  bool is_initial() const noexcept { return c_->is_initial; }
   // The peer whose write caused it (this context's own id for local writes).
   std::uint64_t origin() const noexcept { return c_->origin; }
   // Host time of the change (the ms passed to `tick`).
@@ -559,6 +578,7 @@ struct OwnedChange {
   ChangeKind kind = ChangeKind::Modified;
   SyncState state = SyncState::LocalOnly;
   bool is_correction = false;
+  bool is_initial = false;
   std::uint64_t origin = 0;
   std::uint64_t time_ms = 0;
   Variant old_value;
@@ -566,8 +586,8 @@ struct OwnedChange {
 };
 
 inline OwnedChange Change::owned() const {
-  return OwnedChange{c_->value,  kind(), state(), c_->is_correction, c_->origin, c_->time_ms, old_value().to_variant(),
-                     new_value().to_variant()};
+  return OwnedChange{c_->value,   kind(),      state(),     c_->is_correction,       c_->is_initial,
+                     c_->origin,  c_->time_ms, old_value().to_variant(), new_value().to_variant()};
 }
 
 namespace detail {
@@ -927,6 +947,7 @@ class Context {
     o.policy = static_cast<std::uint32_t>(opts.policy);
     o.custom_name = opts.custom.data();
     o.custom_name_len = opts.custom.size();
+    o.local_only = opts.local_only ? 1 : 0;
     zen_value_t h{};
     s = zen_value_create(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>), &o, &h);
     if (s != ZEN_OK) return Result<Value<T>>::from(s);

@@ -575,6 +575,60 @@ ZEN_TEST(changes_report_created_and_modified_with_old_and_new_values) {
   CHECK(local);
 }
 
+ZEN_TEST(what_was_already_there_is_initial_and_touches_reach_the_other_peer) {
+  Pair p;
+  auto door = p.a.create<bool>("door").value();
+  CHECK_OK(door.set(true));
+  for (const zen::Change& c : p.a.changes()) CHECK(!c.is_initial());  // our own write
+  p.pump();
+  auto bdoor = p.b.open<bool>("door").value();
+  int initial = 0;
+  for (const zen::Change& c : p.b.changes()) {
+    if (c.is(bdoor) && c.is_initial()) initial += c.kind() == zen::ChangeKind::Created && c.new_value().as<bool>();
+  }
+  CHECK(initial == 1);
+  CHECK_OK(bdoor.touch());
+  zen::OwnedChange here{};
+  for (const zen::Change& c : p.b.changes()) here = c.owned();
+  CHECK(here.kind == zen::ChangeKind::Touched && here.origin == 2 && !here.is_initial);
+  CHECK(std::get<bool>(here.new_value) && std::get<bool>(here.old_value));
+  p.pump();
+  int touched = 0;
+  for (const zen::Change& c : p.a.changes()) {
+    touched += c.is(door) && c.kind() == zen::ChangeKind::Touched && c.origin() == 2 && !c.is_initial();
+  }
+  CHECK(touched == 1);
+  CHECK(door.get().value());
+  CHECK_OK(door.remove());
+  CHECK_ERR(door.touch(), ZEN_ERR_REMOVED);
+  auto never = p.a.create<std::int64_t>("never").value();
+  CHECK_ERR(never.touch(), ZEN_ERR_INVALID_ARGUMENT);
+}
+
+ZEN_TEST(local_only_values_stay_here) {
+  Pair p;
+  zen::ValueOptions local;
+  local.local_only = true;
+  auto ui = p.a.create<std::string>("ui", local).value();
+  CHECK(ui.is_local_only().value());
+  CHECK_OK(ui.set(std::string("inventory open")));
+  p.pump(10);
+  CHECK(ui.get().value() == "inventory open");
+  CHECK(ui.info().value().state == zen::SyncState::LocalOnly);
+  CHECK_ERR(p.b.open<std::string>("ui"), ZEN_ERR_UNKNOWN_VALUE);
+  // Not a byte of it on the wire: a pair that wrote nothing sent exactly as much.
+  Pair idle;
+  idle.pump(10);
+  CHECK(p.a.metrics().value().bytes_out == idle.a.metrics().value().bytes_out);
+  // The choice is made once: opened as shared it is refused.
+  CHECK_ERR(p.a.create<std::string>("ui"), ZEN_ERR_INVALID_ARGUMENT);
+  zen::Context closed = make(7);
+  auto v = closed.create<std::int64_t>("x").value();
+  closed.close();
+  CHECK_ERR(v.is_local_only(), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(v.touch(), ZEN_ERR_INVALID_HANDLE);
+}
+
 ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
   Pair p;
   auto flag_a = p.a.create<std::int64_t>("flag").value();
