@@ -47,6 +47,8 @@ type
     changes*: set[ChangeKind]
     sync_state*: SyncState
     is_correction*: bool  ## a concurrent write by another peer replaced what was shown
+    is_initial*: bool     ## it "was already there": this context had never shown the
+                          ## value's content (created elsewhere, caught up, loaded)
     origin*: uint64       ## the peer whose write caused it (this peer for local writes)
     time_ms*: uint64      ## host time, in the ms passed to `boop`/`tick`
 
@@ -486,7 +488,7 @@ proc dispatch*(ctx: CrdtContext) =
     let key = (ev.value.owner, ev.value.index)
     if key notin ctx.callbacks: continue
     let skip = ctx.skip.getOrDefault(key)
-    let local = ev.origin == ctx.peer and ev.kind == ZEN_CHANGE_MODIFIED
+    let local = ev.origin == ctx.peer and ev.kind in [ZEN_CHANGE_MODIFIED, ZEN_CHANGE_TOUCHED]
     var e = ev
     for cb in ctx.callbacks[key]:
       if local and cb.zid in skip: continue
@@ -686,16 +688,20 @@ proc metrics*(ctx: CrdtContext): zen_metrics_t =
 # ---- values -----------------------------------------------------------------------------
 
 proc init*[T](_: type CrdtZenValue[T], ctx: CrdtContext, id: string, mode = FastLocal,
-              policy = LastWriterWins, custom = ""): CrdtZenValue[T] =
+              policy = LastWriterWins, custom = "", sync = true): CrdtZenValue[T] =
   ## Creates the value `id`, or opens it if this context has it (the same id in
   ## several contexts is the same value). The first creator's policy holds everywhere;
   ## `mode` is applied to an existing value too (it is this context's own view).
+  ## `sync = false` (model_citizen's `SyncLocal` off): never sent, never taken from
+  ## peers, the same API and callbacks; chosen when the value is first created here
+  ## (opening it with the other choice raises ZEN_ERR_INVALID_ARGUMENT).
   var o: zen_value_options_t
   check zen_value_options_default(addr o), "zen_value_options_default"
   o.mode = uint32(ord(mode))
   o.policy = uint32(ord(policy))
   o.custom_name = custom.cstring
   o.custom_name_len = csize_t(custom.len)
+  o.local_only = uint32(ord(not sync))
   var h: zen_value_t
   check zen_value_create(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), addr o,
                          addr h), "CrdtZenValue.init(" & id & ")"
@@ -708,12 +714,34 @@ proc value*[T](self: CrdtZenValue[T]): T =
   ## what every member acknowledged).
   get_raw[T](self.ctx.handle.h, self.h)
 
-proc `value=`*[T](self: CrdtZenValue[T], v: T) =
-  ## Writes `v`; callbacks hear of it at the next `boop`.
-  check set_raw(self.ctx.handle.h, self.h, v), "value= (" & self.id & ")"
+proc skip_paused(self: CrdtZenValue) =
+  ## A local change made inside `pause(zid)`: that callback does not hear of it.
   for (key, zid) in self.ctx.pausing:
     if key == (self.h.owner, self.h.index):
       self.ctx.skip.mgetOrPut(key, initHashSet[ZID]()).incl zid
+
+proc `value=`*[T](self: CrdtZenValue[T], v: T) =
+  ## Writes `v`; callbacks hear of it at the next `boop`.
+  check set_raw(self.ctx.handle.h, self.h, v), "value= (" & self.id & ")"
+  self.skip_paused()
+
+proc touch*[T](self: CrdtZenValue[T]) =
+  ## Re-announces the value unchanged: callbacks here and on every peer get a
+  ## `{Touched}` change ("same value, act again"). Raises ZEN_ERR_REMOVED for a removed
+  ## value, ZEN_ERR_INVALID_ARGUMENT for one never written.
+  check zen_value_touch(self.ctx.handle.h, self.h), "touch (" & self.id & ")"
+  self.skip_paused()
+
+proc touch*[T](self: CrdtZenValue[T], v: T) =
+  ## model_citizen's `touch(value)`: writes `v` if it differs, else re-announces it.
+  if self.value != v: self.value = v
+  else: self.touch()
+
+proc sync*[T](self: CrdtZenValue[T]): bool =
+  ## False for a local-only value (`init(..., sync = false)`).
+  var local: bool
+  check zen_value_is_local_only(self.ctx.handle.h, self.h, addr local), "sync (" & self.id & ")"
+  not local
 
 proc info(self: CrdtZenValue, t, m, p, s: ptr uint32) =
   check zen_value_info(self.ctx.handle.h, self.h, t, m, p, s), "info (" & self.id & ")"
@@ -763,13 +791,15 @@ proc to_changes[T](ev: ptr zen_change_t): seq[CrdtChange[T]] =
     var ok: bool
     let item = from_data[T](d, ok)
     result.add CrdtChange[T](item: item, changes: kinds, sync_state: SyncState(ev.state),
-                             is_correction: ev.is_correction, origin: ev.origin, time_ms: ev.time_ms)
+                             is_correction: ev.is_correction, is_initial: ev.is_initial,
+                             origin: ev.origin, time_ms: ev.time_ms)
   case ev.kind
   of ZEN_CHANGE_CREATED: mk(ev.new_value, {Created, Added})
   of ZEN_CHANGE_MODIFIED:
     if ev.old_value.value_type != ZEN_TYPE_NONE: mk(ev.old_value, {Removed, Modified})
     if ev.new_value.value_type != ZEN_TYPE_NONE: mk(ev.new_value, {Added, Modified})
   of ZEN_CHANGE_REMOVED: mk(ev.old_value, {Removed})
+  of ZEN_CHANGE_TOUCHED: mk(ev.new_value, {Touched})
   else: mk(ev.new_value, {SyncStateChanged})
 
 proc track*[T](self: CrdtZenValue[T],

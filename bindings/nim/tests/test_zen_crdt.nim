@@ -518,6 +518,78 @@ suite "model_citizen behaviours":
     c.tick(16)
     expect_status ZEN_ERR_TIMEOUT: v.wait_converged(5)
 
+suite "initial changes, touch, local-only values (1.3)":
+  scenario "what was already there arrives is_initial; later changes are not":
+    let (a, b) = pair()
+    var t = 0
+    var hp = CrdtZenValue[int].init(a, "hp")
+    hp.value = 40
+    # b declared it before it heard of it: its first content is initial.
+    let bhp = CrdtZenValue[int].init(b, "hp")
+    var got: seq[(int, set[ChangeKind], bool)]
+    bhp.track proc(changes: seq[CrdtChange[int]]) {.gcsafe.} =
+      {.cast(gcsafe).}:
+        for c in changes:
+          if SyncStateChanged notin c.changes: got.add (c.item, c.changes, c.is_initial)
+    pump(a, b, t)
+    check got == @[(40, {Added, Modified}, true)]
+    hp.value = 41
+    pump(a, b, t)
+    check got[^2 .. ^1] == @[(40, {Removed, Modified}, false), (41, {Added, Modified}, false)]
+
+  scenario "touch: {Touched} here and on the other peer, value unchanged":
+    let (a, b) = pair()
+    var t = 0
+    var door = CrdtZenValue[bool].init(a, "door")
+    expect_status(ZEN_ERR_INVALID_ARGUMENT): door.touch()  # never written
+    door.value = true
+    pump(a, b, t)
+    let bdoor = CrdtZenValue[bool].init(b, "door")
+    var here, there: seq[(bool, set[ChangeKind], uint64)]
+    door.track proc(changes: seq[CrdtChange[bool]]) {.gcsafe.} =
+      {.cast(gcsafe).}:
+        for c in changes:
+          if SyncStateChanged notin c.changes: here.add (c.item, c.changes, c.origin)
+    let zid = bdoor.changes:
+      {.cast(gcsafe).}:
+        if touched: there.add (change.item, change.changes, change.origin)
+    bdoor.touch()
+    pump(a, b, t)
+    check here == @[(true, {Touched}, 2'u64)]
+    check there == @[(true, {Touched}, 2'u64)]
+    check door.value and bdoor.value
+    # model_citizen's touch(value): a new value is a write, the same one a touch.
+    door.touch(false)
+    pump(a, b, t)
+    check not bdoor.value
+    check there.len == 1
+    bdoor.untrack zid
+    door.remove()
+    expect_status(ZEN_ERR_REMOVED): door.touch()
+
+  scenario "sync = false: same callbacks, never on the wire, chosen once":
+    let (a, b) = pair()
+    let (c, d) = pair()
+    var t = 0
+    var ui = CrdtZenValue[string].init(a, "ui", sync = false)
+    check not ui.sync
+    var seen: seq[string]
+    ui.track proc(changes: seq[CrdtChange[string]]) {.gcsafe.} =
+      {.cast(gcsafe).}:
+        for ch in changes:
+          if Added in ch.changes: seen.add ch.item
+    for i in 1..10:
+      ui.value = "menu " & $i
+      pump(a, b, t, 1)
+      pump(c, d, t, 1)  # the same schedule, nothing written
+    check seen.len == 10 and seen[^1] == "menu 10"
+    check ui.sync_state == LocalOnly
+    check a.metrics.bytes_out == c.metrics.bytes_out
+    var h: zen_value_t
+    check zen_value_open(b.handle, "ui", 2, addr h) == ZEN_ERR_UNKNOWN_VALUE
+    expect_status(ZEN_ERR_INVALID_ARGUMENT): discard CrdtZenValue[string].init(a, "ui")
+    check CrdtZenValue[int].init(a, "shared").sync
+
 suite "transport glue":
   scenario "outbound and receive_from carry a value between contexts":
     let a = CrdtContext.init(1)

@@ -86,6 +86,7 @@ const
   ZEN_CHANGE_MODIFIED* = 1'u32
   ZEN_CHANGE_STATE_CHANGED* = 2'u32
   ZEN_CHANGE_REMOVED* = 3'u32
+  ZEN_CHANGE_TOUCHED* = 4'u32 ## 1.3
 
 var
   ZEN_VERSION_MAJOR* {.importc, header: zenHeader.}: cint
@@ -105,6 +106,7 @@ type
     mode*, policy*: uint32
     custom_name*: cstring
     custom_name_len*: csize_t
+    local_only*: uint32 ## 1.3: 1 = never sent, never taken from peers
   zen_context_t* {.importc, header: zenHeader, bycopy.} = object
     id*: uint64
   zen_bytes_t* {.importc, header: zenHeader, bycopy.} = object
@@ -139,6 +141,7 @@ type
     kind*: zen_change_kind_t
     state*: zen_sync_state_t
     is_correction*: bool
+    is_initial*: bool ## 1.3: this context had never shown the value's content before
     origin*, time_ms*: uint64
     old_value*, new_value*: zen_value_data_t
   zen_metrics_t* {.importc, header: zenHeader, bycopy.} = object
@@ -232,6 +235,8 @@ proc zen_value_set_color*(ctx: zen_context_t, value: zen_value_t, v: zen_color_t
 proc zen_value_get_color*(ctx: zen_context_t, value: zen_value_t, out_v: ptr zen_color_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_set_data*(ctx: zen_context_t, value: zen_value_t, data: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_remove*(ctx: zen_context_t, value: zen_value_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_value_touch*(ctx: zen_context_t, value: zen_value_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_value_is_local_only*(ctx: zen_context_t, value: zen_value_t, out_local_only: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_set_mode*(ctx: zen_context_t, value: zen_value_t, mode: uint32): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_info*(ctx: zen_context_t, value: zen_value_t, out_type: ptr zen_value_type_t, out_mode: ptr zen_mode_t, out_policy: ptr zen_policy_t, out_state: ptr zen_sync_state_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_id*(ctx: zen_context_t, value: zen_value_t, buf: cstring, cap: csize_t, out_len: ptr csize_t): zen_status_t {.importc, header: zenHeader.}
