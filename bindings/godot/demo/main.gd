@@ -62,7 +62,7 @@ func _on_value_created(id: String) -> void:
 	if id.begins_with("player/") and not squares.has(id):
 		_square(id, Color.ORANGE)
 
-func _on_value_changed(id: String, value, _old, state: int, is_correction: bool, _origin: int) -> void:
+func _on_value_changed(id: String, value, _old, state: int, is_correction: bool, _origin: int, _is_initial: bool) -> void:
 	if squares.has(id) and value is Vector2:
 		squares[id].position = value
 	elif id == "boss/hp" and is_correction:

@@ -4,6 +4,10 @@
 //! changes reported as signals. The work is in `session.rs` (engine-free); this file is
 //! the Godot glue: properties, methods, signals, Variant conversion.
 
+// gdext turns each signal into a typed emitter: value_changed's seven arguments make one
+// with eight parameters.
+#![allow(clippy::too_many_arguments)]
+
 use crate::convert::{to_value, to_variant, value_type_of};
 use crate::session::{options_for, state_code, Frame, Session, Signal, DEFAULT_TARGET_MESSAGE_BYTES};
 use godot::classes::multiplayer_peer::TransferMode;
@@ -77,7 +81,9 @@ impl ZenCrdtContext {
 
     /// What reads of `id` return changed: a local write (at once), a remote one, a
     /// correction (`is_correction`: a concurrent write replaced what this player showed),
-    /// or a mode switch.
+    /// a mode switch, or a value that "was already there" (`is_initial`: created by
+    /// another player, caught up on joining or after a partition, loaded), so one handler
+    /// serves state old and new. (2.0: `is_initial` added.)
     #[signal]
     fn value_changed(
         id: GString,
@@ -86,10 +92,16 @@ impl ZenCrdtContext {
         state: i64,
         is_correction: bool,
         origin: i64,
+        is_initial: bool,
     );
-    /// Another player created `id` and it arrived here.
+    /// Another player created `id` and it arrived here (`value_changed` follows, with
+    /// `is_initial`, when it holds a value).
     #[signal]
     fn value_created(id: GString);
+    /// Player `origin` re-announced `id` unchanged (`touch_value`): "same value, act
+    /// again". Emitted here at once for this player's own touch.
+    #[signal]
+    fn value_touched(id: GString, value: Variant, origin: i64);
     #[signal]
     fn value_removed(id: GString);
     /// Only the sync state of `id` changed (e.g. a WaitForSync write converged).
@@ -170,6 +182,40 @@ impl ZenCrdtContext {
     /// exists with that type. `mode` and `policy` are the MODE_* and POLICY_* constants.
     #[func]
     fn create_value(&mut self, id: GString, r#type: VariantType, mode: i64, policy: i64) -> bool {
+        self.create(id, r#type, mode, policy, false)
+    }
+
+    /// `create_value` for a value this player keeps to itself (UI state, local settings):
+    /// the same calls and signals, never sent, never taken from other players, always
+    /// STATE_LOCAL_ONLY. Opening a shared value this way, or this one with `create_value`,
+    /// fails.
+    #[func]
+    fn create_local_value(&mut self, id: GString, r#type: VariantType, mode: i64, policy: i64) -> bool {
+        self.create(id, r#type, mode, policy, true)
+    }
+
+    /// Re-announces `id` unchanged: `value_touched` here at once and on every player when
+    /// it arrives. False (and the reason pushed) for a value removed or never written.
+    #[func]
+    fn touch_value(&mut self, id: GString) -> bool {
+        let Some(h) = self.handle(&id) else { return false };
+        let r = self.session.as_mut().map(|s| s.context_mut().touch(h));
+        match r {
+            Some(Ok(())) => true,
+            Some(Err(e)) => self.fail(&id, &e.to_string()),
+            None => false,
+        }
+    }
+
+    /// Whether `id` is local-only here (`create_local_value`); false if there is none.
+    #[func]
+    fn is_local_only(&self, id: GString) -> bool {
+        let Some(s) = &self.session else { return false };
+        let c = s.context();
+        c.open(&id.to_string()).and_then(|h| c.is_local_only(h)).unwrap_or(false)
+    }
+
+    fn create(&mut self, id: GString, r#type: VariantType, mode: i64, policy: i64, local_only: bool) -> bool {
         let ty = match value_type_of(r#type) {
             Ok(t) => t,
             Err(e) => return self.fail(&id, &e),
@@ -191,7 +237,7 @@ impl ZenCrdtContext {
         };
         let key = id.to_string();
         let Some(s) = self.session_mut(&id) else { return false };
-        match s.create(&key, ty, mode, policy) {
+        match s.create(&key, ty, mode, policy, local_only) {
             Ok(_) => true,
             Err(e) => self.fail(&id, &e.to_string()),
         }
@@ -597,7 +643,7 @@ impl ZenCrdtContext {
         }
         for sig in frame.signals {
             let (name, args): (&str, Vec<Variant>) = match sig {
-                Signal::ValueChanged { id, value, old, state, is_correction, origin } => (
+                Signal::ValueChanged { id, value, old, state, is_correction, origin, is_initial } => (
                     "value_changed",
                     vec![
                         GString::from(id.as_str()).to_variant(),
@@ -605,6 +651,15 @@ impl ZenCrdtContext {
                         to_variant(old.as_ref()),
                         state.to_variant(),
                         is_correction.to_variant(),
+                        origin.to_variant(),
+                        is_initial.to_variant(),
+                    ],
+                ),
+                Signal::ValueTouched { id, value, origin } => (
+                    "value_touched",
+                    vec![
+                        GString::from(id.as_str()).to_variant(),
+                        to_variant(value.as_ref()),
                         origin.to_variant(),
                     ],
                 ),

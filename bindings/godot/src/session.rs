@@ -11,8 +11,8 @@
 
 use std::net::SocketAddr;
 use zen_crdt::{
-    pump, ChangeKind, Context, EnetLink, EnetOptions, Link, LinkStats, Mode, Options, SyncState, Value,
-    ValueHandle, ValueOptions, ValueType,
+    pump, ChangeEvent, ChangeKind, Context, EnetLink, EnetOptions, Link, LinkStats, Mode, Options, SyncState,
+    Value, ValueHandle, ValueOptions, ValueType,
 };
 
 /// Why a call failed, in words for `push_error`.
@@ -33,8 +33,10 @@ pub struct Send {
 /// A signal of `ZenCrdtContext`, with its arguments.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Signal {
-    /// `value_changed(id, value, old_value, state, is_correction, origin)`; a removed
-    /// value has no new value, a first write no old one.
+    /// `value_changed(id, value, old_value, state, is_correction, origin, is_initial)`; a
+    /// removed value has no new value, a first write no old one. `is_initial`: the value
+    /// "was already there" (its content is new to this player: created by another, caught
+    /// up on joining or after a partition, loaded), so one handler serves both.
     ValueChanged {
         id: String,
         value: Option<Value>,
@@ -42,9 +44,13 @@ pub enum Signal {
         state: i64,
         is_correction: bool,
         origin: i64,
+        is_initial: bool,
     },
-    /// `value_created(id)`: another peer created it and it arrived here.
+    /// `value_created(id)`: another peer created it and it arrived here (followed by
+    /// `value_changed` with `is_initial` when it holds a value).
     ValueCreated { id: String },
+    /// `value_touched(id, value, origin)`: `origin` re-announced the value unchanged.
+    ValueTouched { id: String, value: Option<Value>, origin: i64 },
     /// `value_removed(id)`.
     ValueRemoved { id: String },
     /// `state_changed(id, state)`: only the sync state changed.
@@ -238,8 +244,9 @@ impl Session {
         ty: ValueType,
         mode: Mode,
         policy: zen_crdt::Policy,
+        local_only: bool,
     ) -> Result<ValueHandle, Error> {
-        self.ctx.create(id, ty, ValueOptions { mode, policy }).map_err(|e| e.to_string())
+        self.ctx.create(id, ty, ValueOptions { mode, policy, local_only }).map_err(|e| e.to_string())
     }
 
     /// One frame at host time `now_ms`: ticks, then collects every outbound message and
@@ -274,18 +281,26 @@ impl Session {
     pub fn drain_signals(&mut self, out: &mut Vec<Signal>) {
         while let Some(ev) = self.ctx.poll_change() {
             let Ok(id) = self.ctx.id(ev.value).map(str::to_owned) else { continue };
+            let changed = |id: String, ev: ChangeEvent| Signal::ValueChanged {
+                id,
+                value: ev.new,
+                old: ev.old,
+                state: state_code(ev.state),
+                is_correction: ev.is_correction,
+                origin: ev.origin as i64,
+                is_initial: ev.is_initial,
+            };
+            if ev.kind == ChangeKind::Created && ev.new.is_some() {
+                out.push(Signal::ValueCreated { id: id.clone() });
+                out.push(changed(id, ev));
+                continue;
+            }
             out.push(match ev.kind {
                 ChangeKind::Created => Signal::ValueCreated { id },
                 ChangeKind::Removed => Signal::ValueRemoved { id },
                 ChangeKind::StateChanged => Signal::StateChanged { id, state: state_code(ev.state) },
-                ChangeKind::Modified => Signal::ValueChanged {
-                    id,
-                    value: ev.new,
-                    old: ev.old,
-                    state: state_code(ev.state),
-                    is_correction: ev.is_correction,
-                    origin: ev.origin as i64,
-                },
+                ChangeKind::Touched => Signal::ValueTouched { id, value: ev.new, origin: ev.origin as i64 },
+                ChangeKind::Modified => changed(id, ev),
             });
         }
     }
@@ -366,7 +381,7 @@ mod tests {
     #[test]
     fn a_session_started_from_a_save_joins_and_agrees() {
         let mut g = Game::new(2, lossy());
-        g.players[0].create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        g.players[0].create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
         let h = g.players[0].context().open("door").unwrap();
         g.players[0].context_mut().set(h, true).unwrap();
         g.run(60);
@@ -401,6 +416,77 @@ mod tests {
         assert!(err(Session::load_file(9, node_options(), path)).contains("file: read"));
     }
 
+    /// A late joiner hears of what was already there through `value_changed` with
+    /// `is_initial` (after `value_created`), later writes without it; a touch reaches
+    /// everyone as `value_touched`; a local-only value makes no sends at all.
+    #[test]
+    fn initial_values_touches_and_local_only_values_as_signals() {
+        let mut g = Game::new(3, lossy());
+        g.net.online[2] = false;
+        g.players[0].create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
+        let h = g.players[0].context().open("door").unwrap();
+        g.players[0].context_mut().set(h, true).unwrap();
+        g.run(60);
+        g.join(2);
+        g.run(120);
+        let initial = |sig: &Signal| matches!(sig, Signal::ValueChanged { id, value: Some(Value::Bool(true)), is_initial: true, origin: 1, .. } if id == "door");
+        let late = &g.signals[2];
+        let created =
+            late.iter().position(|s| matches!(s, Signal::ValueCreated { id } if id == "door")).unwrap();
+        assert!(late.get(created + 1).is_some_and(initial), "{late:?}");
+        assert!(g.signals[1].iter().any(initial), "seen live by player 2: {:?}", g.signals[1]);
+        for sigs in &mut g.signals {
+            sigs.clear();
+        }
+        // Player 3 touches: everyone is told, by player 3, nothing changes.
+        let h3 = g.players[2].context().open("door").unwrap();
+        g.players[2].context_mut().touch(h3).unwrap();
+        g.run(60);
+        for (p, sigs) in g.signals.iter().enumerate() {
+            let touched = sigs
+                .iter()
+                .filter(|s| matches!(s, Signal::ValueTouched { id, value: Some(Value::Bool(true)), origin: 3 } if id == "door"))
+                .count();
+            assert_eq!(touched, 1, "player {}: {sigs:?}", p + 1);
+            assert!(!sigs.iter().any(|s| matches!(s, Signal::ValueChanged { .. })), "{sigs:?}");
+        }
+        // A local-only value: its writes are signalled here and sent nowhere. Two games
+        // on one schedule, one also writing it every frame, send the same bytes.
+        let play = |local: bool| {
+            let mut g = Game::new(2, lossy());
+            let (mut sent, mut changed) = (0, 0);
+            let ui = local.then(|| {
+                g.players[1]
+                    .create("ui", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins, true)
+                    .unwrap()
+            });
+            for t in 0..120 {
+                if let Some(ui) = ui {
+                    g.players[1].context_mut().set(ui, Value::Str(format!("menu {t}"))).unwrap();
+                }
+                g.now += 16;
+                for p in 0..2 {
+                    let f = g.players[p].tick(g.now);
+                    sent += f.sends.iter().map(|s| s.bytes.len()).sum::<usize>();
+                    changed += f
+                        .signals
+                        .iter()
+                        .filter(|s| matches!(s, Signal::ValueChanged { id, .. } if id == "ui"))
+                        .count();
+                }
+            }
+            if local {
+                assert!(g.players[1]
+                    .create("ui", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins, false)
+                    .is_err());
+            }
+            (sent, changed)
+        };
+        let ((plain, _), (with_local, changed)) = (play(false), play(true));
+        assert_eq!(changed, 120);
+        assert_eq!(with_local, plain, "a local-only value sends nothing");
+    }
+
     fn lossy() -> LinkConfig {
         LinkConfig { latency_ms: 20, jitter_ms: 10, loss: 0.05, ..LinkConfig::default() }
     }
@@ -418,11 +504,13 @@ mod tests {
                     ValueType::Vec3,
                     Mode::FastLocal,
                     Policy::LastWriterWins,
+                    false,
                 )
                 .unwrap();
             pos.push(h);
         }
-        let score = g.players[0].create("score", ValueType::I64, Mode::WaitForSync, Policy::Max).unwrap();
+        let score =
+            g.players[0].create("score", ValueType::I64, Mode::WaitForSync, Policy::Max, false).unwrap();
         for f in 0..60 {
             for (i, &h) in pos.iter().enumerate() {
                 g.players[i].context_mut().set(h, [f as f32, i as f32, 0.0]).unwrap();
@@ -473,7 +561,7 @@ mod tests {
         }
         assert!(players[1].enet_connect("localhost:1", &opts).unwrap_err().contains("not an IP address"));
         assert!(players[1].has_link(), "a refused address leaves the link as it was");
-        let h = players[2].create("flag", ValueType::I64, Mode::WaitForSync, Policy::Max).unwrap();
+        let h = players[2].create("flag", ValueType::I64, Mode::WaitForSync, Policy::Max, false).unwrap();
         players[2].context_mut().set(h, 9i64).unwrap();
         let start = std::time::Instant::now();
         let mut signals: Vec<Vec<Signal>> = vec![vec![]; 3];
@@ -538,7 +626,7 @@ mod tests {
         a.dial(&format!("127.0.0.1:{pb}")).unwrap();
         b.dial(&format!("127.0.0.1:{pa}")).unwrap();
         assert!(a.dial("nowhere").is_err());
-        let h = b.create("speed", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        let h = b.create("speed", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
         b.context_mut().set(h, 4.5).unwrap();
         let start = std::time::Instant::now();
         let got = |s: &Session| s.context().open("speed").ok().and_then(|h| s.context().get(h).ok());
@@ -555,7 +643,7 @@ mod tests {
     #[test]
     fn outbound_destinations_become_sends_and_membership_follows_the_transport() {
         let mut a = Session::new(1, node_options()).unwrap();
-        let h = a.create("x", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        let h = a.create("x", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
         a.context_mut().set(h, 1.0).unwrap();
         // No members: nothing to send to.
         assert!(a.tick(16).sends.is_empty());
@@ -583,8 +671,9 @@ mod tests {
     #[test]
     fn events_become_signal_arguments_corrections_included() {
         let mut g = Game::new(2, LinkConfig::default());
-        let h0 =
-            g.players[0].create("flag", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        let h0 = g.players[0]
+            .create("flag", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins, false)
+            .unwrap();
         g.run(10);
         let h1 = g.players[1].context().open("flag").unwrap();
         g.signals.iter_mut().for_each(Vec::clear);

@@ -8,6 +8,8 @@ extends SceneTree
 var failures := 0
 var changed := []
 var corrections := 0
+var initial := []
+var touched := []
 
 func check(ok: bool, what: String) -> void:
 	if not ok:
@@ -22,12 +24,14 @@ func make(id: int) -> ZenCrdtContext:
 	check(z.start(), "start peer %d" % id)
 	return z
 
-func _on_b_changed(id: String, value, _old, _state: int, is_correction: bool, _origin: int) -> void:
+func _on_b_changed(id: String, value, _old, _state: int, is_correction: bool, _origin: int, is_initial: bool) -> void:
 	changed.append([id, value])
+	if is_initial:
+		initial.append(id)
 	if is_correction:
 		corrections += 1
 
-func _on_a_changed(_id: String, _value, _old, _state: int, is_correction: bool, _origin: int) -> void:
+func _on_a_changed(_id: String, _value, _old, _state: int, is_correction: bool, _origin: int, _is_initial: bool) -> void:
 	if is_correction:
 		corrections += 1
 
@@ -40,6 +44,7 @@ func _initialize() -> void:
 	b.add_peer(1)
 	b.value_changed.connect(_on_b_changed)
 	a.value_changed.connect(_on_a_changed)
+	a.value_touched.connect(func(id, _value, origin): touched.append([id, origin]))
 
 	check(a.create_value("pos", TYPE_VECTOR3, ZenCrdtContext.MODE_FAST_LOCAL, ZenCrdtContext.POLICY_LAST_WRITER_WINS), "create pos")
 	check(a.set_value("pos", Vector3(1, 2, 3)), "set pos")
@@ -60,6 +65,20 @@ func _initialize() -> void:
 	check(b.get_value("rot") is Quaternion, "a quaternion stays a Quaternion")
 	check(a.get_value("score") == 10 and a.get_state("score") == ZenCrdtContext.STATE_CONVERGED, "score converged")
 	check(changed.any(func(c): return c[0] == "pos" and c[1] == Vector3(1, 2, 3)), "value_changed on b")
+	check(initial.has("pos"), "a value created by a is initial on b")
+
+	# Touch: b re-announces pos, a hears it from b. A local-only value never reaches b.
+	check(b.touch_value("pos"), "touch pos")
+	check(a.create_local_value("menu", TYPE_STRING, 0, 0), "create a local-only value")
+	check(a.set_value("menu", "inventory") and a.is_local_only("menu"), "local-only")
+	check(not a.create_value("menu", TYPE_STRING, 0, 0), "opening it as shared is refused")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(touched.has(["pos", 2]), "a got value_touched from b")
+	check(b.get_value("menu") == null, "b never heard of menu")
+	check(not a.touch_value("never_created"), "touching nothing is refused")
 
 	check(a.create_value("flag", TYPE_INT, 0, 0), "create flag")
 	for i in 10:
