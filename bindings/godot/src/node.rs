@@ -198,13 +198,7 @@ impl ZenCrdtContext {
     /// it arrives. False (and the reason pushed) for a value removed or never written.
     #[func]
     fn touch_value(&mut self, id: GString) -> bool {
-        let Some(h) = self.handle(&id) else { return false };
-        let r = self.session.as_mut().map(|s| s.context_mut().touch(h));
-        match r {
-            Some(Ok(())) => true,
-            Some(Err(e)) => self.fail(&id, &e.to_string()),
-            None => false,
-        }
+        self.with_value(&id, |c, h| c.touch(h))
     }
 
     /// Whether `id` is local-only here (`create_local_value`); false if there is none.
@@ -251,13 +245,7 @@ impl ZenCrdtContext {
             Ok(v) => v,
             Err(e) => return self.fail(&id, &e),
         };
-        let Some(h) = self.handle(&id) else { return false };
-        let r = self.session.as_mut().map(|s| s.context_mut().set(h, v));
-        match r {
-            Some(Ok(())) => true,
-            Some(Err(e)) => self.fail(&id, &e.to_string()),
-            None => false,
-        }
+        self.with_value(&id, |c, h| c.set(h, v))
     }
 
     /// What reads of `id` show here; `null` if there is no such value.
@@ -289,25 +277,13 @@ impl ZenCrdtContext {
                     .fail(&id, &format!("mode {m} is not MODE_FAST_LOCAL (0) or MODE_WAIT_FOR_SYNC (1)"))
             }
         };
-        let Some(h) = self.handle(&id) else { return false };
-        let r = self.session.as_mut().map(|s| s.context_mut().set_mode(h, m));
-        match r {
-            Some(Ok(())) => true,
-            Some(Err(e)) => self.fail(&id, &e.to_string()),
-            None => false,
-        }
+        self.with_value(&id, |c, h| c.set_mode(h, m))
     }
 
     /// Removes `id` on every peer.
     #[func]
     fn remove_value(&mut self, id: GString) -> bool {
-        let Some(h) = self.handle(&id) else { return false };
-        let r = self.session.as_mut().map(|s| s.context_mut().remove(h));
-        match r {
-            Some(Ok(())) => true,
-            Some(Err(e)) => self.fail(&id, &e.to_string()),
-            None => false,
-        }
+        self.with_value(&id, |c, h| c.remove(h))
     }
 
     /// Hands over bytes a transport received from peer `from` (for transports other than
@@ -563,6 +539,21 @@ impl ZenCrdtContext {
             );
         }
         self.session.is_some()
+    }
+
+    /// Runs `f` on value `id` of the running session; false (and the reason pushed) when
+    /// there is no session or value, or `f` fails.
+    fn with_value(
+        &mut self,
+        id: &GString,
+        f: impl FnOnce(&mut zen_crdt::Context, ValueHandle) -> Result<(), zen_crdt::Error>,
+    ) -> bool {
+        let Some(h) = self.handle(id) else { return false };
+        match self.session.as_mut().map(|s| f(s.context_mut(), h)) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => self.fail(id, &e.to_string()),
+            None => false,
+        }
     }
 
     fn handle(&mut self, id: &GString) -> Option<ValueHandle> {
