@@ -33,7 +33,8 @@ pub fn seal(body: &[u8]) -> Vec<u8> {
     if out.len() > 2 && out.starts_with(b"ZC") {
         out[2] = PROTOCOL_VERSION;
     }
-    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
@@ -129,7 +130,7 @@ pub fn session_messages() -> Vec<Vec<u8>> {
             }
         }
     }
-    let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max };
+    let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max, local_only: false };
     let a = ctx[0].create("a", ValueType::I64, ValueOptions::default()).unwrap();
     let b = ctx[0].create("b", ValueType::Vec3, wait).unwrap();
     let c3 = ctx[2].create("c", ValueType::Str, ValueOptions::default()).unwrap();
