@@ -370,7 +370,7 @@ impl ValueTable {
     pub fn restore(&mut self, saved: SavedValue) -> Result<ValueIndex, Error> {
         let s = saved;
         let i = self.insert(&s.id, s.ty, s.policy, s.mode)?;
-        let dirty = s.pending.is_some() || s.meta_unwritten;
+        let dirty = s.pending.is_some() || s.pending_touch || s.meta_unwritten;
         let v = &mut self.values[i.slot()];
         v.crdt.doc = s.doc;
         v.crdt.meta_known = s.meta_known;
@@ -386,7 +386,7 @@ impl ValueTable {
         v.view.acked_removed = s.acked_removed;
         v.view.shows_local = s.shows_local;
         v.view.local_only = s.local_only;
-        v.view.pending_touch = s.pending_touch && v.view.pending.is_some();
+        v.view.pending_touch = s.pending_touch;
         v.view.state = s.state;
         v.book = Book { streams: s.streams, announce_seq: s.announce_seq };
         let origin = v.newest_writer(self.me);

@@ -449,6 +449,22 @@ fn a_local_only_value_has_the_usual_events_and_takes_nothing_from_peers() {
     assert!(matches!(err, Error::LocalOnlyMismatch { local_only: true, .. }), "{err}");
     let err = s.ctx(1).create("tool", ValueType::I64, local()).unwrap_err();
     assert!(matches!(err, Error::LocalOnlyMismatch { local_only: false, .. }), "{err}");
+    // A touch saved before it was sent goes out after the load.
+    let t = i64_value(&mut s, 0, "bell");
+    s.ctx(0).set(t, 1i64).unwrap();
+    s.run_for(300);
+    s.ctx(0).touch(t).unwrap();
+    let saved = s.ctx(0).save();
+    s.restart(0, Context::load(1, opts(), &saved).unwrap());
+    drain(&mut s, &mut logs);
+    logs[1].clear();
+    run(&mut s, 500, &mut logs);
+    assert_eq!(
+        of(&logs[1], "bell").iter().filter(|e| e.kind == ChangeKind::Touched).count(),
+        1,
+        "{:?}",
+        logs[1]
+    );
     // A save keeps it local-only.
     let loaded = Context::load(1, opts(), &s.ctx(0).save()).unwrap();
     let h = loaded.open("tool").unwrap();
