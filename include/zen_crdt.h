@@ -1030,9 +1030,9 @@ enum zen_status_t zen_value_remove(struct zen_context_t ctx,
                                    struct zen_value_t value);
 
 // Re-announces the value unchanged: this context queues a `ZEN_CHANGE_TOUCHED` event
-// now, every peer when the touch arrives ("same value, act again"). It travels as a
-// write of the value as this context holds it, so it is delivered and acknowledged like
-// one; a write in the same tick carries it along (peers then see `ZEN_CHANGE_MODIFIED`).
+// now, every peer when the touch arrives ("same value, act again"). It is delivered and
+// acknowledged like a write but never changes what the value resolves to; a write in the
+// same tick carries it along (peers then see `ZEN_CHANGE_MODIFIED`).
 // A removed value is `ZEN_ERR_REMOVED`, one never written `ZEN_ERR_INVALID_ARGUMENT`.
 // (1.3)
 ZEN_API

@@ -246,26 +246,15 @@ impl Context {
     }
 
     /// Re-announces the value unchanged: every peer (this one at once, the others when
-    /// the write arrives) queues a `Touched` event, "same value, act again". The touch
-    /// travels as a write of the value as this replica holds it (its pending write, else
-    /// the resolved value), so it is delivered, acknowledged and converged like one; a
-    /// write in the same tick carries it along (peers then see `Modified`). A removed
-    /// value is `Removed`, one never written `NeverWritten`.
+    /// the touch arrives) queues a `Touched` event, "same value, act again". The touch
+    /// travels in this peer's slot like a write, so it is delivered, acknowledged and
+    /// converged like one, but it never changes what the value resolves to (it weighs as
+    /// this peer's previous write, or nothing); a write in the same tick carries it along
+    /// (peers then see `Modified`). A removed value is `Removed`, one never written
+    /// `NeverWritten`.
     pub fn touch(&mut self, h: ValueHandle) -> Result<(), Error> {
         let i = self.table.index(h)?;
-        if self.table.stage_touch(i, &mut self.metrics).is_err() {
-            let v = self.table.get(i);
-            let removed = match &v.view.pending {
-                Some(write) => write.is_none(),
-                None => v.crdt.is_removed(),
-            };
-            return Err(if removed {
-                Error::Removed(v.id.to_string())
-            } else {
-                Error::NeverWritten(v.id.to_string())
-            });
-        }
-        Ok(())
+        self.table.stage_touch(i, &mut self.metrics)
     }
 
     /// Whether the value is local-only here (see `ValueOptions::local_only`).

@@ -76,7 +76,8 @@ pub(crate) struct View {
     pub shows_local: bool,
     /// Time of the first WaitForSync write not yet converged (latency metric).
     pub write_time_ms: Option<Millis>,
-    /// The pending write re-announces the value (`Context::touch`).
+    /// The next flush writes a touch (`Context::touch`), with the pending write if there
+    /// is one.
     pub pending_touch: bool,
     /// A peer's touch arrived (from that peer) since the last resolution: tell the host
     /// if nothing else changed.
@@ -591,16 +592,17 @@ impl ValueTable {
     /// Stages a touch: the next flush writes a touch record (see `register::Touch`: with
     /// this tick's write if there is one, else our previous record again, weighing
     /// nothing new), so every peer queues a `Touched` event; here the event is queued now.
-    /// `Err(())` when there is nothing to re-announce (never written, or removed).
-    pub fn stage_touch(&mut self, i: ValueIndex, metrics: &mut Metrics) -> Result<(), ()> {
+    /// `Removed` or `NeverWritten` when there is nothing to re-announce.
+    pub fn stage_touch(&mut self, i: ValueIndex, metrics: &mut Metrics) -> Result<(), Error> {
         let me = self.me;
         let v = &mut self.values[i.slot()];
-        let current = match &v.view.pending {
-            Some(p) => p.clone(),
-            None => v.crdt.resolved.clone(),
+        let (holds, removed) = match &v.view.pending {
+            Some(write) => (write.is_some(), write.is_none()),
+            None => (v.crdt.resolved.is_some(), v.crdt.is_removed()),
         };
-        if current.is_none() {
-            return Err(());
+        if !holds {
+            let id = v.id.to_string();
+            return Err(if removed { Error::Removed(id) } else { Error::NeverWritten(id) });
         }
         if v.view.pending_touch {
             metrics.writes_coalesced += 1;

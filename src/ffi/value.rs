@@ -378,9 +378,9 @@ pub extern "C" fn zen_value_remove(ctx: zen_context_t, value: zen_value_t) -> ze
 }
 
 /// Re-announces the value unchanged: this context queues a `ZEN_CHANGE_TOUCHED` event
-/// now, every peer when the touch arrives ("same value, act again"). It travels as a
-/// write of the value as this context holds it, so it is delivered and acknowledged like
-/// one; a write in the same tick carries it along (peers then see `ZEN_CHANGE_MODIFIED`).
+/// now, every peer when the touch arrives ("same value, act again"). It is delivered and
+/// acknowledged like a write but never changes what the value resolves to; a write in the
+/// same tick carries it along (peers then see `ZEN_CHANGE_MODIFIED`).
 /// A removed value is `ZEN_ERR_REMOVED`, one never written `ZEN_ERR_INVALID_ARGUMENT`.
 /// (1.3)
 #[no_mangle]
