@@ -34,8 +34,13 @@ fn main() -> Result<(), Error> {
             sim.ctx(p).create(&format!("unit/{}/pos", p + 1), ValueType::Vec3, ValueOptions::default())?;
         units.push(h);
     }
-    let flag = ValueOptions { mode: Mode::FastLocal, policy: Policy::LastWriterWins, local_only: false };
-    let score = ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max, local_only: false };
+    let flag = ValueOptions {
+        mode: Mode::FastLocal,
+        policy: Policy::LastWriterWins,
+        local_only: false,
+        owner: None,
+    };
+    let score = ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max, local_only: false, owner: None };
     let flags: Vec<_> = (0..4)
         .map(|p| sim.ctx(p).create("flag/holder", ValueType::I64, flag.clone()))
         .collect::<Result<_, _>>()?;

@@ -119,7 +119,7 @@
 #define ZEN_VERSION_MAJOR 1
 
 // Minor version: grows when functions, types, enum values or struct fields are added.
-#define ZEN_VERSION_MINOR 3
+#define ZEN_VERSION_MINOR 4
 
 // Patch version: fixes only.
 #define ZEN_VERSION_PATCH 0
@@ -128,11 +128,13 @@
 #define ZEN_NO_DEADLINE UINT64_MAX
 
 // Wire protocol version this build speaks (peers must speak the same).
-#define ZEN_PROTOCOL_VERSION 2
+#define ZEN_PROTOCOL_VERSION 3
 
 // Bumped when the format changes; a save of a newer version is refused with both numbers.
-// 2 (1.3) adds two value flags (local-only, a pending touch); 1.3 reads version 1 too.
-#define SAVE_VERSION 2
+// 2 (1.3) adds two value flags (local-only, a pending touch); 3 (1.4) a flag for
+// owner-only values, followed by their first owner and a transfer or claim not yet sent.
+// Every earlier version is read too.
+#define SAVE_VERSION 3
 
 // Result of every fallible C call. `ZEN_OK` is 0; anything else is a failure that
 // changed nothing, with a message available from `zen_last_error` on the same thread.
@@ -186,6 +188,10 @@ typedef enum zen_status_t {
   // A file could not be read or written (`zen_context_save_file`,
   // `zen_context_load_file`); the message names the file and the step. Since 1.2.
   ZEN_ERR_IO = 20,
+  // The value is owner-only and this context does not own it: only its owner may
+  // write, touch, remove or transfer it (`zen_value_owner` says who does). Nothing
+  // changed. Since 1.4.
+  ZEN_ERR_NOT_OWNER = 21,
 } zen_status_t;
 
 // Value types (pass as `uint32_t`).
@@ -304,6 +310,15 @@ enum zen_change_kind_t
   // again"; `old_value` and `new_value` are both what reads return. (1.3; a 1.2
   // library never queues it.)
   ZEN_CHANGE_TOUCHED = 4,
+  // Only the owner of an owner-only value changed (a transfer, or its heir took over
+  // after the owner left); `origin` is the new owner. An ownership change that comes
+  // with a change of the value is that change's event, with `owner_changed` set. (1.4)
+  ZEN_CHANGE_OWNER_CHANGED = 5,
+  // This context's write (or touch) was refused because it is not the owner (the
+  // ownership moved before the write went out, or another peer's claim won):
+  // `old_value` is what it showed, `new_value` what reads return, `origin` the owner.
+  // No peer shows the refused write. (1.4)
+  ZEN_CHANGE_REJECTED = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -363,6 +378,13 @@ typedef struct zen_value_options_t {
   // the value is first created in this context (opening it with the other choice is
   // `ZEN_ERR_INVALID_ARGUMENT`). (1.3)
   uint32_t local_only;
+  // Who may write: 0 anyone (default); a peer id, only the value's owner, that peer
+  // being its first owner (usually your own id). Every peer refuses a non-owner's
+  // writes on receipt; here they fail with `ZEN_ERR_NOT_OWNER`. The owner may
+  // `zen_value_transfer` it; when the owner is removed (`zen_context_remove_peer`:
+  // it left for good), the lowest id among the members left takes it over. The first
+  // creator's choice holds on every peer. (1.4)
+  uint64_t owner;
 } zen_value_options_t;
 
 // A context: one replica (one player). A small number the library checks on every
@@ -464,6 +486,9 @@ typedef struct zen_change_t {
   // initial. Handle "was already there" and "just changed" with the same code. (1.3;
   // it sits in what was padding, so the struct's size and layout are 1.2's.)
   bool is_initial;
+  // The value's owner changed with this event (`zen_value_owner` says who owns it
+  // now): start or stop simulating what you own. (1.4; also in former padding.)
+  bool owner_changed;
   // Peer whose write caused it (this context's own id for local writes).
   uint64_t origin;
   // Host time of the change, in the ms passed to `zen_context_tick`.
@@ -522,6 +547,10 @@ typedef struct zen_metrics_t {
   // update from a member, or a yrs bug): the value's document was rebuilt from its last
   // good state. Such a panic never poisons the context. Since 1.1.
   uint64_t rejected_updates;
+  // New records of owner-only values from peers that did not own them when they
+  // arrived: never shown (unless a transfer that was still on its way makes the writer
+  // the owner). Since 1.4.
+  uint64_t unowned_writes;
 } zen_metrics_t;
 
 // How far one member is behind on this context's own stream.
@@ -1047,6 +1076,26 @@ ZEN_NODISCARD
 enum zen_status_t zen_value_is_local_only(struct zen_context_t ctx,
                                           struct zen_value_t value,
                                           bool *out_local_only);
+
+// The owner of an owner-only value as this context knows it, to `out_owner`; 0 for a
+// value anyone may write. Writes here succeed when it is 0 or this context's own id.
+// (1.4)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_value_owner(struct zen_context_t ctx,
+                                  struct zen_value_t value,
+                                  uint64_t *out_owner);
+
+// Gives an owner-only value to peer `to` (a member or not). From now on this context
+// may not write it: a `ZEN_CHANGE_OWNER_CHANGED` event is queued here at once and on
+// every peer when the transfer arrives. `ZEN_ERR_NOT_OWNER` unless this context owns
+// it; `ZEN_ERR_INVALID_ARGUMENT` for a value anyone may write or an invalid peer id.
+// Transferring to oneself does nothing. (1.4)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_value_transfer(struct zen_context_t ctx,
+                                     struct zen_value_t value,
+                                     uint64_t to);
 
 // Switches the value's mode (a `zen_mode_t`); may queue a change event if reads change.
 ZEN_API

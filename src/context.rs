@@ -34,6 +34,13 @@ pub struct ValueOptions {
     /// the other choice is `LocalOnlyMismatch`, and so is declaring local-only a value
     /// a peer already shared with this replica.
     pub local_only: bool,
+    /// Who may write: `None` anyone (the default); `Some(peer)` only the value's owner,
+    /// `peer` being its first owner (usually the creator's own id). Every peer refuses
+    /// a non-owner's writes on receipt, checked against the transport's sender; here
+    /// they fail with `NotOwner`. The owner may `transfer` the value; when the host
+    /// removes the owner (it left for good), the lowest id among the members left takes
+    /// it over. Like the policy, the first creator's choice holds on every peer.
+    pub owner: Option<u64>,
 }
 
 /// Serial of the next context created in this process (0 is never issued).
@@ -152,16 +159,28 @@ impl Context {
         }
         if self.sync.add_member(peer, self.table.now()) {
             self.table.mark_all_unconverged();
+            self.roster_changed(None);
         }
         Ok(())
     }
 
-    /// Removes a member: it no longer blocks WaitForSync. Its writes stay.
+    /// Removes a member: it no longer blocks WaitForSync. Its writes stay. Call it when
+    /// the peer left for good (a peer merely silent stops blocking by itself after
+    /// `peer_timeout_ms`): the owner-only values it owned pass to its heir, the lowest id
+    /// among the members left (this context, if that is its own).
     pub fn remove_peer(&mut self, peer: u64) -> Result<(), Error> {
-        if !self.sync.members.remove(PeerId::new(peer)) {
+        let id = PeerId::new(peer);
+        if !self.sync.members.remove(id) {
             return Err(Error::UnknownPeer(peer));
         }
+        self.roster_changed(Some(id));
         Ok(())
+    }
+
+    fn roster_changed(&mut self, left: Option<PeerId>) {
+        let members = self.sync.members.members.iter().map(|m| m.id).collect();
+        let any_active = self.sync.members.any_active();
+        self.table.roster_changed(members, left, any_active, &mut self.metrics);
     }
 
     /// Current members and whether each was heard within the peer timeout.
@@ -190,7 +209,11 @@ impl Context {
             self.table.set_mode(i, opts.mode);
             return Ok(self.table.handle(i));
         }
+        let owner = opts.owner.map(PeerId::checked).transpose()?;
         let i = self.table.insert(id, ty, opts.policy, opts.mode)?;
+        if let Some(owner) = owner {
+            self.table.make_owned(i, owner);
+        }
         let v = self.table.get_mut(i);
         v.view.local_only = opts.local_only;
         v.crdt.meta_unwritten = true;
@@ -234,6 +257,7 @@ impl Context {
         } else if let Value::Bytes(b) = &value {
             self.check_len(b.len())?;
         }
+        self.table.check_writer(i)?;
         self.table.stage(i, Some(value), &mut self.metrics);
         Ok(())
     }
@@ -254,7 +278,26 @@ impl Context {
     /// `NeverWritten`.
     pub fn touch(&mut self, h: ValueHandle) -> Result<(), Error> {
         let i = self.table.index(h)?;
+        self.table.check_writer(i)?;
         self.table.stage_touch(i, &mut self.metrics)
+    }
+
+    /// The owner of an owner-only value as this replica knows it (see
+    /// `ValueOptions::owner`), `None` for a value anyone may write. Writes here succeed
+    /// when this is `None` or this context's own id.
+    pub fn owner(&self, h: ValueHandle) -> Result<Option<u64>, Error> {
+        Ok(self.table.owner(self.table.index(h)?).map(PeerId::get))
+    }
+
+    /// Gives an owner-only value to peer `to` (any valid id, a member or not). From now
+    /// on this context may not write it; an `OwnerChanged` event is queued here at once
+    /// and on every peer when the transfer arrives, after which `to`'s writes are the
+    /// ones every peer reads. `NotOwner` unless this context owns it; `NotOwnerOnly` for
+    /// a value anyone may write. Transferring to oneself does nothing.
+    pub fn transfer(&mut self, h: ValueHandle, to: u64) -> Result<(), Error> {
+        let to = PeerId::checked(to)?;
+        let i = self.table.index(h)?;
+        self.table.stage_transfer(i, to)
     }
 
     /// Whether the value is local-only here (see `ValueOptions::local_only`).
@@ -266,6 +309,7 @@ impl Context {
     /// write revives it).
     pub fn remove(&mut self, h: ValueHandle) -> Result<(), Error> {
         let i = self.table.index(h)?;
+        self.table.check_writer(i)?;
         self.table.stage(i, None, &mut self.metrics);
         Ok(())
     }
@@ -353,7 +397,8 @@ impl Context {
     #[doc(hidden)]
     pub fn debug_value(&self, h: ValueHandle) -> String {
         let Ok(v) = self.value(h) else { return "stale handle".into() };
-        let slots: Vec<_> = v.crdt.slots.iter().map(|s| (s.writer, s.clock, &s.seen, &s.value)).collect();
+        let slots: Vec<_> =
+            v.crdt.slots.iter().map(|s| (s.writer, s.clock, &s.seen, &s.value, s.own)).collect();
         let streams: Vec<_> = v.book.streams.iter().map(|r| (r.peer, r.last_seq, r.clock)).collect();
         let acks: Vec<_> = self
             .sync
@@ -369,8 +414,8 @@ impl Context {
             })
             .collect();
         format!(
-            "peer {} value {:?} state {:?} pending {:?} slots {slots:?} streams(peer,last_seq,clock) {streams:?} member acks {acks:?} my_seq {}",
-            self.me, v.id, v.view.state, v.view.pending, self.sync.my_seq()
+            "peer {} value {:?} state {:?} pending {:?} owner {:?} slots {slots:?} streams(peer,last_seq,clock) {streams:?} member acks {acks:?} my_seq {}",
+            self.me, v.id, v.view.state, v.view.pending, v.crdt.owner, self.sync.my_seq()
         )
     }
 

@@ -61,6 +61,10 @@ pub enum Error {
     NeverWritten(String),
     #[error("value {id:?} exists here as {}, and is opened as {}: whether a value is local-only is chosen when it is first created here", if *.local_only { "local-only" } else { "shared" }, if *.local_only { "shared" } else { "local-only" })]
     LocalOnlyMismatch { id: String, local_only: bool },
+    #[error("value {id:?} is owned by peer {owner}: only its owner may write, touch, remove or transfer it")]
+    NotOwner { id: String, owner: u64 },
+    #[error("value {0:?} may be written by anyone: only an owner-only value (created with an owner) can be transferred")]
+    NotOwnerOnly(String),
 }
 
 impl Error {

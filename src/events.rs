@@ -29,6 +29,15 @@ pub enum ChangeKind {
     /// A peer re-announced the value unchanged (`Context::touch`): "same value, act
     /// again". `old` and `new` are both what reads return.
     Touched,
+    /// Only the owner of an owner-only value changed (a transfer, or the owner left and
+    /// its heir took over): `origin` is the new owner. A change of ownership that comes
+    /// with a change of the value is that change's event, with `owner_changed` set.
+    OwnerChanged,
+    /// This context's write (or touch) was refused: it is not the value's owner (the
+    /// ownership moved before the write went out, or another peer's claim won). `old` is
+    /// what it showed, `new` what reads return now, `origin` the owner; no peer shows
+    /// the refused write.
+    Rejected,
 }
 
 /// One change, as the host sees it. `old` and `new` are what `Context::get` returned
@@ -48,6 +57,9 @@ pub struct ChangeEvent {
     /// already there" (`true`) and "just changed" (`false`) with the same code. Local
     /// writes are never initial.
     pub is_initial: bool,
+    /// The owner of this owner-only value changed with this event (see
+    /// `Context::owner`): a game starts or stops simulating what it owns here.
+    pub owner_changed: bool,
     /// Peer whose write caused the change (this context's own id for local writes).
     pub origin: u64,
     /// Host time of the change, in the milliseconds the host passes to `tick`.
@@ -118,6 +130,10 @@ fn merge(into: &mut ChangeEvent, ev: ChangeEvent) {
     let kind = match (into.kind, ev.kind) {
         (ChangeKind::Created, ChangeKind::Removed) | (_, ChangeKind::Removed) => ChangeKind::Removed,
         (ChangeKind::Created, _) => ChangeKind::Created,
+        // The host must hear that its write was refused, whatever follows.
+        (ChangeKind::Rejected, _) | (_, ChangeKind::Rejected) => ChangeKind::Rejected,
+        // A change of the value says more than a change of owner (the flag keeps that).
+        (k, ChangeKind::OwnerChanged) if k != ChangeKind::StateChanged => k,
         // A touch merged into a change of the value is part of that change.
         (k, ChangeKind::Touched) if k != ChangeKind::StateChanged => k,
         (_, ChangeKind::StateChanged) if into.kind != ChangeKind::StateChanged => into.kind,
@@ -129,6 +145,7 @@ fn merge(into: &mut ChangeEvent, ev: ChangeEvent) {
     into.is_correction |= ev.is_correction;
     // The host has not seen the queued event: if it was the value's first, the merged one is.
     into.is_initial |= ev.is_initial;
+    into.owner_changed |= ev.owner_changed;
     // A state change says nothing of who caused the change it joins.
     if ev.kind != ChangeKind::StateChanged || into.kind == ChangeKind::StateChanged {
         into.origin = ev.origin;

@@ -11,7 +11,7 @@ use crate::context::{Context, Options, ValueOptions};
 use crate::error::Error;
 use crate::ids::PeerId;
 use crate::protocol::{put_entry, put_header, put_varint, seal, MessageKind};
-use crate::register::encode_record;
+use crate::register::{encode_own, encode_record, Own};
 use crate::seqwindow::SeqWindow;
 use crate::value::{Value, ValueType};
 use yrs::updates::decoder::Decode;
@@ -57,6 +57,11 @@ fn delta_from_two(edit: impl FnOnce(&yrs::MapRef, &mut yrs::TransactionMut)) -> 
 /// A sealed message from `sender`: a delta (seq 1, value "hp") carrying `update`, or an
 /// ack-only message.
 fn message(sender: u64, acks: &[(u64, SeqWindow)], update: Option<&[u8]>) -> Vec<u8> {
+    message_seq(sender, 1, acks, update)
+}
+
+/// `message`, numbered `seq` in the sender's stream.
+fn message_seq(sender: u64, seq: u64, acks: &[(u64, SeqWindow)], update: Option<&[u8]>) -> Vec<u8> {
     let sender = PeerId::new(sender);
     let acks: Vec<(PeerId, SeqWindow)> = acks.iter().map(|&(p, w)| (PeerId::new(p), w)).collect();
     let acks = &acks[..];
@@ -64,7 +69,7 @@ fn message(sender: u64, acks: &[(u64, SeqWindow)], update: Option<&[u8]>) -> Vec
     match update {
         Some(u) => {
             put_header(&mut out, MessageKind::Delta, sender, acks);
-            put_varint(&mut out, 1);
+            put_varint(&mut out, seq);
             put_varint(&mut out, 1);
             put_entry(&mut out, 0, Some("hp"), u);
         }
@@ -167,6 +172,85 @@ fn honest_writers_pass_the_ownership_checks_in_a_contested_value() {
     s.run_for(500);
     assert_eq!(s.rejected, 0, "{:?}", s.last_error);
     assert!(s.peers.iter().all(|c| c.metrics().messages_forged == 0));
+}
+
+/// Peer 3's "hp" = 42, owner-only, owned by peer 3: its meta record and its write.
+fn owned_by_three(doc: &Doc) {
+    let map = doc.get_or_insert_map("v");
+    let mut txn = doc.transact_mut();
+    let mut meta = vec![ValueType::I64 as u8 | 0x80, 3];
+    crate::policy::Policy::LastWriterWins.encode(&mut meta);
+    map.insert(&mut txn, "m", Any::Buffer(meta.into()));
+    map.insert(&mut txn, "3", Any::Buffer(owned_record(0, 3, 42).into()));
+}
+
+/// A record of an owner-only value, written under ownership (`epoch`, `owner`).
+fn owned_record(epoch: u32, owner: u64, v: i64) -> Vec<u8> {
+    let mut r = Vec::new();
+    encode_own(Own { epoch, owner: PeerId::new(owner) }, &mut r);
+    encode_record(&[], Some(&Value::I64(v)), &mut r);
+    r
+}
+
+/// Enforced on receipt: a member that writes its own slot of a value another peer owns
+/// sends nothing forged (the slot is its own), yet no record of it is ever read, however
+/// it dresses the record up; each is counted. A grant by the owner makes the member's
+/// later writes the ones read.
+#[test]
+fn writes_by_a_member_that_does_not_own_the_value_are_kept_out_and_counted() {
+    let three = Doc::with_client_id(3);
+    owned_by_three(&three);
+    let update = three.transact().encode_state_as_update_v1(&StateVector::default());
+    let mut c = Context::new(1, Options::default()).unwrap();
+    c.add_peer(2).unwrap();
+    c.add_peer(3).unwrap();
+    c.receive_from(3, &message(3, &[], Some(&update))).unwrap();
+    c.tick(16);
+    let h = c.open("hp").unwrap();
+    assert_eq!((c.get(h).unwrap(), c.owner(h).unwrap()), (Value::I64(42), Some(3)));
+    while c.poll_change().is_some() {}
+    // Peer 2 holds peer 3's state and writes its own slot, each time sending its whole
+    // contribution, as an honest writer does.
+    let two = Doc::with_client_id(2);
+    two.transact_mut().apply_update(yrs::Update::decode_v1(&update).unwrap()).unwrap();
+    let threes = two.transact().state_vector();
+    let attempts = [
+        ("a plain record", record(-1)),
+        ("a claim to be the first owner", owned_record(0, 2, -2)),
+        ("a later epoch, the owner present", owned_record(7, 2, -3)),
+        ("a grant to peer 1 in its own name", owned_record(1, 1, -4)),
+    ];
+    for (k, (what, rec)) in attempts.into_iter().enumerate() {
+        two.get_or_insert_map("v").insert(&mut two.transact_mut(), "2", Any::Buffer(rec.into()));
+        let diff = two.transact().encode_diff_v1(&threes);
+        c.receive_from(2, &message_seq(2, k as u64 + 1, &[], Some(&diff))).unwrap();
+        c.tick(32 + 16 * k as u64);
+        assert_eq!((c.get(h).unwrap(), c.owner(h).unwrap()), (Value::I64(42), Some(3)), "{what}");
+        assert_eq!(c.metrics().unowned_writes, k as u64 + 1, "{what}");
+        assert_eq!(c.metrics().messages_forged, 0, "{what}");
+        assert_eq!(c.poll_change(), None, "{what}");
+    }
+    // Peer 3 gives the value to peer 2: its grant is read, then peer 2's next write.
+    three.get_or_insert_map("v").insert(
+        &mut three.transact_mut(),
+        "3",
+        Any::Buffer(owned_record(1, 2, 42).into()),
+    );
+    let grant = three.transact().encode_state_as_update_v1(&StateVector::default());
+    c.receive_from(3, &message_seq(3, 2, &[], Some(&grant))).unwrap();
+    c.tick(200);
+    assert_eq!((c.get(h).unwrap(), c.owner(h).unwrap()), (Value::I64(42), Some(2)));
+    let ev = c.poll_change().expect("the new owner is news");
+    assert_eq!((ev.kind, ev.owner_changed, ev.origin), (crate::events::ChangeKind::OwnerChanged, true, 2));
+    two.get_or_insert_map("v").insert(
+        &mut two.transact_mut(),
+        "2",
+        Any::Buffer(owned_record(1, 2, 5).into()),
+    );
+    let diff = two.transact().encode_diff_v1(&threes);
+    c.receive_from(2, &message_seq(2, 5, &[], Some(&diff))).unwrap();
+    c.tick(216);
+    assert_eq!(c.get(h).unwrap(), Value::I64(5));
 }
 
 /// The C harness's copy of the forged messages (see the module comment).

@@ -100,6 +100,9 @@ pub struct Metrics {
     pub corrections: u64,
     /// Times concurrent writes to one value were merged by its policy.
     pub conflicts: u64,
+    /// New records of owner-only values from peers that did not own them when they
+    /// arrived: kept but never read (a grant still on its way makes them readable).
+    pub unowned_writes: u64,
     /// Catch-up snapshots sent to members that were behind (loss, late join, rejoin).
     pub catchups_sent: u64,
     /// Concurrent writes the policy could not merge, so last-writer-wins decided: a

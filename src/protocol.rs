@@ -39,7 +39,7 @@ use crate::update_scan::Refusal;
 pub const MAGIC: [u8; 2] = *b"ZC";
 /// Protocol version this library writes; messages with a higher version are rejected
 /// with [`Error::ProtocolVersion`] so a newer peer is reported, not misread.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 const KIND_DELTA: u8 = 1;
 const KIND_ACK: u8 = 2;

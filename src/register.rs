@@ -7,6 +7,10 @@
 //! are merged by the policy. Because it depends on the slot set only, every peer holding
 //! the same slots reads the same value, whatever the delivery order.
 //!
+//! An owner-only value (`ValueOptions::owner`) is resolved differently: its records say
+//! under which ownership they were written, and only the record that the ownership walk
+//! (`owner`) ends at counts. See `Own`.
+//!
 //! Owns the slot record codec and resolution; it never touches yrs or the network.
 
 use crate::codec::{self, put_varint};
@@ -28,6 +32,86 @@ pub(crate) struct Slot {
     pub value: Option<Value>,
     /// Whether the record is a touch (`Context::touch`), and what it weighs.
     pub touch: Touch,
+    /// The ownership it was written under (owner-only values only).
+    pub own: Option<Own>,
+}
+
+/// The ownership an owner-only value's record was written under: in `epoch`, `owner`
+/// owns the value. A record whose `owner` is its writer is that owner's write (or its
+/// claim of an epoch whose owner left); one naming another peer is a grant, written by
+/// the owner of `epoch - 1`. Each record is in its writer's own slot, which receipt
+/// checks against the authenticated sender (see `update_scan`), so a grant or claim
+/// says who made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Own {
+    pub epoch: u32,
+    pub owner: PeerId,
+}
+
+/// Who owns an owner-only value, as its slots say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Owned {
+    pub own: Own,
+    /// The slot (by writer) whose record the value reads: the owner's own record in
+    /// this epoch, else the grant or claim that began it. `None`: the first owner never
+    /// wrote.
+    pub decided_by: Option<PeerId>,
+}
+
+/// Follows an owner-only value's ownership from its first owner: the owner's own word
+/// moves it on (a grant, or a later epoch it owned); when the owner is not `present`
+/// (not a member of this replica's session) the lowest-id writer whose record names a
+/// later epoch and has seen the owner's latest record takes it (a claim, made by the
+/// heir when the owner left; an owner that wrote again since has shown it was not gone,
+/// so an old claim never brings back an old value). Each step raises the epoch, so it
+/// ends; it is a function of the slots and the roster, so replicas that hold the same
+/// slots and agree on who is present agree on the owner. A writer off this path is
+/// ignored, however it wrote.
+pub(crate) fn owner(first: PeerId, slots: &[Slot], present: impl Fn(PeerId) -> bool) -> Owned {
+    let mut cur = Own { epoch: 0, owner: first };
+    let mut decided_by = None;
+    let find = |w: PeerId| slots.binary_search_by_key(&w, |s| s.writer).ok().map(|k| &slots[k]);
+    loop {
+        if let Some(s) = find(cur.owner) {
+            match s.own {
+                Some(o) if o.epoch > cur.epoch => {
+                    cur = o;
+                    decided_by = Some(s.writer);
+                    continue;
+                }
+                Some(o) if o == cur => decided_by = Some(s.writer),
+                _ => {}
+            }
+        }
+        if present(cur.owner) {
+            break;
+        }
+        let last = find(cur.owner);
+        let heir = slots
+            .iter()
+            .filter(|s| s.writer != cur.owner && s.own.is_some_and(|o| o.epoch > cur.epoch))
+            .filter(|s| last.is_none_or(|l| s.has_seen(l)))
+            .min_by_key(|s| s.writer);
+        match heir {
+            Some(s) => {
+                cur = s.own.expect("filtered on own");
+                decided_by = Some(s.writer);
+            }
+            None => break,
+        }
+    }
+    Owned { own: cur, decided_by }
+}
+
+/// Resolves an owner-only value: the record the walk decided on, nothing else.
+pub(crate) fn resolve_owned(slots: &[Slot], ty: ValueType, owned: &Owned) -> Resolved {
+    let value = owned
+        .decided_by
+        .and_then(|w| slots.iter().find(|s| s.writer == w))
+        .filter(|s| s.counts())
+        .and_then(|s| s.value.clone())
+        .filter(|v| v.value_type() == ty);
+    Resolved { value, concurrent: 1, fell_back: false }
 }
 
 /// A touch re-announces a value: receivers tell their host, and resolution must come out
@@ -76,8 +160,20 @@ impl Slot {
 
 /// Encodes a slot record: a byte holding the type tag (low nibble, 0 = removal) and the
 /// seen count (high nibble, 15 = count follows as varint), the seen pairs, the payload.
+/// An owner-only value's record is prefixed by its ownership (`encode_own`).
 pub(crate) fn encode_record(seen: &[(PeerId, Clock)], value: Option<&Value>, out: &mut Vec<u8>) {
     encode(seen, None, value, out)
+}
+
+/// Low nibble of the byte that starts an ownership prefix: no type has this tag.
+const OWN_TAG: u8 = 0x0f;
+
+/// Writes the ownership prefix of an owner-only value's record: `OWN_TAG`, the epoch,
+/// the owner; the record follows. (Protocol 3.)
+pub(crate) fn encode_own(own: Own, out: &mut Vec<u8>) {
+    out.push(OWN_TAG);
+    put_varint(out, own.epoch as u64);
+    put_varint(out, own.owner.get());
 }
 
 /// Encodes the record of a touch by `writer` (see `Touch`): one more seen pair, naming
@@ -129,7 +225,17 @@ fn encode(
 pub(crate) fn decode_record(writer: PeerId, clock: Clock, buf: &[u8]) -> Result<Slot, Error> {
     let bad = |why: &str| Error::decode(format!("slot record of peer {writer}: {why}"));
     let mut r = codec::Reader::new(buf);
-    let head = r.byte().map_err(|_| bad("empty"))?;
+    let mut head = r.byte().map_err(|_| bad("empty"))?;
+    let mut own = None;
+    if head == OWN_TAG {
+        let epoch = r.varint_bits(32).map_err(|e| bad(&e.to_string()))? as u32;
+        let owner = r.varint_bits(53).map_err(|e| bad(&e.to_string()))?;
+        if owner == 0 {
+            return Err(bad("owner 0"));
+        }
+        own = Some(Own { epoch, owner: PeerId::new(owner) });
+        head = r.byte().map_err(|_| bad("ownership without a record"))?;
+    }
     let mut varint = |bits: u32| r.varint_bits(bits).map_err(|e| bad(&e.to_string()));
     let mut n = (head >> 4) as usize;
     if n == 15 {
@@ -165,7 +271,7 @@ pub(crate) fn decode_record(writer: PeerId, clock: Clock, buf: &[u8]) -> Result<
             Some(Value::decode_payload(ty, rest).map_err(|e| bad(&e))?)
         }
     };
-    Ok(Slot { writer, clock, seen: seen.into_boxed_slice(), value, touch })
+    Ok(Slot { writer, clock, seen: seen.into_boxed_slice(), value, touch, own })
 }
 
 /// What a register resolves to.
@@ -228,6 +334,7 @@ mod tests {
             seen: seen.into(),
             value: Some(Value::I64(v)),
             touch: Touch::No,
+            own: None,
         }
     }
 
@@ -288,11 +395,77 @@ mod tests {
                 seen: Box::new([]),
                 value: None,
                 touch: Touch::Only,
+                own: None,
             };
             let after = [before[0].clone(), before[1].clone(), only.clone()];
             assert_eq!(r(&after), r(&before), "{policy:?}");
             assert_eq!(r(std::slice::from_ref(&only)).value, None);
         }
+    }
+
+    fn owned(writer: u64, clock: u32, seen: &[(u64, u32)], v: i64, epoch: u32, owner: u64) -> Slot {
+        Slot { own: Some(Own { epoch, owner: PeerId::new(owner) }), ..slot(writer, clock, seen, v) }
+    }
+
+    #[test]
+    fn owned_records_round_trip() {
+        let mut buf = Vec::new();
+        encode_own(Own { epoch: 7, owner: PeerId::new(300) }, &mut buf);
+        encode_touched_record(
+            PeerId::new(5),
+            Touch::WithWrite,
+            &[(PeerId::new(2), Clock::new(3))],
+            None,
+            &mut buf,
+        );
+        let s = decode_record(PeerId::new(5), Clock::new(9), &buf).unwrap();
+        assert_eq!(
+            (s.own, s.touch, s.value),
+            (Some(Own { epoch: 7, owner: PeerId::new(300) }), Touch::WithWrite, None)
+        );
+        // Owner 0, or an ownership with no record after it, is malformed.
+        assert!(decode_record(PeerId::new(5), Clock::new(9), &[OWN_TAG, 1, 0, 0]).is_err());
+        assert!(decode_record(PeerId::new(5), Clock::new(9), &[OWN_TAG, 1, 2]).is_err());
+    }
+
+    /// The ownership walk: grants by the owner, claims only when it is gone (the lowest
+    /// claimer that saw its latest record), other writers never.
+    #[test]
+    fn the_walk_follows_grants_and_claims_and_nothing_else() {
+        let p = PeerId::new;
+        let all = |_: PeerId| true;
+        let read = |slots: &[Slot], present: &dyn Fn(PeerId) -> bool| {
+            let o = owner(p(1), slots, present);
+            (o.own.owner.get(), o.own.epoch, resolve_owned(slots, ValueType::I64, &o).value)
+        };
+        // 1 owns and wrote 10; 3 writes 30 as if it owned (a plain record, or a forged
+        // ownership): never read.
+        let base = [owned(1, 2, &[], 10, 0, 1), slot(3, 5, &[(1, 2)], 30)];
+        assert_eq!(read(&base, &all), (1, 0, Some(Value::I64(10))));
+        let forged = [owned(1, 2, &[], 10, 0, 1), owned(3, 5, &[(1, 2)], 30, 4, 3)];
+        assert_eq!(read(&forged, &all), (1, 0, Some(Value::I64(10))));
+        // 1 grants to 2 (the grant carries the value); then 2 writes.
+        let granted = [owned(1, 3, &[], 10, 1, 2)];
+        assert_eq!(read(&granted, &all), (2, 1, Some(Value::I64(10))));
+        let written = [owned(1, 3, &[], 10, 1, 2), owned(2, 1, &[(1, 3)], 20, 1, 2)];
+        assert_eq!(read(&written, &all), (2, 1, Some(Value::I64(20))));
+        // 1 is gone; 2 and 3 both claimed, having seen its latest record: 2 wins.
+        let claims =
+            [owned(1, 2, &[], 10, 0, 1), owned(2, 1, &[(1, 2)], 20, 1, 2), owned(3, 1, &[(1, 2)], 30, 1, 3)];
+        let gone = |x: PeerId| x != p(1);
+        assert_eq!(read(&claims, &gone), (2, 1, Some(Value::I64(20))));
+        // While 1 is present the claims are nothing.
+        assert_eq!(read(&claims, &all), (1, 0, Some(Value::I64(10))));
+        // 2's claim had not seen 1's latest record (1 wrote after it): 3 takes it.
+        let stale =
+            [owned(1, 4, &[], 11, 0, 1), owned(2, 1, &[(1, 2)], 20, 1, 2), owned(3, 1, &[(1, 4)], 30, 1, 3)];
+        assert_eq!(read(&stale, &gone), (3, 1, Some(Value::I64(30))));
+        // The heir went on to grant to 4, who wrote: the chain goes on through the grant.
+        let chain =
+            [owned(1, 2, &[], 10, 0, 1), owned(2, 2, &[(1, 2)], 20, 2, 4), owned(4, 1, &[(2, 2)], 40, 2, 4)];
+        assert_eq!(read(&chain, &gone), (4, 2, Some(Value::I64(40))));
+        // Nobody wrote yet: the first owner, nothing to read.
+        assert_eq!(read(&[], &all), (1, 0, None));
     }
 
     #[test]
@@ -316,6 +489,7 @@ mod tests {
                 seen: Box::new([]),
                 value: None,
                 touch: Touch::No,
+                own: None,
             },
         ];
         assert_eq!(resolve(&slots, ValueType::I64, &Policy::LastWriterWins, None).value, None);

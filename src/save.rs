@@ -31,6 +31,7 @@ use crate::context::{Context, Options};
 use crate::error::Error;
 use crate::ids::{Clock, PeerId, Seq};
 use crate::policy::Policy;
+use crate::register::Own;
 use crate::seqwindow::SeqWindow;
 use crate::storage::{Payload, ValueDoc};
 use crate::table::{SavedValue, StreamRef};
@@ -42,8 +43,10 @@ use std::path::Path;
 
 const MAGIC: &[u8; 7] = b"ZENSAVE";
 /// Bumped when the format changes; a save of a newer version is refused with both numbers.
-/// 2 (1.3) adds two value flags (local-only, a pending touch); 1.3 reads version 1 too.
-pub const SAVE_VERSION: u8 = 2;
+/// 2 (1.3) adds two value flags (local-only, a pending touch); 3 (1.4) a flag for
+/// owner-only values, followed by their first owner and a transfer or claim not yet sent.
+/// Every earlier version is read too.
+pub const SAVE_VERSION: u8 = 3;
 /// Most streams a save may name (the sync engine's own bound).
 const MAX_STREAMS: usize = 4096;
 
@@ -97,8 +100,20 @@ impl Context {
                 | (v.view.acked_removed as u8) << 3
                 | (v.view.shows_local as u8) << 4
                 | (v.view.local_only as u8) << 5
-                | (v.view.pending_touch as u8) << 6;
+                | (v.view.pending_touch as u8) << 6
+                | (v.crdt.owner.is_some() as u8) << 7;
             out.push(flags);
+            if let Some(o) = &v.crdt.owner {
+                put_varint(&mut out, o.first.get());
+                match o.staged {
+                    None => out.push(0),
+                    Some(s) => {
+                        out.push(1);
+                        put_varint(&mut out, s.epoch as u64);
+                        put_varint(&mut out, s.owner.get());
+                    }
+                }
+            }
             out.push(state_code(v.view.state));
             put_value(&mut out, v.view.acked.as_ref());
             match &v.view.pending {
@@ -367,8 +382,17 @@ fn decode_value(f: &mut Fields, opts: &Options, me: PeerId) -> Result<SavedValue
     let policy = f.bytes(&what("policy"))?;
     let policy = Policy::decode(policy).ok_or_else(|| corrupt(what("policy")))?;
     let flags = f.byte(&what("flags"))?;
-    if flags >> 7 != 0 {
-        return Err(corrupt(what(&format!("flags {flags:#x}"))));
+    let (mut first_owner, mut staged_own) = (None, None);
+    if flags & 0x80 != 0 {
+        first_owner = Some(f.peer(&what("first owner"))?);
+        staged_own = match f.byte(&what("staged ownership"))? {
+            0 => None,
+            1 => {
+                let epoch = f.u32(&what("staged epoch"))?;
+                Some(Own { epoch, owner: f.peer(&what("staged owner"))? })
+            }
+            t => return Err(corrupt(what(&format!("staged ownership tag {t}")))),
+        };
     }
     let state = f.byte(&what("state"))?;
     let state = state_of(state).ok_or_else(|| corrupt(what(&format!("state {state}"))))?;
@@ -407,6 +431,8 @@ fn decode_value(f: &mut Fields, opts: &Options, me: PeerId) -> Result<SavedValue
         shows_local: flags & 16 != 0,
         local_only: flags & 32 != 0,
         pending_touch: flags & 64 != 0,
+        first_owner,
+        staged_own,
         acked,
         state,
         pending,

@@ -18,7 +18,7 @@ use crate::handle::ValueHandle;
 use crate::ids::{Clock, Millis, PeerId, Seq, ValueIndex};
 use crate::metrics::Metrics;
 use crate::policy::{MergeFn, Policy};
-use crate::register::{self, decode_record, encode_touched_record, Slot, Touch};
+use crate::register::{self, decode_record, encode_own, encode_touched_record, Own, Owned, Slot, Touch};
 use crate::storage::{Payload, ValueDoc};
 use crate::value::{Value, ValueType};
 use crate::view::{Mode, SyncState};
@@ -54,11 +54,46 @@ pub(crate) struct Crdt {
     pub slots: Vec<Slot>,
     /// What the policy makes of the slots.
     pub resolved: Option<Value>,
+    /// `Some` for an owner-only value (`ValueOptions::owner`).
+    pub owner: Option<OwnerState>,
 }
 
 impl Crdt {
     pub fn is_removed(&self) -> bool {
-        self.resolved.is_none() && !self.slots.is_empty()
+        self.resolved.is_none()
+            && match &self.owner {
+                None => !self.slots.is_empty(),
+                Some(o) => o.decided_removal,
+            }
+    }
+}
+
+/// Who may write an owner-only value, as this replica knows it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OwnerState {
+    /// The first owner: the meta record's, or the local options' until that is known.
+    pub first: PeerId,
+    /// What the ownership walk over the slots found (`register::owner`).
+    pub walked: Owned,
+    /// The ownership our next record carries, staged by a transfer or a claim and not
+    /// yet flushed: it stands here until then.
+    pub staged: Option<Own>,
+    /// The record the value reads is a removal.
+    pub decided_removal: bool,
+}
+
+impl OwnerState {
+    pub fn new(first: PeerId) -> OwnerState {
+        let walked = Owned { own: Own { epoch: 0, owner: first }, decided_by: None };
+        OwnerState { first, walked, staged: None, decided_removal: false }
+    }
+
+    /// The ownership in force here.
+    pub fn current(&self) -> Own {
+        match self.staged {
+            Some(s) if s.epoch > self.walked.own.epoch => s,
+            _ => self.walked.own,
+        }
     }
 }
 
@@ -128,6 +163,10 @@ pub(crate) struct SavedValue {
     pub shows_local: bool,
     pub local_only: bool,
     pub pending_touch: bool,
+    /// An owner-only value's first owner, as this replica knows it.
+    pub first_owner: Option<PeerId>,
+    /// A transfer or claim made here and not yet sent.
+    pub staged_own: Option<Own>,
     pub state: SyncState,
     pub pending: Option<PendingWrite>,
     pub announce_seq: Seq,
@@ -240,6 +279,15 @@ pub(crate) struct ValueTable {
     merges: HashMap<Arc<str>, MergeFn>,
     /// Reused to encode slot records.
     record: Vec<u8>,
+    /// The session's members as the context knows them (a copy of the sync engine's
+    /// roster, given with `set_roster`): an owner-only value's owner who is not here
+    /// may be succeeded (see `register::owner`).
+    roster: Vec<PeerId>,
+    /// Members the host removed (left for good) and not added since: an owner among them
+    /// is succeeded by its heir, which may be this replica (`claim_orphans`).
+    departed: Vec<PeerId>,
+    /// The last `integrate` brought its writer's slot a newer record (for `changed_by`).
+    fresh_record: bool,
 }
 
 impl ValueTable {
@@ -259,6 +307,9 @@ impl ValueTable {
             events: EventQueue::new(event_capacity),
             merges: HashMap::new(),
             record: Vec::with_capacity(64),
+            roster: Vec::new(),
+            departed: Vec::new(),
+            fresh_record: false,
         }
     }
 
@@ -337,6 +388,7 @@ impl ValueTable {
                 doc: ValueDoc::new(self.me.get()),
                 slots: Vec::new(),
                 resolved: None,
+                owner: None,
             },
             view: View {
                 mode,
@@ -371,17 +423,19 @@ impl ValueTable {
     pub fn restore(&mut self, saved: SavedValue) -> Result<ValueIndex, Error> {
         let s = saved;
         let i = self.insert(&s.id, s.ty, s.policy, s.mode)?;
-        let dirty = s.pending.is_some() || s.pending_touch || s.meta_unwritten;
+        let dirty = s.pending.is_some() || s.pending_touch || s.meta_unwritten || s.staged_own.is_some();
         let v = &mut self.values[i.slot()];
         v.crdt.doc = s.doc;
         v.crdt.meta_known = s.meta_known;
         v.crdt.meta_unwritten = s.meta_unwritten;
+        if let Some(first) = s.first_owner {
+            v.crdt.owner = Some(OwnerState::new(first));
+        }
         read_all(v, self.me);
-        let custom = match &v.crdt.policy {
-            Policy::Custom(name) => self.merges.get(name),
-            _ => None,
-        };
-        v.crdt.resolved = register::resolve(&v.crdt.slots, v.crdt.ty, &v.crdt.policy, custom).value;
+        if let Some(o) = &mut v.crdt.owner {
+            o.staged = s.staged_own;
+        }
+        v.crdt.resolved = resolve_slots(&mut v.crdt, &self.merges, self.me, &self.roster).value;
         v.view.pending = s.pending;
         v.view.acked = s.acked;
         v.view.acked_removed = s.acked_removed;
@@ -522,6 +576,19 @@ impl ValueTable {
         is_correction: bool,
         origin: PeerId,
     ) {
+        self.emit_owned(i, kind, old, is_correction, origin, false)
+    }
+
+    /// `emit`, saying whether the value's owner changed with it.
+    fn emit_owned(
+        &mut self,
+        i: ValueIndex,
+        kind: ChangeKind,
+        old: Option<Value>,
+        is_correction: bool,
+        origin: PeerId,
+        owner_changed: bool,
+    ) {
         let value = self.handle(i);
         let v = &mut self.values[i.slot()];
         let new = v.visible();
@@ -535,6 +602,7 @@ impl ValueTable {
             state: v.view.state,
             is_correction,
             is_initial,
+            owner_changed,
             origin: origin.get(),
             time_ms: self.now.get(),
         };
@@ -638,33 +706,39 @@ impl ValueTable {
     pub fn commit_pending(&mut self, i: ValueIndex) -> Option<Commit> {
         let me = self.me;
         let v = &mut self.values[i.slot()];
-        let pending = v.view.pending.take();
-        let meta = if v.crdt.meta_unwritten && !v.crdt.meta_known {
-            let mut m = vec![v.crdt.ty as u8];
-            v.crdt.policy.encode(&mut m);
-            Some(m)
-        } else {
-            None
-        };
+        let mut pending = v.view.pending.take();
+        let meta =
+            if v.crdt.meta_unwritten && !v.crdt.meta_known { Some(encode_meta(&v.crdt)) } else { None };
         v.crdt.meta_unwritten = false;
-        let touching = std::mem::take(&mut v.view.pending_touch);
+        let mut touching = std::mem::take(&mut v.view.pending_touch);
+        if let Some(o) = &v.crdt.owner {
+            let own = o.current();
+            let staged = o.staged.is_some_and(|s| s.epoch > o.walked.own.epoch);
+            if own.owner != me && !staged {
+                // Not ours to write. Resolution already refused what was staged before
+                // the ownership moved; this only makes sure nothing goes out.
+                (pending, touching) = (None, false);
+            } else if pending.is_some() || touching || staged {
+                let touch = if touching { Touch::WithWrite } else { Touch::No };
+                let (value, touch) = match (&pending, &v.crdt.resolved) {
+                    (Some(write), _) => (write.clone(), touch),
+                    (None, Some(now)) => (Some(now.clone()), touch),
+                    (None, None) if v.crdt.is_removed() => (None, touch),
+                    // Nothing was ever written: the grant or claim carries no value.
+                    (None, None) => (None, Touch::Only),
+                };
+                let seen = seen_by(v, me);
+                let rec = (value, touch, own, seen);
+                return Some(commit_owned(v, me, &self.slot_key, &mut self.record, meta, pending, rec));
+            }
+        }
         // The record to write: a write (touching or not), a pure touch (our previous
         // record again, or nothing to weigh if we never wrote), or none (meta only).
         let mine = v.crdt.slots.iter().find(|s| s.writer == me);
         let record = match (&pending, touching, mine) {
             (Some(write), _, _) => {
-                // What this write has seen: every other writer's clock in this value
-                // (its slot, or its meta record for a creator that never wrote).
-                let mut seen: Vec<(PeerId, Clock)> =
-                    v.crdt.slots.iter().filter(|s| s.writer != me).map(|s| (s.writer, s.clock)).collect();
-                for r in v.book.streams.iter().filter(|r| r.peer != me && r.clock > Clock::ZERO) {
-                    match seen.iter_mut().find(|(w, _)| *w == r.peer) {
-                        Some(e) => e.1 = e.1.max(r.clock),
-                        None => seen.push((r.peer, r.clock)),
-                    }
-                }
                 let touch = if touching { Touch::WithWrite } else { Touch::No };
-                Some((write.clone(), seen, touch))
+                Some((write.clone(), seen_by(v, me), touch))
             }
             (None, true, Some(s)) => {
                 let touch = if s.touch == Touch::Only { Touch::Only } else { Touch::Of(s.weighed_clock()) };
@@ -683,7 +757,7 @@ impl ValueTable {
                 encode_touched_record(me, touch, &seen, value.as_ref(), &mut self.record);
                 let update = v.crdt.doc.write(me.get(), &self.slot_key, meta.as_deref(), &self.record);
                 let clock = prev_clock.after(1 + meta.is_some() as u32);
-                let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value, touch };
+                let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value, touch, own: None };
                 match v.crdt.slots.binary_search_by_key(&me, |s| s.writer) {
                     Ok(k) => v.crdt.slots[k] = slot,
                     Err(k) => v.crdt.slots.insert(k, slot),
@@ -691,9 +765,7 @@ impl ValueTable {
                 v.view.shows_local |= pending.is_some();
                 (update, clock)
             }
-            None => {
-                (v.crdt.doc.write_meta(me.get(), meta.as_deref().unwrap_or_default()), prev_clock.after(1))
-            }
+            None => return meta.map(|m| commit_meta(v, me, &m)),
         };
         if meta.is_some() {
             v.crdt.meta_known = true;
@@ -735,6 +807,14 @@ impl ValueTable {
     ) {
         self.reconcile(i, any_active, metrics);
         self.resolve(i, origin, created, None, any_active, metrics);
+        let v = &self.values[i.slot()];
+        if let (Some(o), true) = (&v.crdt.owner, std::mem::take(&mut self.fresh_record)) {
+            // A new record of a writer the value does not follow: kept (it may be the
+            // heir of a grant still on its way) but not read.
+            if o.walked.decided_by != Some(origin) {
+                metrics.unowned_writes += 1;
+            }
+        }
         self.mark_unconverged(i);
         self.touch(i);
     }
@@ -802,8 +882,10 @@ impl ValueTable {
             }
         }
         // A touch is news once: when its record is newer than what we held of its writer.
+        self.fresh_record = false;
         if let Some(s) = v.crdt.slots.iter().find(|s| s.writer == origin) {
-            if s.touch != Touch::No && prev_clock.is_none_or(|c| s.clock > c) {
+            self.fresh_record = prev_clock.is_none_or(|c| s.clock > c);
+            if s.touch != Touch::No && self.fresh_record {
                 v.view.touch_arrived = Some(origin);
             }
         }
@@ -867,11 +949,21 @@ impl ValueTable {
         let me = self.me;
         let v = &mut self.values[i.slot()];
         let old_visible = shown.unwrap_or_else(|| v.visible());
-        let custom = match &v.crdt.policy {
-            Policy::Custom(name) => self.merges.get(name),
-            _ => None,
-        };
-        let r = register::resolve(&v.crdt.slots, v.crdt.ty, &v.crdt.policy, custom);
+        let owner_before = v.crdt.owner.map(|o| o.current().owner);
+        let r = resolve_slots(&mut v.crdt, &self.merges, me, &self.roster);
+        let owner_now = v.crdt.owner.map(|o| o.current().owner);
+        let owner_changed = owner_before.is_some() && owner_now.is_some() && owner_before != owner_now;
+        // Lost the ownership (not by our own transfer, which moved it already): what we
+        // wrote as owner is refused everywhere, and a write not yet sent never goes out.
+        let mut rejected = false;
+        if owner_before == Some(me) && owner_changed {
+            let dropped = v.view.pending.take().is_some() | std::mem::take(&mut v.view.pending_touch);
+            let wrote = v.crdt.slots.iter().any(|s| s.writer == me && s.own.is_some_and(|o| o.owner == me));
+            rejected = dropped || wrote;
+            if v.view.pending.is_none() && v.view.mode == Mode::FastLocal {
+                v.view.shows_local = false;
+            }
+        }
         if r.fell_back {
             metrics.merge_fallbacks += 1;
         }
@@ -894,14 +986,118 @@ impl ValueTable {
             v.acknowledge();
         }
         let touched = std::mem::take(&mut v.view.touch_arrived);
+        let owner = owner_now.unwrap_or(origin);
         if created {
             self.emit(i, ChangeKind::Created, None, false, origin);
+        } else if rejected {
+            metrics.corrections += 1;
+            self.emit_owned(i, ChangeKind::Rejected, old_visible, true, owner, true);
         } else if differs(&old_visible, &v.visible()) {
             let kind = if v.reads_removed() { ChangeKind::Removed } else { ChangeKind::Modified };
-            self.emit(i, kind, old_visible, correction, origin);
+            self.emit_owned(i, kind, old_visible, correction, origin, owner_changed);
+        } else if owner_changed {
+            self.emit_owned(i, ChangeKind::OwnerChanged, old_visible, false, owner, true);
         } else if let Some(toucher) = touched {
             self.emit(i, ChangeKind::Touched, old_visible, false, toucher);
         }
+        self.claim_if_heir(i);
+    }
+
+    // ---- ownership --------------------------------------------------------------------
+
+    /// Makes value `i` (created here, meta not yet written) owner-only, `first` its
+    /// first owner.
+    pub fn make_owned(&mut self, i: ValueIndex, first: PeerId) {
+        self.values[i.slot()].crdt.owner = Some(OwnerState::new(first));
+    }
+
+    /// The owner of value `i` as this replica knows it, `None` if anyone may write.
+    pub fn owner(&self, i: ValueIndex) -> Option<PeerId> {
+        self.values[i.slot()].crdt.owner.map(|o| o.current().owner)
+    }
+
+    /// `NotOwner` unless this replica may write value `i`.
+    pub fn check_writer(&self, i: ValueIndex) -> Result<(), Error> {
+        match self.owner(i) {
+            Some(owner) if owner != self.me => {
+                Err(Error::NotOwner { id: self.values[i.slot()].id.to_string(), owner: owner.get() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives value `i` to `to`: the next flush writes the grant, and from now on this
+    /// replica may not write it. An `OwnerChanged` event is queued here now; every peer
+    /// queues one when the grant arrives. `NotOwner` unless the value is ours;
+    /// `NotOwnerOnly` for a value anyone may write.
+    pub fn stage_transfer(&mut self, i: ValueIndex, to: PeerId) -> Result<(), Error> {
+        let me = self.me;
+        let v = &mut self.values[i.slot()];
+        let Some(o) = &mut v.crdt.owner else {
+            return Err(Error::NotOwnerOnly(v.id.to_string()));
+        };
+        let own = o.current();
+        if own.owner != me {
+            return Err(Error::NotOwner { id: v.id.to_string(), owner: own.owner.get() });
+        }
+        if to == me {
+            return Ok(());
+        }
+        o.staged = Some(Own { epoch: own.epoch + 1, owner: to });
+        let shown = v.visible();
+        self.mark_dirty(i);
+        self.emit_owned(i, ChangeKind::OwnerChanged, shown, false, to, true);
+        Ok(())
+    }
+
+    /// The session's members changed (`left`: the host removed that peer for good):
+    /// walks every owner-only value again (an owner who left may be succeeded by its
+    /// heir; one who came back owns again) and claims what this replica is heir to.
+    pub fn roster_changed(
+        &mut self,
+        members: Vec<PeerId>,
+        left: Option<PeerId>,
+        any_active: bool,
+        metrics: &mut Metrics,
+    ) {
+        self.departed.retain(|p| !members.contains(p));
+        if let Some(p) = left {
+            if !self.departed.contains(&p) {
+                self.departed.push(p);
+            }
+        }
+        self.roster = members;
+        for k in 0..self.values.len() {
+            if self.values[k].crdt.owner.is_some() {
+                let i = ValueIndex::new(k as u32);
+                self.resolve(i, self.me, false, None, any_active, metrics);
+                self.mark_unconverged(i);
+            }
+        }
+    }
+
+    /// If value `i`'s owner left for good (the host removed it) and this replica is its
+    /// heir (the lowest id among the members left and itself), stages a claim: the next
+    /// flush writes it and this replica owns the value from now on. Every replica whose
+    /// host removed the owner decides alike; should two claim (their rosters differed),
+    /// the lowest claimer wins everywhere (`register::owner`).
+    fn claim_if_heir(&mut self, i: ValueIndex) {
+        let me = self.me;
+        let v = &mut self.values[i.slot()];
+        let Some(o) = &mut v.crdt.owner else { return };
+        let own = o.current();
+        let heir = self.roster.iter().copied().chain([me]).min().unwrap_or(me);
+        if heir != me
+            || own.owner == me
+            || !self.departed.contains(&own.owner)
+            || self.roster.contains(&own.owner)
+        {
+            return;
+        }
+        o.staged = Some(Own { epoch: own.epoch + 1, owner: me });
+        let shown = v.visible();
+        self.mark_dirty(i);
+        self.emit_owned(i, ChangeKind::OwnerChanged, shown, false, me, true);
     }
 
     /// Every member holds the value's latest state: reads of WaitForSync values move to
@@ -946,10 +1142,16 @@ impl ValueTable {
 fn read_all(v: &mut ValueState, me: PeerId) -> usize {
     let (meta, raw) = v.crdt.doc.read(me.get());
     let c = &mut v.crdt;
-    if let Some((ty, policy)) = meta.as_deref().and_then(decode_meta) {
+    if let Some((ty, policy, owner)) = meta.as_deref().and_then(decode_meta) {
         c.ty = ty;
         c.policy = policy;
         c.meta_known = true;
+        // The creator's choice stands, whatever this replica declared.
+        match (owner, &mut c.owner) {
+            (Some(first), Some(o)) => o.first = first,
+            (Some(first), None) => c.owner = Some(OwnerState::new(first)),
+            (None, _) => c.owner = None,
+        }
     }
     let mut bad = 0;
     let mut slots = Vec::with_capacity(raw.len());
@@ -968,9 +1170,123 @@ fn read_all(v: &mut ValueState, me: PeerId) -> usize {
     bad
 }
 
-fn decode_meta(buf: &[u8]) -> Option<(ValueType, Policy)> {
-    let (&ty, rest) = buf.split_first()?;
-    Some((ValueType::from_u8(ty)?, Policy::decode(rest)?))
+/// Bit of the meta record's type byte that marks an owner-only value.
+const OWNED_META: u8 = 0x80;
+
+/// The meta record: the type (with `OWNED_META`), an owner-only value's first owner, the
+/// policy. (Protocol 3 added the owner.)
+fn encode_meta(c: &Crdt) -> Vec<u8> {
+    let mut m = vec![c.ty as u8 | if c.owner.is_some() { OWNED_META } else { 0 }];
+    if let Some(o) = &c.owner {
+        crate::codec::put_varint(&mut m, o.first.get());
+    }
+    c.policy.encode(&mut m);
+    m
+}
+
+fn decode_meta(buf: &[u8]) -> Option<(ValueType, Policy, Option<PeerId>)> {
+    let (&head, rest) = buf.split_first()?;
+    let ty = ValueType::from_u8(head & !OWNED_META)?;
+    let mut r = crate::codec::Reader::new(rest);
+    let owner = if head & OWNED_META != 0 {
+        match r.varint_bits(53).ok()? {
+            0 => return None,
+            p => Some(PeerId::new(p)),
+        }
+    } else {
+        None
+    };
+    Some((ty, Policy::decode(r.rest())?, owner))
+}
+
+/// Writes only the meta record (a value created without a write, or whose write was
+/// refused).
+fn commit_meta(v: &mut ValueState, me: PeerId, meta: &[u8]) -> Commit {
+    let prev_clock = v.book.stream(me).map_or(Clock::ZERO, |s| s.clock);
+    let update = v.crdt.doc.write_meta(me.get(), meta);
+    v.crdt.meta_known = true;
+    Commit { update, clock: prev_clock.after(1), write: None }
+}
+
+/// What a write by `me` has seen: every other writer's clock in this value (its slot, or
+/// its meta record for a creator that never wrote).
+fn seen_by(v: &ValueState, me: PeerId) -> Vec<(PeerId, Clock)> {
+    let mut seen: Vec<(PeerId, Clock)> =
+        v.crdt.slots.iter().filter(|s| s.writer != me).map(|s| (s.writer, s.clock)).collect();
+    for r in v.book.streams.iter().filter(|r| r.peer != me && r.clock > Clock::ZERO) {
+        match seen.iter_mut().find(|(w, _)| *w == r.peer) {
+            Some(e) => e.1 = e.1.max(r.clock),
+            None => seen.push((r.peer, r.clock)),
+        }
+    }
+    seen
+}
+
+/// An owner-only value's record to write: the value, its touch mark, the ownership it
+/// is written under (this replica's write, or the grant or claim it staged) and what it
+/// had seen (a claim stands only while it has seen the departed owner's latest record).
+type OwnedRecord = (Option<Value>, Touch, Own, Vec<(PeerId, Clock)>);
+
+/// Writes an owner-only value's record (see `OwnedRecord`).
+fn commit_owned(
+    v: &mut ValueState,
+    me: PeerId,
+    slot_key: &Arc<str>,
+    buf: &mut Vec<u8>,
+    meta: Option<Vec<u8>>,
+    pending: Option<PendingWrite>,
+    (value, touch, own, seen): OwnedRecord,
+) -> Commit {
+    let prev_clock = v.book.stream(me).map_or(Clock::ZERO, |s| s.clock);
+    buf.clear();
+    encode_own(own, buf);
+    encode_touched_record(me, touch, &seen, value.as_ref(), buf);
+    let update = v.crdt.doc.write(me.get(), slot_key, meta.as_deref(), buf);
+    let clock = prev_clock.after(1 + meta.is_some() as u32);
+    let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value, touch, own: Some(own) };
+    match v.crdt.slots.binary_search_by_key(&me, |s| s.writer) {
+        Ok(k) => v.crdt.slots[k] = slot,
+        Err(k) => v.crdt.slots.insert(k, slot),
+    }
+    v.view.shows_local |= pending.is_some();
+    if meta.is_some() {
+        v.crdt.meta_known = true;
+    }
+    if let Some(o) = &mut v.crdt.owner {
+        // Written: from now on the walk decides whether the grant or claim stands.
+        o.staged = None;
+    }
+    Commit { update, clock, write: pending }
+}
+
+/// Resolves a value's slots: by its policy, or for an owner-only value by the ownership
+/// walk (which it records), `roster` saying who is present besides `me`.
+fn resolve_slots(
+    c: &mut Crdt,
+    merges: &HashMap<Arc<str>, MergeFn>,
+    me: PeerId,
+    roster: &[PeerId],
+) -> register::Resolved {
+    match &mut c.owner {
+        None => {
+            let custom = match &c.policy {
+                Policy::Custom(name) => merges.get(name),
+                _ => None,
+            };
+            register::resolve(&c.slots, c.ty, &c.policy, custom)
+        }
+        Some(o) => {
+            o.walked = register::owner(o.first, &c.slots, |p| p == me || roster.contains(&p));
+            if o.staged.is_some_and(|s| s.epoch <= o.walked.own.epoch) {
+                // Flushed and walked, or overtaken by a claim that came first.
+                o.staged = None;
+            }
+            let r = register::resolve_owned(&c.slots, c.ty, &o.walked);
+            let decided = o.walked.decided_by.and_then(|w| c.slots.iter().find(|s| s.writer == w));
+            o.decided_removal = decided.is_some_and(|s| s.value.is_none() && s.touch != Touch::Only);
+            r
+        }
+    }
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ pub fn session_messages() -> Vec<Vec<u8>> {
             }
         }
     }
-    let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max, local_only: false };
+    let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max, local_only: false, owner: None };
     let a = ctx[0].create("a", ValueType::I64, ValueOptions::default()).unwrap();
     let b = ctx[0].create("b", ValueType::Vec3, wait).unwrap();
     let c3 = ctx[2].create("c", ValueType::Str, ValueOptions::default()).unwrap();

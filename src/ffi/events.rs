@@ -28,6 +28,7 @@ pub unsafe extern "C" fn zen_context_poll_change(
                 state: state_out(ev.state),
                 is_correction: ev.is_correction,
                 is_initial: ev.is_initial,
+                owner_changed: ev.owner_changed,
                 origin: ev.origin,
                 time_ms: ev.time_ms,
                 old_value: data_out(ev.old.as_ref()),

@@ -61,11 +61,15 @@ pub enum zen_status_t {
     /// A file could not be read or written (`zen_context_save_file`,
     /// `zen_context_load_file`); the message names the file and the step. Since 1.2.
     ZEN_ERR_IO = 20,
+    /// The value is owner-only and this context does not own it: only its owner may
+    /// write, touch, remove or transfer it (`zen_value_owner` says who does). Nothing
+    /// changed. Since 1.4.
+    ZEN_ERR_NOT_OWNER = 21,
 }
 
 impl zen_status_t {
     /// Every status, for the tests and for `zen_status_name`.
-    pub(crate) const ALL: [zen_status_t; 21] = {
+    pub(crate) const ALL: [zen_status_t; 22] = {
         use zen_status_t::*;
         [
             ZEN_OK,
@@ -89,6 +93,7 @@ impl zen_status_t {
             ZEN_ERR_FORGED,
             ZEN_ERR_TRANSPORT,
             ZEN_ERR_IO,
+            ZEN_ERR_NOT_OWNER,
         ]
     };
 
@@ -117,6 +122,7 @@ impl zen_status_t {
             ZEN_ERR_FORGED => c"ZEN_ERR_FORGED",
             ZEN_ERR_TRANSPORT => c"ZEN_ERR_TRANSPORT",
             ZEN_ERR_IO => c"ZEN_ERR_IO",
+            ZEN_ERR_NOT_OWNER => c"ZEN_ERR_NOT_OWNER",
         }
     }
 }
@@ -158,7 +164,10 @@ impl From<Error> for FfiError {
             Error::BadSave(_) => ZEN_ERR_DECODE,
             Error::SavedPeerTaken { .. } => ZEN_ERR_INVALID_ARGUMENT,
             Error::Io(_) => ZEN_ERR_IO,
-            Error::NeverWritten(_) | Error::LocalOnlyMismatch { .. } => ZEN_ERR_INVALID_ARGUMENT,
+            Error::NeverWritten(_) | Error::LocalOnlyMismatch { .. } | Error::NotOwnerOnly(_) => {
+                ZEN_ERR_INVALID_ARGUMENT
+            }
+            Error::NotOwner { .. } => ZEN_ERR_NOT_OWNER,
         };
         FfiError { status, message: e.to_string() }
     }

@@ -133,6 +133,15 @@ pub enum zen_change_kind_t {
     /// again"; `old_value` and `new_value` are both what reads return. (1.3; a 1.2
     /// library never queues it.)
     ZEN_CHANGE_TOUCHED = 4,
+    /// Only the owner of an owner-only value changed (a transfer, or its heir took over
+    /// after the owner left); `origin` is the new owner. An ownership change that comes
+    /// with a change of the value is that change's event, with `owner_changed` set. (1.4)
+    ZEN_CHANGE_OWNER_CHANGED = 5,
+    /// This context's write (or touch) was refused because it is not the owner (the
+    /// ownership moved before the write went out, or another peer's claim won):
+    /// `old_value` is what it showed, `new_value` what reads return, `origin` the owner.
+    /// No peer shows the refused write. (1.4)
+    ZEN_CHANGE_REJECTED = 6,
 }
 
 // ---- value types ------------------------------------------------------------------
@@ -271,6 +280,13 @@ pub struct zen_value_options_t {
     /// the value is first created in this context (opening it with the other choice is
     /// `ZEN_ERR_INVALID_ARGUMENT`). (1.3)
     pub local_only: u32,
+    /// Who may write: 0 anyone (default); a peer id, only the value's owner, that peer
+    /// being its first owner (usually your own id). Every peer refuses a non-owner's
+    /// writes on receipt; here they fail with `ZEN_ERR_NOT_OWNER`. The owner may
+    /// `zen_value_transfer` it; when the owner is removed (`zen_context_remove_peer`:
+    /// it left for good), the lowest id among the members left takes it over. The first
+    /// creator's choice holds on every peer. (1.4)
+    pub owner: u64,
 }
 
 // ---- events -----------------------------------------------------------------------------
@@ -292,6 +308,9 @@ pub struct zen_change_t {
     /// initial. Handle "was already there" and "just changed" with the same code. (1.3;
     /// it sits in what was padding, so the struct's size and layout are 1.2's.)
     pub is_initial: bool,
+    /// The value's owner changed with this event (`zen_value_owner` says who owns it
+    /// now): start or stop simulating what you own. (1.4; also in former padding.)
+    pub owner_changed: bool,
     /// Peer whose write caused it (this context's own id for local writes).
     pub origin: u64,
     /// Host time of the change, in the ms passed to `zen_context_tick`.
@@ -354,6 +373,10 @@ pub struct zen_metrics_t {
     /// update from a member, or a yrs bug): the value's document was rebuilt from its last
     /// good state. Such a panic never poisons the context. Since 1.1.
     pub rejected_updates: u64,
+    /// New records of owner-only values from peers that did not own them when they
+    /// arrived: never shown (unless a transfer that was still on its way makes the writer
+    /// the owner). Since 1.4.
+    pub unowned_writes: u64,
 }
 
 /// How far one member is behind on this context's own stream.
@@ -474,6 +497,7 @@ pub(crate) fn value_options_default() -> zen_value_options_t {
         custom_name: std::ptr::null(),
         custom_name_len: 0,
         local_only: 0,
+        owner: 0,
     }
 }
 
@@ -569,6 +593,7 @@ pub(crate) fn metrics_out(m: &crate::Metrics) -> zen_metrics_t {
         converge_ms_p99: m.converge_ms_p99.unwrap_or(u64::MAX),
         peers: m.peers.len() as u64,
         rejected_updates: m.rejected_updates,
+        unowned_writes: m.unowned_writes,
     }
 }
 
@@ -588,6 +613,8 @@ pub(crate) fn kind_out(k: ChangeKind) -> zen_change_kind_t {
         ChangeKind::StateChanged => zen_change_kind_t::ZEN_CHANGE_STATE_CHANGED,
         ChangeKind::Removed => zen_change_kind_t::ZEN_CHANGE_REMOVED,
         ChangeKind::Touched => zen_change_kind_t::ZEN_CHANGE_TOUCHED,
+        ChangeKind::OwnerChanged => zen_change_kind_t::ZEN_CHANGE_OWNER_CHANGED,
+        ChangeKind::Rejected => zen_change_kind_t::ZEN_CHANGE_REJECTED,
     }
 }
 

@@ -47,7 +47,9 @@ pub unsafe extern "C" fn zen_value_create(
                 ))
             }
         };
-        let opts = ValueOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)?, local_only };
+        let owner = (o.owner != 0).then_some(o.owner);
+        let opts =
+            ValueOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)?, local_only, owner };
         slot.set(with_context(ctx.id, |c| Ok(c.ctx.create(id, ty, opts)?.into()))?);
         Ok(())
     })
@@ -403,6 +405,34 @@ pub unsafe extern "C" fn zen_value_is_local_only(
         slot.set(with_context(ctx.id, |c| Ok(c.ctx.is_local_only(value.to_core())?))?);
         Ok(())
     })
+}
+
+/// The owner of an owner-only value as this context knows it, to `out_owner`; 0 for a
+/// value anyone may write. Writes here succeed when it is 0 or this context's own id.
+/// (1.4)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_owner(
+    ctx: zen_context_t,
+    value: zen_value_t,
+    out_owner: *mut u64,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_owner, "out_owner") }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.owner(value.to_core())?))?.unwrap_or(0));
+        Ok(())
+    })
+}
+
+/// Gives an owner-only value to peer `to` (a member or not). From now on this context
+/// may not write it: a `ZEN_CHANGE_OWNER_CHANGED` event is queued here at once and on
+/// every peer when the transfer arrives. `ZEN_ERR_NOT_OWNER` unless this context owns
+/// it; `ZEN_ERR_INVALID_ARGUMENT` for a value anyone may write or an invalid peer id.
+/// Transferring to oneself does nothing. (1.4)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_value_transfer(ctx: zen_context_t, value: zen_value_t, to: u64) -> zen_status_t {
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.transfer(value.to_core(), to)?)))
 }
 
 /// Switches the value's mode (a `zen_mode_t`); may queue a change event if reads change.
