@@ -113,6 +113,13 @@ enum class ChangeKind : std::uint32_t {
   Removed = ZEN_CHANGE_REMOVED,
   // A peer re-announced the value unchanged (`Value::touch`): "same value, act again".
   Touched = ZEN_CHANGE_TOUCHED,
+  // Only the owner of an owner-only value changed (`origin()` is the new owner). An
+  // ownership change that comes with a change of the value is that change's event, with
+  // `owner_changed()` set.
+  OwnerChanged = ZEN_CHANGE_OWNER_CHANGED,
+  // This context's write was refused: it is not the owner (the ownership moved before
+  // the write went out). `old_value()` is what it showed, `new_value()` what reads show.
+  Rejected = ZEN_CHANGE_REJECTED,
 };
 
 struct Vec2 {
@@ -408,6 +415,10 @@ struct ValueOptions {
   // Never sent, never taken from peers (UI state, local config): the same calls and
   // events, always SyncState::LocalOnly. Chosen when the value is first created here.
   bool local_only = false;
+  // Who may write: empty, anyone; a peer id, only the value's owner, that peer being its
+  // first owner (usually your own id). Others' writes fail with ZEN_ERR_NOT_OWNER here
+  // and are refused on receipt everywhere. The first creator's choice holds.
+  std::optional<std::uint64_t> owner = std::nullopt;
 };
 
 // A typed view of one value of one context: copyable, owns nothing. Calls after its
@@ -448,6 +459,19 @@ class Value {
   // every peer when it arrives. ZEN_ERR_REMOVED for a removed value,
   // ZEN_ERR_INVALID_ARGUMENT for one never written.
   Status touch() const { return Status::from(zen_value_touch(ctx_, h_)); }
+  // The owner of an owner-only value as this context knows it; empty if anyone may
+  // write. Writes here succeed when it is empty or this context's own id.
+  Result<std::optional<std::uint64_t>> owner() const {
+    std::uint64_t owner = 0;
+    zen_status_t s = zen_value_owner(ctx_, h_, &owner);
+    if (s != ZEN_OK) return Result<std::optional<std::uint64_t>>::from(s);
+    return owner == 0 ? std::optional<std::uint64_t>() : std::optional<std::uint64_t>(owner);
+  }
+  // Gives an owner-only value to peer `to`; from now on this context may not write it
+  // (ChangeKind::OwnerChanged here at once, on every peer when it arrives).
+  // ZEN_ERR_NOT_OWNER unless this context owns it; ZEN_ERR_INVALID_ARGUMENT for a value
+  // anyone may write.
+  Status transfer(std::uint64_t to) const { return Status::from(zen_value_transfer(ctx_, h_, to)); }
   // Whether the value is local-only here (ValueOptions::local_only).
   Result<bool> is_local_only() const {
     bool local = false;
@@ -559,6 +583,8 @@ class Change {
   // This context had never shown the value's content before: it "was already there"
   // (created by a peer, caught up on a late join or after a partition, loaded).
   bool is_initial() const noexcept { return c_->is_initial; }
+  // The owner of this owner-only value changed with this event (`Value::owner()`).
+  bool owner_changed() const noexcept { return c_->owner_changed; }
   // The peer whose write caused it (this context's own id for local writes).
   std::uint64_t origin() const noexcept { return c_->origin; }
   // Host time of the change (the ms passed to `tick`).
@@ -579,6 +605,7 @@ struct OwnedChange {
   SyncState state = SyncState::LocalOnly;
   bool is_correction = false;
   bool is_initial = false;
+  bool owner_changed = false;
   std::uint64_t origin = 0;
   std::uint64_t time_ms = 0;
   Variant old_value;
@@ -586,8 +613,9 @@ struct OwnedChange {
 };
 
 inline OwnedChange Change::owned() const {
-  return OwnedChange{c_->value,   kind(),      state(),     c_->is_correction,       c_->is_initial,
-                     c_->origin,  c_->time_ms, old_value().to_variant(), new_value().to_variant()};
+  return OwnedChange{c_->value,       kind(),      state(),     c_->is_correction,
+                     c_->is_initial,  c_->owner_changed,        c_->origin,
+                     c_->time_ms,     old_value().to_variant(), new_value().to_variant()};
 }
 
 namespace detail {
@@ -948,6 +976,7 @@ class Context {
     o.custom_name = opts.custom.data();
     o.custom_name_len = opts.custom.size();
     o.local_only = opts.local_only ? 1 : 0;
+    o.owner = opts.owner.value_or(0);
     zen_value_t h{};
     s = zen_value_create(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>), &o, &h);
     if (s != ZEN_OK) return Result<Value<T>>::from(s);

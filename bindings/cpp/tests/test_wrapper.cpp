@@ -629,6 +629,37 @@ ZEN_TEST(local_only_values_stay_here) {
   CHECK_ERR(v.touch(), ZEN_ERR_INVALID_HANDLE);
 }
 
+ZEN_TEST(only_the_owner_writes_and_a_transfer_moves_the_right) {
+  Pair p;
+  zen::ValueOptions mine;
+  mine.owner = 1;
+  auto ball = p.a.create<std::int64_t>("ball", mine).value();
+  CHECK(ball.owner().value() == std::optional<std::uint64_t>(1));
+  CHECK_OK(ball.set(5));
+  p.pump();
+  auto bball = p.b.open<std::int64_t>("ball").value();
+  CHECK(bball.owner().value() == std::optional<std::uint64_t>(1));
+  CHECK_ERR(bball.set(6), ZEN_ERR_NOT_OWNER);
+  CHECK_ERR(bball.transfer(2), ZEN_ERR_NOT_OWNER);
+  p.drain();
+  CHECK_OK(ball.transfer(2));
+  zen::OwnedChange here{};
+  for (const zen::Change& c : p.a.changes()) here = c.owned();
+  CHECK(here.kind == zen::ChangeKind::OwnerChanged && here.owner_changed && here.origin == 2);
+  CHECK_ERR(ball.set(7), ZEN_ERR_NOT_OWNER);
+  p.pump();
+  int told = 0;
+  for (const zen::Change& c : p.b.changes()) told += c.is(bball) && c.owner_changed() && c.origin() == 2;
+  CHECK(told == 1);
+  CHECK_OK(bball.set(8));
+  p.pump();
+  CHECK(ball.get().value() == 8);
+  // A value anyone may write has no owner and cannot be transferred.
+  auto free_v = p.a.create<std::int64_t>("free").value();
+  CHECK(!free_v.owner().value().has_value());
+  CHECK_ERR(free_v.transfer(2), ZEN_ERR_INVALID_ARGUMENT);
+}
+
 ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
   Pair p;
   auto flag_a = p.a.create<std::int64_t>("flag").value();
