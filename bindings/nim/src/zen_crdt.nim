@@ -37,8 +37,10 @@ type
   SyncState* = enum
     LocalOnly, Syncing, Converged, Conflicted
   ChangeKind* = enum
-    ## model_citizen's kinds, plus `SyncStateChanged` (only the sync state changed).
-    Created, Added, Removed, Modified, Touched, Closed, SyncStateChanged
+    ## model_citizen's kinds, plus `SyncStateChanged` (only the sync state changed),
+    ## `OwnerChanged` (the owner of an owner-only value changed with this change) and
+    ## `Rejected` (this context's write was refused: it was no longer the owner).
+    Created, Added, Removed, Modified, Touched, Closed, SyncStateChanged, OwnerChanged, Rejected
   ZID* = uint16
     ## A callback's id, from `track`.
 
@@ -49,6 +51,7 @@ type
     is_correction*: bool  ## a concurrent write by another peer replaced what was shown
     is_initial*: bool     ## it "was already there": this context had never shown the
                           ## value's content (created elsewhere, caught up, loaded)
+    owner_changed*: bool  ## the owner of this owner-only value changed (see `owner`)
     origin*: uint64       ## the peer whose write caused it (this peer for local writes)
     time_ms*: uint64      ## host time, in the ms passed to `boop`/`tick`
 
@@ -688,13 +691,16 @@ proc metrics*(ctx: CrdtContext): zen_metrics_t =
 # ---- values -----------------------------------------------------------------------------
 
 proc init*[T](_: type CrdtZenValue[T], ctx: CrdtContext, id: string, mode = FastLocal,
-              policy = LastWriterWins, custom = "", sync = true): CrdtZenValue[T] =
+              policy = LastWriterWins, custom = "", sync = true,
+              owner = 0'u64): CrdtZenValue[T] =
   ## Creates the value `id`, or opens it if this context has it (the same id in
   ## several contexts is the same value). The first creator's policy holds everywhere;
   ## `mode` is applied to an existing value too (it is this context's own view).
   ## `sync = false` (model_citizen's `SyncLocal` off): never sent, never taken from
   ## peers, the same API and callbacks; chosen when the value is first created here
   ## (opening it with the other choice raises ZEN_ERR_INVALID_ARGUMENT).
+  ## `owner` (a peer id, usually the context's own): only the owner may write; others
+  ## raise ZEN_ERR_NOT_OWNER, and every peer refuses their writes on receipt. 0: anyone.
   var o: zen_value_options_t
   check zen_value_options_default(addr o), "zen_value_options_default"
   o.mode = uint32(ord(mode))
@@ -702,6 +708,7 @@ proc init*[T](_: type CrdtZenValue[T], ctx: CrdtContext, id: string, mode = Fast
   o.custom_name = custom.cstring
   o.custom_name_len = csize_t(custom.len)
   o.local_only = uint32(ord(not sync))
+  o.owner = owner
   var h: zen_value_t
   check zen_value_create(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), addr o,
                          addr h), "CrdtZenValue.init(" & id & ")"
@@ -736,6 +743,17 @@ proc touch*[T](self: CrdtZenValue[T], v: T) =
   ## model_citizen's `touch(value)`: writes `v` if it differs, else re-announces it.
   if self.value != v: self.value = v
   else: self.touch()
+
+proc owner*[T](self: CrdtZenValue[T]): uint64 =
+  ## The owner of an owner-only value as this context knows it; 0 if anyone may write.
+  check zen_value_owner(self.ctx.handle.h, self.h, addr result), "owner (" & self.id & ")"
+
+proc transfer*[T](self: CrdtZenValue[T], to: uint64) =
+  ## Gives an owner-only value to peer `to`; from now on this context may not write it
+  ## (`{OwnerChanged}` here and on every peer). Raises ZEN_ERR_NOT_OWNER unless this
+  ## context owns it, ZEN_ERR_INVALID_ARGUMENT for a value anyone may write.
+  check zen_value_transfer(self.ctx.handle.h, self.h, to), "transfer (" & self.id & ")"
+  self.skip_paused()
 
 proc sync*[T](self: CrdtZenValue[T]): bool =
   ## False for a local-only value (`init(..., sync = false)`).
@@ -790,9 +808,11 @@ proc to_changes[T](ev: ptr zen_change_t): seq[CrdtChange[T]] =
   template mk(d: zen_value_data_t, kinds: set[ChangeKind]) =
     var ok: bool
     let item = from_data[T](d, ok)
-    result.add CrdtChange[T](item: item, changes: kinds, sync_state: SyncState(ev.state),
+    let owned = if ev.owner_changed: {OwnerChanged} else: {}
+    result.add CrdtChange[T](item: item, changes: kinds + owned, sync_state: SyncState(ev.state),
                              is_correction: ev.is_correction, is_initial: ev.is_initial,
-                             origin: ev.origin, time_ms: ev.time_ms)
+                             owner_changed: ev.owner_changed, origin: ev.origin,
+                             time_ms: ev.time_ms)
   case ev.kind
   of ZEN_CHANGE_CREATED: mk(ev.new_value, {Created, Added})
   of ZEN_CHANGE_MODIFIED:
@@ -800,6 +820,10 @@ proc to_changes[T](ev: ptr zen_change_t): seq[CrdtChange[T]] =
     if ev.new_value.value_type != ZEN_TYPE_NONE: mk(ev.new_value, {Added, Modified})
   of ZEN_CHANGE_REMOVED: mk(ev.old_value, {Removed})
   of ZEN_CHANGE_TOUCHED: mk(ev.new_value, {Touched})
+  of ZEN_CHANGE_OWNER_CHANGED: mk(ev.new_value, {OwnerChanged})
+  of ZEN_CHANGE_REJECTED:
+    if ev.old_value.value_type != ZEN_TYPE_NONE: mk(ev.old_value, {Removed, Modified, Rejected})
+    if ev.new_value.value_type != ZEN_TYPE_NONE: mk(ev.new_value, {Added, Modified, Rejected})
   else: mk(ev.new_value, {SyncStateChanged})
 
 proc track*[T](self: CrdtZenValue[T],
@@ -841,7 +865,8 @@ template pause*[T](self: CrdtZenValue[T], zid: ZID, body: untyped) =
 
 template changes*[T](self: CrdtZenValue[T], body: untyped): ZID =
   ## model_citizen's `changes:`: `body` runs for each change with `change`, `zid` and
-  ## `added`, `removed`, `modified`, `touched`, `closed` (also as `added(item)`...)
+  ## `added`, `removed`, `modified`, `touched`, `owner_changed`, `closed` (also as
+  ## `added(item)`...)
   ## injected. Returns the callback's ZID.
   self.track proc (changes: seq[CrdtChange[T]], zid {.inject.}: ZID) {.gcsafe.} =
     for change {.inject.} in changes:
@@ -851,6 +876,7 @@ template changes*[T](self: CrdtZenValue[T], body: untyped): ZID =
       template removed(obj: T): bool {.inject, used.} = change.item == obj and Removed in change.changes
       template modified: bool {.inject, used.} = Modified in change.changes
       template touched: bool {.inject, used.} = Touched in change.changes
+      template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
       body
 

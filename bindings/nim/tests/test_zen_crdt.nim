@@ -590,6 +590,36 @@ suite "initial changes, touch, local-only values (1.3)":
     expect_status(ZEN_ERR_INVALID_ARGUMENT): discard CrdtZenValue[string].init(a, "ui")
     check CrdtZenValue[int].init(a, "shared").sync
 
+suite "owner-only values (1.4)":
+  scenario "only the owner writes; a transfer moves the right, every peer hears of it":
+    let (a, b) = pair()
+    var t = 0
+    var ball = CrdtZenValue[int].init(a, "ball", owner = 1)
+    check ball.owner == 1
+    ball.value = 5
+    pump(a, b, t)
+    var bball = CrdtZenValue[int].init(b, "ball")
+    check bball.owner == 1 and bball.value == 5
+    expect_status(ZEN_ERR_NOT_OWNER): bball.value = 6
+    expect_status(ZEN_ERR_NOT_OWNER): bball.transfer(2)
+    expect_status(ZEN_ERR_NOT_OWNER): bball.touch()
+    var told: seq[(set[ChangeKind], uint64)]
+    let zid = bball.changes:
+      {.cast(gcsafe).}:
+        if owner_changed: told.add (change.changes, change.origin)
+    ball.transfer(2)
+    check ball.owner == 2
+    expect_status(ZEN_ERR_NOT_OWNER): ball.value = 7
+    pump(a, b, t)
+    check told == @[({OwnerChanged}, 2'u64)]
+    check bball.owner == 2
+    bball.value = 8
+    pump(a, b, t)
+    check ball.value == 8
+    bball.untrack zid
+    check CrdtZenValue[int].init(a, "free").owner == 0
+    expect_status(ZEN_ERR_INVALID_ARGUMENT): CrdtZenValue[int].init(a, "free").transfer(2)
+
 suite "transport glue":
   scenario "outbound and receive_from carry a value between contexts":
     let a = CrdtContext.init(1)

@@ -55,6 +55,7 @@ const
   ZEN_ERR_FORGED* = 18'i32
   ZEN_ERR_TRANSPORT* = 19'i32
   ZEN_ERR_IO* = 20'i32
+  ZEN_ERR_NOT_OWNER* = 21'i32 ## 1.4
 
   ZEN_TYPE_NONE* = 0'u32
   ZEN_TYPE_BOOL* = 1'u32
@@ -87,6 +88,8 @@ const
   ZEN_CHANGE_STATE_CHANGED* = 2'u32
   ZEN_CHANGE_REMOVED* = 3'u32
   ZEN_CHANGE_TOUCHED* = 4'u32 ## 1.3
+  ZEN_CHANGE_OWNER_CHANGED* = 5'u32 ## 1.4
+  ZEN_CHANGE_REJECTED* = 6'u32 ## 1.4
 
 var
   ZEN_VERSION_MAJOR* {.importc, header: zenHeader.}: cint
@@ -107,6 +110,7 @@ type
     custom_name*: cstring
     custom_name_len*: csize_t
     local_only*: uint32 ## 1.3: 1 = never sent, never taken from peers
+    owner*: uint64 ## 1.4: 0 = anyone may write, else owner-only with this first owner
   zen_context_t* {.importc, header: zenHeader, bycopy.} = object
     id*: uint64
   zen_bytes_t* {.importc, header: zenHeader, bycopy.} = object
@@ -142,6 +146,7 @@ type
     state*: zen_sync_state_t
     is_correction*: bool
     is_initial*: bool ## 1.3: this context had never shown the value's content before
+    owner_changed*: bool ## 1.4: the value's owner changed with this event
     origin*, time_ms*: uint64
     old_value*, new_value*: zen_value_data_t
   zen_metrics_t* {.importc, header: zenHeader, bycopy.} = object
@@ -150,6 +155,7 @@ type
     messages_duplicate*, writes_flushed*, writes_coalesced*, updates_applied*, corrections*: uint64
     conflicts*, catchups_sent*, merge_fallbacks*, events_coalesced*, events_dropped*, values*: uint64
     live_docs*, converge_ms_p50*, converge_ms_p99*, peers*, rejected_updates*: uint64
+    unowned_writes*: uint64 ## 1.4
   zen_peer_lag_t* {.importc, header: zenHeader, bycopy.} = object
     peer*: uint64
     active*: bool
@@ -237,6 +243,8 @@ proc zen_value_set_data*(ctx: zen_context_t, value: zen_value_t, data: ptr zen_v
 proc zen_value_remove*(ctx: zen_context_t, value: zen_value_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_touch*(ctx: zen_context_t, value: zen_value_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_is_local_only*(ctx: zen_context_t, value: zen_value_t, out_local_only: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_value_owner*(ctx: zen_context_t, value: zen_value_t, out_owner: ptr uint64): zen_status_t {.importc, header: zenHeader.}
+proc zen_value_transfer*(ctx: zen_context_t, value: zen_value_t, to: uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_set_mode*(ctx: zen_context_t, value: zen_value_t, mode: uint32): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_info*(ctx: zen_context_t, value: zen_value_t, out_type: ptr zen_value_type_t, out_mode: ptr zen_mode_t, out_policy: ptr zen_policy_t, out_state: ptr zen_sync_state_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_id*(ctx: zen_context_t, value: zen_value_t, buf: cstring, cap: csize_t, out_len: ptr csize_t): zen_status_t {.importc, header: zenHeader.}
