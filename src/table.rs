@@ -1252,10 +1252,6 @@ fn commit_owned(
     if meta.is_some() {
         v.crdt.meta_known = true;
     }
-    if let Some(o) = &mut v.crdt.owner {
-        // Written: from now on the walk decides whether the grant or claim stands.
-        o.staged = None;
-    }
     Commit { update, clock, write: pending }
 }
 
@@ -1277,8 +1273,10 @@ fn resolve_slots(
         }
         Some(o) => {
             o.walked = register::owner(o.first, &c.slots, |p| p == me || roster.contains(&p));
-            if o.staged.is_some_and(|s| s.epoch <= o.walked.own.epoch) {
-                // Flushed and walked, or overtaken by a claim that came first.
+            let written = c.slots.iter().find(|s| s.writer == me).and_then(|s| s.own);
+            if o.staged.is_some_and(|s| s.epoch <= o.walked.own.epoch || written == Some(s)) {
+                // Written (from now on the walk decides whether the grant or claim
+                // stands), or overtaken by a claim that came first.
                 o.staged = None;
             }
             let r = register::resolve_owned(&c.slots, c.ty, &o.walked);
