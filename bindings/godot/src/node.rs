@@ -104,6 +104,17 @@ impl ZenCrdtContext {
     fn value_touched(id: GString, value: Variant, origin: i64);
     #[signal]
     fn value_removed(id: GString);
+    /// The owner of owner-only value `id` is now player `owner` (a transfer, or the
+    /// owner left and the lowest remaining player took over): start or stop simulating
+    /// what you own. After the value's own signal when the same change moved it too.
+    /// (2.1)
+    #[signal]
+    fn owner_changed(id: GString, owner: i64);
+    /// This player's write to `id` was refused: it no longer owns it (the ownership moved
+    /// before the write went out). `value` is what reads show, `rejected_value` the
+    /// refused write; a `value_changed` correction follows. (2.1)
+    #[signal]
+    fn write_rejected(id: GString, value: Variant, rejected_value: Variant, owner: i64);
     /// Only the sync state of `id` changed (e.g. a WaitForSync write converged).
     #[signal]
     fn state_changed(id: GString, state: i64);
@@ -182,7 +193,47 @@ impl ZenCrdtContext {
     /// exists with that type. `mode` and `policy` are the MODE_* and POLICY_* constants.
     #[func]
     fn create_value(&mut self, id: GString, r#type: VariantType, mode: i64, policy: i64) -> bool {
-        self.create(id, r#type, mode, policy, false)
+        self.create(id, r#type, mode, policy, false, None)
+    }
+
+    /// `create_value` for a value only its owner may write: player `owner` (usually
+    /// `multiplayer.get_unique_id()`) first. Other players' writes fail here and are
+    /// refused on receipt everywhere; `transfer_value` hands it on, and when the owner
+    /// leaves the session the lowest remaining player id takes it over (`owner_changed`).
+    /// The first creator's choice holds. (2.1)
+    #[func]
+    fn create_owned_value(
+        &mut self,
+        id: GString,
+        r#type: VariantType,
+        mode: i64,
+        policy: i64,
+        owner: i64,
+    ) -> bool {
+        let Ok(owner) = u64::try_from(owner) else {
+            return self.fail(&id, &format!("owner {owner} is not a player id"));
+        };
+        self.create(id, r#type, mode, policy, false, Some(owner))
+    }
+
+    /// Gives owner-only value `id` to player `to`: `owner_changed` here at once and on
+    /// every player when it arrives; from now on this player may not write it. False (and
+    /// the reason pushed) unless this player owns it. (2.1)
+    #[func]
+    fn transfer_value(&mut self, id: GString, to: i64) -> bool {
+        let Ok(to) = u64::try_from(to) else {
+            return self.fail(&id, &format!("player id {to} is negative"));
+        };
+        self.with_value(&id, |c, h| c.transfer(h, to))
+    }
+
+    /// The player that owns `id`; 0 when anyone may write it (or there is no such value).
+    /// This player may write `id` when it is 0 or `multiplayer.get_unique_id()`. (2.1)
+    #[func]
+    fn get_value_owner(&self, id: GString) -> i64 {
+        let Some(s) = &self.session else { return 0 };
+        let c = s.context();
+        c.open(&id.to_string()).and_then(|h| c.owner(h)).ok().flatten().unwrap_or(0) as i64
     }
 
     /// `create_value` for a value this player keeps to itself (UI state, local settings):
@@ -191,7 +242,7 @@ impl ZenCrdtContext {
     /// fails.
     #[func]
     fn create_local_value(&mut self, id: GString, r#type: VariantType, mode: i64, policy: i64) -> bool {
-        self.create(id, r#type, mode, policy, true)
+        self.create(id, r#type, mode, policy, true, None)
     }
 
     /// Re-announces `id` unchanged: `value_touched` here at once and on every player when
@@ -209,7 +260,15 @@ impl ZenCrdtContext {
         c.open(&id.to_string()).and_then(|h| c.is_local_only(h)).unwrap_or(false)
     }
 
-    fn create(&mut self, id: GString, r#type: VariantType, mode: i64, policy: i64, local_only: bool) -> bool {
+    fn create(
+        &mut self,
+        id: GString,
+        r#type: VariantType,
+        mode: i64,
+        policy: i64,
+        local_only: bool,
+        owner: Option<u64>,
+    ) -> bool {
         let ty = match value_type_of(r#type) {
             Ok(t) => t,
             Err(e) => return self.fail(&id, &e),
@@ -231,7 +290,7 @@ impl ZenCrdtContext {
         };
         let key = id.to_string();
         let Some(s) = self.session_mut(&id) else { return false };
-        match s.create(&key, ty, mode, policy, local_only) {
+        match s.create(&key, ty, mode, policy, local_only, owner) {
             Ok(_) => true,
             Err(e) => self.fail(&id, &e.to_string()),
         }
@@ -663,6 +722,18 @@ impl ZenCrdtContext {
                 Signal::StateChanged { id, state } => {
                     ("state_changed", vec![GString::from(id.as_str()).to_variant(), state.to_variant()])
                 }
+                Signal::OwnerChanged { id, owner } => {
+                    ("owner_changed", vec![GString::from(id.as_str()).to_variant(), owner.to_variant()])
+                }
+                Signal::WriteRejected { id, value, rejected, owner } => (
+                    "write_rejected",
+                    vec![
+                        GString::from(id.as_str()).to_variant(),
+                        to_variant(value.as_ref()),
+                        to_variant(rejected.as_ref()),
+                        owner.to_variant(),
+                    ],
+                ),
             };
             self.base_mut().emit_signal(name, &args);
         }

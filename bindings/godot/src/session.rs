@@ -53,6 +53,12 @@ pub enum Signal {
     ValueTouched { id: String, value: Option<Value>, origin: i64 },
     /// `value_removed(id)`.
     ValueRemoved { id: String },
+    /// `owner_changed(id, owner)`: the owner of owner-only value `id` is now `owner`
+    /// (after the value's own signal when the same change moved the value too).
+    OwnerChanged { id: String, owner: i64 },
+    /// `write_rejected(id, value, rejected_value, owner)`: this player's write was refused
+    /// because it no longer owns `id` (a `value_changed` correction follows).
+    WriteRejected { id: String, value: Option<Value>, rejected: Option<Value>, owner: i64 },
     /// `state_changed(id, state)`: only the sync state changed.
     StateChanged { id: String, state: i64 },
 }
@@ -245,8 +251,9 @@ impl Session {
         mode: Mode,
         policy: zen_crdt::Policy,
         local_only: bool,
+        owner: Option<u64>,
     ) -> Result<ValueHandle, Error> {
-        self.ctx.create(id, ty, ValueOptions { mode, policy, local_only }).map_err(|e| e.to_string())
+        self.ctx.create(id, ty, ValueOptions { mode, policy, local_only, owner }).map_err(|e| e.to_string())
     }
 
     /// One frame at host time `now_ms`: ticks, then collects every outbound message and
@@ -281,6 +288,8 @@ impl Session {
     pub fn drain_signals(&mut self, out: &mut Vec<Signal>) {
         while let Some(ev) = self.ctx.poll_change() {
             let Ok(id) = self.ctx.id(ev.value).map(str::to_owned) else { continue };
+            let owner = self.ctx.owner(ev.value).ok().flatten().unwrap_or(0) as i64;
+            let owner_changed = ev.owner_changed.then(|| Signal::OwnerChanged { id: id.clone(), owner });
             let changed = |id: String, ev: ChangeEvent| Signal::ValueChanged {
                 id,
                 value: ev.new,
@@ -290,18 +299,33 @@ impl Session {
                 origin: ev.origin as i64,
                 is_initial: ev.is_initial,
             };
-            if ev.kind == ChangeKind::Created && ev.new.is_some() {
-                out.push(Signal::ValueCreated { id: id.clone() });
-                out.push(changed(id, ev));
-                continue;
+            match ev.kind {
+                ChangeKind::Created if ev.new.is_some() => {
+                    out.push(Signal::ValueCreated { id: id.clone() });
+                    out.push(changed(id, ev));
+                }
+                ChangeKind::Created => out.push(Signal::ValueCreated { id }),
+                ChangeKind::Removed => out.push(Signal::ValueRemoved { id }),
+                ChangeKind::StateChanged => {
+                    out.push(Signal::StateChanged { id, state: state_code(ev.state) })
+                }
+                ChangeKind::Touched => {
+                    out.push(Signal::ValueTouched { id, value: ev.new, origin: ev.origin as i64 })
+                }
+                ChangeKind::Modified => out.push(changed(id, ev)),
+                ChangeKind::OwnerChanged => {}
+                ChangeKind::Rejected => {
+                    let rejected = ev.old.clone();
+                    out.push(Signal::WriteRejected {
+                        id: id.clone(),
+                        value: ev.new.clone(),
+                        rejected,
+                        owner,
+                    });
+                    out.push(changed(id, ev));
+                }
             }
-            out.push(match ev.kind {
-                ChangeKind::Created => Signal::ValueCreated { id },
-                ChangeKind::Removed => Signal::ValueRemoved { id },
-                ChangeKind::StateChanged => Signal::StateChanged { id, state: state_code(ev.state) },
-                ChangeKind::Touched => Signal::ValueTouched { id, value: ev.new, origin: ev.origin as i64 },
-                ChangeKind::Modified => changed(id, ev),
-            });
+            out.extend(owner_changed);
         }
     }
 }
@@ -348,6 +372,16 @@ mod tests {
             }
         }
 
+        /// Player `i` disconnects: the transport tells the others (peer_disconnected).
+        fn leave(&mut self, i: usize) {
+            self.net.online[i] = false;
+            for j in 0..self.players.len() {
+                if j != i && self.net.online[j] {
+                    self.players[j].peer_disconnected(i as i64 + 1);
+                }
+            }
+        }
+
         fn frame(&mut self) {
             self.now += 16;
             for (from, to, bytes) in self.net.due(self.now) {
@@ -381,7 +415,9 @@ mod tests {
     #[test]
     fn a_session_started_from_a_save_joins_and_agrees() {
         let mut g = Game::new(2, lossy());
-        g.players[0].create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
+        g.players[0]
+            .create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins, false, None)
+            .unwrap();
         let h = g.players[0].context().open("door").unwrap();
         g.players[0].context_mut().set(h, true).unwrap();
         g.run(60);
@@ -416,6 +452,52 @@ mod tests {
         assert!(err(Session::load_file(9, node_options(), path)).contains("file: read"));
     }
 
+    /// An owner-only value: other players cannot write it; a transfer reaches everyone as
+    /// `owner_changed`; when the owner leaves, the lowest remaining player takes over.
+    #[test]
+    fn owned_values_transfers_and_the_owner_leaving_as_signals() {
+        let mut g = Game::new(3, lossy());
+        g.players[1]
+            .create("ball", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins, false, Some(2))
+            .unwrap();
+        let h2 = g.players[1].context().open("ball").unwrap();
+        g.players[1].context_mut().set(h2, 5i64).unwrap();
+        g.run(60);
+        let h3 = g.players[2].context().open("ball").unwrap();
+        assert!(g.players[2].context_mut().set(h3, 6i64).is_err());
+        assert_eq!(g.players[2].context().owner(h3).unwrap(), Some(2));
+        for sigs in &mut g.signals {
+            sigs.clear();
+        }
+        g.players[1].context_mut().transfer(h2, 3).unwrap();
+        g.run(60);
+        for (p, sigs) in g.signals.iter().enumerate() {
+            let told = sigs
+                .iter()
+                .filter(|s| matches!(s, Signal::OwnerChanged { id, owner: 3 } if id == "ball"))
+                .count();
+            assert_eq!(told, 1, "player {}: {sigs:?}", p + 1);
+        }
+        g.players[2].context_mut().set(h3, 7i64).unwrap();
+        g.run(60);
+        for sigs in &mut g.signals {
+            sigs.clear();
+        }
+        // Player 3 leaves: players 1 and 2 are told player 1 owns the ball now.
+        g.leave(2);
+        g.run(60);
+        for p in 0..2 {
+            let sigs = &g.signals[p];
+            assert!(
+                sigs.iter().any(|s| matches!(s, Signal::OwnerChanged { id, owner: 1 } if id == "ball")),
+                "player {}: {sigs:?}",
+                p + 1
+            );
+            let h = g.players[p].context().open("ball").unwrap();
+            assert_eq!(g.players[p].context().get(h).unwrap(), Value::I64(7));
+        }
+    }
+
     /// A late joiner hears of what was already there through `value_changed` with
     /// `is_initial` (after `value_created`), later writes without it; a touch reaches
     /// everyone as `value_touched`; a local-only value makes no sends at all.
@@ -423,7 +505,9 @@ mod tests {
     fn initial_values_touches_and_local_only_values_as_signals() {
         let mut g = Game::new(3, lossy());
         g.net.online[2] = false;
-        g.players[0].create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
+        g.players[0]
+            .create("door", ValueType::Bool, Mode::FastLocal, Policy::LastWriterWins, false, None)
+            .unwrap();
         let h = g.players[0].context().open("door").unwrap();
         g.players[0].context_mut().set(h, true).unwrap();
         g.run(60);
@@ -457,7 +541,7 @@ mod tests {
             let (mut sent, mut changed) = (0, 0);
             let ui = local.then(|| {
                 g.players[1]
-                    .create("ui", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins, true)
+                    .create("ui", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins, true, None)
                     .unwrap()
             });
             for t in 0..120 {
@@ -477,7 +561,7 @@ mod tests {
             }
             if local {
                 assert!(g.players[1]
-                    .create("ui", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins, false)
+                    .create("ui", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins, false, None)
                     .is_err());
             }
             (sent, changed)
@@ -505,12 +589,14 @@ mod tests {
                     Mode::FastLocal,
                     Policy::LastWriterWins,
                     false,
+                    None,
                 )
                 .unwrap();
             pos.push(h);
         }
-        let score =
-            g.players[0].create("score", ValueType::I64, Mode::WaitForSync, Policy::Max, false).unwrap();
+        let score = g.players[0]
+            .create("score", ValueType::I64, Mode::WaitForSync, Policy::Max, false, None)
+            .unwrap();
         for f in 0..60 {
             for (i, &h) in pos.iter().enumerate() {
                 g.players[i].context_mut().set(h, [f as f32, i as f32, 0.0]).unwrap();
@@ -561,7 +647,8 @@ mod tests {
         }
         assert!(players[1].enet_connect("localhost:1", &opts).unwrap_err().contains("not an IP address"));
         assert!(players[1].has_link(), "a refused address leaves the link as it was");
-        let h = players[2].create("flag", ValueType::I64, Mode::WaitForSync, Policy::Max, false).unwrap();
+        let h =
+            players[2].create("flag", ValueType::I64, Mode::WaitForSync, Policy::Max, false, None).unwrap();
         players[2].context_mut().set(h, 9i64).unwrap();
         let start = std::time::Instant::now();
         let mut signals: Vec<Vec<Signal>> = vec![vec![]; 3];
@@ -626,7 +713,8 @@ mod tests {
         a.dial(&format!("127.0.0.1:{pb}")).unwrap();
         b.dial(&format!("127.0.0.1:{pa}")).unwrap();
         assert!(a.dial("nowhere").is_err());
-        let h = b.create("speed", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
+        let h =
+            b.create("speed", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins, false, None).unwrap();
         b.context_mut().set(h, 4.5).unwrap();
         let start = std::time::Instant::now();
         let got = |s: &Session| s.context().open("speed").ok().and_then(|h| s.context().get(h).ok());
@@ -643,7 +731,7 @@ mod tests {
     #[test]
     fn outbound_destinations_become_sends_and_membership_follows_the_transport() {
         let mut a = Session::new(1, node_options()).unwrap();
-        let h = a.create("x", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins, false).unwrap();
+        let h = a.create("x", ValueType::F64, Mode::FastLocal, Policy::LastWriterWins, false, None).unwrap();
         a.context_mut().set(h, 1.0).unwrap();
         // No members: nothing to send to.
         assert!(a.tick(16).sends.is_empty());
@@ -672,7 +760,7 @@ mod tests {
     fn events_become_signal_arguments_corrections_included() {
         let mut g = Game::new(2, LinkConfig::default());
         let h0 = g.players[0]
-            .create("flag", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins, false)
+            .create("flag", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins, false, None)
             .unwrap();
         g.run(10);
         let h1 = g.players[1].context().open("flag").unwrap();

@@ -80,6 +80,24 @@ func _initialize() -> void:
 	check(b.get_value("menu") == null, "b never heard of menu")
 	check(not a.touch_value("never_created"), "touching nothing is refused")
 
+	# An owner-only value: only a writes it until it gives it to b.
+	var owners := []
+	b.owner_changed.connect(func(id, owner): owners.append([id, owner]))
+	check(a.create_owned_value("ball", TYPE_INT, 0, 0, 1), "create an owned value")
+	check(a.set_value("ball", 5), "the owner writes")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(b.get_value_owner("ball") == 1 and not b.set_value("ball", 6), "b may not write a's ball")
+	check(a.transfer_value("ball", 2) and not a.set_value("ball", 7), "a gives it away")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(owners.has(["ball", 2]), "b got owner_changed")
+	check(b.set_value("ball", 8), "b writes it now")
+
 	check(a.create_value("flag", TYPE_INT, 0, 0), "create flag")
 	for i in 10:
 		now += 16
