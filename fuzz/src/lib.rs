@@ -134,6 +134,9 @@ pub fn session_messages() -> Vec<Vec<u8>> {
     let a = ctx[0].create("a", ValueType::I64, ValueOptions::default()).unwrap();
     let b = ctx[0].create("b", ValueType::Vec3, wait).unwrap();
     let c3 = ctx[2].create("c", ValueType::Str, ValueOptions::default()).unwrap();
+    // Owner-only, given by the sender to the receiver halfway: owned records and a grant.
+    let owned = ValueOptions { owner: Some(ids[0]), ..ValueOptions::default() };
+    let d = ctx[0].create("d", ValueType::I64, owned).unwrap();
     let mut to_receiver = Vec::new();
     let mut sent = 0u32;
     for t in 1..=60u64 {
@@ -144,6 +147,11 @@ pub fn session_messages() -> Vec<Vec<u8>> {
             }
             if t.is_multiple_of(5) {
                 ctx[2].set(c3, format!("c{t}")).unwrap();
+            }
+            match t {
+                10 => ctx[0].transfer(d, ids[1]).unwrap(),
+                t if t < 10 => ctx[0].set(d, -(t as i64)).unwrap(),
+                _ => {}
             }
         }
         for k in 0..3 {
