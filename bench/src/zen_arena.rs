@@ -67,8 +67,14 @@ impl ZenArena {
         let mut sim = Sim::new(seed, peers, link, Options::default());
         assert_eq!(sim.tick_ms, TICK);
         let (mut pos, mut hp, mut score) = (Vec::new(), Vec::new(), Vec::new());
-        let avg = ValueOptions { mode: Mode::FastLocal, policy: Policy::TakeAverage, local_only: false };
-        let wait = ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max, local_only: false };
+        let avg = ValueOptions {
+            mode: Mode::FastLocal,
+            policy: Policy::TakeAverage,
+            local_only: false,
+            owner: None,
+        };
+        let wait =
+            ValueOptions { mode: Mode::WaitForSync, policy: Policy::Max, local_only: false, owner: None };
         for p in 0..peers {
             let c = sim.ctx(p);
             let v3 = ValueOptions::default();
