@@ -327,6 +327,78 @@ fn property_a_non_owner_write_never_shows_on_any_peer() {
     }
 }
 
+/// The oracle for owner-only values: with one writer at a time, what every peer must read
+/// at the end is exactly the last write any owner made (in the order the test made
+/// them), and the owner is the target of the last transfer. Random writes, transfers and
+/// refused attempts by 4 peers under loss, duplication, reordering and a partition.
+#[test]
+fn property_every_peer_ends_with_the_last_write_its_owners_made() {
+    for seed in 0..16u64 {
+        let n = 4;
+        let mut s = Sim::new(100 + seed, n, lossy(), opts());
+        let mut rng = zen_crdt::sim::Rng::new(seed ^ 0x0a11);
+        let ids = ["x", "y"];
+        let mut last: Vec<(Option<i64>, u64)> = Vec::new();
+        for (k, id) in ids.iter().enumerate() {
+            s.ctx(k).create(id, ValueType::I64, owned_by(k as u64 + 1)).unwrap();
+            last.push((None, k as u64 + 1));
+        }
+        s.run_for_keep_events(500);
+        let mut counter = 0i64;
+        for round in 0..80 {
+            if round == 30 {
+                s.partition(vec![0, 0, 1, 1]);
+            } else if round == 50 {
+                s.heal();
+            }
+            let p = rng.below(n as u64) as usize;
+            let me = p as u64 + 1;
+            let k = rng.below(ids.len() as u64) as usize;
+            let h = s.ctx(p).open(ids[k]).unwrap();
+            let owns = s.ctx(p).owner(h).unwrap() == Some(me);
+            if rng.chance(0.2) {
+                let to = rng.below(n as u64) + 1;
+                let r = s.ctx(p).transfer(h, to);
+                assert_eq!(r.is_ok(), owns, "seed {seed}: {r:?}");
+                if owns {
+                    last[k].1 = to;
+                }
+            } else {
+                counter += 1;
+                let v = me as i64 * 1_000_000 + counter;
+                let r = s.ctx(p).set(h, v);
+                assert_eq!(r.is_ok(), owns, "seed {seed}: {r:?}");
+                if owns {
+                    last[k].0 = Some(v);
+                }
+            }
+            s.run_for_keep_events(16 * (1 + rng.below(6)));
+            for q in 0..n {
+                events(s.ctx(q));
+            }
+        }
+        s.heal();
+        s.run_for_keep_events(5000);
+        for (k, id) in ids.iter().enumerate() {
+            for p in 0..n {
+                let model = last[k].0.unwrap_or(0);
+                assert_eq!(
+                    read(&mut s, p, id),
+                    Some(Value::I64(model)),
+                    "seed {seed}: {id} on peer {}",
+                    p + 1
+                );
+                assert_eq!(
+                    owner(&mut s, p, id),
+                    Some(last[k].1),
+                    "seed {seed}: owner of {id} on peer {}",
+                    p + 1
+                );
+            }
+        }
+    }
+}
+
 /// A peer that writes while its host never told it of the value's owner: it creates the
 /// same id before the creator's record reached it, so its own writes are not refused
 /// locally. Once it learns the value is owned, its writes stop showing here, never show
