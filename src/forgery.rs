@@ -253,6 +253,58 @@ fn writes_by_a_member_that_does_not_own_the_value_are_kept_out_and_counted() {
     assert_eq!(c.get(h).unwrap(), Value::I64(5));
 }
 
+/// A member whose library lets it write a value it does not own (a hostile or modified
+/// build: its copy forgets the value is owner-only before each write). In random
+/// sessions under loss, duplication and reordering, with the catch-up snapshots they
+/// cause, no honest peer ever shows one of its writes (they are negative; the owner's are
+/// not), each honest peer counts them, and every honest peer ends with the owner's last
+/// write.
+#[test]
+fn property_a_rogue_members_writes_never_show_on_an_honest_peer() {
+    use crate::sim::{LinkConfig, Rng, Sim};
+    let link = LinkConfig { loss: 0.2, duplicate: 0.1, reorder: 0.2, ..LinkConfig::default() };
+    for seed in 0..12u64 {
+        let mut s = Sim::new(seed, 4, link.clone(), Options { tick_interval_ms: 16, ..Options::default() });
+        let owned = ValueOptions { owner: Some(1), ..ValueOptions::default() };
+        let h = s.ctx(0).create("hp", ValueType::I64, owned).unwrap();
+        s.ctx(0).set(h, 1i64).unwrap();
+        s.run_for(500);
+        let rogue = 3;
+        let hr = s.ctx(rogue).open("hp").unwrap();
+        assert!(matches!(s.ctx(rogue).set(hr, -1i64), Err(Error::NotOwner { .. })), "seed {seed}");
+        let mut rng = Rng::new(seed);
+        let mut last = 1i64;
+        for round in 1..=120i64 {
+            let i = s.peers[rogue].table.index(hr).unwrap();
+            s.peers[rogue].table.get_mut(i).crdt.owner = None;
+            s.ctx(rogue).set(hr, -round).unwrap();
+            if rng.chance(0.3) {
+                last = round;
+                s.ctx(0).set(h, last).unwrap();
+            }
+            s.step();
+            for q in 0..rogue {
+                let hq = s.ctx(q).open("hp").unwrap();
+                let shown = shown_i64(&s.ctx(q).get(hq).unwrap());
+                assert!(shown >= 0, "seed {seed}: peer {} shows the rogue's {shown}", q + 1);
+            }
+        }
+        s.run_for(3000);
+        for q in 0..rogue {
+            let hq = s.ctx(q).open("hp").unwrap();
+            assert_eq!(s.ctx(q).get(hq).unwrap(), Value::I64(last), "seed {seed}: peer {}", q + 1);
+            assert!(s.ctx(q).metrics().unowned_writes > 0, "seed {seed}: peer {} counted nothing", q + 1);
+        }
+    }
+}
+
+fn shown_i64(v: &Value) -> i64 {
+    match v {
+        Value::I64(x) => *x,
+        other => panic!("an i64 value reads {other:?}"),
+    }
+}
+
 /// The C harness's copy of the forged messages (see the module comment).
 #[test]
 fn committed_c_fixtures_match() {
