@@ -101,7 +101,8 @@ pub struct Metrics {
     /// Times concurrent writes to one value were merged by its policy.
     pub conflicts: u64,
     /// New records of owner-only values from peers that did not own them when they
-    /// arrived: kept but never read (a grant still on its way makes them readable).
+    /// arrived: kept but not read (they are read only if a transfer still on its way
+    /// makes their writer the owner).
     pub unowned_writes: u64,
     /// Catch-up snapshots sent to members that were behind (loss, late join, rejoin).
     pub catchups_sent: u64,

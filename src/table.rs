@@ -280,11 +280,11 @@ pub(crate) struct ValueTable {
     /// Reused to encode slot records.
     record: Vec<u8>,
     /// The session's members as the context knows them (a copy of the sync engine's
-    /// roster, given with `set_roster`): an owner-only value's owner who is not here
+    /// roster, given with `roster_changed`): an owner-only value's owner who is not here
     /// may be succeeded (see `register::owner`).
     roster: Vec<PeerId>,
     /// Members the host removed (left for good) and not added since: an owner among them
-    /// is succeeded by its heir, which may be this replica (`claim_orphans`).
+    /// is succeeded by its heir, which may be this replica (`claim_if_heir`).
     departed: Vec<PeerId>,
     /// The last `integrate` brought its writer's slot a newer record (for `changed_by`).
     fresh_record: bool,
@@ -960,9 +960,7 @@ impl ValueTable {
             let dropped = v.view.pending.take().is_some() | std::mem::take(&mut v.view.pending_touch);
             let wrote = v.crdt.slots.iter().any(|s| s.writer == me && s.own.is_some_and(|o| o.owner == me));
             rejected = dropped || wrote;
-            if v.view.pending.is_none() && v.view.mode == Mode::FastLocal {
-                v.view.shows_local = false;
-            }
+            v.view.shows_local = false;
         }
         if r.fell_back {
             metrics.merge_fallbacks += 1;
