@@ -257,8 +257,8 @@ fn writes_by_a_member_that_does_not_own_the_value_are_kept_out_and_counted() {
 /// build: its copy forgets the value is owner-only before each write). In random
 /// sessions under loss, duplication and reordering, with the catch-up snapshots they
 /// cause, no honest peer ever shows one of its writes (they are negative; the owner's are
-/// not), each honest peer counts them, and every honest peer ends with the owner's last
-/// write.
+/// not) or hears an event from it (its touches included), each honest peer counts them,
+/// and every honest peer ends with the owner's last write.
 #[test]
 fn property_a_rogue_members_writes_never_show_on_an_honest_peer() {
     use crate::sim::{LinkConfig, Rng, Sim};
@@ -278,12 +278,18 @@ fn property_a_rogue_members_writes_never_show_on_an_honest_peer() {
             let i = s.peers[rogue].table.index(hr).unwrap();
             s.peers[rogue].table.get_mut(i).crdt.owner = None;
             s.ctx(rogue).set(hr, -round).unwrap();
+            if round % 5 == 0 {
+                s.ctx(rogue).touch(hr).unwrap();
+            }
             if rng.chance(0.3) {
                 last = round;
                 s.ctx(0).set(h, last).unwrap();
             }
-            s.step();
+            s.step_keep_events();
             for q in 0..rogue {
+                while let Some(ev) = s.ctx(q).poll_change() {
+                    assert!(ev.origin != 4, "seed {seed}: peer {} heard from the rogue: {ev:?}", q + 1);
+                }
                 let hq = s.ctx(q).open("hp").unwrap();
                 let shown = shown_i64(&s.ctx(q).get(hq).unwrap());
                 assert!(shown >= 0, "seed {seed}: peer {} shows the rogue's {shown}", q + 1);

@@ -223,8 +223,12 @@ impl ValueState {
         self.marks.unconverged
     }
 
-    /// The writer whose slot is newest (who "caused" a state); `me` if none wrote.
+    /// The writer whose slot is newest (who "caused" a state); `me` if none wrote. For an
+    /// owner-only value, the writer of the record it reads (a non-owner causes nothing).
     pub fn newest_writer(&self, me: PeerId) -> PeerId {
+        if let Some(o) = &self.crdt.owner {
+            return o.walked.decided_by.unwrap_or(o.current().owner);
+        }
         self.crdt.slots.iter().max_by_key(|s| s.clock).map_or(me, |s| s.writer)
     }
 }
@@ -983,8 +987,14 @@ impl ValueTable {
         if !any_active {
             v.acknowledge();
         }
-        let touched = std::mem::take(&mut v.view.touch_arrived);
+        // A touch is news only from a record the value reads: an owner-only value
+        // ignores a non-owner's touch (or an heir's claim that did not stand).
+        let touched = std::mem::take(&mut v.view.touch_arrived)
+            .filter(|&t| v.crdt.owner.is_none_or(|o| o.walked.decided_by == Some(t)));
         let owner = owner_now.unwrap_or(origin);
+        // An owner-only value changes only by the record it reads: its writer caused it,
+        // whoever's message carried it (a catch-up snapshot from any member).
+        let origin = v.crdt.owner.and_then(|o| o.walked.decided_by).unwrap_or(origin);
         if created {
             self.emit(i, ChangeKind::Created, None, false, origin);
         } else if rejected {
