@@ -128,7 +128,7 @@
 #define ZEN_NO_DEADLINE UINT64_MAX
 
 // Wire protocol version this build speaks (peers must speak the same).
-#define ZEN_PROTOCOL_VERSION 3
+#define ZEN_PROTOCOL_VERSION 4
 
 // Bumped when the format changes; a save of a newer version is refused with both numbers.
 // 2 (1.3) adds two value flags (local-only, a pending touch); 3 (1.4) a flag for

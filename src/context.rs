@@ -9,6 +9,7 @@
 //! Thread rules: a `Context` is `Send` but not shared; wrap it in a mutex to call it
 //! from several threads (the C layer does).
 
+use crate::collection::{Key, TableEvent, TableHandle, ENTRY_MARK};
 use crate::error::Error;
 use crate::events::ChangeEvent;
 pub use crate::handle::ValueHandle;
@@ -41,6 +42,15 @@ pub struct ValueOptions {
     /// removes the owner (it left for good), the lowest id among the members left takes
     /// it over. Like the policy, the first creator's choice holds on every peer.
     pub owner: Option<u64>,
+}
+
+/// Options of a table when this context opens it: its entries' type, policy and mode.
+/// Like a value's, an entry's type and policy are its inserter's choice on every peer;
+/// the mode is this context's own view of every entry.
+#[derive(Clone, Debug, Default)]
+pub struct TableOptions {
+    pub mode: Mode,
+    pub policy: Policy,
 }
 
 /// Serial of the next context created in this process (0 is never issued).
@@ -109,6 +119,7 @@ impl Context {
             table.mark_all_unconverged();
         }
         sync.check_convergence(table);
+        sync.forget_removed(table);
         sync.send_catchups(table, metrics);
         sync.send_stream(staged, now, metrics);
         table.hibernate_idle(hibernate_after_ms, sync.members.any_active(), metrics);
@@ -230,6 +241,9 @@ impl Context {
     fn check_id(&self, id: &str) -> Result<(), Error> {
         if id.is_empty() || id.len() > self.options().max_id_bytes {
             return Err(Error::BadValueId { len: id.len(), max: self.options().max_id_bytes });
+        }
+        if id.starts_with(ENTRY_MARK) {
+            return Err(Error::ReservedId(id.into()));
         }
         Ok(())
     }
@@ -357,11 +371,12 @@ impl Context {
 
     /// Ids of every value this context holds, removed ones included.
     pub fn value_ids(&self) -> impl Iterator<Item = &str> {
-        self.table.iter().map(|v| &*v.id)
+        self.table.user_values().map(|v| &*v.id)
     }
 
+    /// Values this context holds, removed ones included (table entries are not values).
     pub fn value_count(&self) -> usize {
-        self.table.len()
+        self.table.user_values().count()
     }
 
     /// Whether every value this context holds is in `state` (true when it holds none).
@@ -374,6 +389,114 @@ impl Context {
     pub fn register_merge(&mut self, name: &str, f: MergeFn) {
         let any_active = self.sync.members.any_active();
         self.table.register_merge(name, f, any_active, &mut self.metrics);
+    }
+
+    // ---- tables -----------------------------------------------------------------------
+
+    /// Opens table `id` (created if new here; a table a peer wrote is the same table),
+    /// whose entries hold values of type `ty`. Entries are keyed by string or integer
+    /// (`Key`); each is a register with the table's policy (the inserter's, on every
+    /// peer) and this context's mode. Table ids and value ids are separate names.
+    /// `WrongType` when the table holds entries of another type.
+    pub fn open_table(&mut self, id: &str, ty: ValueType, opts: TableOptions) -> Result<TableHandle, Error> {
+        self.check_id(id)?;
+        opts.policy.check(ty)?;
+        let t = self.table.open_table(id, ty, opts.policy, opts.mode)?;
+        Ok(self.table.table_handle(t))
+    }
+
+    /// Writes `value` under `key`: inserts the key where it shows no entry, else updates
+    /// its entry. FastLocal reads show it at once (`Added` or `Modified` is queued);
+    /// WaitForSync reads once every member holds it. Concurrent inserts of one key by
+    /// two peers show one of them on every peer (the other is removed by the next write
+    /// of the key); a removal concurrent with an update wins, as for values.
+    /// `WrongType`, or `TooLarge` when the key makes the entry's id longer than
+    /// `Options::max_id_bytes`.
+    pub fn table_set(
+        &mut self,
+        t: TableHandle,
+        key: impl Into<Key>,
+        value: impl Into<Value>,
+    ) -> Result<(), Error> {
+        let (key, value) = (key.into(), value.into());
+        let ti = self.table.table_index(t)?;
+        let table = self.table.table(ti);
+        if value.value_type() != table.ty {
+            return Err(Error::WrongType {
+                id: table.id.to_string(),
+                expected: table.ty,
+                actual: value.value_type(),
+            });
+        }
+        match &value {
+            Value::Str(s) => self.check_len(s.len())?,
+            Value::Bytes(b) => self.check_len(b.len())?,
+            _ => {}
+        }
+        // The longest entry id this key can take (births' numbers at their widest).
+        let id_len = table.id.len()
+            + 6
+            + 3 * 20
+            + match &key {
+                Key::Int(_) => 21,
+                Key::Str(s) => 1 + s.len(),
+            };
+        if id_len > self.options().max_id_bytes {
+            return Err(Error::TooLarge {
+                what: "table id and key",
+                len: id_len,
+                max: self.options().max_id_bytes,
+            });
+        }
+        self.table.table_set(ti, key, value, &mut self.metrics)
+    }
+
+    /// Removes `key` on every peer; whether it showed an entry here.
+    pub fn table_remove(&mut self, t: TableHandle, key: impl Into<Key>) -> Result<bool, Error> {
+        let ti = self.table.table_index(t)?;
+        Ok(self.table.table_remove(ti, &key.into(), &mut self.metrics))
+    }
+
+    /// What `key` shows (see `Mode`), `None` for no entry.
+    pub fn table_get(&self, t: TableHandle, key: impl Into<Key>) -> Result<Option<Value>, Error> {
+        let ti = self.table.table_index(t)?;
+        Ok(self.table.table_get(ti, &key.into()).cloned())
+    }
+
+    /// Keys that show an entry.
+    pub fn table_len(&self, t: TableHandle) -> Result<usize, Error> {
+        Ok(self.table.table_len(self.table.table_index(t)?))
+    }
+
+    /// Every key that shows an entry, with what it shows, sorted by key (integer keys
+    /// first). A copy: the table may change afterwards.
+    pub fn table_entries(&self, t: TableHandle) -> Result<Vec<(Key, Value)>, Error> {
+        Ok(self.table.table_entries(self.table.table_index(t)?))
+    }
+
+    /// The table's id.
+    pub fn table_id(&self, t: TableHandle) -> Result<&str, Error> {
+        Ok(&self.table.table(self.table.table_index(t)?).id)
+    }
+
+    /// Switches how every entry of the table shows writes (events for keys whose reads
+    /// change).
+    pub fn set_table_mode(&mut self, t: TableHandle, mode: Mode) -> Result<(), Error> {
+        let ti = self.table.table_index(t)?;
+        self.table.set_table_mode(ti, mode);
+        Ok(())
+    }
+
+    /// The next table event (a key `Added`, `Removed` or `Modified`), oldest first;
+    /// `None` when none is waiting. A queue of its own beside `poll_change`'s, with the
+    /// same capacity and merging.
+    pub fn poll_table_change(&mut self) -> Option<TableEvent> {
+        self.table.pop_table_event()
+    }
+
+    /// Number of table events waiting.
+    pub fn pending_table_changes(&self) -> usize {
+        self.table.tables.events_waiting()
     }
 
     // ---- events and outbound -------------------------------------------------------------
@@ -419,6 +542,26 @@ impl Context {
         )
     }
 
+    /// One line per table entry held (removed ones included): its id, state, slots and
+    /// streams, and whether it may be forgotten. For diagnosing tests; the format may
+    /// change.
+    #[doc(hidden)]
+    pub fn debug_table_entries(&self) -> Vec<String> {
+        self.table
+            .iter()
+            .filter(|v| v.entry.is_some())
+            .map(|v| {
+                let slots: Vec<_> = v.crdt.slots.iter().map(|s| (s.writer.get(), s.clock.get(), s.value.clone())).collect();
+                let streams: Vec<_> = v.book.streams.iter().map(|r| (r.peer.get(), r.index, r.last_seq.get())).collect();
+                let i = self.table.find(&v.id).expect("held");
+                format!(
+                    "{:?} state {:?} removed {} acked_removed {} forgettable {} pending {:?} slots {slots:?} streams(peer,index,seq) {streams:?}",
+                    v.id, v.view.state, v.crdt.is_removed(), v.view.acked_removed, self.table.forgettable(i), v.view.pending
+                )
+            })
+            .collect()
+    }
+
     /// Every WaitForSync write-to-converged latency sample so far (the distribution
     /// behind `Metrics::converge_ms_p50` / `_p99`), in ms. Borrowed; constant size.
     pub fn converge_histogram(&self) -> &Histogram {
@@ -429,7 +572,13 @@ impl Context {
     pub fn metrics(&self) -> Metrics {
         let mut m = self.metrics.clone();
         (m.events_coalesced, m.events_dropped) = self.table.event_counts();
-        m.values = self.table.len() as u64;
+        let entries = self.table.iter().filter(|v| v.entry.is_some()).count() as u64;
+        m.values = self.table.iter().count() as u64 - entries;
+        m.table_entries = entries;
+        m.entries_forgotten = self.table.tables.forgotten;
+        let (table_coalesced, table_dropped) = (self.table.tables.coalesced, self.table.tables.dropped);
+        m.events_coalesced += table_coalesced;
+        m.events_dropped += table_dropped;
         (m.live_docs, m.rejected_updates) = self.table.doc_counts();
         m.converge_ms_p50 = self.sync.converge_hist.quantile(0.5);
         m.converge_ms_p99 = self.sync.converge_hist.quantile(0.99);

@@ -36,6 +36,7 @@
 mod bridge;
 mod bus;
 mod codec;
+mod collection;
 mod context;
 mod driver;
 mod enet;
@@ -67,7 +68,8 @@ mod view;
 
 pub use bridge::{Bridge, BridgeStats, BridgeThread};
 pub use bus::{Bus, BusEndpoint};
-pub use context::{Context, Mode, Options, Outbound, SyncState, ValueHandle, ValueOptions};
+pub use collection::{EntryKind, Key, TableEvent, TableHandle};
+pub use context::{Context, Mode, Options, Outbound, SyncState, TableOptions, ValueHandle, ValueOptions};
 pub use driver::Driver;
 pub use enet::{
     EnetLink, EnetOptions, EnetSim, EnetSimAddr, EnetSimSocket, Hello, DATAGRAM_BYTES, MAX_ROOM_BYTES,

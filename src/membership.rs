@@ -42,6 +42,11 @@ pub(crate) struct Member {
     /// Added since the last tick: its silence is counted from the next tick's time, not
     /// from a host clock that may have stood still while we had no members.
     pub just_added: bool,
+    /// It joined (or came back) since we last gave it our manifest of table entries:
+    /// our catch-ups to it carry one (see `sync`) until it holds one of them in full,
+    /// `manifest_in` saying which (stream, target).
+    pub needs_manifest: bool,
+    pub manifest_in: Option<(PeerId, Seq)>,
 }
 
 impl Member {
@@ -56,6 +61,8 @@ impl Member {
             behind_since: HashMap::default(),
             joined_at_seq,
             just_added: true,
+            needs_manifest: true,
+            manifest_in: None,
         }
     }
 

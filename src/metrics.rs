@@ -118,8 +118,14 @@ pub struct Metrics {
     pub rejected_updates: u64,
     pub events_coalesced: u64,
     pub events_dropped: u64,
+    /// Values this context holds (removed ones included; table entries not).
     pub values: u64,
-    /// Values whose yrs document is currently live (the rest are hibernated).
+    /// Table entries held: those showing plus removed ones not yet forgotten.
+    pub table_entries: u64,
+    /// Removed table entries forgotten once every member held their removal.
+    pub entries_forgotten: u64,
+    /// Values and table entries whose yrs document is currently live (the rest are
+    /// hibernated).
     pub live_docs: u64,
     /// WaitForSync write-to-converged latency in ms (`None` before the first sample).
     pub converge_ms_p50: Option<u64>,

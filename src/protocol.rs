@@ -14,7 +14,10 @@
 //! kind 1 Delta:    seq, count, count x entry
 //! kind 2 Ack:      (nothing more)
 //! kind 3 Snapshot: stream peer id, catch-up id, chunk count, base seq, target seq,
-//!                  count, count x entry-with-stream-info
+//!                  manifest, count, count x entry-with-stream-info
+//! manifest: 0 (none), or births + 1, the sender's own last seq, then births x (writer,
+//!         seq, n) of every table entry the sender holds (see `sync`: sent to members
+//!         that joined, so they drop entries removed and forgotten while they were away)
 //! entry:  value index in the stream's own numbering, id length (0 = already
 //!         announced on this stream), id bytes, update length, yrs v1 update
 //! entry-with-stream-info: entry, then the stream's last seq for that value and the
@@ -39,7 +42,7 @@ use crate::update_scan::Refusal;
 pub const MAGIC: [u8; 2] = *b"ZC";
 /// Protocol version this library writes; messages with a higher version are rejected
 /// with [`Error::ProtocolVersion`] so a newer peer is reported, not misread.
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
 
 const KIND_DELTA: u8 = 1;
 const KIND_ACK: u8 = 2;
@@ -63,9 +66,44 @@ pub(crate) struct Entry {
 
 #[derive(Debug)]
 pub(crate) enum Body {
-    Delta { seq: Seq, entries: Vec<Entry> },
+    Delta {
+        seq: Seq,
+        entries: Vec<Entry>,
+    },
     Ack,
-    Snapshot { stream: PeerId, catchup: u64, chunks: u32, base: Seq, target: Seq, entries: Vec<Entry> },
+    Snapshot {
+        stream: PeerId,
+        catchup: u64,
+        chunks: u32,
+        base: Seq,
+        target: Seq,
+        manifest: Option<Manifest>,
+        entries: Vec<Entry>,
+    },
+}
+
+/// Every table entry a peer held when it built a catch-up: its own stream's last seq
+/// then, and each entry's birth (writer, seq, n).
+#[derive(Debug)]
+pub(crate) struct Manifest {
+    pub own_seq: Seq,
+    pub births: Vec<(u64, u64, u64)>,
+}
+
+/// Appends manifest `m` (or its absence) in the snapshot layout.
+pub(crate) fn put_manifest(out: &mut Vec<u8>, m: Option<&Manifest>) {
+    match m {
+        None => codec::put_varint(out, 0),
+        Some(m) => {
+            codec::put_varint(out, m.births.len() as u64 + 1);
+            codec::put_varint(out, m.own_seq.get());
+            for &(w, s, n) in &m.births {
+                for x in [w, s, n] {
+                    codec::put_varint(out, x);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -298,12 +336,31 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
                     "snapshot header is inconsistent (chunks {chunks}, base {base}, target {target})"
                 )));
             }
+            let manifest = match r.varint("manifest")? {
+                0 => None,
+                m => {
+                    let own_seq = Seq::new(r.varint("manifest seq")?);
+                    let n = m - 1;
+                    if n > (r.0.remaining() / 3) as u64 {
+                        return Err(Error::decode(format!("manifest of {n} births cannot fit the message")));
+                    }
+                    let mut births = Vec::with_capacity(n as usize);
+                    for _ in 0..n {
+                        births.push((
+                            r.varint("birth writer")?,
+                            r.varint("birth seq")?,
+                            r.varint("birth n")?,
+                        ));
+                    }
+                    Some(Manifest { own_seq, births })
+                }
+            };
             let n = r.count("entry count", 5)?;
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 entries.push(read_entry(&mut r, limits, sender, true)?);
             }
-            Body::Snapshot { stream, catchup, chunks, base, target, entries }
+            Body::Snapshot { stream, catchup, chunks, base, target, manifest, entries }
         }
         k => return Err(Error::decode(format!("unknown message kind {k}"))),
     };
@@ -392,6 +449,43 @@ mod tests {
         }
         let small = Limits { max_message_bytes: 64, max_id_bytes: 8 };
         assert!(matches!(decode(&out, &small), Err(Error::TooLarge { .. })));
+    }
+
+    #[test]
+    fn snapshots_carry_a_manifest_and_a_hostile_one_is_refused() {
+        let snapshot = |manifest: Option<&Manifest>, births_claimed: Option<u64>| {
+            let mut out = Vec::new();
+            put_header(&mut out, MessageKind::Snapshot, PeerId::new(7), &[]);
+            for x in [7, 1, 1, 0, 5] {
+                put_varint(&mut out, x);
+            }
+            match births_claimed {
+                Some(n) => {
+                    put_varint(&mut out, n + 1);
+                    put_varint(&mut out, 5);
+                }
+                None => put_manifest(&mut out, manifest),
+            }
+            put_varint(&mut out, 0);
+            seal(out)
+        };
+        let m = Manifest { own_seq: Seq::new(5), births: vec![(2, 3, 0), (7, 4, 1)] };
+        let out = snapshot(Some(&m), None);
+        match decode(&out, &LIMITS).unwrap().body {
+            Body::Snapshot { manifest: Some(got), .. } => {
+                assert_eq!((got.own_seq, got.births), (m.own_seq, m.births.clone()))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode(&snapshot(None, None), &LIMITS).unwrap().body,
+            Body::Snapshot { manifest: None, .. }
+        ));
+        for cut in 0..out.len() {
+            assert!(decode(&out[..cut], &LIMITS).is_err(), "cut at {cut} accepted");
+        }
+        let hostile = snapshot(None, Some(u64::MAX / 2));
+        assert!(matches!(decode(&hostile, &LIMITS), Err(Error::Decode(m)) if m.contains("manifest")));
     }
 
     #[test]

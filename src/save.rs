@@ -84,9 +84,13 @@ impl Context {
                 put_varint(&mut out, x);
             }
         }
-        put_varint(&mut out, self.table.len() as u64);
-        for k in 0..self.table.len() {
-            let i = crate::ids::ValueIndex::new(k as u32);
+        // Forgotten entries' free places are not saved.
+        let places: Vec<crate::ids::ValueIndex> = (0..self.table.len() as u32)
+            .map(crate::ids::ValueIndex::new)
+            .filter(|&i| !self.table.is_vacant(i))
+            .collect();
+        put_varint(&mut out, places.len() as u64);
+        for i in places {
             let doc = self.table.encode_full(i, any_active, &mut self.metrics);
             let v = self.table.get(i);
             put_bytes(&mut out, v.id.as_bytes());

@@ -286,6 +286,17 @@ impl ValueDoc {
         }
     }
 
+    /// What a forgotten table entry's place holds until it is reused: no document.
+    pub fn forgotten() -> ValueDoc {
+        ValueDoc {
+            state: State::Cold(Box::new([])),
+            deferred: Vec::new(),
+            recovery: None,
+            stale: false,
+            rejected: 0,
+        }
+    }
+
     pub fn is_live(&self) -> bool {
         matches!(self.state, State::Live(_))
     }

@@ -20,6 +20,7 @@
 //! never reads a clock or does I/O; the context's `tick` calls its steps in order.
 
 use crate::codec::varint_len;
+use crate::collection::parse_entry_id;
 use crate::error::Error;
 use crate::ids::{Millis, PeerId, Seq, ValueIndex};
 use crate::membership::Membership;
@@ -27,7 +28,8 @@ use crate::metrics::{Histogram, Metrics, PeerLag};
 use crate::options::{Options, Outbound};
 use crate::policy::Policy;
 use crate::protocol::{
-    self, put_entry, put_header, put_varint, seal, Body, Entry, Limits, Message, MessageKind,
+    self, put_entry, put_header, put_manifest, put_varint, seal, Body, Entry, Limits, Manifest, Message,
+    MessageKind,
 };
 use crate::seqwindow::SeqWindow;
 use crate::table::{Incoming, ValueTable};
@@ -45,9 +47,12 @@ pub(crate) struct StreamIn {
     pub index: HashMap<u32, ValueIndex>,
     /// Catch-up in progress.
     pub catchup: Option<Receiving>,
-    /// The values this stream wrote, each once: what a catch-up of the stream visits,
-    /// instead of every value.
+    /// The values this stream wrote: what a catch-up of the stream visits, instead of
+    /// every value. A forgotten entry's place stays listed until `stale` makes a
+    /// compaction worth it (a reused place may then be listed twice; readers dedup).
     pub values: Vec<ValueIndex>,
+    /// Places in `values` forgotten since the last compaction.
+    stale: usize,
 }
 
 /// A catch-up snapshot arriving in chunks: who sends it, its id, chunks received so far.
@@ -103,6 +108,12 @@ pub(crate) struct SyncEngine {
     own_log: Vec<(Seq, ValueIndex)>,
     /// How many values we have written (each counted once).
     own_written: usize,
+    /// Our stream's number for the next value it carries. Never reused: a number names
+    /// one value for good, also after that value (a table entry) was forgotten.
+    next_own_index: u32,
+    /// Removed table entries, converged, waiting until every member (active or not)
+    /// holds their removal: then they are forgotten (`forget_removed`).
+    forget_wait: Vec<ValueIndex>,
     /// Per tick, per (stream, seq): whether every active member holds it (reused).
     converge_cache: Vec<(PeerId, Seq, bool)>,
     /// WaitForSync write-to-converged latencies.
@@ -135,6 +146,8 @@ impl SyncEngine {
             sent_at: VecDeque::new(),
             own_log: Vec::new(),
             own_written: 0,
+            next_own_index: 0,
+            forget_wait: Vec::new(),
             converge_cache: Vec::new(),
             converge_hist: Histogram::new(),
             last_acks_sent: Vec::new(),
@@ -172,16 +185,18 @@ impl SyncEngine {
         } else if saver_seq != Seq::NONE {
             self.streams.entry(saver).or_default().recv = SeqWindow { upto: saver_seq, above: 0 };
         }
+        let mut own_numbers = rustc_hash::FxHashSet::default();
         for k in 0..table.len() {
             let i = ValueIndex::new(k as u32);
             for r in &table.get(i).book.streams {
                 if r.peer == me {
-                    if r.index != i.get() {
+                    if !own_numbers.insert(r.index) {
                         return Err(Error::BadSave(format!(
-                            "value #{k} is number {} of our stream",
+                            "two values are number {} of our stream",
                             r.index
                         )));
                     }
+                    self.next_own_index = self.next_own_index.max(r.index.saturating_add(1));
                     self.own_log.push((r.last_seq, i));
                     continue;
                 }
@@ -409,13 +424,23 @@ impl SyncEngine {
         let limit = self.delta_limit();
         let dirty = table.take_dirty();
         let any_active = self.members.any_active();
+        // Table entries inserted here and first sent in the current delta.
+        let mut births_here = 0u64;
         for &i in &dirty {
             let Some(commit) = table.commit_pending(i) else { continue };
             let v = table.get_mut(i);
+            let index = match v.book.stream(me) {
+                Some(r) => r.index,
+                None => {
+                    let n = self.next_own_index;
+                    self.next_own_index = n.checked_add(1).expect("fewer than 2^32 values per stream");
+                    n
+                }
+            };
             if v.view.local_only {
                 // Written into its document like any value (saves hold it), never sent:
                 // this replica is the only one that needs it.
-                v.book.stream_mut(me, i.get()).clock = commit.clock;
+                v.book.stream_mut(me, index).clock = commit.clock;
                 v.view.state = SyncState::LocalOnly;
                 metrics.writes_flushed += commit.write.is_some() as u64;
                 table.committed(i, &commit.write, false, metrics);
@@ -430,8 +455,14 @@ impl SyncEngine {
                 self.my_seq = self.my_seq.next();
                 let entries = Vec::with_capacity(64 * dirty.len().min(4096));
                 staged.push(Staged { seq: self.my_seq, count: 0, entries });
+                births_here = 0;
             }
             let seq = self.my_seq;
+            if table.unsent_birth(i) {
+                table.fix_birth(i, seq.get(), births_here);
+                births_here += 1;
+            }
+            let v = table.get_mut(i);
             // The id travels until every member has the message that announced it, so a
             // lost announcement costs no catch-up.
             let announced = v.book.announce_seq;
@@ -440,10 +471,10 @@ impl SyncEngine {
                 v.book.announce_seq = seq;
             }
             let last = staged.last_mut().expect("pushed above");
-            put_entry(&mut last.entries, i.get(), with_id.then_some(&*v.id), &commit.update);
+            put_entry(&mut last.entries, index, with_id.then_some(&*v.id), &commit.update);
             last.count += 1;
             let first = v.book.stream(me).is_none();
-            let r = v.book.stream_mut(me, i.get());
+            let r = v.book.stream_mut(me, index);
             r.last_seq = seq;
             r.clock = commit.clock;
             v.view.state = if any_active { SyncState::Syncing } else { SyncState::LocalOnly };
@@ -491,8 +522,10 @@ impl SyncEngine {
                 .filter(|&i| table.get(i).book.stream(stream).is_some_and(|r| r.last_seq > base))
                 .collect()
         };
-        // In index order, as the snapshot's entries always were.
+        // In index order, as the snapshot's entries always were; a reused place may be
+        // listed twice (see `StreamIn::values`).
         lacking.sort_unstable();
+        lacking.dedup();
         lacking
     }
 
@@ -505,7 +538,10 @@ impl SyncEngine {
             match msg.body {
                 Body::Ack => {}
                 Body::Delta { seq, entries } => self.on_delta(msg.sender, seq, entries, table, metrics),
-                Body::Snapshot { stream, catchup, chunks, base, target, entries } => {
+                Body::Snapshot { stream, catchup, chunks, base, target, manifest, entries } => {
+                    if let Some(m) = manifest {
+                        self.apply_manifest(msg.sender, &msg.acks, m, table);
+                    }
                     let room = self.streams.len() < MAX_STREAMS || self.streams.contains_key(&stream);
                     if !room {
                         metrics.messages_rejected += 1;
@@ -587,8 +623,16 @@ impl SyncEngine {
             let (i, created) = match (&e.id, known) {
                 (Some(id), _) => match table.find(id) {
                     Some(i) => (i, false),
+                    None if self.forgot(id) => {
+                        // A table entry this replica held and forgot (it was removed):
+                        // a peer that has not forgotten it yet sent it again.
+                        continue;
+                    }
                     None => {
-                        match table.insert(id, ValueType::Bool, Policy::LastWriterWins, Mode::FastLocal) {
+                        let added = table.insert_entry(id, snapshot).unwrap_or_else(|| {
+                            table.insert(id, ValueType::Bool, Policy::LastWriterWins, Mode::FastLocal)
+                        });
+                        match added {
                             Ok(i) => {
                                 table.get_mut(i).view.state = SyncState::Syncing;
                                 (i, true)
@@ -643,9 +687,70 @@ impl SyncEngine {
             if first {
                 self.streams.entry(origin).or_default().values.push(i);
             }
+            let me = self.me;
+            let v = table.get_mut(i);
+            if let (None, Some(own)) = (v.book.stream(me), v.crdt.slots.iter().find(|s| s.writer == me)) {
+                // Our own record, brought back by a peer (a table entry we had forgotten
+                // while that peer still held it): we hold it, so nobody waits for it.
+                let clock = own.clock;
+                let index = self.next_own_index;
+                self.next_own_index = index.checked_add(1).expect("fewer than 2^32 values per stream");
+                v.book.stream_mut(me, index).clock = clock;
+            }
             table.changed_by(i, origin, created, any_active, metrics);
         }
         complete
+    }
+
+    /// Drops the table entries `sender` forgot (see `Manifest`): an entry it does not
+    /// hold although it holds a record of it we hold (that record's seq is within what
+    /// the sender's acks say it received) was removed and forgotten while this replica
+    /// could not hear the removal. Removal wins over any write, so it is removed here
+    /// too, and forgotten.
+    fn apply_manifest(
+        &mut self,
+        sender: PeerId,
+        acks: &[(PeerId, SeqWindow)],
+        m: Manifest,
+        table: &mut ValueTable,
+    ) {
+        let held: rustc_hash::FxHashSet<(u64, u64, u64)> = m.births.into_iter().collect();
+        let received = |stream: PeerId| -> Seq {
+            if stream == sender {
+                return m.own_seq;
+            }
+            acks.iter().find(|a| a.0 == stream).map_or(Seq::NONE, |a| a.1.upto)
+        };
+        let gone: Vec<ValueIndex> = table
+            .births()
+            .filter(|(_, b)| b.seq != 0 && !held.contains(&(b.writer, b.seq, b.n)))
+            .filter(|&(i, _)| {
+                table
+                    .get(i)
+                    .book
+                    .streams
+                    .iter()
+                    .any(|r| r.last_seq != Seq::NONE && r.last_seq <= received(r.peer))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in gone {
+            table.drop_entry(i, sender);
+            self.forget_entry(i, table);
+        }
+    }
+
+    /// Whether `id` names a table entry this replica must have held (its birth came in a
+    /// message of its writer's stream that we hold, or we made it) and so, not holding
+    /// it, forgot.
+    fn forgot(&self, id: &str) -> bool {
+        let Some((_, _, birth)) = parse_entry_id(id) else { return false };
+        let held = if birth.writer == self.me.get() {
+            self.my_seq
+        } else {
+            self.streams.get(&PeerId::new(birth.writer)).map_or(Seq::NONE, |s| s.recv.upto)
+        };
+        birth.seq != 0 && birth.seq <= held.get()
     }
 
     // ---- convergence --------------------------------------------------------------------
@@ -660,14 +765,20 @@ impl SyncEngine {
         // per (stream, seq), not once per value.
         let mut have = std::mem::take(&mut self.converge_cache);
         have.clear();
-        let (members, hist) = (&self.members, &mut self.converge_hist);
+        let (members, hist, forget) = (&self.members, &mut self.converge_hist, &mut self.forget_wait);
         table.settle(|table, i| {
+            if table.is_vacant(i) {
+                return true;
+            }
             let v = table.get(i);
             if v.view.pending.is_some() || v.crdt.meta_unwritten {
                 return false;
             }
             if !any_active || v.view.local_only {
                 table.alone(i);
+                if table.forgettable(i) {
+                    forget.push(i);
+                }
                 return true;
             }
             let acked = v.book.streams.iter().all(|r| {
@@ -689,9 +800,70 @@ impl SyncEngine {
             if let Some(ms) = table.converge(i) {
                 hist.record(ms);
             }
+            if table.forgettable(i) {
+                forget.push(i);
+            }
             true
         });
         self.converge_cache = have;
+    }
+
+    /// Forgets the removed table entries that every member, active or not, holds in full
+    /// (a member that is only silent may come back; a catch-up never carries a forgotten
+    /// entry, so it must already hold the removal). Their places go back to the table,
+    /// their numbers on each stream are dropped here. Memory then stays flat however
+    /// many entries come and go.
+    pub fn forget_removed(&mut self, table: &mut ValueTable) {
+        if self.forget_wait.is_empty() {
+            return;
+        }
+        let mut wait = std::mem::take(&mut self.forget_wait);
+        let mut forget: Vec<ValueIndex> = Vec::new();
+        wait.retain(|&i| {
+            if table.is_vacant(i) || !table.forgettable(i) {
+                return false;
+            }
+            let v = table.get(i);
+            let everyone = v.book.streams.iter().all(|r| self.members.everyone_has(r.peer, r.last_seq));
+            if !everyone {
+                return true;
+            }
+            forget.push(i);
+            false
+        });
+        self.forget_wait = wait;
+        for i in forget {
+            self.forget_entry(i, table);
+        }
+    }
+
+    /// Forgets table entry `i`: its numbers on every stream are dropped here, its place
+    /// goes back to the table.
+    fn forget_entry(&mut self, i: ValueIndex, table: &mut ValueTable) {
+        let streams = std::mem::take(&mut table.get_mut(i).book.streams);
+        for r in &streams {
+            if r.peer == self.me {
+                self.own_written = self.own_written.saturating_sub(1);
+                continue;
+            }
+            if let Some(st) = self.streams.get_mut(&r.peer) {
+                if st.index.get(&r.index) == Some(&i) {
+                    st.index.remove(&r.index);
+                }
+                st.stale += 1;
+            }
+        }
+        table.forget(i);
+        for r in &streams {
+            let p = r.peer;
+            let Some(st) = self.streams.get_mut(&p) else { continue };
+            if st.stale * 2 > st.values.len() {
+                st.values.retain(|&i| !table.is_vacant(i) && table.get(i).book.stream(p).is_some());
+                st.values.sort_unstable();
+                st.values.dedup();
+                st.stale = 0;
+            }
+        }
     }
 
     // ---- catch-up -------------------------------------------------------------------------
@@ -705,6 +877,12 @@ impl SyncEngine {
         let active: Vec<PeerId> = self.members.members.iter().filter(|m| m.active).map(|m| m.id).collect();
         let my_seq = self.my_seq;
         for idx in 0..self.members.members.len() {
+            let m = &mut self.members.members[idx];
+            if let Some((stream, target)) = m.manifest_in {
+                if m.ack(stream) >= target {
+                    (m.needs_manifest, m.manifest_in) = (false, None);
+                }
+            }
             let m = &self.members.members[idx];
             if !m.active {
                 continue;
@@ -774,12 +952,26 @@ impl SyncEngine {
         self.next_catchup_id += 1;
         let acks = self.ack_vector();
         let n = chunks.len() as u64;
-        for (count, entries) in chunks {
+        // A member that joined gets our manifest with its catch-ups (in the first chunk)
+        // until it holds one of them in full.
+        let manifest = match self.members.members.iter_mut().find(|m| m.id == to) {
+            Some(m) if m.needs_manifest => {
+                m.manifest_in = Some((stream, target));
+                let mut births: Vec<(u64, u64, u64)> =
+                    table.births().filter(|(_, b)| b.seq != 0).map(|(_, b)| (b.writer, b.seq, b.n)).collect();
+                births.sort_unstable();
+                Some(Manifest { own_seq: self.my_seq, births })
+            }
+            _ => None,
+        };
+        for (k, (count, entries)) in chunks.into_iter().enumerate() {
             let mut out = Vec::with_capacity(entries.len() + HEADER_ROOM);
             put_header(&mut out, MessageKind::Snapshot, self.me, &acks);
-            for x in [stream.get(), id, n, base.get(), target.get(), count] {
+            for x in [stream.get(), id, n, base.get(), target.get()] {
                 put_varint(&mut out, x);
             }
+            put_manifest(&mut out, manifest.as_ref().filter(|_| k == 0));
+            put_varint(&mut out, count);
             out.extend_from_slice(&entries);
             self.push_out(Some(to), out, table.now(), metrics);
         }

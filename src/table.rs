@@ -12,6 +12,7 @@
 //! the events that follow happen here, in the order the engine asks. Never sends,
 //! never decides what a member holds. See ARCHITECTURE.md.
 
+use crate::collection::{Birth, Key};
 use crate::error::Error;
 use crate::events::{ChangeEvent, ChangeKind, EventQueue};
 use crate::handle::ValueHandle;
@@ -25,6 +26,8 @@ use crate::view::{Mode, SyncState};
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
 use std::sync::Arc;
+
+mod entries;
 
 /// A local write not yet flushed: `Some(v)` a write, `None` a removal.
 pub(crate) type PendingWrite = Option<Value>;
@@ -183,6 +186,8 @@ struct Marks {
     last_touch_ms: Millis,
     /// This value's queued event, for merging (see `EventQueue::push`).
     queued_event: Option<NonZeroU64>,
+    /// A forgotten table entry's place, free for the next value (see `forget`).
+    vacant: bool,
 }
 
 pub(crate) struct ValueState {
@@ -190,7 +195,19 @@ pub(crate) struct ValueState {
     pub crdt: Crdt,
     pub view: View,
     pub book: Book,
+    /// `Some` for a table entry: which table, key and birth (see `collection`).
+    pub entry: Option<Box<EntryLink>>,
     marks: Marks,
+}
+
+/// Where a table entry belongs.
+pub(crate) struct EntryLink {
+    /// Index into the table list (`ValueTable::tables`).
+    pub table: u32,
+    pub key: Key,
+    pub birth: Birth,
+    /// It arrived in a catch-up and no event has shown it yet (`TableEvent::is_initial`).
+    pub initial: bool,
 }
 
 impl ValueState {
@@ -292,6 +309,10 @@ pub(crate) struct ValueTable {
     departed: Vec<PeerId>,
     /// The last `integrate` brought its writer's slot a newer record (for `changed_by`).
     fresh_record: bool,
+    /// Places of forgotten entries, reused by `insert`.
+    free: Vec<ValueIndex>,
+    /// Tables and their entries' keys (see `entries`).
+    pub(crate) tables: entries::Tables,
 }
 
 impl ValueTable {
@@ -314,6 +335,8 @@ impl ValueTable {
             roster: Vec::new(),
             departed: Vec::new(),
             fresh_record: false,
+            free: Vec::new(),
+            tables: entries::Tables::new(event_capacity),
         }
     }
 
@@ -333,22 +356,36 @@ impl ValueTable {
         if h.context != self.serial {
             return Err(Error::ForeignHandle(h));
         }
-        if h.index as usize >= self.values.len() {
-            return Err(Error::StaleHandle(h));
+        // Table entries are reached through their table only: their places are reused.
+        match self.values.get(h.index as usize) {
+            Some(v) if v.entry.is_none() && !v.marks.vacant => Ok(ValueIndex::new(h.index)),
+            _ => Err(Error::StaleHandle(h)),
         }
-        Ok(ValueIndex::new(h.index))
     }
 
     pub fn find(&self, id: &str) -> Option<ValueIndex> {
         self.by_id.get(id).copied()
     }
 
+    /// Places in the table: values, table entries and forgotten entries' free places
+    /// (indices run below it; see `is_vacant`).
     pub fn len(&self) -> usize {
         self.values.len()
     }
 
+    /// Whether place `i` holds nothing (a forgotten entry's, not yet reused).
+    pub fn is_vacant(&self, i: ValueIndex) -> bool {
+        self.values[i.slot()].marks.vacant
+    }
+
+    /// Every value and table entry.
     pub fn iter(&self) -> impl Iterator<Item = &ValueState> {
-        self.values.iter()
+        self.values.iter().filter(|v| !v.marks.vacant)
+    }
+
+    /// The values the host created or learned (no table entries).
+    pub fn user_values(&self) -> impl Iterator<Item = &ValueState> {
+        self.iter().filter(|v| v.entry.is_none())
     }
 
     pub fn get(&self, i: ValueIndex) -> &ValueState {
@@ -377,12 +414,12 @@ impl ValueTable {
         policy: Policy,
         mode: Mode,
     ) -> Result<ValueIndex, Error> {
-        if self.values.len() >= self.max_values {
-            return Err(Error::TooManyValues(self.values.len()));
+        let live = self.values.len() - self.free.len();
+        if live >= self.max_values {
+            return Err(Error::TooManyValues(live));
         }
-        let i = ValueIndex::new(self.values.len() as u32);
         let id: Arc<str> = Arc::from(id);
-        self.values.push(ValueState {
+        let state = ValueState {
             id: id.clone(),
             crdt: Crdt {
                 ty,
@@ -408,14 +445,37 @@ impl ValueTable {
                 local_only: false,
             },
             book: Book::default(),
+            entry: None,
             marks: Marks {
                 dirty: false,
                 unconverged: false,
                 in_idle_queue: false,
                 last_touch_ms: self.now,
                 queued_event: None,
+                vacant: false,
             },
-        });
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                // The work lists may still name the place: keep its marks, so each
+                // list names it once, as its mark says (their visitors skip what they
+                // find vacant, and a value with nothing to do).
+                let slot = &mut self.values[i.slot()];
+                let old = std::mem::replace(&mut slot.marks, state.marks);
+                let marks = Marks {
+                    dirty: old.dirty,
+                    unconverged: old.unconverged,
+                    in_idle_queue: old.in_idle_queue,
+                    ..slot.marks
+                };
+                *slot = ValueState { marks, ..state };
+                i
+            }
+            None => {
+                self.values.push(state);
+                ValueIndex::new(self.values.len() as u32 - 1)
+            }
+        };
         self.by_id.insert(id, i);
         self.touch(i);
         Ok(i)
@@ -426,7 +486,15 @@ impl ValueTable {
     /// LocalOnly; with members, Converged once they hold it).
     pub fn restore(&mut self, saved: SavedValue) -> Result<ValueIndex, Error> {
         let s = saved;
-        let i = self.insert(&s.id, s.ty, s.policy, s.mode)?;
+        let i = match crate::collection::parse_entry_id(&s.id) {
+            Some((table, key, birth)) => {
+                self.note_birth(birth);
+                self.restore_entry(&s.id, table, key, birth)?
+            }
+            None => self.insert(&s.id, s.ty, s.policy.clone(), s.mode)?,
+        };
+        let v = &mut self.values[i.slot()];
+        (v.crdt.ty, v.crdt.policy, v.view.mode) = (s.ty, s.policy, s.mode);
         let dirty = s.pending.is_some() || s.pending_touch || s.meta_unwritten || s.staged_own.is_some();
         let v = &mut self.values[i.slot()];
         v.crdt.doc = s.doc;
@@ -500,7 +568,9 @@ impl ValueTable {
 
     pub fn mark_all_unconverged(&mut self) {
         for k in 0..self.values.len() {
-            self.mark_unconverged(ValueIndex::new(k as u32));
+            if !self.values[k].marks.vacant {
+                self.mark_unconverged(ValueIndex::new(k as u32));
+            }
         }
     }
 
@@ -555,6 +625,9 @@ impl ValueTable {
             let me = self.me.get();
             let v = &mut self.values[i.slot()];
             v.marks.in_idle_queue = false;
+            if v.marks.vacant {
+                continue;
+            }
             if v.marks.last_touch_ms + after_ms > now {
                 v.marks.in_idle_queue = true;
                 let at = v.marks.last_touch_ms;
@@ -593,6 +666,11 @@ impl ValueTable {
         origin: PeerId,
         owner_changed: bool,
     ) {
+        if self.values[i.slot()].entry.is_some() {
+            // A table entry's changes are its key's (`entries`).
+            self.entry_changed(i, is_correction, origin);
+            return;
+        }
         let value = self.handle(i);
         let v = &mut self.values[i.slot()];
         let new = v.visible();
@@ -930,7 +1008,9 @@ impl ValueTable {
         self.merges.insert(Arc::from(name), f);
         for k in 0..self.values.len() {
             let i = ValueIndex::new(k as u32);
-            if matches!(&self.values[k].crdt.policy, Policy::Custom(n) if &**n == name) {
+            if !self.values[k].marks.vacant
+                && matches!(&self.values[k].crdt.policy, Policy::Custom(n) if &**n == name)
+            {
                 self.resolve(i, self.me, false, None, any_active, metrics);
             }
         }
@@ -1007,6 +1087,11 @@ impl ValueTable {
             self.emit_owned(i, ChangeKind::OwnerChanged, old_visible, false, owner, true);
         } else if let Some(toucher) = touched {
             self.emit(i, ChangeKind::Touched, old_visible, false, toucher);
+        }
+        if self.values[i.slot()].entry.is_some() {
+            // The record that completes an insertion can show its key without changing
+            // what the entry reads (`entries::complete`).
+            self.entry_changed(i, false, origin);
         }
         self.claim_if_heir(i);
     }
@@ -1135,11 +1220,16 @@ impl ValueTable {
         if v.view.state != SyncState::Conflicted {
             v.view.state = SyncState::LocalOnly;
         }
+        if v.entry.is_some() {
+            // A WaitForSync table's key shows the acknowledged state, which just moved.
+            let origin = v.newest_writer(self.me);
+            self.entry_changed(i, false, origin);
+        }
     }
 
     /// Live yrs documents and updates refused so far, over all values.
     pub fn doc_counts(&self) -> (u64, u64) {
-        self.values.iter().fold((0, 0), |(live, rejected), v| {
+        self.values.iter().fold((0, self.tables.forgotten_rejected), |(live, rejected), v| {
             (live + v.crdt.doc.is_live() as u64, rejected + v.crdt.doc.rejected_updates())
         })
     }

@@ -69,7 +69,7 @@ pub const ZEN_VERSION_PATCH: u32 = 0;
 /// What `zen_context_next_deadline_ms` reports when nothing is scheduled (`UINT64_MAX`).
 pub const ZEN_NO_DEADLINE: u64 = u64::MAX;
 /// Wire protocol version this build speaks (peers must speak the same).
-pub const ZEN_PROTOCOL_VERSION: u32 = 3;
+pub const ZEN_PROTOCOL_VERSION: u32 = 4;
 
 /// The library's version as `major << 16 | minor << 8 | patch`; compare with the
 /// `ZEN_VERSION_*` macros to detect a header/library mismatch. Thread-safe.

@@ -1,0 +1,485 @@
+//! Tables inside the value table: each table's keys and the births (entries) under each
+//! key, what every key shows, the element events, and forgetting removed entries.
+//!
+//! An entry is a value of the table like any other (document, slots, sync book), reached
+//! only through its table. A key shows the greatest of its births that is *complete*
+//! (holds every record its records had seen: an update never shows before the insertion
+//! it updated) and not removed. What the host was last told of each key is kept
+//! (`TableState::shown`): every change of an entry is compared with it, so events follow
+//! what reads return whatever path changed them (a write, an arrival, a convergence, a
+//! mode switch). See `collection` for why entries are births.
+
+use super::{differs, EntryLink, ValueState, ValueTable};
+use crate::collection::{entry_id, parse_entry_id, Birth, EntryKind, Key, TableEvent, TableHandle};
+use crate::error::Error;
+use crate::ids::{PeerId, ValueIndex};
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::storage::ValueDoc;
+use crate::value::{Value, ValueType};
+use crate::view::{Mode, SyncState};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// One table of this context.
+pub(crate) struct TableState {
+    pub id: Arc<str>,
+    /// Element type, policy and mode: the host's (`open_table`), or defaults until it
+    /// opens a table it learned from a peer. Entries keep their creator's type and
+    /// policy (their meta record), as values do.
+    pub ty: ValueType,
+    pub policy: Policy,
+    pub mode: Mode,
+    /// The host opened it (else it was learned from an arriving entry).
+    pub opened: bool,
+    /// Every entry of each key (usually one).
+    births: HashMap<Key, Vec<ValueIndex>>,
+    /// What the host was last told each key shows (keys showing nothing are absent).
+    shown: HashMap<Key, Value>,
+    /// Absolute queue position of each key's queued event, for merging.
+    queued: HashMap<Key, u64>,
+}
+
+/// The tables, their event queue, and the counters that outlive forgotten entries.
+pub(crate) struct Tables {
+    list: Vec<TableState>,
+    by_id: HashMap<Arc<str>, u32>,
+    events: VecDeque<TableEvent>,
+    /// Absolute position of `events[0]`.
+    head: u64,
+    capacity: usize,
+    pub coalesced: u64,
+    pub dropped: u64,
+    /// `rejected_updates` of documents since forgotten.
+    pub forgotten_rejected: u64,
+    /// Entries forgotten so far.
+    pub forgotten: u64,
+    /// Births made here and not yet sent are numbered (seq 0, n) with this counter.
+    unsent_births: u64,
+}
+
+impl Tables {
+    pub fn new(event_capacity: usize) -> Tables {
+        Tables {
+            list: Vec::new(),
+            by_id: HashMap::default(),
+            events: VecDeque::new(),
+            head: 0,
+            capacity: event_capacity,
+            coalesced: 0,
+            dropped: 0,
+            forgotten_rejected: 0,
+            forgotten: 0,
+            unsent_births: 0,
+        }
+    }
+
+    pub fn events_waiting(&self) -> usize {
+        self.events.len()
+    }
+
+    fn push(&mut self, table: u32, ev: TableEvent) {
+        let t = &mut self.list[table as usize];
+        let full = self.events.len() >= self.capacity;
+        if let Some(&at) = t.queued.get(&ev.key) {
+            if at >= self.head {
+                let q = &mut self.events[(at - self.head) as usize];
+                // An insertion and its removal between two polls are both said.
+                let kind = kind_of(&q.old, &ev.new);
+                if let (Some(kind), true) = (kind, full || q.time_ms == ev.time_ms) {
+                    q.kind = kind;
+                    q.new = ev.new;
+                    q.state = ev.state;
+                    q.is_correction |= ev.is_correction;
+                    q.is_initial &= ev.is_initial;
+                    q.origin = ev.origin;
+                    q.time_ms = ev.time_ms;
+                    self.coalesced += 1;
+                    return;
+                }
+            }
+        }
+        if full {
+            self.dropped += 1;
+            return;
+        }
+        t.queued.insert(ev.key.clone(), self.head + self.events.len() as u64);
+        self.events.push_back(ev);
+    }
+
+    fn pop(&mut self) -> Option<TableEvent> {
+        let ev = self.events.pop_front()?;
+        let at = self.head;
+        self.head += 1;
+        let t = &mut self.list[ev.table.index as usize];
+        if t.queued.get(&ev.key) == Some(&at) {
+            t.queued.remove(&ev.key);
+        }
+        if self.events.is_empty() && self.events.capacity() > 4096 {
+            self.events.shrink_to(1024);
+        }
+        Some(ev)
+    }
+}
+
+/// The event kind for a key that showed `old` and now shows `new` (`None`: no change).
+fn kind_of(old: &Option<Value>, new: &Option<Value>) -> Option<EntryKind> {
+    match (old, new) {
+        (None, None) => None,
+        (None, Some(_)) => Some(EntryKind::Added),
+        (Some(_), None) => Some(EntryKind::Removed),
+        (Some(_), Some(_)) => Some(EntryKind::Modified),
+    }
+}
+
+/// Whether entry `v` holds every record its records had seen: the insertion before any
+/// update of it, so no peer ever shows an update without the entry it updated.
+fn complete(v: &ValueState) -> bool {
+    let slots = &v.crdt.slots;
+    !slots.is_empty()
+        && slots
+            .iter()
+            .all(|s| s.seen.iter().all(|&(p, c)| slots.iter().any(|o| o.writer == p && o.clock >= c)))
+}
+
+impl ValueTable {
+    // ---- tables -----------------------------------------------------------------------
+
+    pub fn table_handle(&self, t: u32) -> TableHandle {
+        TableHandle { context: self.serial, index: t }
+    }
+
+    /// The table a handle names: `ForeignHandle` / `StaleHandle` as for values.
+    pub fn table_index(&self, h: TableHandle) -> Result<u32, Error> {
+        if h.context != self.serial {
+            return Err(Error::ForeignHandle(h.as_value_handle()));
+        }
+        if h.index as usize >= self.tables.list.len() {
+            return Err(Error::StaleHandle(h.as_value_handle()));
+        }
+        Ok(h.index)
+    }
+
+    pub fn table(&self, t: u32) -> &TableState {
+        &self.tables.list[t as usize]
+    }
+
+    fn find_or_add_table(&mut self, id: &str) -> u32 {
+        if let Some(&t) = self.tables.by_id.get(id) {
+            return t;
+        }
+        let t = self.tables.list.len() as u32;
+        let id: Arc<str> = Arc::from(id);
+        self.tables.list.push(TableState {
+            id: id.clone(),
+            ty: ValueType::Bool,
+            policy: Policy::LastWriterWins,
+            mode: Mode::FastLocal,
+            opened: false,
+            births: HashMap::default(),
+            shown: HashMap::default(),
+            queued: HashMap::default(),
+        });
+        self.tables.by_id.insert(id, t);
+        t
+    }
+
+    /// Opens table `id` with the host's element type, policy and mode (the mode applies to
+    /// every entry, as `set_mode` would, with the same events). `WrongType` when the table
+    /// was opened with another type, or holds entries of another type.
+    pub fn open_table(&mut self, id: &str, ty: ValueType, policy: Policy, mode: Mode) -> Result<u32, Error> {
+        if let Some(&t) = self.tables.by_id.get(id) {
+            let table = &self.tables.list[t as usize];
+            let other = if table.opened {
+                Some(table.ty).filter(|&o| o != ty)
+            } else {
+                let entries = table.births.values().flatten();
+                entries
+                    .map(|&i| &self.values[i.slot()].crdt)
+                    .find(|c| c.meta_known && c.ty != ty)
+                    .map(|c| c.ty)
+            };
+            if let Some(actual) = other {
+                return Err(Error::WrongType { id: id.into(), expected: ty, actual });
+            }
+        }
+        let t = self.find_or_add_table(id);
+        let table = &mut self.tables.list[t as usize];
+        (table.ty, table.policy, table.opened) = (ty, policy, true);
+        self.set_table_mode(t, mode);
+        Ok(t)
+    }
+
+    /// Switches every entry of table `t` to `mode`; events for the keys whose reads change.
+    pub fn set_table_mode(&mut self, t: u32, mode: Mode) {
+        self.tables.list[t as usize].mode = mode;
+        let all: Vec<ValueIndex> = self.tables.list[t as usize].births.values().flatten().copied().collect();
+        for i in all {
+            self.set_mode(i, mode);
+        }
+    }
+
+    // ---- entries ----------------------------------------------------------------------
+
+    /// Adds entry `id` (an entry id, see `collection`) learned from a peer, to table and
+    /// key; `None` if `id` is not an entry id (then it is a value). `initial`: it arrived
+    /// in a catch-up (see `TableEvent::is_initial`).
+    pub fn insert_entry(&mut self, id: &str, initial: bool) -> Option<Result<ValueIndex, Error>> {
+        let (table, key, birth) = parse_entry_id(id)?;
+        PeerId::checked(birth.writer).ok()?;
+        let t = self.find_or_add_table(table);
+        Some(self.add_entry(id, t, key, birth, initial))
+    }
+
+    fn add_entry(
+        &mut self,
+        id: &str,
+        t: u32,
+        key: Key,
+        birth: Birth,
+        initial: bool,
+    ) -> Result<ValueIndex, Error> {
+        let table = &self.tables.list[t as usize];
+        let (ty, policy, mode) = (table.ty, table.policy.clone(), table.mode);
+        let i = self.insert(id, ty, policy, mode)?;
+        self.values[i.slot()].entry =
+            Some(Box::new(EntryLink { table: t, key: key.clone(), birth, initial }));
+        self.tables.list[t as usize].births.entry(key).or_default().push(i);
+        Ok(i)
+    }
+
+    /// The entry key `key` of table `t` shows, and what it reads.
+    pub fn key_shows(&self, t: u32, key: &Key) -> Option<(ValueIndex, Value)> {
+        let births = self.tables.list[t as usize].births.get(key)?;
+        births
+            .iter()
+            .filter_map(|&i| {
+                let v = &self.values[i.slot()];
+                let shown = if v.view.pending.is_some() || complete(v) { v.visible() } else { None };
+                shown.map(|x| (i, x))
+            })
+            .max_by_key(|&(i, _)| self.values[i.slot()].entry.as_ref().map(|e| e.birth))
+    }
+
+    /// What table `t` shows, key by key (sorted).
+    pub fn table_entries(&self, t: u32) -> Vec<(Key, Value)> {
+        let mut all: Vec<(Key, Value)> =
+            self.tables.list[t as usize].shown.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// What key `key` of table `t` shows (as the last event said).
+    pub fn table_get(&self, t: u32, key: &Key) -> Option<&Value> {
+        self.tables.list[t as usize].shown.get(key)
+    }
+
+    /// Keys of table `t` that show an entry.
+    pub fn table_len(&self, t: u32) -> usize {
+        self.tables.list[t as usize].shown.len()
+    }
+
+    /// Writes `value` under `key` in table `t`: into the entry the key shows, or a new
+    /// birth when it shows none; any other live entry of the key gets a removal (one
+    /// key, one entry).
+    pub fn table_set(&mut self, t: u32, key: Key, value: Value, metrics: &mut Metrics) -> Result<(), Error> {
+        let target = match self.key_shows(t, &key) {
+            Some((i, _)) => i,
+            None => {
+                // Numbered for good when first sent (`fix_birth`); until then seq 0.
+                let birth = Birth { seq: 0, n: self.tables.unsent_births, writer: self.me.get() };
+                let id = entry_id(&self.tables.list[t as usize].id, &key, birth);
+                let i = self.add_entry(&id, t, key.clone(), birth, false)?;
+                self.tables.unsent_births += 1;
+                let v = &mut self.values[i.slot()];
+                v.crdt.meta_unwritten = true;
+                v.view.state = SyncState::LocalOnly;
+                self.mark_dirty(i);
+                i
+            }
+        };
+        self.stage(target, Some(value), metrics);
+        self.remove_births(t, &key, Some(target), metrics);
+        Ok(())
+    }
+
+    /// Removes `key` from table `t`: a removal into every live entry of it. Whether the
+    /// key showed an entry.
+    pub fn table_remove(&mut self, t: u32, key: &Key, metrics: &mut Metrics) -> bool {
+        let showed = self.tables.list[t as usize].shown.contains_key(key);
+        self.remove_births(t, key, None, metrics);
+        showed
+    }
+
+    fn remove_births(&mut self, t: u32, key: &Key, keep: Option<ValueIndex>, metrics: &mut Metrics) {
+        let Some(births) = self.tables.list[t as usize].births.get(key) else { return };
+        let live: Vec<ValueIndex> = births
+            .iter()
+            .copied()
+            .filter(|&i| Some(i) != keep)
+            .filter(|&i| {
+                let v = &self.values[i.slot()];
+                match &v.view.pending {
+                    Some(w) => w.is_some(),
+                    None => !v.crdt.is_removed(),
+                }
+            })
+            .collect();
+        for i in live {
+            self.stage(i, None, metrics);
+        }
+    }
+
+    /// After any change of entry `i`: an event if its key now shows something else than
+    /// the host was last told.
+    pub(super) fn entry_changed(&mut self, i: ValueIndex, is_correction: bool, origin: PeerId) {
+        let (t, key, initial) = match &self.values[i.slot()].entry {
+            Some(e) => (e.table, e.key.clone(), e.initial),
+            None => return,
+        };
+        let now = self.key_shows(t, &key);
+        let table = &mut self.tables.list[t as usize];
+        let before = table.shown.get(&key).cloned();
+        let new = now.as_ref().map(|(_, x)| x.clone());
+        let Some(kind) = kind_of(&before, &new).filter(|_| differs(&before, &new)) else { return };
+        match &new {
+            Some(x) => table.shown.insert(key.clone(), x.clone()),
+            None => table.shown.remove(&key),
+        };
+        let shows = now.map_or(i, |(w, _)| w);
+        if let Some(e) = &mut self.values[i.slot()].entry {
+            e.initial = false;
+        }
+        let ev = TableEvent {
+            table: self.table_handle(t),
+            kind,
+            key,
+            old: before,
+            new,
+            state: self.values[shows.slot()].view.state,
+            is_correction,
+            is_initial: initial,
+            origin: origin.get(),
+            time_ms: self.now.get(),
+        };
+        self.tables.push(t, ev);
+    }
+
+    /// The next table event, oldest first.
+    pub fn pop_table_event(&mut self) -> Option<TableEvent> {
+        self.tables.pop()
+    }
+
+    // ---- forgetting -------------------------------------------------------------------
+
+    /// Whether entry `i`, converged here, may be forgotten: it is removed, holds every
+    /// record its records saw (so no record it lacks can arrive and revive it), and
+    /// nothing of it waits here.
+    pub fn forgettable(&self, i: ValueIndex) -> bool {
+        let v = &self.values[i.slot()];
+        v.entry.is_some()
+            && v.view.pending.is_none()
+            && !v.view.pending_touch
+            && !v.crdt.meta_unwritten
+            && !v.marks.dirty
+            && v.crdt.is_removed()
+            && v.view.acked_removed
+            && complete(v)
+    }
+
+    /// Forgets entry `i` (see `forgettable`): its place is freed for the next value. The
+    /// sync engine has dropped its references to it first.
+    pub fn forget(&mut self, i: ValueIndex) {
+        let v = &mut self.values[i.slot()];
+        self.by_id.remove(&v.id);
+        if let Some(e) = v.entry.take() {
+            let births = &mut self.tables.list[e.table as usize].births;
+            if let Some(list) = births.get_mut(&e.key) {
+                list.retain(|&b| b != i);
+                if list.is_empty() {
+                    births.remove(&e.key);
+                }
+            }
+        }
+        self.tables.forgotten_rejected += v.crdt.doc.rejected_updates();
+        self.tables.forgotten += 1;
+        v.crdt.doc = ValueDoc::forgotten();
+        v.crdt.slots = Vec::new();
+        v.crdt.resolved = None;
+        v.crdt.owner = None;
+        v.crdt.meta_unwritten = false;
+        v.view.pending = None;
+        v.view.pending_touch = false;
+        v.view.acked = None;
+        v.book = Default::default();
+        v.id = Arc::from("");
+        // The work lists may still name the place: their marks stay as they are, and
+        // whoever visits a vacant place skips it.
+        v.marks.vacant = true;
+        v.marks.queued_event = None;
+        self.free.push(i);
+    }
+
+    /// An entry from a save, in its table (learned until the host opens it).
+    pub(super) fn restore_entry(
+        &mut self,
+        id: &str,
+        table: &str,
+        key: Key,
+        birth: Birth,
+    ) -> Result<ValueIndex, Error> {
+        let t = self.find_or_add_table(table);
+        self.add_entry(id, t, key, birth, false)
+    }
+
+    /// After a load: an unsent birth's number is taken.
+    pub(super) fn note_birth(&mut self, birth: Birth) {
+        if birth.writer == self.me.get() && birth.seq == 0 {
+            self.tables.unsent_births = self.tables.unsent_births.max(birth.n + 1);
+        }
+    }
+
+    /// Whether entry `i` is a birth of ours not yet sent.
+    pub fn unsent_birth(&self, i: ValueIndex) -> bool {
+        self.values[i.slot()]
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.birth.seq == 0 && e.birth.writer == self.me.get())
+    }
+
+    /// Numbers an unsent birth of ours by the seq of the delta that first carries it
+    /// (`n`: births before it in that delta), so a birth's number says which message of
+    /// its writer's stream brought it: a peer that holds the stream past that seq held
+    /// the entry, and does not hold it now only if it forgot it (see `sync`).
+    pub fn fix_birth(&mut self, i: ValueIndex, seq: u64, n: u64) {
+        let v = &mut self.values[i.slot()];
+        let Some(e) = &mut v.entry else { return };
+        e.birth = Birth { seq, n, writer: e.birth.writer };
+        let id: Arc<str> = Arc::from(entry_id(&self.tables.list[e.table as usize].id, &e.key, e.birth));
+        self.by_id.remove(&v.id);
+        self.by_id.insert(id.clone(), i);
+        v.id = id;
+    }
+
+    /// Every table entry's birth (for a manifest, see `sync`).
+    pub fn births(&self) -> impl Iterator<Item = (ValueIndex, Birth)> + '_ {
+        self.values.iter().enumerate().filter_map(|(k, v)| {
+            let e = v.entry.as_ref().filter(|_| !v.marks.vacant)?;
+            Some((ValueIndex::new(k as u32), e.birth))
+        })
+    }
+
+    /// Entry `i` was removed where this replica could not see it (a peer that held it
+    /// forgot it; see `sync`): it reads removed from now on (its key's event is queued),
+    /// to be forgotten here.
+    pub fn drop_entry(&mut self, i: ValueIndex, origin: PeerId) {
+        let v = &mut self.values[i.slot()];
+        v.view.pending = None;
+        v.view.pending_touch = false;
+        v.crdt.resolved = None;
+        v.view.acked = None;
+        v.view.acked_removed = true;
+        self.entry_changed(i, false, origin);
+    }
+}
