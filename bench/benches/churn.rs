@@ -11,11 +11,13 @@
 //! - y-sync, one Array: the same with an Array, pushing at the end and deleting at the
 //!   front (a queue) or at a pseudo-random index;
 //! - zen-crdt values: an entry per value, created and removed through the public API
-//!   (what a game does today without collections; removed values keep a tombstone).
+//!   (removed values keep a tombstone);
+//! - zen-crdt table: an entry per key through the table API (removed entries are
+//!   forgotten once both peers hold the removal).
 //!
 //! `cargo bench -p zen-crdt-bench --bench churn` runs 1,000,000 of each for the
-//! baselines; zen-crdt's values run `--zen-ops` (default 100,000: their tombstones would
-//! not fit a million). Prints a table; asserts nothing.
+//! baselines and the table; zen-crdt's values run `--zen-ops` (default 100,000: their
+//! tombstones would not fit a million). Prints a table; asserts nothing.
 
 use std::time::Instant;
 use yrs::updates::decoder::Decode;
@@ -198,6 +200,60 @@ fn zen_values(ops: u64, per_tick: u64) -> Run {
     Run { name: "zen-crdt, a value per entry", ops, fresh, end, secs: t.elapsed().as_secs_f64(), note }
 }
 
+/// The same churn on a zen-crdt table: an entry per key (integer keys), inserted and
+/// removed through the table API; removed entries are forgotten once both peers hold
+/// the removal.
+fn zen_table(ops: u64, per_tick: u64) -> Run {
+    let topts = TableOptions::default();
+    let base = heap();
+    let fresh = {
+        let (mut a, mut b) = pair();
+        let t = a.open_table("t", ValueType::Vec3, topts.clone()).unwrap();
+        b.open_table("t", ValueType::Vec3, topts.clone()).unwrap();
+        for n in 0..LIVE {
+            a.table_set(t, n as i64, [n as f32, 1.0, 2.0]).unwrap();
+        }
+        for k in 1..=3 {
+            round(&mut a, &mut b, k * 16);
+        }
+        while a.poll_table_change().is_some() || b.poll_table_change().is_some() {}
+        heap() - base
+    };
+    let (mut a, mut b) = pair();
+    let t = a.open_table("t", ValueType::Vec3, topts.clone()).unwrap();
+    let tb = b.open_table("t", ValueType::Vec3, topts).unwrap();
+    for n in 0..LIVE {
+        a.table_set(t, n as i64, [n as f32, 1.0, 2.0]).unwrap();
+    }
+    let start = Instant::now();
+    let (mut next, mut tick) = (LIVE, 0);
+    let drain = |a: &mut Context, b: &mut Context| {
+        while a.poll_table_change().is_some() || b.poll_table_change().is_some() {}
+    };
+    while next < LIVE + ops {
+        for _ in 0..per_tick {
+            a.table_set(t, next as i64, [next as f32, 1.0, 2.0]).unwrap();
+            a.table_remove(t, (next - LIVE) as i64).unwrap();
+            next += 1;
+        }
+        tick += 1;
+        round(&mut a, &mut b, tick * 16);
+        drain(&mut a, &mut b);
+    }
+    for k in 1..=3 {
+        round(&mut a, &mut b, (tick + k) * 16);
+        drain(&mut a, &mut b);
+    }
+    let end = heap() - base;
+    assert_eq!(b.table_len(tb).unwrap(), LIVE as usize);
+    let (ma, mb_) = (a.metrics(), b.metrics());
+    let note = format!(
+        "entries held on A / B at the end: {} / {} for {LIVE} live; forgotten on B: {}",
+        ma.table_entries, mb_.table_entries, mb_.entries_forgotten
+    );
+    Run { name: "zen-crdt, a table", ops, fresh, end, secs: start.elapsed().as_secs_f64(), note }
+}
+
 fn main() {
     let ops = arg("--ops", 1_000_000);
     let zen_ops = arg("--zen-ops", 100_000).min(ops);
@@ -208,6 +264,7 @@ fn main() {
         yarray(ops, per_tick, true),
         yarray(ops, per_tick, false),
         zen_values(zen_ops, per_tick),
+        zen_table(ops, per_tick),
     ];
     println!("\ncollection churn (release; memory = live heap of both peers; 'fresh' = a pair holding the same {LIVE} live entries)\n");
     println!(
