@@ -328,6 +328,44 @@ typedef uint32_t zen_change_kind_t;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What happened to one key of a table (1.5).
+enum zen_table_change_kind_t
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The key shows an entry where it showed none.
+  ZEN_TABLE_ADDED = 1,
+  // The key shows no entry any more.
+  ZEN_TABLE_REMOVED = 2,
+  // The key's entry shows another value.
+  ZEN_TABLE_MODIFIED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum zen_table_change_kind_t zen_table_change_kind_t;
+#else
+typedef uint32_t zen_table_change_kind_t;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Which member of a `zen_key_t` holds the key (pass as `uint32_t`). (1.5)
+enum zen_key_kind_t
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  ZEN_KEY_INT = 0,
+  ZEN_KEY_STRING = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum zen_key_kind_t zen_key_kind_t;
+#else
+typedef uint32_t zen_key_kind_t;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Context options. Start from `zen_options_default`, which sets `struct_size`; later
 // 1.x releases may add fields at the end (a struct from an older header still works:
 // the fields it lacks keep their defaults). Durations in ms, sizes in bytes.
@@ -499,6 +537,67 @@ typedef struct zen_change_t {
   struct zen_value_data_t new_value;
 } zen_change_t;
 
+// Options of a table when this context opens it (1.5). Start from
+// `zen_table_options_default`, which sets `struct_size` (may grow in later releases).
+typedef struct zen_table_options_t {
+  // `sizeof(zen_table_options_t)` as your header has it.
+  size_t struct_size;
+  // A `zen_mode_t` for every entry, this context's own view; default FAST_LOCAL.
+  uint32_t mode;
+  // A `zen_policy_t` for concurrent updates of one entry; default LAST_WRITER_WINS.
+  // An entry's inserter's policy holds on every peer.
+  uint32_t policy;
+  // For ZEN_POLICY_CUSTOM: the registered merge's name (copied).
+  const char *custom_name;
+  size_t custom_name_len;
+} zen_table_options_t;
+
+// A table of one context (1.5): opaque like `zen_value_t`, with an index space of its
+// own (a table handle is never a value handle). A zeroed handle is never valid. Valid
+// with its context until that context is freed. Needs no freeing.
+typedef struct zen_table_t {
+  uint64_t owner;
+  uint64_t index;
+} zen_table_t;
+
+// A table key (1.5): an integer or a string, never equal to each other. Passed in,
+// `str` is `str_len` bytes of UTF-8 (copied; may be NULL when `str_len` is 0). Handed
+// out (events, `zen_table_entry_at`), `str` borrows library memory for as long as the
+// call that filled it says.
+typedef struct zen_key_t {
+  // A `zen_key_kind_t`.
+  uint32_t kind;
+  // For ZEN_KEY_INT.
+  int64_t int_key;
+  // For ZEN_KEY_STRING.
+  const char *str;
+  size_t str_len;
+} zen_key_t;
+
+// One table event (1.5). `key.str` and the pointers inside `old_value` and `new_value`
+// borrow library memory valid until the next `zen_context_poll_table_change` on the
+// same context, or until it is freed; copy what you keep.
+typedef struct zen_table_change_t {
+  struct zen_table_t table;
+  zen_table_change_kind_t kind;
+  // Sync state of the entry the key shows (or showed, for a removal).
+  zen_sync_state_t state;
+  // A concurrent write won over this context's own write of the key.
+  bool is_correction;
+  // The entry was already there when this context learned of it (a late join, a
+  // catch-up after a partition), rather than inserted or changed while it watched.
+  bool is_initial;
+  // Peer whose write caused it (this context's own id for local writes).
+  uint64_t origin;
+  // Host time of the change, in the ms passed to `zen_context_tick`.
+  uint64_t time_ms;
+  struct zen_key_t key;
+  // What the key showed before (ZEN_TYPE_NONE: no entry).
+  struct zen_value_data_t old_value;
+  // What it shows now (ZEN_TYPE_NONE: no entry).
+  struct zen_value_data_t new_value;
+} zen_table_change_t;
+
 // Counters of a context (they only grow) and WaitForSync latency quantiles in ms
 // (`UINT64_MAX` before the first sample). Set `struct_size` to `sizeof(zen_metrics_t)`
 // before `zen_context_metrics`, which fills as much as that says there is room for
@@ -551,6 +650,11 @@ typedef struct zen_metrics_t {
   // arrived: never shown (unless a transfer that was still on its way makes the writer
   // the owner). Since 1.4.
   uint64_t unowned_writes;
+  // Table entries held: those a key shows, and removed ones not yet forgotten. Since
+  // 1.5.
+  uint64_t table_entries;
+  // Removed table entries forgotten once every member held the removal. Since 1.5.
+  uint64_t entries_forgotten;
 } zen_metrics_t;
 
 // How far one member is behind on this context's own stream.
@@ -1141,6 +1245,107 @@ ZEN_NODISCARD
 enum zen_status_t zen_context_poll_change(struct zen_context_t ctx,
                                           struct zen_change_t *out_change,
                                           bool *out_has);
+
+// Fills `*out_opts` with the default table options (FastLocal, LastWriterWins),
+// `struct_size` included. Thread-safe. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_options_default(struct zen_table_options_t *out_opts);
+
+// Opens table `id` (`id_len` bytes of UTF-8), whose entries hold values of type
+// `value_type` (a `zen_value_type_t`): created if new here, the same table as a peer's
+// of that id. `opts` may be NULL for the defaults. Keys are integers or strings
+// (`zen_key_t`); each entry is a register with the table's policy (its inserter's, on
+// every peer) and this context's mode. Table ids and value ids are separate names.
+// `ZEN_ERR_WRONG_TYPE` when the table holds entries of another type. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_open(struct zen_context_t ctx,
+                                 const char *id,
+                                 size_t id_len,
+                                 uint32_t value_type,
+                                 const struct zen_table_options_t *opts,
+                                 struct zen_table_t *out_table);
+
+// Writes `*data` under `*key`: inserts the key where it shows no entry, else updates
+// its entry. FastLocal: reads show it at once and `ZEN_TABLE_ADDED` or
+// `ZEN_TABLE_MODIFIED` is queued; WaitForSync: once every member holds it. A removal
+// concurrent with an update wins; concurrent inserts of one key show the same one on
+// every peer. `ZEN_ERR_WRONG_TYPE` for data of another type, `ZEN_ERR_TOO_LARGE` for a
+// key that makes the entry's id longer than `max_id_bytes`. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_set(struct zen_context_t ctx,
+                                struct zen_table_t table,
+                                const struct zen_key_t *key,
+                                const struct zen_value_data_t *data);
+
+// Removes `*key` on every peer. `*out_removed` (may be NULL) says whether the key
+// showed an entry here. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_remove(struct zen_context_t ctx,
+                                   struct zen_table_t table,
+                                   const struct zen_key_t *key,
+                                   bool *out_removed);
+
+// Reads what `*key` shows (by the table's mode) into `*out_data`; `*out_has` is false
+// (and `out_data` ZEN_TYPE_NONE) when the key shows no entry. String and bytes
+// pointers borrow library memory valid until the next `zen_table_get` or
+// `zen_table_entries` on this context. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_get(struct zen_context_t ctx,
+                                struct zen_table_t table,
+                                const struct zen_key_t *key,
+                                struct zen_value_data_t *out_data,
+                                bool *out_has);
+
+// Number of keys that show an entry. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_len(struct zen_context_t ctx,
+                                struct zen_table_t table,
+                                size_t *out_len);
+
+// Takes a snapshot of every key that shows an entry, sorted by key (integer keys
+// first), into the context; `*out_count` is how many. Read them with
+// `zen_table_entry_at`. The snapshot stays until the next `zen_table_entries` or
+// `zen_table_get` on this context: the table may change meanwhile, the snapshot does
+// not. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_entries(struct zen_context_t ctx,
+                                    struct zen_table_t table,
+                                    size_t *out_count);
+
+// Entry number `index` (0 .. count - 1) of the last `zen_table_entries` snapshot:
+// its key and value, borrowing the snapshot's memory (valid until the next
+// `zen_table_entries` or `zen_table_get` on this context). (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_entry_at(struct zen_context_t ctx,
+                                     size_t index,
+                                     struct zen_key_t *out_key,
+                                     struct zen_value_data_t *out_data);
+
+// Switches how every entry of the table shows writes (a `zen_mode_t`); events for
+// keys whose reads change. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_set_mode(struct zen_context_t ctx,
+                                     struct zen_table_t table,
+                                     uint32_t mode);
+
+// Pops the next table event into `*out_change`; `*out_has` is false when none waits.
+// A queue of its own beside `zen_context_poll_change`'s (same capacity and merging).
+// Borrowed pointers inside stay valid until the next call of this on the context.
+// (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_context_poll_table_change(struct zen_context_t ctx,
+                                                struct zen_table_change_t *out_change,
+                                                bool *out_has);
 
 // Copies the context's metrics into `*out_metrics`, whose `struct_size` the caller sets
 // to `sizeof(zen_metrics_t)` first.

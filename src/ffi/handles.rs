@@ -37,6 +37,12 @@ pub(crate) struct Inner {
     pub poisoned: Option<String>,
     /// The last event handed out; its strings back the pointers in that `zen_change_t`.
     pub last_event: Option<ChangeEvent>,
+    /// The last table event handed out (backs the pointers in that `zen_table_change_t`).
+    pub last_table_event: Option<crate::collection::TableEvent>,
+    /// What the last `zen_table_get` read (backs its string and bytes pointers).
+    pub table_read: Option<crate::value::Value>,
+    /// The last `zen_table_entries` snapshot, read by `zen_table_entry_at`.
+    pub table_snapshot: Vec<(crate::collection::Key, crate::value::Value)>,
     /// An outbound message that did not fit the caller's buffer, kept for the retry.
     pub held_out: Option<Outbound>,
     /// Set by `zen_context_free`, so a call or wait still holding the cell stops.
@@ -147,7 +153,16 @@ pub(crate) fn insert(ctx: Context) -> Result<u64, FfiError> {
     insert_into(
         &CONTEXTS,
         ContextCell {
-            inner: Mutex::new(Inner { ctx, poisoned: None, last_event: None, held_out: None, freed: false }),
+            inner: Mutex::new(Inner {
+                ctx,
+                poisoned: None,
+                last_event: None,
+                last_table_event: None,
+                table_read: None,
+                table_snapshot: Vec::new(),
+                held_out: None,
+                freed: false,
+            }),
             ticked: Condvar::new(),
         },
     )

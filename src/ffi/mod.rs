@@ -27,6 +27,8 @@ mod value;
 
 mod events;
 
+mod table;
+
 mod metrics;
 
 mod merge;
@@ -51,6 +53,7 @@ pub use metrics::*;
 #[cfg(feature = "sim")]
 pub use sim::*;
 pub use status::zen_status_t;
+pub use table::*;
 pub use threads::*;
 pub use types::*;
 pub use value::*;

@@ -11,6 +11,7 @@
 
 use super::boundary::Growable;
 use super::status::{zen_status_t, FfiError};
+use crate::collection::{EntryKind, Key, TableHandle};
 use crate::context::{Mode, Options, SyncState, ValueHandle};
 use crate::events::ChangeKind;
 use crate::policy::Policy;
@@ -321,6 +322,149 @@ pub struct zen_change_t {
     pub new_value: zen_value_data_t,
 }
 
+// ---- tables ------------------------------------------------------------------------------
+
+/// A table of one context (1.5): opaque like `zen_value_t`, with an index space of its
+/// own (a table handle is never a value handle). A zeroed handle is never valid. Valid
+/// with its context until that context is freed. Needs no freeing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct zen_table_t {
+    pub owner: u64,
+    pub index: u64,
+}
+
+impl From<TableHandle> for zen_table_t {
+    fn from(h: TableHandle) -> zen_table_t {
+        let (owner, index) = h.to_raw();
+        zen_table_t { owner, index: index as u64 }
+    }
+}
+
+impl zen_table_t {
+    /// The core handle; an index too large for any context maps to one no context has.
+    pub(crate) fn to_core(self) -> TableHandle {
+        TableHandle::from_raw(self.owner, u32::try_from(self.index).unwrap_or(u32::MAX))
+    }
+}
+
+/// Which member of a `zen_key_t` holds the key (pass as `uint32_t`). (1.5)
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_key_kind_t {
+    ZEN_KEY_INT = 0,
+    ZEN_KEY_STRING = 1,
+}
+
+/// A table key (1.5): an integer or a string, never equal to each other. Passed in,
+/// `str` is `str_len` bytes of UTF-8 (copied; may be NULL when `str_len` is 0). Handed
+/// out (events, `zen_table_entry_at`), `str` borrows library memory for as long as the
+/// call that filled it says.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct zen_key_t {
+    /// A `zen_key_kind_t`.
+    pub kind: u32,
+    /// For ZEN_KEY_INT.
+    pub int_key: i64,
+    /// For ZEN_KEY_STRING.
+    pub str: *const c_char,
+    pub str_len: usize,
+}
+
+/// Options of a table when this context opens it (1.5). Start from
+/// `zen_table_options_default`, which sets `struct_size` (may grow in later releases).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct zen_table_options_t {
+    /// `sizeof(zen_table_options_t)` as your header has it.
+    pub struct_size: usize,
+    /// A `zen_mode_t` for every entry, this context's own view; default FAST_LOCAL.
+    pub mode: u32,
+    /// A `zen_policy_t` for concurrent updates of one entry; default LAST_WRITER_WINS.
+    /// An entry's inserter's policy holds on every peer.
+    pub policy: u32,
+    /// For ZEN_POLICY_CUSTOM: the registered merge's name (copied).
+    pub custom_name: *const c_char,
+    pub custom_name_len: usize,
+}
+
+impl Growable for zen_table_options_t {}
+
+/// What happened to one key of a table (1.5).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_table_change_kind_t {
+    /// The key shows an entry where it showed none.
+    ZEN_TABLE_ADDED = 1,
+    /// The key shows no entry any more.
+    ZEN_TABLE_REMOVED = 2,
+    /// The key's entry shows another value.
+    ZEN_TABLE_MODIFIED = 3,
+}
+
+/// One table event (1.5). `key.str` and the pointers inside `old_value` and `new_value`
+/// borrow library memory valid until the next `zen_context_poll_table_change` on the
+/// same context, or until it is freed; copy what you keep.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct zen_table_change_t {
+    pub table: zen_table_t,
+    pub kind: zen_table_change_kind_t,
+    /// Sync state of the entry the key shows (or showed, for a removal).
+    pub state: zen_sync_state_t,
+    /// A concurrent write won over this context's own write of the key.
+    pub is_correction: bool,
+    /// The entry was already there when this context learned of it (a late join, a
+    /// catch-up after a partition), rather than inserted or changed while it watched.
+    pub is_initial: bool,
+    /// Peer whose write caused it (this context's own id for local writes).
+    pub origin: u64,
+    /// Host time of the change, in the ms passed to `zen_context_tick`.
+    pub time_ms: u64,
+    pub key: zen_key_t,
+    /// What the key showed before (ZEN_TYPE_NONE: no entry).
+    pub old_value: zen_value_data_t,
+    /// What it shows now (ZEN_TYPE_NONE: no entry).
+    pub new_value: zen_value_data_t,
+}
+
+pub(crate) fn table_options_default() -> zen_table_options_t {
+    zen_table_options_t {
+        struct_size: std::mem::size_of::<zen_table_options_t>(),
+        mode: zen_mode_t::ZEN_MODE_FAST_LOCAL as u32,
+        policy: zen_policy_t::ZEN_POLICY_LAST_WRITER_WINS as u32,
+        custom_name: std::ptr::null(),
+        custom_name_len: 0,
+    }
+}
+
+/// A key handed out, borrowing `key`'s string.
+pub(crate) fn key_out(key: &Key) -> zen_key_t {
+    match key {
+        Key::Int(n) => zen_key_t {
+            kind: zen_key_kind_t::ZEN_KEY_INT as u32,
+            int_key: *n,
+            str: std::ptr::null(),
+            str_len: 0,
+        },
+        Key::Str(s) => zen_key_t {
+            kind: zen_key_kind_t::ZEN_KEY_STRING as u32,
+            int_key: 0,
+            str: s.as_ptr().cast(),
+            str_len: s.len(),
+        },
+    }
+}
+
+pub(crate) fn table_kind_out(k: EntryKind) -> zen_table_change_kind_t {
+    match k {
+        EntryKind::Added => zen_table_change_kind_t::ZEN_TABLE_ADDED,
+        EntryKind::Removed => zen_table_change_kind_t::ZEN_TABLE_REMOVED,
+        EntryKind::Modified => zen_table_change_kind_t::ZEN_TABLE_MODIFIED,
+    }
+}
+
 // ---- metrics ------------------------------------------------------------------------------
 
 /// Counters of a context (they only grow) and WaitForSync latency quantiles in ms
@@ -377,6 +521,11 @@ pub struct zen_metrics_t {
     /// arrived: never shown (unless a transfer that was still on its way makes the writer
     /// the owner). Since 1.4.
     pub unowned_writes: u64,
+    /// Table entries held: those a key shows, and removed ones not yet forgotten. Since
+    /// 1.5.
+    pub table_entries: u64,
+    /// Removed table entries forgotten once every member held the removal. Since 1.5.
+    pub entries_forgotten: u64,
 }
 
 /// How far one member is behind on this context's own stream.
@@ -594,6 +743,8 @@ pub(crate) fn metrics_out(m: &crate::Metrics) -> zen_metrics_t {
         peers: m.peers.len() as u64,
         rejected_updates: m.rejected_updates,
         unowned_writes: m.unowned_writes,
+        table_entries: m.table_entries,
+        entries_forgotten: m.entries_forgotten,
     }
 }
 

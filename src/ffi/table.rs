@@ -1,0 +1,255 @@
+//! C exports for tables (1.5): open, set, remove, get, length, a snapshot to iterate,
+//! mode, and the polled table events.
+
+use super::boundary::{arg, guard, out, sized_in, text, with_context};
+use super::status::{zen_status_t, FfiError};
+use super::types::*;
+use crate::collection::Key;
+use crate::context::TableOptions;
+use std::ffi::c_char;
+
+/// Reads a caller's key.
+unsafe fn key_in(key: *const zen_key_t) -> Result<Key, FfiError> {
+    let k = unsafe { arg(key, "key") }?;
+    match k.kind {
+        0 => Ok(Key::Int(k.int_key)),
+        1 if k.str.is_null() && k.str_len == 0 => Ok(Key::Str(String::new())),
+        1 => Ok(Key::Str(unsafe { text(k.str, k.str_len, "key->str") }?.to_string())),
+        n => Err(FfiError::new(
+            zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+            format!("key->kind is {n}: it must be ZEN_KEY_INT (0) or ZEN_KEY_STRING (1)"),
+        )),
+    }
+}
+
+/// Fills `*out_opts` with the default table options (FastLocal, LastWriterWins),
+/// `struct_size` included. Thread-safe. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_options_default(out_opts: *mut zen_table_options_t) -> zen_status_t {
+    guard(|| {
+        unsafe { out(out_opts, "out_opts") }?.set(table_options_default());
+        Ok(())
+    })
+}
+
+/// Opens table `id` (`id_len` bytes of UTF-8), whose entries hold values of type
+/// `value_type` (a `zen_value_type_t`): created if new here, the same table as a peer's
+/// of that id. `opts` may be NULL for the defaults. Keys are integers or strings
+/// (`zen_key_t`); each entry is a register with the table's policy (its inserter's, on
+/// every peer) and this context's mode. Table ids and value ids are separate names.
+/// `ZEN_ERR_WRONG_TYPE` when the table holds entries of another type. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_open(
+    ctx: zen_context_t,
+    id: *const c_char,
+    id_len: usize,
+    value_type: u32,
+    opts: *const zen_table_options_t,
+    out_table: *mut zen_table_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_table, "out_table") }?;
+        let id = unsafe { text(id, id_len, "id") }?;
+        let ty = value_type_in(value_type)?;
+        let o = if opts.is_null() {
+            table_options_default()
+        } else {
+            unsafe { sized_in(opts, table_options_default(), "opts") }?
+        };
+        let custom = if o.policy == zen_policy_t::ZEN_POLICY_CUSTOM as u32 {
+            Some(unsafe { text(o.custom_name, o.custom_name_len, "opts->custom_name") }?)
+        } else {
+            None
+        };
+        let opts = TableOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)? };
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_table(id, ty, opts)?.into()))?);
+        Ok(())
+    })
+}
+
+/// Writes `*data` under `*key`: inserts the key where it shows no entry, else updates
+/// its entry. FastLocal: reads show it at once and `ZEN_TABLE_ADDED` or
+/// `ZEN_TABLE_MODIFIED` is queued; WaitForSync: once every member holds it. A removal
+/// concurrent with an update wins; concurrent inserts of one key show the same one on
+/// every peer. `ZEN_ERR_WRONG_TYPE` for data of another type, `ZEN_ERR_TOO_LARGE` for a
+/// key that makes the entry's id longer than `max_id_bytes`. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_set(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    key: *const zen_key_t,
+    data: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let key = unsafe { key_in(key) }?;
+        let d = unsafe { arg(data, "data") }?;
+        let v = unsafe { data_in(d) }?;
+        with_context(ctx.id, |c| Ok(c.ctx.table_set(table.to_core(), key, v)?))
+    })
+}
+
+/// Removes `*key` on every peer. `*out_removed` (may be NULL) says whether the key
+/// showed an entry here. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_remove(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    key: *const zen_key_t,
+    out_removed: *mut bool,
+) -> zen_status_t {
+    guard(|| {
+        let key = unsafe { key_in(key) }?;
+        let slot =
+            if out_removed.is_null() { None } else { Some(unsafe { out(out_removed, "out_removed") }?) };
+        let removed = with_context(ctx.id, |c| Ok(c.ctx.table_remove(table.to_core(), key)?))?;
+        if let Some(slot) = slot {
+            slot.set(removed);
+        }
+        Ok(())
+    })
+}
+
+/// Reads what `*key` shows (by the table's mode) into `*out_data`; `*out_has` is false
+/// (and `out_data` ZEN_TYPE_NONE) when the key shows no entry. String and bytes
+/// pointers borrow library memory valid until the next `zen_table_get` or
+/// `zen_table_entries` on this context. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_get(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    key: *const zen_key_t,
+    out_data: *mut zen_value_data_t,
+    out_has: *mut bool,
+) -> zen_status_t {
+    guard(|| {
+        let key = unsafe { key_in(key) }?;
+        let (slot, has) = unsafe { (out(out_data, "out_data")?, out(out_has, "out_has")?) };
+        with_context(ctx.id, |c| {
+            let read = c.ctx.table_get(table.to_core(), key)?;
+            has.set(read.is_some());
+            c.table_read = read;
+            slot.set(data_out(c.table_read.as_ref()));
+            Ok(())
+        })
+    })
+}
+
+/// Number of keys that show an entry. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_len(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    out_len: *mut usize,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_len, "out_len") }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.table_len(table.to_core())?))?);
+        Ok(())
+    })
+}
+
+/// Takes a snapshot of every key that shows an entry, sorted by key (integer keys
+/// first), into the context; `*out_count` is how many. Read them with
+/// `zen_table_entry_at`. The snapshot stays until the next `zen_table_entries` or
+/// `zen_table_get` on this context: the table may change meanwhile, the snapshot does
+/// not. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_entries(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    out_count: *mut usize,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_count, "out_count") }?;
+        with_context(ctx.id, |c| {
+            c.table_snapshot = c.ctx.table_entries(table.to_core())?;
+            slot.set(c.table_snapshot.len());
+            Ok(())
+        })
+    })
+}
+
+/// Entry number `index` (0 .. count - 1) of the last `zen_table_entries` snapshot:
+/// its key and value, borrowing the snapshot's memory (valid until the next
+/// `zen_table_entries` or `zen_table_get` on this context). (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_entry_at(
+    ctx: zen_context_t,
+    index: usize,
+    out_key: *mut zen_key_t,
+    out_data: *mut zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let (k, d) = unsafe { (out(out_key, "out_key")?, out(out_data, "out_data")?) };
+        with_context(ctx.id, |c| {
+            let (key, value) = c.table_snapshot.get(index).ok_or_else(|| {
+                FfiError::new(
+                    zen_status_t::ZEN_ERR_INVALID_ARGUMENT,
+                    format!(
+                        "entry index {index} >= {} in the last zen_table_entries snapshot",
+                        c.table_snapshot.len()
+                    ),
+                )
+            })?;
+            k.set(key_out(key));
+            d.set(data_out(Some(value)));
+            Ok(())
+        })
+    })
+}
+
+/// Switches how every entry of the table shows writes (a `zen_mode_t`); events for
+/// keys whose reads change. (1.5)
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_table_set_mode(ctx: zen_context_t, table: zen_table_t, mode: u32) -> zen_status_t {
+    guard(|| {
+        let mode = mode_in(mode)?;
+        with_context(ctx.id, |c| Ok(c.ctx.set_table_mode(table.to_core(), mode)?))
+    })
+}
+
+/// Pops the next table event into `*out_change`; `*out_has` is false when none waits.
+/// A queue of its own beside `zen_context_poll_change`'s (same capacity and merging).
+/// Borrowed pointers inside stay valid until the next call of this on the context.
+/// (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_context_poll_table_change(
+    ctx: zen_context_t,
+    out_change: *mut zen_table_change_t,
+    out_has: *mut bool,
+) -> zen_status_t {
+    guard(|| {
+        let (slot, has_slot) = unsafe { (out(out_change, "out_change")?, out(out_has, "out_has")?) };
+        with_context(ctx.id, |c| {
+            c.last_table_event = c.ctx.poll_table_change();
+            let Some(ev) = &c.last_table_event else {
+                has_slot.set(false);
+                return Ok(());
+            };
+            slot.set(zen_table_change_t {
+                table: ev.table.into(),
+                kind: table_kind_out(ev.kind),
+                state: state_out(ev.state),
+                is_correction: ev.is_correction,
+                is_initial: ev.is_initial,
+                origin: ev.origin,
+                time_ms: ev.time_ms,
+                key: key_out(&ev.key),
+                old_value: data_out(ev.old.as_ref()),
+                new_value: data_out(ev.new.as_ref()),
+            });
+            has_slot.set(true);
+            Ok(())
+        })
+    })
+}

@@ -1,0 +1,254 @@
+/* C harness tests of 1.5's tables: zen_table_open / set / remove / get / len,
+ * the entries snapshot, zen_context_poll_table_change with its borrowed keys and values,
+ * removed entries forgotten (zen_metrics_t.table_entries / entries_forgotten), and every
+ * error path of the new calls. Built and run like test_api.c. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "session.h"
+
+static zen_key_t int_key(int64_t k) {
+  zen_key_t key = {ZEN_KEY_INT, k, NULL, 0};
+  return key;
+}
+
+static zen_key_t str_key(const char *s) {
+  zen_key_t key = {ZEN_KEY_STRING, 0, s, strlen(s)};
+  return key;
+}
+
+static zen_value_data_t i64_data(int64_t x) {
+  zen_value_data_t d;
+  memset(&d, 0, sizeof d);
+  d.value_type = ZEN_TYPE_I64;
+  d.data.i = x;
+  return d;
+}
+
+static zen_table_t open_table(zen_context_t c, const char *id) {
+  zen_table_t t = {0, 0};
+  MUST(zen_table_open(c, id, strlen(id), ZEN_TYPE_I64, NULL, &t));
+  return t;
+}
+
+static void set_i64(zen_context_t c, zen_table_t t, zen_key_t k, int64_t x) {
+  zen_value_data_t d = i64_data(x);
+  MUST(zen_table_set(c, t, &k, &d));
+}
+
+/* What `k` shows: its value, or INT64_MIN for no entry. */
+static int64_t get_i64(zen_context_t c, zen_table_t t, zen_key_t k) {
+  zen_value_data_t d;
+  bool has = true;
+  MUST(zen_table_get(c, t, &k, &d, &has));
+  if (!has) {
+    return d.value_type == ZEN_TYPE_NONE ? INT64_MIN : INT64_MAX;
+  }
+  return d.value_type == ZEN_TYPE_I64 ? d.data.i : INT64_MAX;
+}
+
+static size_t len_of(zen_context_t c, zen_table_t t) {
+  size_t n = 99;
+  MUST(zen_table_len(c, t, &n));
+  return n;
+}
+
+static void test_insert_update_remove_reach_every_peer(void) {
+  session s;
+  session_open(&s, 3);
+  zen_table_t t0 = open_table(s.ctx[0], "blocks");
+  zen_table_t t1 = open_table(s.ctx[1], "blocks");
+  zen_table_t t2 = open_table(s.ctx[2], "blocks");
+  set_i64(s.ctx[0], t0, int_key(7), 70);
+  set_i64(s.ctx[0], t0, str_key("door"), 1);
+  /* FastLocal: the writer reads it at once and hears of it at once. */
+  CHECK(get_i64(s.ctx[0], t0, int_key(7)) == 70);
+  zen_table_change_t ch;
+  bool has = false;
+  MUST(zen_context_poll_table_change(s.ctx[0], &ch, &has));
+  CHECK(has && ch.kind == ZEN_TABLE_ADDED && ch.key.kind == ZEN_KEY_INT && ch.key.int_key == 7);
+  CHECK(ch.old_value.value_type == ZEN_TYPE_NONE && ch.new_value.data.i == 70 && ch.origin == 1);
+  CHECK(ch.table.owner == t0.owner && ch.table.index == t0.index && !ch.is_initial);
+  session_run(&s, 20);
+  /* Peer 3 hears both insertions, with their keys. */
+  int added = 0, saw_door = 0;
+  for (has = true; has;) {
+    MUST(zen_context_poll_table_change(s.ctx[2], &ch, &has));
+    if (!has) break;
+    added += ch.kind == ZEN_TABLE_ADDED;
+    if (ch.key.kind == ZEN_KEY_STRING && ch.key.str_len == 4 && memcmp(ch.key.str, "door", 4) == 0) {
+      saw_door = ch.new_value.data.i == 1 && ch.origin == 1;
+    }
+  }
+  CHECK(added == 2 && saw_door);
+  CHECK(len_of(s.ctx[2], t2) == 2);
+  /* Peer 2 updates one key and removes the other. */
+  set_i64(s.ctx[1], t1, int_key(7), 71);
+  bool removed = false;
+  zen_key_t door = str_key("door");
+  MUST(zen_table_remove(s.ctx[1], t1, &door, &removed));
+  CHECK(removed);
+  zen_key_t none = str_key("nothing");
+  MUST(zen_table_remove(s.ctx[1], t1, &none, NULL));
+  session_run(&s, 20);
+  for (size_t p = 0; p < 3; p++) {
+    zen_table_t t = p == 0 ? t0 : p == 1 ? t1 : t2;
+    CHECK(get_i64(s.ctx[p], t, int_key(7)) == 71);
+    CHECK(get_i64(s.ctx[p], t, str_key("door")) == INT64_MIN);
+    CHECK(len_of(s.ctx[p], t) == 1);
+  }
+  session_close(&s);
+}
+
+static void test_entries_snapshot_and_strings(void) {
+  zen_context_t c = new_ctx(1);
+  zen_table_t t = {0, 0};
+  MUST(zen_table_open(c, ID("names"), ZEN_TYPE_STRING, NULL, &t));
+  const char *keys[] = {"b", "a"};
+  for (int i = 0; i < 2; i++) {
+    zen_key_t k = str_key(keys[i]);
+    zen_value_data_t d;
+    memset(&d, 0, sizeof d);
+    d.value_type = ZEN_TYPE_STRING;
+    d.data.bytes.ptr = (const uint8_t *)"hello";
+    d.data.bytes.len = 5;
+    MUST(zen_table_set(c, t, &k, &d));
+  }
+  zen_key_t k3 = int_key(-3);
+  zen_value_data_t d3;
+  memset(&d3, 0, sizeof d3);
+  d3.value_type = ZEN_TYPE_STRING;
+  MUST(zen_table_set(c, t, &k3, &d3));
+  size_t n = 0;
+  MUST(zen_table_entries(c, t, &n));
+  CHECK(n == 3);
+  zen_key_t key;
+  zen_value_data_t v;
+  /* Sorted by key, integers first. */
+  MUST(zen_table_entry_at(c, 0, &key, &v));
+  CHECK(key.kind == ZEN_KEY_INT && key.int_key == -3 && v.value_type == ZEN_TYPE_STRING && v.data.bytes.len == 0);
+  MUST(zen_table_entry_at(c, 1, &key, &v));
+  CHECK(key.kind == ZEN_KEY_STRING && key.str_len == 1 && key.str[0] == 'a');
+  CHECK(v.data.bytes.len == 5 && memcmp(v.data.bytes.ptr, "hello", 5) == 0);
+  CHECK_STATUS(zen_table_entry_at(c, 3, &key, &v), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "entry index 3") != NULL);
+  zen_context_free(c);
+}
+
+static void test_removed_entries_are_forgotten(void) {
+  session s;
+  session_open(&s, 2);
+  zen_table_t t = open_table(s.ctx[0], "units");
+  open_table(s.ctx[1], "units");
+  for (int64_t k = 0; k < 200; k++) {
+    set_i64(s.ctx[0], t, int_key(k), k);
+    if (k >= 10) {
+      zen_key_t old = int_key(k - 10);
+      MUST(zen_table_remove(s.ctx[0], t, &old, NULL));
+    }
+    session_run(&s, 1);
+  }
+  session_run(&s, 30);
+  for (size_t p = 0; p < 2; p++) {
+    zen_metrics_t m = metrics_of(s.ctx[p]);
+    CHECK(m.table_entries == 10);
+    CHECK(m.entries_forgotten >= 190);
+  }
+  session_close(&s);
+}
+
+static void test_errors_change_nothing(void) {
+  zen_context_t c = new_ctx(1);
+  zen_table_t t = open_table(c, "t");
+  zen_key_t k = int_key(1);
+  zen_value_data_t d = i64_data(5);
+  zen_value_data_t f;
+  memset(&f, 0, sizeof f);
+  f.value_type = ZEN_TYPE_F64;
+  CHECK_STATUS(zen_table_set(c, t, &k, &f), ZEN_ERR_WRONG_TYPE);
+  CHECK_STATUS(zen_table_set(c, t, NULL, &d), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_set(c, t, &k, NULL), ZEN_ERR_NULL_ARGUMENT);
+  zen_key_t bad_kind = {7, 0, NULL, 0};
+  CHECK_STATUS(zen_table_set(c, t, &bad_kind, &d), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "key->kind is 7") != NULL);
+  zen_key_t bad_utf8 = {ZEN_KEY_STRING, 0, "\xff", 1};
+  CHECK_STATUS(zen_table_set(c, t, &bad_utf8, &d), ZEN_ERR_INVALID_UTF8);
+  zen_key_t null_str = {ZEN_KEY_STRING, 0, NULL, 3};
+  CHECK_STATUS(zen_table_set(c, t, &null_str, &d), ZEN_ERR_NULL_ARGUMENT);
+  char long_key[400];
+  memset(long_key, 'k', sizeof long_key);
+  zen_key_t too_long = {ZEN_KEY_STRING, 0, long_key, sizeof long_key};
+  CHECK_STATUS(zen_table_set(c, t, &too_long, &d), ZEN_ERR_TOO_LARGE);
+  zen_table_t stale = t;
+  stale.index = 77;
+  CHECK_STATUS(zen_table_set(c, stale, &k, &d), ZEN_ERR_INVALID_HANDLE);
+  zen_table_t zero = {0, 0};
+  size_t n = 0;
+  CHECK_STATUS(zen_table_len(c, zero, &n), ZEN_ERR_INVALID_HANDLE);
+  CHECK_STATUS(zen_table_len(c, t, NULL), ZEN_ERR_NULL_ARGUMENT);
+  bool has = true;
+  zen_value_data_t out;
+  CHECK_STATUS(zen_table_get(c, t, &k, NULL, &has), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_get(c, t, &k, &out, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_entries(c, t, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_set_mode(c, t, 9), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_context_poll_table_change(c, NULL, &has), ZEN_ERR_NULL_ARGUMENT);
+  /* A table of another type, an invalid type, a NULL or non-UTF-8 id. */
+  zen_table_t t2;
+  CHECK_STATUS(zen_table_open(c, ID("t"), ZEN_TYPE_STRING, NULL, &t2), ZEN_ERR_WRONG_TYPE);
+  CHECK_STATUS(zen_table_open(c, ID("u"), 99, NULL, &t2), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_table_open(c, NULL, 1, ZEN_TYPE_I64, NULL, &t2), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_open(c, "\xff", 1, ZEN_TYPE_I64, NULL, &t2), ZEN_ERR_INVALID_UTF8);
+  CHECK_STATUS(zen_table_open(c, ID("u"), ZEN_TYPE_I64, NULL, NULL), ZEN_ERR_NULL_ARGUMENT);
+  zen_table_options_t o;
+  MUST(zen_table_options_default(&o));
+  CHECK(o.struct_size == sizeof o && o.mode == ZEN_MODE_FAST_LOCAL);
+  o.policy = 42;
+  CHECK_STATUS(zen_table_open(c, ID("u"), ZEN_TYPE_I64, &o, &t2), ZEN_ERR_INVALID_ARGUMENT);
+  o.policy = ZEN_POLICY_TAKE_AVERAGE;
+  CHECK_STATUS(zen_table_open(c, ID("u"), ZEN_TYPE_STRING, &o, &t2), ZEN_ERR_INVALID_ARGUMENT);
+  o.struct_size = 4;
+  CHECK_STATUS(zen_table_open(c, ID("u"), ZEN_TYPE_I64, &o, &t2), ZEN_ERR_INVALID_ARGUMENT);
+  /* A value id may not start with 0x01, which names table entries on the wire. */
+  zen_value_t v;
+  CHECK_STATUS(zen_value_create(c, "\x01x", 2, ZEN_TYPE_I64, NULL, &v), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "0x01") != NULL);
+  /* Nothing changed: no entry, no event. */
+  CHECK(len_of(c, t) == 0);
+  zen_table_change_t ch;
+  MUST(zen_context_poll_table_change(c, &ch, &has));
+  CHECK(!has);
+  zen_context_free(c);
+  /* A freed context's table. */
+  CHECK_STATUS(zen_table_len(c, t, &n), ZEN_ERR_INVALID_HANDLE);
+}
+
+static void test_wait_for_sync_table(void) {
+  session s;
+  session_open(&s, 2);
+  zen_table_options_t o;
+  MUST(zen_table_options_default(&o));
+  o.mode = ZEN_MODE_WAIT_FOR_SYNC;
+  zen_table_t t;
+  MUST(zen_table_open(s.ctx[0], ID("score"), ZEN_TYPE_I64, &o, &t));
+  set_i64(s.ctx[0], t, str_key("red"), 3);
+  CHECK(get_i64(s.ctx[0], t, str_key("red")) == INT64_MIN);
+  session_run(&s, 20);
+  CHECK(get_i64(s.ctx[0], t, str_key("red")) == 3);
+  zen_table_change_t ch;
+  bool has = false;
+  MUST(zen_context_poll_table_change(s.ctx[0], &ch, &has));
+  CHECK(has && ch.kind == ZEN_TABLE_ADDED && ch.state == ZEN_STATE_CONVERGED);
+  MUST(zen_table_set_mode(s.ctx[0], t, ZEN_MODE_FAST_LOCAL));
+  session_close(&s);
+}
+
+static const zen_test_case CASES[] = {
+    {"insert_update_remove_reach_every_peer", test_insert_update_remove_reach_every_peer},
+    {"entries_snapshot_and_strings", test_entries_snapshot_and_strings},
+    {"removed_entries_are_forgotten", test_removed_entries_are_forgotten},
+    {"table_errors_change_nothing", test_errors_change_nothing},
+    {"wait_for_sync_table", test_wait_for_sync_table},
+};
+
+int main(int argc, char **argv) { return zen_run_tests(CASES, sizeof CASES / sizeof CASES[0], argc, argv); }
