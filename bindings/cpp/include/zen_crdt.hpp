@@ -818,6 +818,201 @@ void delete_callable(void* user) noexcept {
 
 }  // namespace detail
 
+// ---- tables (1.5) ----------------------------------------------------------------------
+
+// A table key: an integer or a string (never equal to each other).
+using Key = std::variant<std::int64_t, std::string>;
+
+namespace detail {
+
+// The C key for `k`, borrowing its string.
+inline zen_key_t key_in(const Key& k) noexcept {
+  if (const auto* n = std::get_if<std::int64_t>(&k)) return zen_key_t{ZEN_KEY_INT, *n, nullptr, 0};
+  const auto& s = std::get<std::string>(k);
+  return zen_key_t{ZEN_KEY_STRING, 0, s.data(), s.size()};
+}
+
+inline Key key_out(const zen_key_t& k) {
+  if (k.kind == ZEN_KEY_INT) return Key(k.int_key);
+  return Key(std::string(k.str == nullptr ? "" : k.str, k.str_len));
+}
+
+}  // namespace detail
+
+// How this context opens a table: the mode of every entry (its own view) and the policy
+// of concurrent updates of one entry (an entry's inserter's holds on every peer).
+struct TableOptions {
+  Mode mode = Mode::FastLocal;
+  Policy policy = Policy::LastWriterWins;
+  std::string_view custom = {};
+};
+
+// A typed view of one table of one context (1.5): keys (`zen::Key`, an integer or a
+// string) to entries of `T`, each a register replicated like a value. Copyable, owns
+// nothing; calls after its context is gone report ZEN_ERR_INVALID_HANDLE.
+template <class T>
+class Table {
+ public:
+  Table() = default;
+  Table(zen_context_t ctx, zen_table_t handle) noexcept : ctx_(ctx), h_(handle) {}
+
+  // Inserts `key` where it shows no entry, else updates its entry. FastLocal: shown at
+  // once; WaitForSync: once every member holds it.
+  Status set(const Key& key, const T& v) const {
+    zen_key_t k = detail::key_in(key);
+    zen_value_data_t d{};
+    std::string keep;
+    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(v), keep);
+    return Status::from(zen_table_set(ctx_, h_, &k, &d));
+  }
+  // Removes `key` on every peer; whether it showed an entry here.
+  Result<bool> remove(const Key& key) const {
+    zen_key_t k = detail::key_in(key);
+    bool removed = false;
+    zen_status_t s = zen_table_remove(ctx_, h_, &k, &removed);
+    if (s != ZEN_OK) return Result<bool>::from(s);
+    return removed;
+  }
+  // What `key` shows (by the mode), nothing for no entry.
+  Result<std::optional<T>> get(const Key& key) const {
+    zen_key_t k = detail::key_in(key);
+    zen_value_data_t d{};
+    bool has = false;
+    zen_status_t s = zen_table_get(ctx_, h_, &k, &d, &has);
+    if (s != ZEN_OK) return Result<std::optional<T>>::from(s);
+    if (!has) return std::optional<T>();
+    return ValueView(d).template as<T>();
+  }
+  // Keys that show an entry.
+  Result<std::size_t> size() const {
+    std::size_t n = 0;
+    zen_status_t s = zen_table_len(ctx_, h_, &n);
+    if (s != ZEN_OK) return Result<std::size_t>::from(s);
+    return n;
+  }
+  // Every key that shows an entry, with its value, sorted by key (integers first).
+  Result<std::vector<std::pair<Key, T>>> entries() const {
+    using R = Result<std::vector<std::pair<Key, T>>>;
+    std::size_t n = 0;
+    zen_status_t s = zen_table_entries(ctx_, h_, &n);
+    if (s != ZEN_OK) return R::from(s);
+    std::vector<std::pair<Key, T>> out;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      zen_key_t k{};
+      zen_value_data_t d{};
+      s = zen_table_entry_at(ctx_, i, &k, &d);
+      if (s != ZEN_OK) return R::from(s);
+      std::optional<T> v = ValueView(d).template as<T>();
+      if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Table::entries: an entry holds another type than the table's");
+      out.emplace_back(detail::key_out(k), std::move(*v));
+    }
+    return out;
+  }
+  // Switches how every entry shows writes (events for keys whose reads change).
+  Status set_mode(Mode mode) const {
+    return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
+  }
+  zen_table_t handle() const noexcept { return h_; }
+  zen_context_t context() const noexcept { return ctx_; }
+
+ private:
+  zen_context_t ctx_{};
+  zen_table_t h_{};
+};
+
+// What happened to one key.
+enum class TableChangeKind : std::uint32_t {
+  Added = ZEN_TABLE_ADDED,
+  Removed = ZEN_TABLE_REMOVED,
+  Modified = ZEN_TABLE_MODIFIED,
+};
+
+struct OwnedTableChange;
+
+// One table event, borrowed from the range that produced it: valid until the loop
+// moves on (take `owned()` to keep it).
+class TableChange {
+ public:
+  explicit TableChange(const zen_table_change_t& c) noexcept : c_(&c) {}
+  zen_table_t table() const noexcept { return c_->table; }
+  // Whether the event is about table `t`.
+  template <class T>
+  bool is(const Table<T>& t) const noexcept {
+    return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
+  }
+  TableChangeKind kind() const noexcept { return static_cast<TableChangeKind>(c_->kind); }
+  // The key, owned.
+  Key key() const { return detail::key_out(c_->key); }
+  // An integer key, or nothing for a string key.
+  std::optional<std::int64_t> int_key() const noexcept {
+    if (c_->key.kind != ZEN_KEY_INT) return std::nullopt;
+    return c_->key.int_key;
+  }
+  // A string key, borrowed (empty for an integer key).
+  std::string_view str_key() const noexcept {
+    if (c_->key.kind != ZEN_KEY_STRING || c_->key.str == nullptr) return {};
+    return std::string_view(c_->key.str, c_->key.str_len);
+  }
+  SyncState state() const noexcept { return static_cast<SyncState>(c_->state); }
+  bool is_correction() const noexcept { return c_->is_correction; }
+  // The entry was already there when this context learned of it (late join, catch-up).
+  bool is_initial() const noexcept { return c_->is_initial; }
+  std::uint64_t origin() const noexcept { return c_->origin; }
+  std::uint64_t time_ms() const noexcept { return c_->time_ms; }
+  // What the key showed before / shows now (empty: no entry).
+  ValueView old_value() const noexcept { return ValueView(c_->old_value); }
+  ValueView new_value() const noexcept { return ValueView(c_->new_value); }
+  inline OwnedTableChange owned() const;
+  const zen_table_change_t& capi() const noexcept { return *c_; }
+
+ private:
+  const zen_table_change_t* c_;
+};
+
+// A table event that owns its key and values.
+struct OwnedTableChange {
+  zen_table_t table{};
+  TableChangeKind kind = TableChangeKind::Added;
+  Key key;
+  SyncState state = SyncState::LocalOnly;
+  bool is_correction = false;
+  bool is_initial = false;
+  std::uint64_t origin = 0;
+  std::uint64_t time_ms = 0;
+  Variant old_value;
+  Variant new_value;
+};
+
+inline OwnedTableChange TableChange::owned() const {
+  return OwnedTableChange{c_->table,        kind(),      key(),       state(),
+                          c_->is_correction, c_->is_initial,        c_->origin,
+                          c_->time_ms,       old_value().to_variant(), new_value().to_variant()};
+}
+
+namespace detail {
+
+// The table event queue of a context.
+class TableChangeSource {
+ public:
+  explicit TableChangeSource(zen_context_t ctx) noexcept : ctx_(ctx) {}
+  TableChangeSource(const TableChangeSource&) = delete;
+  TableChangeSource& operator=(const TableChangeSource&) = delete;
+  zen_status_t pop(bool& has) { return zen_context_poll_table_change(ctx_, &raw_, &has); }
+  const TableChange& item() const noexcept { return view_; }
+
+ private:
+  zen_context_t ctx_;
+  zen_table_change_t raw_{};
+  TableChange view_{raw_};
+};
+
+}  // namespace detail
+
+// `for (const zen::TableChange& c : ctx.table_changes())`: pops table events until none
+// is left.
+using TableChangeRange = detail::PollRange<TableChange, detail::TableChangeSource>;
+
 // ---- contexts ---------------------------------------------------------------------------
 
 // Context options: the library's defaults, changed with chained setters. Durations in
@@ -999,8 +1194,27 @@ class Context {
     return Value<T>(h_, h);
   }
 
+  // Opens table `id` of entries of `T` (created if new here; a peer's of that id is the
+  // same table). ZEN_ERR_WRONG_TYPE when it holds entries of another type. (1.5)
+  template <class T>
+  Result<Table<T>> table(std::string_view id, const TableOptions& opts = TableOptions()) const {
+    zen_table_options_t o{};
+    zen_status_t s = zen_table_options_default(&o);
+    if (s != ZEN_OK) return Result<Table<T>>::from(s);
+    o.mode = static_cast<std::uint32_t>(opts.mode);
+    o.policy = static_cast<std::uint32_t>(opts.policy);
+    o.custom_name = opts.custom.data();
+    o.custom_name_len = opts.custom.size();
+    zen_table_t h{};
+    s = zen_table_open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>), &o, &h);
+    if (s != ZEN_OK) return Result<Table<T>>::from(s);
+    return Table<T>(h_, h);
+  }
+
   // The change events queued since the last call (see ChangeRange).
   ChangeRange changes() const noexcept { return ChangeRange(h_); }
+  // The table events queued since the last call (see TableChangeRange). (1.5)
+  TableChangeRange table_changes() const noexcept { return TableChangeRange(h_); }
   // The messages to send (see OutboundRange); reuses this Context's buffer.
   OutboundRange outbound() noexcept { return OutboundRange(h_, out_); }
 

@@ -660,6 +660,66 @@ ZEN_TEST(only_the_owner_writes_and_a_transfer_moves_the_right) {
   CHECK_ERR(free_v.transfer(2), ZEN_ERR_INVALID_ARGUMENT);
 }
 
+ZEN_TEST(tables_insert_update_remove_with_events_on_both_peers) {
+  Pair p;
+  auto blocks = p.a.table<std::int64_t>("blocks").value();
+  auto bblocks = p.b.table<std::int64_t>("blocks").value();
+  CHECK_OK(blocks.set(zen::Key(std::int64_t{7}), 70));
+  CHECK_OK(blocks.set(zen::Key(std::string("door")), 1));
+  CHECK(blocks.get(std::int64_t{7}).value() == std::optional<std::int64_t>(70));
+  std::vector<zen::OwnedTableChange> here;
+  for (const zen::TableChange& c : p.a.table_changes()) here.push_back(c.owned());
+  CHECK(here.size() == 2 && here[0].kind == zen::TableChangeKind::Added && here[0].origin == 1);
+  CHECK(std::get<std::int64_t>(here[0].key) == 7 && std::get<std::int64_t>(here[0].new_value) == 70);
+  p.pump();
+  int added = 0;
+  bool door = false;
+  for (const zen::TableChange& c : p.b.table_changes()) {
+    added += c.is(bblocks) && c.kind() == zen::TableChangeKind::Added && !c.is_initial();
+    door |= c.str_key() == "door" && c.new_value().as<std::int64_t>() == std::optional<std::int64_t>(1);
+  }
+  CHECK(added == 2 && door);
+  CHECK(bblocks.size().value() == 2);
+  auto all = bblocks.entries().value();
+  CHECK(all.size() == 2 && std::get<std::int64_t>(all[0].first) == 7 && all[0].second == 70);
+  CHECK(std::get<std::string>(all[1].first) == "door");
+  CHECK_OK(bblocks.set(std::int64_t{7}, 71));
+  CHECK(bblocks.remove(std::string("door")).value());
+  CHECK(!bblocks.remove(std::string("nothing")).value());
+  p.pump();
+  int modified = 0, removed = 0;
+  for (const zen::TableChange& c : p.a.table_changes()) {
+    modified += c.kind() == zen::TableChangeKind::Modified && c.int_key() == std::optional<std::int64_t>(7) &&
+                c.old_value().as<std::int64_t>() == std::optional<std::int64_t>(70) && c.origin() == 2;
+    removed += c.kind() == zen::TableChangeKind::Removed && c.new_value().empty();
+  }
+  CHECK(modified == 1 && removed == 1);
+  CHECK(!blocks.get(std::string("door")).value().has_value());
+  CHECK(p.a.metrics().value().table_entries == 1);
+}
+
+ZEN_TEST(tables_of_your_own_types_and_their_errors) {
+  Pair p;
+  auto units = p.a.table<glm_like::vec3>("units").value();
+  CHECK_OK(units.set(std::int64_t{1}, glm_like::vec3{1, 2, 3}));
+  p.pump();
+  auto bunits = p.b.table<glm_like::vec3>("units").value();
+  auto got = bunits.get(std::int64_t{1}).value();
+  CHECK(got.has_value() && got->z == 3);
+  // The same table as another type is refused; so is a key too long for an id.
+  CHECK_ERR(p.b.table<std::string>("units"), ZEN_ERR_WRONG_TYPE);
+  CHECK_ERR(units.set(std::string(400, 'k'), glm_like::vec3{}), ZEN_ERR_TOO_LARGE);
+  zen::TableOptions bad;
+  bad.policy = zen::Policy::TakeAverage;
+  CHECK_ERR(p.a.table<std::string>("names", bad), ZEN_ERR_INVALID_ARGUMENT);
+  zen::Context closed = make(7);
+  auto t = closed.table<std::int64_t>("t").value();
+  closed.close();
+  CHECK_ERR(t.set(std::int64_t{1}, 1), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(t.size(), ZEN_ERR_INVALID_HANDLE);
+  CHECK_ERR(t.entries(), ZEN_ERR_INVALID_HANDLE);
+}
+
 ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
   Pair p;
   auto flag_a = p.a.create<std::int64_t>("flag").value();
