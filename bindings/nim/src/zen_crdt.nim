@@ -72,6 +72,10 @@ type
   Callback = object
     zid: ZID
     fn: Dispatch
+  TableDispatch = proc (ev: ptr zen_table_change_t, closed: bool) {.closure, gcsafe.}
+  TableCallback = object
+    zid: ZID
+    fn: TableDispatch
   ValueKey = (uint64, uint64)
   Link = object
     h: zen_context_t
@@ -83,6 +87,7 @@ type
     handle: CtxHandle
     peer: uint64
     callbacks: Table[ValueKey, seq[Callback]]
+    table_callbacks: Table[ValueKey, seq[TableCallback]]
     skip: Table[ValueKey, HashSet[ZID]]
     pausing: seq[(ValueKey, ZID)]
     next_zid: ZID
@@ -94,6 +99,19 @@ type
     ctx: CrdtContext
     h: zen_value_t
     id*: string
+
+  CrdtZenTable*[K, V] = ref object
+    ## One table of one context (1.5): keys `K` (an integer type or string, or a type
+    ## with `toZenKey`/`fromZenKey`) to entries `V` (any value type), each entry a
+    ## register replicated like a value.
+    ctx: CrdtContext
+    h: zen_table_t
+    id*: string
+
+  Pair*[K, V] = object
+    ## A table change's item, as model_citizen's `ZenTable` gives it.
+    key*: K
+    value*: V
 
   CrdtNet* = ref object
     ## A seeded simulated network (latency, jitter, loss, partitions) for tests.
@@ -484,9 +502,24 @@ iterator poll_changes*(ctx: CrdtContext): zen_change_t =
     if not has: break
     yield ev
 
+iterator poll_table_changes*(ctx: CrdtContext): zen_table_change_t =
+  ## The table events as the C API gives them (1.5). Keys and values inside stay valid
+  ## only until the loop moves on.
+  var ev: zen_table_change_t
+  var has = true
+  while true:
+    check zen_context_poll_table_change(ctx.handle.h, addr ev, addr has), "poll_table_changes"
+    if not has: break
+    yield ev
+
 proc dispatch*(ctx: CrdtContext) =
-  ## Drains the change queue and calls the `track` callbacks. `boop` calls it; call
-  ## it yourself after `CrdtNet.step`.
+  ## Drains the change queues and calls the `track` callbacks (values first, then
+  ## tables). `boop` calls it; call it yourself after `CrdtNet.step`.
+  for ev in ctx.poll_table_changes:
+    let key = (ev.table.owner, ev.table.index)
+    if key notin ctx.table_callbacks: continue
+    var e = ev
+    for cb in ctx.table_callbacks[key]: cb.fn(addr e, false)
   for ev in ctx.poll_changes:
     let key = (ev.value.owner, ev.value.index)
     if key notin ctx.callbacks: continue
@@ -877,6 +910,202 @@ template changes*[T](self: CrdtZenValue[T], body: untyped): ZID =
       template modified: bool {.inject, used.} = Modified in change.changes
       template touched: bool {.inject, used.} = Touched in change.changes
       template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
+      template closed: bool {.inject, used.} = Closed in change.changes
+      body
+
+# ---- tables (1.5) -------------------------------------------------------------------------
+
+proc to_data[T](v: T, keep: var string): zen_value_data_t =
+  ## `v` as a tagged C value; text and bytes borrow `keep`.
+  result.value_type = zen_kind(T)
+  when T is bool: result.data.b = v
+  elif T is SomeInteger: result.data.i = int64(v)
+  elif T is SomeFloat: result.data.f = cdouble(v)
+  elif T is string or T is seq[byte]:
+    keep = newString(v.len)
+    if v.len > 0: copyMem(addr keep[0], unsafeAddr v[0], v.len)
+    result.data.bytes = zen_bytes_view_t(`ptr`: (if keep.len > 0: cast[ptr uint8](addr keep[0]) else: nil),
+                                         len: csize_t(keep.len))
+  elif compiles(toZen(v)): result = to_data(toZen(v), keep)
+  elif is_color(T): result.data.vec = [cfloat(v.r), cfloat(v.g), cfloat(v.b), cfloat(v.a)]
+  elif is_quat(T) or is_vec4(T): result.data.vec = [cfloat(v.x), cfloat(v.y), cfloat(v.z), cfloat(v.w)]
+  elif is_vec3(T): result.data.vec = [cfloat(v.x), cfloat(v.y), cfloat(v.z), 0]
+  elif is_vec2(T): result.data.vec = [cfloat(v.x), cfloat(v.y), 0, 0]
+  else: {.error: "zen_crdt: no mapping for " & $T.}
+
+proc to_key[K](k: K, keep: var string): zen_key_t =
+  ## `k` as a C key; a string key borrows `keep`.
+  when K is string:
+    keep = k
+    zen_key_t(kind: ZEN_KEY_STRING, str: keep.cstring, str_len: csize_t(keep.len))
+  elif K is SomeInteger: zen_key_t(kind: ZEN_KEY_INT, int_key: int64(k))
+  elif compiles(toZenKey(k)): to_key(toZenKey(k), keep)
+  else:
+    {.error: "zen_crdt: a table key is an integer or a string; for " & $K &
+      " write `proc toZenKey(k: " & $K & "): string` (or an integer) and " &
+      "`proc fromZenKey(_: typedesc[" & $K & "], k: <that type>): " & $K & "`".}
+
+proc from_key[K](k: zen_key_t, ok: var bool): K =
+  ## A C key as `K`; `ok` is false when it is of the other kind.
+  when K is string:
+    ok = k.kind == ZEN_KEY_STRING
+    if ok:
+      result = newString(int(k.str_len))
+      if k.str_len > 0: copyMem(addr result[0], k.str, int(k.str_len))
+  elif K is SomeInteger:
+    ok = k.kind == ZEN_KEY_INT
+    if ok: result = K(k.int_key)
+  else:
+    result = fromZenKey(K, from_key[typeof(toZenKey(default(K)))](k, ok))
+
+proc init*[K, V](_: type CrdtZenTable[K, V], ctx: CrdtContext, id: string, mode = FastLocal,
+                 policy = LastWriterWins, custom = ""): CrdtZenTable[K, V] =
+  ## Opens table `id` (created if new here; a peer's of that id is the same table).
+  ## `mode` is this context's view of every entry; `policy` resolves concurrent updates
+  ## of one entry (an entry's inserter's holds everywhere). Raises ZEN_ERR_WRONG_TYPE if
+  ## it holds entries of another type.
+  var o: zen_table_options_t
+  check zen_table_options_default(addr o), "zen_table_options_default"
+  o.mode = uint32(ord(mode))
+  o.policy = uint32(ord(policy))
+  o.custom_name = custom.cstring
+  o.custom_name_len = csize_t(custom.len)
+  var h: zen_table_t
+  check zen_table_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(V), addr o, addr h),
+    "CrdtZenTable.init(" & id & ")"
+  CrdtZenTable[K, V](ctx: ctx, h: h, id: id)
+
+proc ctx*[K, V](self: CrdtZenTable[K, V]): CrdtContext = self.ctx
+
+proc `[]=`*[K, V](self: CrdtZenTable[K, V], key: K, value: V) =
+  ## Inserts `key` where it shows no entry, else updates its entry; callbacks hear of it
+  ## at the next `boop` (FastLocal: reads show it at once).
+  var kk, vk: string
+  var k = to_key(key, kk)
+  var d = to_data(value, vk)
+  check zen_table_set(self.ctx.handle.h, self.h, addr k, addr d), "[]= (" & self.id & ")"
+
+proc get_opt[K, V](self: CrdtZenTable[K, V], key: K): Option[V] =
+  var kk: string
+  var k = to_key(key, kk)
+  var d: zen_value_data_t
+  var has: bool
+  check zen_table_get(self.ctx.handle.h, self.h, addr k, addr d, addr has), "get (" & self.id & ")"
+  if has:
+    var ok: bool
+    let v = from_data[V](d, ok)
+    if ok: return some(v)
+
+proc `[]`*[K, V](self: CrdtZenTable[K, V], key: K): V =
+  ## What `key` shows (by the mode); raises KeyError when it shows no entry.
+  let v = self.get_opt(key)
+  if v.isNone: raise newException(KeyError, "key not found in " & self.id & ": " & $key)
+  v.get
+
+proc getOrDefault*[K, V](self: CrdtZenTable[K, V], key: K, default: V = default(V)): V =
+  self.get_opt(key).get(default)
+
+proc hasKey*[K, V](self: CrdtZenTable[K, V], key: K): bool = self.get_opt(key).isSome
+proc contains*[K, V](self: CrdtZenTable[K, V], key: K): bool = self.hasKey(key)
+
+proc del*[K, V](self: CrdtZenTable[K, V], key: K) =
+  ## Removes `key` on every peer (nothing if it shows no entry).
+  var kk: string
+  var k = to_key(key, kk)
+  check zen_table_remove(self.ctx.handle.h, self.h, addr k, nil), "del (" & self.id & ")"
+
+proc len*[K, V](self: CrdtZenTable[K, V]): int =
+  ## Keys that show an entry.
+  var n: csize_t
+  check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
+  int(n)
+
+iterator pairs*[K, V](self: CrdtZenTable[K, V]): (K, V) =
+  ## Every key that shows an entry and its value, sorted by key (a snapshot taken when
+  ## the loop starts; entries of another key or value type are skipped).
+  let c = self.ctx.handle.h
+  var n: csize_t
+  check zen_table_entries(c, self.h, addr n), "pairs (" & self.id & ")"
+  var all: seq[(K, V)]
+  for i in 0 ..< int(n):
+    var k: zen_key_t
+    var d: zen_value_data_t
+    check zen_table_entry_at(c, csize_t(i), addr k, addr d), "pairs (" & self.id & ")"
+    var kok, vok: bool
+    let key = from_key[K](k, kok)
+    let value = from_data[V](d, vok)
+    if kok and vok: all.add (key, value)
+  for p in all: yield p
+
+iterator keys*[K, V](self: CrdtZenTable[K, V]): K =
+  for k, _ in self.pairs: yield k
+
+iterator values*[K, V](self: CrdtZenTable[K, V]): V =
+  for _, v in self.pairs: yield v
+
+proc set_sync_mode*[K, V](self: CrdtZenTable[K, V], mode: SyncMode) =
+  ## Switches how every entry shows writes (this peer's choice).
+  check zen_table_set_mode(self.ctx.handle.h, self.h, uint32(ord(mode))), "set_sync_mode (" & self.id & ")"
+
+proc to_changes[K, V](ev: ptr zen_table_change_t): seq[CrdtChange[Pair[K, V]]] =
+  ## One table event as model_citizen's `ZenTable` changes: a new key `{Added}`, a
+  ## replaced value old `{Removed, Modified}` + new `{Added, Modified}`, a removal
+  ## `{Removed}`.
+  var kok: bool
+  let key = from_key[K](ev.key, kok)
+  if not kok: return
+  template mk(d: zen_value_data_t, kinds: set[ChangeKind]) =
+    var ok: bool
+    let v = from_data[V](d, ok)
+    result.add CrdtChange[Pair[K, V]](item: Pair[K, V](key: key, value: v), changes: kinds,
+                                      sync_state: SyncState(ev.state), is_correction: ev.is_correction,
+                                      is_initial: ev.is_initial, origin: ev.origin, time_ms: ev.time_ms)
+  case ev.kind
+  of ZEN_TABLE_ADDED: mk(ev.new_value, {Added})
+  of ZEN_TABLE_REMOVED: mk(ev.old_value, {Removed})
+  else:
+    mk(ev.old_value, {Removed, Modified})
+    mk(ev.new_value, {Added, Modified})
+
+proc track*[K, V](self: CrdtZenTable[K, V],
+                  callback: proc (changes: seq[CrdtChange[Pair[K, V]]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
+  ## Calls `callback` with the changes of each key event of this table, inside `boop`.
+  let ctx = self.ctx
+  inc ctx.next_zid
+  let zid = ctx.next_zid
+  let fn: TableDispatch = proc (ev: ptr zen_table_change_t, closed: bool) {.closure, gcsafe.} =
+    if closed: callback(@[CrdtChange[Pair[K, V]](changes: {Closed})], zid)
+    else:
+      let changes = to_changes[K, V](ev)
+      if changes.len > 0: callback(changes, zid)
+  ctx.table_callbacks.mgetOrPut((self.h.owner, self.h.index), @[]).add TableCallback(zid: zid, fn: fn)
+  zid
+
+proc track*[K, V](self: CrdtZenTable[K, V],
+                  callback: proc (changes: seq[CrdtChange[Pair[K, V]]]) {.gcsafe.}): ZID {.discardable.} =
+  self.track(proc (changes: seq[CrdtChange[Pair[K, V]]], zid: ZID) {.gcsafe.} = callback(changes))
+
+proc untrack*[K, V](self: CrdtZenTable[K, V], zid: ZID) =
+  ## Stops a callback; it receives a last `{Closed}` change now.
+  let key = (self.h.owner, self.h.index)
+  if key notin self.ctx.table_callbacks: return
+  var cbs = self.ctx.table_callbacks[key]
+  for i, cb in cbs:
+    if cb.zid == zid:
+      cbs.delete i
+      self.ctx.table_callbacks[key] = cbs
+      cb.fn(nil, true)
+      return
+
+template changes*[K, V](self: CrdtZenTable[K, V], body: untyped): ZID =
+  ## model_citizen's `changes:` for a table: `body` runs for each change with `change`
+  ## (`change.item.key`, `change.item.value`), `zid` and `added`, `removed`, `modified`,
+  ## `closed` injected.
+  self.track proc (changes: seq[CrdtChange[Pair[K, V]]], zid {.inject.}: ZID) {.gcsafe.} =
+    for change {.inject.} in changes:
+      template added: bool {.inject, used.} = Added in change.changes
+      template removed: bool {.inject, used.} = Removed in change.changes
+      template modified: bool {.inject, used.} = Modified in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
       body
 

@@ -23,6 +23,12 @@ proc x(v: Vec2Arr): float32 = v.arr[0]
 proc y(v: Vec2Arr): float32 = v.arr[1]
 proc `x=`(v: var Vec2Arr, f: float32) = v.arr[0] = f
 proc `y=`(v: var Vec2Arr, f: float32) = v.arr[1] = f
+type Cell = object     # a voxel cell: a key type of your own (Enu keys chunks by position)
+  x, y: int
+proc toZenKey(c: Cell): string = $c.x & "," & $c.y
+proc fromZenKey(_: typedesc[Cell], k: string): Cell =
+  let parts = k.split(',')
+  Cell(x: parseInt(parts[0]), y: parseInt(parts[1]))
 proc toZen(m: Meters): float64 = float64(m)
 proc fromZen(_: typedesc[Meters], w: float64): Meters = Meters(w)
 proc `==`(a, b: Meters): bool {.borrow.}
@@ -619,6 +625,59 @@ suite "owner-only values (1.4)":
     bball.untrack zid
     check CrdtZenValue[int].init(a, "free").owner == 0
     expect_status(ZEN_ERR_INVALID_ARGUMENT): CrdtZenValue[int].init(a, "free").transfer(2)
+
+suite "tables (1.5)":
+  scenario "CrdtZenTable: []=, [], del, len, pairs; model_citizen's changes on both peers":
+    let (a, b) = pair()
+    var t = 0
+    var blocks = CrdtZenTable[int, string].init(a, "blocks")
+    var bblocks = CrdtZenTable[int, string].init(b, "blocks")
+    var seen: seq[(set[ChangeKind], int, string, uint64)]
+    let zid = bblocks.changes:
+      {.cast(gcsafe).}:
+        seen.add (change.changes, change.item.key, change.item.value, change.origin)
+    blocks[7] = "stone"
+    blocks[-2] = "door"
+    check blocks[7] == "stone" and blocks.len == 2
+    pump(a, b, t)
+    check seen == @[({Added}, 7, "stone", 1'u64), ({Added}, -2, "door", 1'u64)]
+    check bblocks.len == 2 and 7 in bblocks and bblocks.getOrDefault(3, "none") == "none"
+    var listed: seq[(int, string)]
+    for k, v in bblocks: listed.add (k, v)
+    check listed == @[(-2, "door"), (7, "stone")]
+    seen.setLen 0
+    blocks[7] = "iron"
+    blocks.del(-2)
+    pump(a, b, t)
+    check seen == @[({Removed, Modified}, 7, "stone", 1'u64), ({Added, Modified}, 7, "iron", 1'u64),
+                    ({Removed}, -2, "door", 1'u64)]
+    expect KeyError: discard bblocks[-2]
+    check a.metrics.table_entries == 1
+    bblocks.untrack zid
+    check seen[^1][0] == {Closed}
+
+  scenario "string keys, vector values, a key type of your own, WaitForSync, errors":
+    let (a, b) = pair()
+    var t = 0
+    var units = CrdtZenTable[string, Vector3].init(a, "units")
+    units["bot"] = Vector3(x: 1, y: 2, z: 3)
+    pump(a, b, t)
+    check CrdtZenTable[string, Vector3].init(b, "units")["bot"].z == 3
+    expect_status(ZEN_ERR_WRONG_TYPE): discard CrdtZenTable[string, int].init(b, "units")
+    expect_status(ZEN_ERR_TOO_LARGE): units["k".repeat(400)] = Vector3()
+    var chunks = CrdtZenTable[Cell, int].init(a, "chunks")
+    chunks[Cell(x: 1, y: -2)] = 5
+    pump(a, b, t)
+    var got: seq[(Cell, int)]
+    for k, v in CrdtZenTable[Cell, int].init(b, "chunks"): got.add (k, v)
+    check got == @[(Cell(x: 1, y: -2), 5)]
+    var score = CrdtZenTable[string, int].init(a, "score", mode = WaitForSync, policy = Max)
+    score["red"] = 3
+    check "red" notin score
+    pump(a, b, t)
+    check score["red"] == 3
+    a.close()
+    expect_status(ZEN_ERR_INVALID_HANDLE): units["x"] = Vector3()
 
 suite "transport glue":
   scenario "outbound and receive_from carry a value between contexts":

@@ -32,6 +32,8 @@ type
   zen_policy_t* = uint32
   zen_sync_state_t* = uint32
   zen_change_kind_t* = uint32
+  zen_key_kind_t* = uint32 ## 1.5
+  zen_table_change_kind_t* = uint32 ## 1.5
 
 const
   ZEN_OK* = 0'i32
@@ -90,6 +92,11 @@ const
   ZEN_CHANGE_TOUCHED* = 4'u32 ## 1.3
   ZEN_CHANGE_OWNER_CHANGED* = 5'u32 ## 1.4
   ZEN_CHANGE_REJECTED* = 6'u32 ## 1.4
+  ZEN_KEY_INT* = 0'u32 ## 1.5
+  ZEN_KEY_STRING* = 1'u32 ## 1.5
+  ZEN_TABLE_ADDED* = 1'u32 ## 1.5
+  ZEN_TABLE_REMOVED* = 2'u32 ## 1.5
+  ZEN_TABLE_MODIFIED* = 3'u32 ## 1.5
 
 var
   ZEN_VERSION_MAJOR* {.importc, header: zenHeader.}: cint
@@ -156,6 +163,27 @@ type
     conflicts*, catchups_sent*, merge_fallbacks*, events_coalesced*, events_dropped*, values*: uint64
     live_docs*, converge_ms_p50*, converge_ms_p99*, peers*, rejected_updates*: uint64
     unowned_writes*: uint64 ## 1.4
+    table_entries*, entries_forgotten*: uint64 ## 1.5
+  zen_table_t* {.importc, header: zenHeader, bycopy.} = object ## 1.5
+    owner*, index*: uint64
+  zen_key_t* {.importc, header: zenHeader, bycopy.} = object ## 1.5
+    kind*: uint32
+    int_key*: int64
+    str*: cstring
+    str_len*: csize_t
+  zen_table_options_t* {.importc, header: zenHeader, bycopy.} = object ## 1.5
+    struct_size*: csize_t
+    mode*, policy*: uint32
+    custom_name*: cstring
+    custom_name_len*: csize_t
+  zen_table_change_t* {.importc, header: zenHeader, bycopy.} = object ## 1.5
+    table*: zen_table_t
+    kind*: zen_table_change_kind_t
+    state*: zen_sync_state_t
+    is_correction*, is_initial*: bool
+    origin*, time_ms*: uint64
+    key*: zen_key_t
+    old_value*, new_value*: zen_value_data_t
   zen_peer_lag_t* {.importc, header: zenHeader, bycopy.} = object
     peer*: uint64
     active*: bool
@@ -250,6 +278,16 @@ proc zen_value_info*(ctx: zen_context_t, value: zen_value_t, out_type: ptr zen_v
 proc zen_value_id*(ctx: zen_context_t, value: zen_value_t, buf: cstring, cap: csize_t, out_len: ptr csize_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_value_wait_converged*(ctx: zen_context_t, value: zen_value_t, timeout_ms: uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_poll_change*(ctx: zen_context_t, out_change: ptr zen_change_t, out_has: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_options_default*(out_opts: ptr zen_table_options_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_type: uint32, opts: ptr zen_table_options_t, out_table: ptr zen_table_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_set*(ctx: zen_context_t, table: zen_table_t, key: ptr zen_key_t, data: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_remove*(ctx: zen_context_t, table: zen_table_t, key: ptr zen_key_t, out_removed: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_get*(ctx: zen_context_t, table: zen_table_t, key: ptr zen_key_t, out_data: ptr zen_value_data_t, out_has: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_len*(ctx: zen_context_t, table: zen_table_t, out_len: ptr csize_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_entries*(ctx: zen_context_t, table: zen_table_t, out_count: ptr csize_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_entry_at*(ctx: zen_context_t, index: csize_t, out_key: ptr zen_key_t, out_data: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_set_mode*(ctx: zen_context_t, table: zen_table_t, mode: uint32): zen_status_t {.importc, header: zenHeader.}
+proc zen_context_poll_table_change*(ctx: zen_context_t, out_change: ptr zen_table_change_t, out_has: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_metrics*(ctx: zen_context_t, out_metrics: ptr zen_metrics_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_peer_lag*(ctx: zen_context_t, index: uint64, out_lag: ptr zen_peer_lag_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_register_merge*(ctx: zen_context_t, name: cstring, name_len: csize_t, merge: zen_merge_fn, user_data: pointer, cleanup: zen_free_fn): zen_status_t {.importc, header: zenHeader.}
