@@ -143,6 +143,14 @@ fn complete(v: &ValueState) -> bool {
             .all(|s| s.seen.iter().all(|&(p, c)| slots.iter().any(|o| o.writer == p && o.clock >= c)))
 }
 
+/// The writer of the record entry `v` reads: the latest write (one no other record has
+/// seen) whose value it shows.
+fn writer_shown(v: &ValueState) -> Option<PeerId> {
+    let shown = v.crdt.resolved.as_ref()?;
+    let mut latest = crate::register::frontier(&v.crdt.slots);
+    latest.find(|s| s.value.as_ref().is_some_and(|x| x.same_bits(shown))).map(|s| s.writer)
+}
+
 impl ValueTable {
     // ---- tables -----------------------------------------------------------------------
 
@@ -351,6 +359,9 @@ impl ValueTable {
         if let Some(e) = &mut self.values[i.slot()].entry {
             e.initial = false;
         }
+        // A catch-up brings state, not a write: name the writer of what the key shows,
+        // whichever member's catch-up carried it.
+        let origin = if initial { writer_shown(&self.values[shows.slot()]).unwrap_or(origin) } else { origin };
         let ev = TableEvent {
             table: self.table_handle(t),
             kind,

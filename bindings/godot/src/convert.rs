@@ -8,7 +8,7 @@
 
 use godot::builtin::{Color, Quaternion, Vector2, Vector3, Vector4};
 use godot::prelude::*;
-use zen_crdt::{Value, ValueType};
+use zen_crdt::{Key, Value, ValueType};
 
 // `real` may be f64 (double-precision builds); the wire carries f32.
 #[allow(clippy::unnecessary_cast)]
@@ -98,6 +98,26 @@ pub fn to_value(v: &Variant) -> Result<Value, String> {
         VariantType::QUATERNION => from_quaternion(v.try_to::<Quaternion>().map_err(bad)?),
         _ => from_color(v.try_to::<Color>().map_err(bad)?),
     })
+}
+
+/// A table key from a Variant (engine needed): an int, or a String / StringName.
+pub fn to_key(v: &Variant) -> Result<Key, String> {
+    let t = v.get_type();
+    let bad = |e| format!("cannot read the {t:?} key: {e:?}");
+    match t {
+        VariantType::INT => Ok(Key::Int(v.try_to::<i64>().map_err(bad)?)),
+        VariantType::STRING => Ok(Key::Str(v.try_to::<GString>().map_err(bad)?.to_string())),
+        VariantType::STRING_NAME => Ok(Key::Str(v.try_to::<StringName>().map_err(bad)?.to_string())),
+        other => Err(format!("a table key is an int or a String, not {other:?}")),
+    }
+}
+
+/// A table key as a Variant (engine needed): an int or a String.
+pub fn key_variant(k: &Key) -> Variant {
+    match k {
+        Key::Int(n) => n.to_variant(),
+        Key::Str(s) => GString::from(s.as_str()).to_variant(),
+    }
 }
 
 /// A zen-crdt value as a Variant (engine needed); `None` (no value) is `null`.

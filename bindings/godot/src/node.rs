@@ -8,12 +8,12 @@
 // with eight parameters.
 #![allow(clippy::too_many_arguments)]
 
-use crate::convert::{to_value, to_variant, value_type_of};
+use crate::convert::{key_variant, to_key, to_value, to_variant, value_type_of};
 use crate::session::{options_for, state_code, Frame, Session, Signal, DEFAULT_TARGET_MESSAGE_BYTES};
 use godot::classes::multiplayer_peer::TransferMode;
 use godot::classes::{INode, MultiplayerApi, Node, ProjectSettings, SceneMultiplayer, Time};
 use godot::prelude::*;
-use zen_crdt::{EnetOptions, Mode, Policy, ValueHandle};
+use zen_crdt::{EnetOptions, EntryKind, Mode, Policy, ValueHandle};
 
 #[derive(GodotClass)]
 #[class(init, base = Node)]
@@ -121,6 +121,104 @@ impl ZenCrdtContext {
     /// Bytes to send to peer `to` (0: every peer), when `use_scene_multiplayer` is off.
     #[signal]
     fn outbound(to: i64, bytes: PackedByteArray);
+    /// Key `key` (int or String) of table `table` shows an entry where it showed none:
+    /// inserted here or by player `origin`, or already there when this player learned of
+    /// it (`is_initial`: joined late, caught up). (2.2)
+    #[signal]
+    fn table_entry_added(table: GString, key: Variant, value: Variant, is_initial: bool, origin: i64);
+    /// The entry of `key` shows another value (an update, a correction, a WaitForSync
+    /// write converging). (2.2)
+    #[signal]
+    fn table_entry_changed(
+        table: GString,
+        key: Variant,
+        value: Variant,
+        old_value: Variant,
+        state: i64,
+        is_correction: bool,
+        origin: i64,
+    );
+    /// `key` shows no entry any more. (2.2)
+    #[signal]
+    fn table_entry_removed(table: GString, key: Variant, old_value: Variant, origin: i64);
+
+    /// Opens table `table` of entries of `type` (a `Variant.Type`, as `create_value`),
+    /// keyed by int or String; `mode` and `policy` as for values (the policy resolves
+    /// concurrent updates of one entry). Removed entries are forgotten once every player
+    /// holds the removal, so churn keeps memory flat. (2.2)
+    #[func]
+    fn open_table(&mut self, table: GString, r#type: VariantType, mode: i64, policy: i64) -> bool {
+        let ty = match value_type_of(r#type) {
+            Ok(t) => t,
+            Err(e) => return self.fail(&table, &e),
+        };
+        let (mode, policy) = match (mode_of(mode), policy_of(policy)) {
+            (Ok(m), Ok(p)) => (m, p),
+            (Err(e), _) | (_, Err(e)) => return self.fail(&table, &e),
+        };
+        let id = table.to_string();
+        let Some(s) = self.session_mut(&table) else { return false };
+        match s.open_table(&id, ty, mode, policy) {
+            Ok(()) => true,
+            Err(e) => self.fail(&table, &e),
+        }
+    }
+
+    /// Writes `value` under `key` (inserts the key, or updates its entry). (2.2)
+    #[func]
+    fn table_set(&mut self, table: GString, key: Variant, value: Variant) -> bool {
+        let (k, v) = match (to_key(&key), to_value(&value)) {
+            (Ok(k), Ok(v)) => (k, v),
+            (Err(e), _) | (_, Err(e)) => return self.fail(&table, &e),
+        };
+        self.with_table(&table, |c, t| c.table_set(t, k, v))
+    }
+
+    /// Removes `key` on every player; false when it showed no entry (or on error). (2.2)
+    #[func]
+    fn table_erase(&mut self, table: GString, key: Variant) -> bool {
+        let k = match to_key(&key) {
+            Ok(k) => k,
+            Err(e) => return self.fail(&table, &e),
+        };
+        let mut removed = false;
+        self.with_table(&table, |c, t| c.table_remove(t, k).map(|r| removed = r)) && removed
+    }
+
+    /// What `key` shows; `null` for no entry. (2.2)
+    #[func]
+    fn table_get(&self, table: GString, key: Variant) -> Variant {
+        let (Some(s), Ok(k)) = (&self.session, to_key(&key)) else { return Variant::nil() };
+        let Ok(t) = s.table(&table.to_string()) else { return Variant::nil() };
+        s.context().table_get(t, k).ok().flatten().map_or(Variant::nil(), |v| to_variant(Some(&v)))
+    }
+
+    /// Whether `key` shows an entry. (2.2)
+    #[func]
+    fn table_has(&self, table: GString, key: Variant) -> bool {
+        !self.table_get(table, key).is_nil()
+    }
+
+    /// Keys that show an entry; -1 for a table not opened. (2.2)
+    #[func]
+    fn table_size(&self, table: GString) -> i64 {
+        let Some(s) = &self.session else { return -1 };
+        s.table(&table.to_string())
+            .and_then(|t| s.context().table_len(t).map_err(|e| e.to_string()))
+            .map_or(-1, |n| n as i64)
+    }
+
+    /// The table as a Dictionary (int or String keys, sorted), a copy. (2.2)
+    #[func]
+    fn table_to_dictionary(&self, table: GString) -> VarDictionary {
+        let mut d = VarDictionary::new();
+        let Some(s) = &self.session else { return d };
+        let Ok(t) = s.table(&table.to_string()) else { return d };
+        for (k, v) in s.context().table_entries(t).unwrap_or_default() {
+            d.set(&key_variant(&k), &to_variant(Some(&v)));
+        }
+        d
+    }
 
     /// Starts the session now (done by itself when the multiplayer peer is ready). True
     /// when a session runs.
@@ -273,20 +371,9 @@ impl ZenCrdtContext {
             Ok(t) => t,
             Err(e) => return self.fail(&id, &e),
         };
-        let mode = match mode {
-            0 => Mode::FastLocal,
-            1 => Mode::WaitForSync,
-            m => {
-                return self
-                    .fail(&id, &format!("mode {m} is not MODE_FAST_LOCAL (0) or MODE_WAIT_FOR_SYNC (1)"))
-            }
-        };
-        let policy = match policy {
-            0 => Policy::LastWriterWins,
-            1 => Policy::Max,
-            2 => Policy::Min,
-            3 => Policy::TakeAverage,
-            p => return self.fail(&id, &format!("policy {p} is not one of the POLICY_* constants")),
+        let (mode, policy) = match (mode_of(mode), policy_of(policy)) {
+            (Ok(m), Ok(p)) => (m, p),
+            (Err(e), _) | (_, Err(e)) => return self.fail(&id, &e),
         };
         let key = id.to_string();
         let Some(s) = self.session_mut(&id) else { return false };
@@ -615,6 +702,27 @@ impl ZenCrdtContext {
         }
     }
 
+    /// Runs `f` on table `id` of the running session; false (and the reason pushed) when
+    /// there is no session or such table, or `f` fails.
+    fn with_table(
+        &mut self,
+        id: &GString,
+        f: impl FnOnce(&mut zen_crdt::Context, zen_crdt::TableHandle) -> Result<(), zen_crdt::Error>,
+    ) -> bool {
+        let key = id.to_string();
+        let Some(s) = self.session_mut(id) else { return false };
+        let t = match s.table(&key) {
+            Ok(t) => t,
+            Err(e) => return self.fail(id, &e),
+        };
+        let r = self.session.as_mut().map(|s| f(s.context_mut(), t));
+        match r {
+            Some(Ok(())) => true,
+            Some(Err(e)) => self.fail(id, &e.to_string()),
+            None => false,
+        }
+    }
+
     fn handle(&mut self, id: &GString) -> Option<ValueHandle> {
         let key = id.to_string();
         let s = self.session_mut(id)?;
@@ -725,6 +833,47 @@ impl ZenCrdtContext {
                 Signal::OwnerChanged { id, owner } => {
                     ("owner_changed", vec![GString::from(id.as_str()).to_variant(), owner.to_variant()])
                 }
+                Signal::TableEntry {
+                    table,
+                    kind,
+                    key,
+                    value,
+                    old,
+                    state,
+                    is_correction,
+                    is_initial,
+                    origin,
+                } => {
+                    let (table, key) = (GString::from(table.as_str()).to_variant(), key_variant(&key));
+                    match kind {
+                        EntryKind::Added => (
+                            "table_entry_added",
+                            vec![
+                                table,
+                                key,
+                                to_variant(value.as_ref()),
+                                is_initial.to_variant(),
+                                origin.to_variant(),
+                            ],
+                        ),
+                        EntryKind::Modified => (
+                            "table_entry_changed",
+                            vec![
+                                table,
+                                key,
+                                to_variant(value.as_ref()),
+                                to_variant(old.as_ref()),
+                                state.to_variant(),
+                                is_correction.to_variant(),
+                                origin.to_variant(),
+                            ],
+                        ),
+                        EntryKind::Removed => (
+                            "table_entry_removed",
+                            vec![table, key, to_variant(old.as_ref()), origin.to_variant()],
+                        ),
+                    }
+                }
                 Signal::WriteRejected { id, value, rejected, owner } => (
                     "write_rejected",
                     vec![
@@ -737,5 +886,25 @@ impl ZenCrdtContext {
             };
             self.base_mut().emit_signal(name, &args);
         }
+    }
+}
+
+/// A MODE_* constant as a mode.
+fn mode_of(mode: i64) -> Result<Mode, String> {
+    match mode {
+        0 => Ok(Mode::FastLocal),
+        1 => Ok(Mode::WaitForSync),
+        m => Err(format!("mode {m} is not MODE_FAST_LOCAL (0) or MODE_WAIT_FOR_SYNC (1)")),
+    }
+}
+
+/// A POLICY_* constant as a policy.
+fn policy_of(policy: i64) -> Result<Policy, String> {
+    match policy {
+        0 => Ok(Policy::LastWriterWins),
+        1 => Ok(Policy::Max),
+        2 => Ok(Policy::Min),
+        3 => Ok(Policy::TakeAverage),
+        p => Err(format!("policy {p} is not one of the POLICY_* constants")),
     }
 }

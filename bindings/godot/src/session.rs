@@ -9,10 +9,11 @@
 //! Nothing here touches Godot, so `cargo test` drives it with real contexts over the
 //! simulator.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use zen_crdt::{
-    pump, ChangeEvent, ChangeKind, Context, EnetLink, EnetOptions, Link, LinkStats, Mode, Options, SyncState,
-    Value, ValueHandle, ValueOptions, ValueType,
+    pump, ChangeEvent, ChangeKind, Context, EnetLink, EnetOptions, EntryKind, Key, Link, LinkStats, Mode,
+    Options, SyncState, TableHandle, TableOptions, Value, ValueHandle, ValueOptions, ValueType,
 };
 
 /// Why a call failed, in words for `push_error`.
@@ -61,6 +62,20 @@ pub enum Signal {
     WriteRejected { id: String, value: Option<Value>, rejected: Option<Value>, owner: i64 },
     /// `state_changed(id, state)`: only the sync state changed.
     StateChanged { id: String, state: i64 },
+    /// A key of table `table` changed (2.2): `table_entry_added(table, key, value,
+    /// is_initial, origin)`, `table_entry_changed(table, key, value, old_value, state,
+    /// is_correction, origin)` or `table_entry_removed(table, key, old_value, origin)`.
+    TableEntry {
+        table: String,
+        kind: EntryKind,
+        key: Key,
+        value: Option<Value>,
+        old: Option<Value>,
+        state: i64,
+        is_correction: bool,
+        is_initial: bool,
+        origin: i64,
+    },
 }
 
 /// What one frame produced.
@@ -106,6 +121,8 @@ pub struct Session {
     link: Option<EnetLink>,
     /// The host's refusal has been reported (it is reported once).
     refusal_told: bool,
+    /// Tables the game opened, by id.
+    tables: HashMap<String, TableHandle>,
 }
 
 fn address(addr: &str) -> Result<SocketAddr, Error> {
@@ -122,6 +139,7 @@ impl Session {
             ctx: Context::new(id, opts).map_err(|e| e.to_string())?,
             link: None,
             refusal_told: false,
+            tables: HashMap::new(),
         })
     }
 
@@ -134,6 +152,7 @@ impl Session {
             ctx: Context::load(id, opts, saved).map_err(|e| e.to_string())?,
             link: None,
             refusal_told: false,
+            tables: HashMap::new(),
         })
     }
 
@@ -141,7 +160,7 @@ impl Session {
     pub fn load_file(peer_id: i64, opts: Options, path: &str) -> Result<Session, Error> {
         let id = peer(peer_id, "peer id")?;
         let ctx = Context::load_file(id, opts, path).map_err(|e| e.to_string())?;
-        Ok(Session { ctx, link: None, refusal_told: false })
+        Ok(Session { ctx, link: None, refusal_told: false, tables: HashMap::new() })
     }
 
     /// The whole state of this player's context (`Context::save`).
@@ -256,6 +275,24 @@ impl Session {
         self.ctx.create(id, ty, ValueOptions { mode, policy, local_only, owner }).map_err(|e| e.to_string())
     }
 
+    /// Opens table `id` of entries of type `ty` (created if new here).
+    pub fn open_table(
+        &mut self,
+        id: &str,
+        ty: ValueType,
+        mode: Mode,
+        policy: zen_crdt::Policy,
+    ) -> Result<(), Error> {
+        let t = self.ctx.open_table(id, ty, TableOptions { mode, policy }).map_err(|e| e.to_string())?;
+        self.tables.insert(id.to_string(), t);
+        Ok(())
+    }
+
+    /// Table `id`, opened with `open_table`.
+    pub fn table(&self, id: &str) -> Result<TableHandle, Error> {
+        self.tables.get(id).copied().ok_or_else(|| format!("no table {id:?}: open it with open_table first"))
+    }
+
     /// One frame at host time `now_ms`: ticks, then collects every outbound message and
     /// every change event, translated, for the node to send and emit.
     pub fn tick(&mut self, now_ms: u64) -> Frame {
@@ -284,8 +321,27 @@ impl Session {
         frame
     }
 
-    /// The change events queued so far, as signals (a local write queues one at once).
+    /// The change events queued so far, as signals (a local write queues one at once):
+    /// values' first, then tables'.
     pub fn drain_signals(&mut self, out: &mut Vec<Signal>) {
+        self.drain_value_signals(out);
+        while let Some(ev) = self.ctx.poll_table_change() {
+            let Ok(table) = self.ctx.table_id(ev.table).map(str::to_owned) else { continue };
+            out.push(Signal::TableEntry {
+                table,
+                kind: ev.kind,
+                key: ev.key,
+                value: ev.new,
+                old: ev.old,
+                state: state_code(ev.state),
+                is_correction: ev.is_correction,
+                is_initial: ev.is_initial,
+                origin: ev.origin as i64,
+            });
+        }
+    }
+
+    fn drain_value_signals(&mut self, out: &mut Vec<Signal>) {
         while let Some(ev) = self.ctx.poll_change() {
             let Ok(id) = self.ctx.id(ev.value).map(str::to_owned) else { continue };
             let owner = self.ctx.owner(ev.value).ok().flatten().unwrap_or(0) as i64;
@@ -450,6 +506,61 @@ mod tests {
         assert!(Session::load_file(9, node_options(), path).is_ok());
         std::fs::remove_file(path).unwrap();
         assert!(err(Session::load_file(9, node_options(), path)).contains("file: read"));
+    }
+
+    /// Tables: a key inserted, updated and removed by different players reaches every
+    /// player as table signals with keys, values and origins; a late joiner's entries
+    /// arrive as initial.
+    #[test]
+    fn tables_as_signals_and_a_late_joiner_hears_them_as_initial() {
+        let mut g = Game::new(3, lossy());
+        g.leave(2);
+        for p in 0..2 {
+            g.players[p]
+                .open_table("blocks", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins)
+                .unwrap();
+        }
+        let t0 = g.players[0].table("blocks").unwrap();
+        g.players[0].context_mut().table_set(t0, 7i64, 70i64).unwrap();
+        g.players[0].context_mut().table_set(t0, "door", 1i64).unwrap();
+        g.run(60);
+        let t1 = g.players[1].table("blocks").unwrap();
+        g.players[1].context_mut().table_set(t1, 7i64, 71i64).unwrap();
+        g.players[1].context_mut().table_remove(t1, "door").unwrap();
+        g.run(60);
+        let summary = |sigs: &[Signal]| -> Vec<(EntryKind, Key, Option<Value>, i64, bool)> {
+            sigs.iter()
+                .filter_map(|s| match s {
+                    Signal::TableEntry { table, kind, key, value, origin, is_initial, .. }
+                        if table == "blocks" =>
+                    {
+                        Some((*kind, key.clone(), value.clone(), *origin, *is_initial))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            summary(&g.signals[0]),
+            [
+                (EntryKind::Added, Key::Int(7), Some(Value::I64(70)), 1, false),
+                (EntryKind::Added, Key::from("door"), Some(Value::I64(1)), 1, false),
+                (EntryKind::Modified, Key::Int(7), Some(Value::I64(71)), 2, false),
+                (EntryKind::Removed, Key::from("door"), None, 2, false),
+            ]
+        );
+        // Player 3 joins late: what is there arrives as initial, before it opened the table.
+        g.join(2);
+        g.run(120);
+        assert_eq!(summary(&g.signals[2]), [(EntryKind::Added, Key::Int(7), Some(Value::I64(71)), 2, true)]);
+        g.players[2].open_table("blocks", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        let t2 = g.players[2].table("blocks").unwrap();
+        assert_eq!(g.players[2].context().table_entries(t2).unwrap(), [(Key::Int(7), Value::I64(71))]);
+        // Errors are words.
+        assert!(g.players[2].table("nope").unwrap_err().contains("open_table"));
+        let wrong =
+            g.players[2].open_table("blocks", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins);
+        assert!(wrong.unwrap_err().contains("holds"));
     }
 
     /// An owner-only value: other players cannot write it; a transfer reaches everyone as

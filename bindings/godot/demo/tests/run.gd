@@ -98,6 +98,28 @@ func _initialize() -> void:
 	check(owners.has(["ball", 2]), "b got owner_changed")
 	check(b.set_value("ball", 8), "b writes it now")
 
+	# A table keyed by int and String: entries as signals, a Dictionary copy. (2.2)
+	var entries := []
+	b.table_entry_added.connect(func(t, key, value, is_initial, origin): entries.append(["added", t, key, value]))
+	b.table_entry_changed.connect(func(t, key, value, old_value, state, is_correction, origin): entries.append(["changed", t, key, value]))
+	b.table_entry_removed.connect(func(t, key, old_value, origin): entries.append(["removed", t, key, old_value]))
+	check(a.open_table("blocks", TYPE_STRING, 0, 0) and b.open_table("blocks", TYPE_STRING, 0, 0), "open tables")
+	check(a.table_set("blocks", 7, "stone") and a.table_set("blocks", "door", "oak"), "table_set")
+	check(a.table_get("blocks", 7) == "stone" and a.table_size("blocks") == 2, "a reads its entries at once")
+	check(not a.table_set("blocks", 1.5, "x"), "a float key is refused")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(b.table_to_dictionary("blocks") == {7: "stone", "door": "oak"}, "b has both entries")
+	check(a.table_set("blocks", 7, "iron") and a.table_erase("blocks", "door"), "update and erase")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(entries.has(["added", "blocks", 7, "stone"]) and entries.has(["changed", "blocks", 7, "iron"]), "entry signals")
+	check(entries.has(["removed", "blocks", "door", "oak"]) and not b.table_has("blocks", "door"), "erase reached b")
+
 	check(a.create_value("flag", TYPE_INT, 0, 0), "create flag")
 	for i in 10:
 		now += 16
