@@ -128,6 +128,25 @@ pub(crate) struct Birth {
     pub writer: u64,
 }
 
+/// A set is a table whose id starts with this byte (so a set and a table may share a
+/// name); user ids may not start with it.
+pub(crate) const SET_MARK: char = '\u{2}';
+
+/// The key a set member is stored under: integers and strings as themselves, any other
+/// value as its type tag and payload in hex (one set holds one type, so keys of
+/// different kinds never meet).
+pub(crate) fn member_key(v: &Value) -> Key {
+    match v {
+        Value::I64(n) => Key::Int(*n),
+        Value::Str(s) => Key::Str(s.clone()),
+        other => {
+            let mut raw = vec![other.value_type() as u8];
+            other.encode_payload(&mut raw);
+            Key::Str(raw.iter().map(|b| format!("{b:02x}")).collect())
+        }
+    }
+}
+
 /// The wire id of a table entry starts with this byte, which value ids may not.
 pub(crate) const ENTRY_MARK: char = '\u{1}';
 

@@ -9,7 +9,7 @@
 //! Thread rules: a `Context` is `Send` but not shared; wrap it in a mutex to call it
 //! from several threads (the C layer does).
 
-use crate::collection::{Key, TableEvent, TableHandle, ENTRY_MARK};
+use crate::collection::{member_key, Key, TableEvent, TableHandle, ENTRY_MARK, SET_MARK};
 use crate::error::Error;
 use crate::events::ChangeEvent;
 pub use crate::handle::ValueHandle;
@@ -242,7 +242,7 @@ impl Context {
         if id.is_empty() || id.len() > self.options().max_id_bytes {
             return Err(Error::BadValueId { len: id.len(), max: self.options().max_id_bytes });
         }
-        if id.starts_with(ENTRY_MARK) {
+        if id.starts_with(ENTRY_MARK) || id.starts_with(SET_MARK) {
             return Err(Error::ReservedId(id.into()));
         }
         Ok(())
@@ -411,19 +411,24 @@ impl Context {
     /// two peers show one of them on every peer (the other is removed by the next write
     /// of the key); a removal concurrent with an update wins, as for values.
     /// `WrongType`, or `TooLarge` when the key makes the entry's id longer than
-    /// `Options::max_id_bytes`.
+    /// `Options::max_id_bytes`; `WrongKind` for a set.
     pub fn table_set(
         &mut self,
         t: TableHandle,
         key: impl Into<Key>,
         value: impl Into<Value>,
     ) -> Result<(), Error> {
-        let (key, value) = (key.into(), value.into());
         let ti = self.table.table_index(t)?;
+        self.table.table_of_kind(ti, false)?;
+        self.write_entry(ti, key.into(), value.into())
+    }
+
+    /// A checked write of `value` under `key` into table or set `ti`.
+    fn write_entry(&mut self, ti: u32, key: Key, value: Value) -> Result<(), Error> {
         let table = self.table.table(ti);
         if value.value_type() != table.ty {
             return Err(Error::WrongType {
-                id: table.id.to_string(),
+                id: table.user_id().to_string(),
                 expected: table.ty,
                 actual: value.value_type(),
             });
@@ -454,29 +459,85 @@ impl Context {
     /// Removes `key` on every peer; whether it showed an entry here.
     pub fn table_remove(&mut self, t: TableHandle, key: impl Into<Key>) -> Result<bool, Error> {
         let ti = self.table.table_index(t)?;
+        self.table.table_of_kind(ti, false)?;
         Ok(self.table.table_remove(ti, &key.into(), &mut self.metrics))
     }
 
     /// What `key` shows (see `Mode`), `None` for no entry.
     pub fn table_get(&self, t: TableHandle, key: impl Into<Key>) -> Result<Option<Value>, Error> {
         let ti = self.table.table_index(t)?;
+        self.table.table_of_kind(ti, false)?;
         Ok(self.table.table_get(ti, &key.into()).cloned())
     }
 
-    /// Keys that show an entry.
+    /// Keys that show an entry (for a set: its members).
     pub fn table_len(&self, t: TableHandle) -> Result<usize, Error> {
         Ok(self.table.table_len(self.table.table_index(t)?))
     }
 
     /// Every key that shows an entry, with what it shows, sorted by key (integer keys
-    /// first). A copy: the table may change afterwards.
+    /// first). A copy: the table may change afterwards. For a set, each member is the
+    /// value (`set_members` gives them alone).
     pub fn table_entries(&self, t: TableHandle) -> Result<Vec<(Key, Value)>, Error> {
         Ok(self.table.table_entries(self.table.table_index(t)?))
     }
 
-    /// The table's id.
+    /// The table's (or set's) id.
     pub fn table_id(&self, t: TableHandle) -> Result<&str, Error> {
-        Ok(&self.table.table(self.table.table_index(t)?).id)
+        Ok(self.table.table(self.table.table_index(t)?).user_id())
+    }
+
+    /// Whether the handle names a set (`open_set`) rather than a table.
+    pub fn is_set(&self, t: TableHandle) -> Result<bool, Error> {
+        Ok(self.table.table(self.table.table_index(t)?).is_set)
+    }
+
+    // ---- sets -------------------------------------------------------------------------
+
+    /// Opens set `id` of members of type `ty` (created if new here; a peer's set of that
+    /// id is the same set). A set and a table may share a name. Its events are table
+    /// events (`Added` with the member as `new`, `Removed` with it as `old`); `table_len`,
+    /// `table_entries`, `table_id` and `set_table_mode` work on it.
+    pub fn open_set(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<TableHandle, Error> {
+        self.check_id(id)?;
+        let internal = format!("{SET_MARK}{id}");
+        let t = self.table.open_table(&internal, ty, Policy::LastWriterWins, mode)?;
+        Ok(self.table.table_handle(t))
+    }
+
+    /// Adds `member` on every peer. Add wins: an add concurrent with a removal of the
+    /// same member leaves it in the set (each add is an insertion of its own; a removal
+    /// removes the insertions it saw). Adding a member already there refreshes it, so it
+    /// also wins over a removal made concurrently. `WrongType`, `TooLarge` (a member too
+    /// long for an id), `WrongKind` for a table.
+    pub fn set_add(&mut self, s: TableHandle, member: impl Into<Value>) -> Result<(), Error> {
+        let member = member.into();
+        let ti = self.table.table_index(s)?;
+        self.table.table_of_kind(ti, true)?;
+        self.write_entry(ti, member_key(&member), member)
+    }
+
+    /// Removes `member` on every peer (the adds of it this context has seen); whether it
+    /// was in the set here.
+    pub fn set_remove(&mut self, s: TableHandle, member: impl Into<Value>) -> Result<bool, Error> {
+        let ti = self.table.table_index(s)?;
+        self.table.table_of_kind(ti, true)?;
+        Ok(self.table.table_remove(ti, &member_key(&member.into()), &mut self.metrics))
+    }
+
+    /// Whether `member` is in the set (see `Mode`).
+    pub fn set_contains(&self, s: TableHandle, member: impl Into<Value>) -> Result<bool, Error> {
+        let ti = self.table.table_index(s)?;
+        self.table.table_of_kind(ti, true)?;
+        Ok(self.table.table_get(ti, &member_key(&member.into())).is_some())
+    }
+
+    /// Every member, in key order (integers and strings sorted; other types by their
+    /// encoding). A copy.
+    pub fn set_members(&self, s: TableHandle) -> Result<Vec<Value>, Error> {
+        let ti = self.table.table_index(s)?;
+        self.table.table_of_kind(ti, true)?;
+        Ok(self.table.table_entries(ti).into_iter().map(|(_, v)| v).collect())
     }
 
     /// Switches how every entry of the table shows writes (events for keys whose reads

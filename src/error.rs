@@ -17,10 +17,10 @@ pub enum Error {
     UnknownPeer(u64),
     #[error("value id must be 1..={max} bytes of UTF-8, got {len} bytes")]
     BadValueId { len: usize, max: usize },
-    #[error(
-        "value id {0:?} starts with byte 0x01, which names table entries on the wire: value ids may not"
-    )]
+    #[error("id {0:?} starts with byte 0x01 or 0x02, which name table entries and sets: ids may not")]
     ReservedId(String),
+    #[error("{id:?} is a {is}, not a {wanted}: open it as a {is} (a table and a set may share a name)")]
+    WrongKind { id: String, is: &'static str, wanted: &'static str },
     #[error("no value with id {0:?}")]
     UnknownValue(String),
     #[error("value {0:?} was removed")]

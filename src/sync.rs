@@ -792,8 +792,15 @@ impl SyncEngine {
                     }
                 }
             });
-            let complete =
-                v.crdt.slots.iter().all(|s| v.book.stream(s.writer).is_some_and(|r| r.clock >= s.clock));
+            // A removed table entry reads the same whatever else arrives (removal wins), so
+            // a record another member's catch-up brought (its writer's stream never
+            // carried it here) need not be waited for: its writer keeps it until every
+            // member holds it.
+            let removed_entry = v.entry.is_some() && v.crdt.is_removed();
+            let complete = v.crdt.slots.iter().all(|s| match v.book.stream(s.writer) {
+                Some(r) => r.clock >= s.clock,
+                None => removed_entry,
+            });
             if !(acked && complete) {
                 return false;
             }

@@ -482,12 +482,111 @@ fn play(case: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// Plays `case` on a set of integers: an operation's key is the member, a value means
+/// add, `None` remove. The model: a member added by anyone in a round is in the set
+/// (add wins over a concurrent remove); else one removed is out; else it stays as it
+/// was.
+fn play_set(case: &Case) -> Result<(), String> {
+    let n = case.peers;
+    let mut sim = Sim::new(case.seed, n, LinkConfig::default(), Options::default());
+    let mut present = [false; KEYS];
+    let lossy = LinkConfig {
+        latency_ms: 20,
+        jitter_ms: 30,
+        loss: case.loss,
+        duplicate: 0.05,
+        reorder: 0.1,
+        bandwidth_bytes_per_s: 0,
+    };
+    let open =
+        |sim: &mut Sim, p: usize| sim.ctx(p).open_set("flags", ValueType::I64, Mode::FastLocal).unwrap();
+    for (r, round) in case.rounds.iter().enumerate() {
+        let (mut added, mut removed) = ([false; KEYS], [false; KEYS]);
+        let mut done: Vec<(usize, usize)> = Vec::new();
+        for &(peer, _, k, raw) in round {
+            let p = peer % n;
+            if done.contains(&(p, k)) {
+                continue;
+            }
+            done.push((p, k));
+            let h = open(&mut sim, p);
+            match raw {
+                Some(_) => {
+                    sim.ctx(p).set_add(h, k as i64).unwrap();
+                    added[k] = true;
+                }
+                None => {
+                    sim.ctx(p).set_remove(h, k as i64).unwrap();
+                    removed[k] = true;
+                }
+            }
+        }
+        for k in 0..KEYS {
+            present[k] = added[k] || (present[k] && !removed[k]);
+        }
+        sim.net.link = lossy.clone();
+        let mask = case.partitions[r % case.partitions.len()];
+        sim.partition((0..n).map(|i| ((mask >> i) & 1) as u32).collect());
+        sim.run_for(150);
+        if let Some((p, from_save)) = case.away[r % case.away.len()] {
+            let p = p % n;
+            if from_save {
+                let saved = sim.ctx(p).save();
+                let back =
+                    Context::load(p as u64 + 1, Options::default(), &saved).map_err(|e| e.to_string())?;
+                sim.restart(p, back);
+            } else {
+                sim.leave(p);
+                sim.run_for(200);
+                sim.join(p);
+            }
+        }
+        sim.run_for(150);
+        sim.heal();
+        sim.net.link = LinkConfig::default();
+        sim.run_for(6_000);
+        let want: Vec<Value> = (0..KEYS).filter(|&k| present[k]).map(|k| Value::I64(k as i64)).collect();
+        for p in 0..n {
+            let h = open(&mut sim, p);
+            let got = sim.ctx(p).set_members(h).unwrap();
+            if got != want {
+                return Err(format!("round {r}: peer {} has {got:?}, the model says {want:?}", p + 1));
+            }
+        }
+    }
+    // Adding every member again keeps one insertion of each; removed ones are forgotten.
+    let h = open(&mut sim, 0);
+    for k in (0..KEYS).filter(|&k| present[k]) {
+        sim.ctx(0).set_add(h, k as i64).unwrap();
+    }
+    sim.run_for(6_000);
+    let members = present.iter().filter(|&&x| x).count() as u64;
+    for p in 0..n {
+        let held = sim.ctx(p).metrics().table_entries;
+        if held != members {
+            let detail = sim.ctx(p).debug_table_entries().join("\n  ");
+            return Err(format!("peer {} holds {held} entries for {members} members:\n  {detail}", p + 1));
+        }
+    }
+    if sim.rejected > 0 {
+        return Err(format!("{} messages rejected: {:?}", sim.rejected, sim.last_error));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn every_peer_shows_what_the_model_says(case in case()) {
         if let Err(e) = play(&case) {
+            prop_assert!(false, "seed {}: {e}", case.seed);
+        }
+    }
+
+    #[test]
+    fn every_peer_holds_the_members_the_model_says_add_wins(case in case()) {
+        if let Err(e) = play_set(&case) {
             prop_assert!(false, "seed {}: {e}", case.seed);
         }
     }
@@ -530,5 +629,69 @@ fn a_peer_that_was_away_drops_what_was_removed_and_forgotten_meanwhile() {
             assert_eq!(shown, want, "peer {} (from a save: {from_save})", p + 1);
             assert_eq!(s.ctx(p).metrics().table_entries, want.len() as u64, "peer {}", p + 1);
         }
+    }
+}
+
+#[test]
+fn sets_add_remove_and_an_add_wins_over_a_concurrent_remove() {
+    let mut s = Sim::new(10, 3, LinkConfig::default(), opts());
+    let f: Vec<TableHandle> =
+        (0..3).map(|p| s.ctx(p).open_set("flags", ValueType::Str, Mode::FastLocal).unwrap()).collect();
+    s.ctx(0).set_add(f[0], "door_open").unwrap();
+    s.ctx(0).set_add(f[0], "boss_dead").unwrap();
+    assert!(s.ctx(0).set_contains(f[0], "door_open").unwrap());
+    s.run_for_keep_events(300);
+    let ev = table_events(s.ctx(1));
+    assert_eq!(ev.len(), 2);
+    assert!(ev.iter().all(|e| e.kind == EntryKind::Added && e.old.is_none() && e.origin == 1));
+    assert_eq!(s.ctx(2).set_members(f[2]).unwrap(), [Value::from("boss_dead"), Value::from("door_open")]);
+    // Peer 2 removes a flag while peer 3 adds it again, concurrently: the add wins.
+    s.ctx(1).set_remove(f[1], "door_open").unwrap();
+    s.ctx(2).set_add(f[2], "door_open").unwrap();
+    // And a plain removal with nothing concurrent removes.
+    assert!(s.ctx(1).set_remove(f[1], "boss_dead").unwrap());
+    assert!(!s.ctx(1).set_remove(f[1], "never").unwrap());
+    s.run_for_keep_events(1000);
+    for p in 0..3 {
+        assert_eq!(s.ctx(p).set_members(f[p]).unwrap(), [Value::from("door_open")], "peer {}", p + 1);
+        assert_eq!(s.ctx(p).table_len(f[p]).unwrap(), 1);
+    }
+    let ev = table_events(s.ctx(0));
+    assert!(
+        ev.iter().any(|e| e.kind == EntryKind::Removed && e.old == Some(Value::from("boss_dead"))),
+        "{ev:?}"
+    );
+    // A set and a table may share a name; each refuses the other's calls.
+    let t = s.ctx(0).open_table("flags", ValueType::Str, TableOptions::default()).unwrap();
+    assert_ne!(t, f[0]);
+    assert!(s.ctx(0).is_set(f[0]).unwrap() && !s.ctx(0).is_set(t).unwrap());
+    assert_eq!(s.ctx(0).table_id(f[0]).unwrap(), "flags");
+    assert!(matches!(s.ctx(0).table_set(f[0], "k", "v"), Err(Error::WrongKind { is: "set", .. })));
+    assert!(matches!(s.ctx(0).set_add(t, "x"), Err(Error::WrongKind { is: "table", .. })));
+    assert!(matches!(s.ctx(0).set_add(f[0], 5i64), Err(Error::WrongType { .. })));
+    assert!(matches!(
+        s.ctx(0).open_set("\u{2}x", ValueType::I64, Mode::FastLocal),
+        Err(Error::ReservedId(_))
+    ));
+}
+
+#[test]
+fn sets_of_vectors_and_memory_under_churn() {
+    let mut s = Sim::new(11, 2, lossy(), opts());
+    let f: Vec<TableHandle> =
+        (0..2).map(|p| s.ctx(p).open_set("cells", ValueType::Vec3, Mode::FastLocal).unwrap()).collect();
+    for k in 0..300 {
+        s.ctx(0).set_add(f[0], [k as f32, 0.5, -1.0]).unwrap();
+        if k >= 10 {
+            s.ctx(0).set_remove(f[0], [(k - 10) as f32, 0.5, -1.0]).unwrap();
+        }
+        s.run_for(16);
+    }
+    s.run_for(3000);
+    for p in 0..2 {
+        assert_eq!(s.ctx(p).table_len(f[p]).unwrap(), 10);
+        assert!(s.ctx(p).set_contains(f[p], [299.0f32, 0.5, -1.0]).unwrap());
+        assert!(!s.ctx(p).set_contains(f[p], [0.0f32, 0.5, -1.0]).unwrap());
+        assert_eq!(s.ctx(p).metrics().table_entries, 10, "peer {}", p + 1);
     }
 }

@@ -155,7 +155,7 @@ impl From<Error> for FfiError {
             Error::UnknownValue(_) => ZEN_ERR_UNKNOWN_VALUE,
             Error::Removed(_) => ZEN_ERR_REMOVED,
             Error::StaleHandle(_) | Error::ForeignHandle(_) => ZEN_ERR_INVALID_HANDLE,
-            Error::WrongType { .. } => ZEN_ERR_WRONG_TYPE,
+            Error::WrongType { .. } | Error::WrongKind { .. } => ZEN_ERR_WRONG_TYPE,
             Error::TooLarge { .. } | Error::TooManyValues(_) => ZEN_ERR_TOO_LARGE,
             Error::Decode(_) | Error::FromSelf(_) => ZEN_ERR_DECODE,
             Error::ProtocolVersion { .. } => ZEN_ERR_PROTOCOL_VERSION,

@@ -10,7 +10,7 @@
 //! mode switch). See `collection` for why entries are births.
 
 use super::{differs, EntryLink, ValueState, ValueTable};
-use crate::collection::{entry_id, parse_entry_id, Birth, EntryKind, Key, TableEvent, TableHandle};
+use crate::collection::{entry_id, parse_entry_id, Birth, EntryKind, Key, TableEvent, TableHandle, SET_MARK};
 use crate::error::Error;
 use crate::ids::{PeerId, ValueIndex};
 use crate::metrics::Metrics;
@@ -33,12 +33,22 @@ pub(crate) struct TableState {
     pub mode: Mode,
     /// The host opened it (else it was learned from an arriving entry).
     pub opened: bool,
+    /// A set (its id starts with `SET_MARK`): members are keys, each entry's value the
+    /// member itself, and an add always makes a new birth (add wins).
+    pub is_set: bool,
     /// Every entry of each key (usually one).
     births: HashMap<Key, Vec<ValueIndex>>,
     /// What the host was last told each key shows (keys showing nothing are absent).
     shown: HashMap<Key, Value>,
     /// Absolute queue position of each key's queued event, for merging.
     queued: HashMap<Key, u64>,
+}
+
+impl TableState {
+    /// The id the host knows it by (a set's without its mark).
+    pub fn user_id(&self) -> &str {
+        self.id.strip_prefix(SET_MARK).unwrap_or(&self.id)
+    }
 }
 
 /// The tables, their event queue, and the counters that outlive forgotten entries.
@@ -173,6 +183,20 @@ impl ValueTable {
         &self.tables.list[t as usize]
     }
 
+    /// Table `t` if it is of the kind asked for (`set`), else `WrongKind`.
+    pub fn table_of_kind(&self, t: u32, set: bool) -> Result<&TableState, Error> {
+        let table = &self.tables.list[t as usize];
+        if table.is_set != set {
+            let name = |s: bool| if s { "set" } else { "table" };
+            return Err(Error::WrongKind {
+                id: table.user_id().to_string(),
+                is: name(table.is_set),
+                wanted: name(set),
+            });
+        }
+        Ok(table)
+    }
+
     fn find_or_add_table(&mut self, id: &str) -> u32 {
         if let Some(&t) = self.tables.by_id.get(id) {
             return t;
@@ -185,6 +209,7 @@ impl ValueTable {
             policy: Policy::LastWriterWins,
             mode: Mode::FastLocal,
             opened: false,
+            is_set: id.starts_with(SET_MARK),
             births: HashMap::default(),
             shown: HashMap::default(),
             queued: HashMap::default(),
@@ -292,7 +317,10 @@ impl ValueTable {
     /// birth when it shows none; any other live entry of the key gets a removal (one
     /// key, one entry).
     pub fn table_set(&mut self, t: u32, key: Key, value: Value, metrics: &mut Metrics) -> Result<(), Error> {
-        let target = match self.key_shows(t, &key) {
+        // A set's add is always a new insertion: it wins over a concurrent removal, which
+        // removes only the insertions it saw.
+        let shows = if self.tables.list[t as usize].is_set { None } else { self.key_shows(t, &key) };
+        let target = match shows {
             Some((i, _)) => i,
             None => {
                 // Numbered for good when first sent (`fix_birth`); until then seq 0.
@@ -361,7 +389,8 @@ impl ValueTable {
         }
         // A catch-up brings state, not a write: name the writer of what the key shows,
         // whichever member's catch-up carried it.
-        let origin = if initial { writer_shown(&self.values[shows.slot()]).unwrap_or(origin) } else { origin };
+        let origin =
+            if initial { writer_shown(&self.values[shows.slot()]).unwrap_or(origin) } else { origin };
         let ev = TableEvent {
             table: self.table_handle(t),
             kind,
