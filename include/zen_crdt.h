@@ -1347,6 +1347,55 @@ enum zen_status_t zen_context_poll_table_change(struct zen_context_t ctx,
                                                 struct zen_table_change_t *out_change,
                                                 bool *out_has);
 
+// Opens set `id` of members of type `value_type` (a `zen_value_type_t`), created if new
+// here (a peer's set of that id is the same set; a set and a table may share a name).
+// `mode` is a `zen_mode_t`. The handle is a `zen_table_t`: `zen_table_len`,
+// `zen_table_entries` (each entry's value is the member), `zen_table_set_mode` and the
+// table events (`ZEN_TABLE_ADDED` with the member as `new_value`, `ZEN_TABLE_REMOVED`
+// with it as `old_value`) serve sets too; the table calls that write or read by key
+// refuse a set with `ZEN_ERR_WRONG_TYPE`. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_set_open(struct zen_context_t ctx,
+                               const char *id,
+                               size_t id_len,
+                               uint32_t value_type,
+                               uint32_t mode,
+                               struct zen_table_t *out_set);
+
+// Adds `*member` on every peer. Add wins: an add concurrent with a removal of the same
+// member leaves it in; adding a member already in refreshes it (so it wins too).
+// `ZEN_ERR_WRONG_TYPE` for a member of another type or a table handle. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_set_add(struct zen_context_t ctx,
+                              struct zen_table_t set,
+                              const struct zen_value_data_t *member);
+
+// Removes `*member` on every peer (the adds of it this context has seen).
+// `*out_removed` (may be NULL) says whether it was in the set here. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_set_remove(struct zen_context_t ctx,
+                                 struct zen_table_t set,
+                                 const struct zen_value_data_t *member,
+                                 bool *out_removed);
+
+// Whether `*member` is in the set (by the set's mode). (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_set_contains(struct zen_context_t ctx,
+                                   struct zen_table_t set,
+                                   const struct zen_value_data_t *member,
+                                   bool *out_contains);
+
+// Whether the handle names a set (`zen_set_open`) rather than a table. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_is_set(struct zen_context_t ctx,
+                                   struct zen_table_t table,
+                                   bool *out_is_set);
+
 // Copies the context's metrics into `*out_metrics`, whose `struct_size` the caller sets
 // to `sizeof(zen_metrics_t)` first.
 ZEN_API

@@ -253,3 +253,103 @@ pub unsafe extern "C" fn zen_context_poll_table_change(
         })
     })
 }
+
+/// Opens set `id` of members of type `value_type` (a `zen_value_type_t`), created if new
+/// here (a peer's set of that id is the same set; a set and a table may share a name).
+/// `mode` is a `zen_mode_t`. The handle is a `zen_table_t`: `zen_table_len`,
+/// `zen_table_entries` (each entry's value is the member), `zen_table_set_mode` and the
+/// table events (`ZEN_TABLE_ADDED` with the member as `new_value`, `ZEN_TABLE_REMOVED`
+/// with it as `old_value`) serve sets too; the table calls that write or read by key
+/// refuse a set with `ZEN_ERR_WRONG_TYPE`. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_set_open(
+    ctx: zen_context_t,
+    id: *const c_char,
+    id_len: usize,
+    value_type: u32,
+    mode: u32,
+    out_set: *mut zen_table_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_set, "out_set") }?;
+        let id = unsafe { text(id, id_len, "id") }?;
+        let ty = value_type_in(value_type)?;
+        let mode = mode_in(mode)?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_set(id, ty, mode)?.into()))?);
+        Ok(())
+    })
+}
+
+/// Adds `*member` on every peer. Add wins: an add concurrent with a removal of the same
+/// member leaves it in; adding a member already in refreshes it (so it wins too).
+/// `ZEN_ERR_WRONG_TYPE` for a member of another type or a table handle. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_set_add(
+    ctx: zen_context_t,
+    set: zen_table_t,
+    member: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let d = unsafe { arg(member, "member") }?;
+        let v = unsafe { data_in(d) }?;
+        with_context(ctx.id, |c| Ok(c.ctx.set_add(set.to_core(), v)?))
+    })
+}
+
+/// Removes `*member` on every peer (the adds of it this context has seen).
+/// `*out_removed` (may be NULL) says whether it was in the set here. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_set_remove(
+    ctx: zen_context_t,
+    set: zen_table_t,
+    member: *const zen_value_data_t,
+    out_removed: *mut bool,
+) -> zen_status_t {
+    guard(|| {
+        let d = unsafe { arg(member, "member") }?;
+        let v = unsafe { data_in(d) }?;
+        let slot =
+            if out_removed.is_null() { None } else { Some(unsafe { out(out_removed, "out_removed") }?) };
+        let removed = with_context(ctx.id, |c| Ok(c.ctx.set_remove(set.to_core(), v)?))?;
+        if let Some(slot) = slot {
+            slot.set(removed);
+        }
+        Ok(())
+    })
+}
+
+/// Whether `*member` is in the set (by the set's mode). (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_set_contains(
+    ctx: zen_context_t,
+    set: zen_table_t,
+    member: *const zen_value_data_t,
+    out_contains: *mut bool,
+) -> zen_status_t {
+    guard(|| {
+        let d = unsafe { arg(member, "member") }?;
+        let v = unsafe { data_in(d) }?;
+        let slot = unsafe { out(out_contains, "out_contains") }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.set_contains(set.to_core(), v)?))?);
+        Ok(())
+    })
+}
+
+/// Whether the handle names a set (`zen_set_open`) rather than a table. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_is_set(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    out_is_set: *mut bool,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_is_set, "out_is_set") }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.is_set(table.to_core())?))?);
+        Ok(())
+    })
+}

@@ -243,12 +243,106 @@ static void test_wait_for_sync_table(void) {
   session_close(&s);
 }
 
+static zen_value_data_t str_data(const char *text) {
+  zen_value_data_t d;
+  memset(&d, 0, sizeof d);
+  d.value_type = ZEN_TYPE_STRING;
+  d.data.bytes.ptr = (const uint8_t *)text;
+  d.data.bytes.len = strlen(text);
+  return d;
+}
+
+static bool has_flag(zen_context_t c, zen_table_t set, const char *flag) {
+  zen_value_data_t d = str_data(flag);
+  bool in = false;
+  MUST(zen_set_contains(c, set, &d, &in));
+  return in;
+}
+
+static void test_sets_add_wins(void) {
+  session s;
+  session_open(&s, 3);
+  zen_table_t f[3];
+  for (size_t p = 0; p < 3; p++) MUST(zen_set_open(s.ctx[p], ID("flags"), ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, &f[p]));
+  zen_value_data_t door = str_data("door_open");
+  zen_value_data_t boss = str_data("boss_dead");
+  MUST(zen_set_add(s.ctx[0], f[0], &door));
+  MUST(zen_set_add(s.ctx[0], f[0], &boss));
+  CHECK(has_flag(s.ctx[0], f[0], "door_open"));
+  session_run(&s, 20);
+  CHECK(has_flag(s.ctx[2], f[2], "boss_dead"));
+  /* A removal and a concurrent add of the same flag: the add wins. */
+  bool removed = false;
+  MUST(zen_set_remove(s.ctx[1], f[1], &door, &removed));
+  CHECK(removed);
+  MUST(zen_set_add(s.ctx[2], f[2], &door));
+  MUST(zen_set_remove(s.ctx[1], f[1], &boss, NULL));
+  session_run(&s, 40);
+  for (size_t p = 0; p < 3; p++) {
+    CHECK(has_flag(s.ctx[p], f[p], "door_open") && !has_flag(s.ctx[p], f[p], "boss_dead"));
+    size_t n = 0;
+    MUST(zen_table_len(s.ctx[p], f[p], &n));
+    CHECK(n == 1);
+  }
+  /* Members through the entries snapshot; the removal as an event with the member. */
+  size_t n = 0;
+  MUST(zen_table_entries(s.ctx[0], f[0], &n));
+  zen_key_t key;
+  zen_value_data_t member;
+  MUST(zen_table_entry_at(s.ctx[0], 0, &key, &member));
+  CHECK(member.value_type == ZEN_TYPE_STRING && member.data.bytes.len == 9 && memcmp(member.data.bytes.ptr, "door_open", 9) == 0);
+  int saw_removed = 0;
+  zen_table_change_t ch;
+  for (bool has = true; has;) {
+    MUST(zen_context_poll_table_change(s.ctx[0], &ch, &has));
+    if (has && ch.kind == ZEN_TABLE_REMOVED) saw_removed += ch.old_value.data.bytes.len == 9 && memcmp(ch.old_value.data.bytes.ptr, "boss_dead", 9) == 0;
+  }
+  CHECK(saw_removed == 1);
+  bool is_set = false;
+  MUST(zen_table_is_set(s.ctx[0], f[0], &is_set));
+  CHECK(is_set);
+  session_close(&s);
+}
+
+static void test_set_errors_change_nothing(void) {
+  zen_context_t c = new_ctx(1);
+  zen_table_t set, table;
+  MUST(zen_set_open(c, ID("flags"), ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, &set));
+  MUST(zen_table_open(c, ID("flags"), ZEN_TYPE_STRING, NULL, &table)); /* the same name, another kind */
+  zen_value_data_t flag = str_data("x");
+  zen_value_data_t num = i64_data(3);
+  zen_key_t k = str_key("x");
+  CHECK_STATUS(zen_set_add(c, set, &num), ZEN_ERR_WRONG_TYPE);
+  CHECK_STATUS(zen_set_add(c, table, &flag), ZEN_ERR_WRONG_TYPE);
+  CHECK(strstr(last_error(), "is a table, not a set") != NULL);
+  CHECK_STATUS(zen_table_set(c, set, &k, &flag), ZEN_ERR_WRONG_TYPE);
+  CHECK(strstr(last_error(), "is a set, not a table") != NULL);
+  CHECK_STATUS(zen_set_add(c, set, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_set_remove(c, set, NULL, NULL), ZEN_ERR_NULL_ARGUMENT);
+  bool in = true;
+  CHECK_STATUS(zen_set_contains(c, set, &flag, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_set_contains(c, set, NULL, &in), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_is_set(c, set, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_set_open(c, ID("s"), ZEN_TYPE_STRING, 7, &set), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_set_open(c, ID("s"), 77, ZEN_MODE_FAST_LOCAL, &set), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_set_open(c, "\x02s", 2, ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, &set), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_set_open(c, ID("s"), ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, NULL), ZEN_ERR_NULL_ARGUMENT);
+  zen_table_t stale = set;
+  stale.index = 99;
+  CHECK_STATUS(zen_set_add(c, stale, &flag), ZEN_ERR_INVALID_HANDLE);
+  MUST(zen_set_contains(c, set, &flag, &in));
+  CHECK(!in);
+  zen_context_free(c);
+}
+
 static const zen_test_case CASES[] = {
     {"insert_update_remove_reach_every_peer", test_insert_update_remove_reach_every_peer},
     {"entries_snapshot_and_strings", test_entries_snapshot_and_strings},
     {"removed_entries_are_forgotten", test_removed_entries_are_forgotten},
     {"table_errors_change_nothing", test_errors_change_nothing},
     {"wait_for_sync_table", test_wait_for_sync_table},
+    {"sets_add_wins", test_sets_add_wins},
+    {"set_errors_change_nothing", test_set_errors_change_nothing},
 };
 
 int main(int argc, char **argv) { return zen_run_tests(CASES, sizeof CASES / sizeof CASES[0], argc, argv); }
