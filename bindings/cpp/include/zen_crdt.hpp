@@ -921,6 +921,77 @@ class Table {
   zen_table_t h_{};
 };
 
+// A typed view of one set of one context (1.5): members of `T`. Add wins: an add
+// concurrent with a removal of the same member leaves it in. Its events are table events
+// (`ctx.table_changes()`, `c.is(set)`): Added with the member as `new_value()`, Removed
+// with it as `old_value()`. Copyable, owns nothing.
+template <class T>
+class Set {
+ public:
+  Set() = default;
+  Set(zen_context_t ctx, zen_table_t handle) noexcept : ctx_(ctx), h_(handle) {}
+
+  Status add(const T& member) const {
+    zen_value_data_t d{};
+    std::string keep;
+    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(member), keep);
+    return Status::from(zen_set_add(ctx_, h_, &d));
+  }
+  // Removes `member` on every peer; whether it was in the set here.
+  Result<bool> remove(const T& member) const {
+    zen_value_data_t d{};
+    std::string keep;
+    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(member), keep);
+    bool removed = false;
+    zen_status_t s = zen_set_remove(ctx_, h_, &d, &removed);
+    if (s != ZEN_OK) return Result<bool>::from(s);
+    return removed;
+  }
+  Result<bool> contains(const T& member) const {
+    zen_value_data_t d{};
+    std::string keep;
+    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(member), keep);
+    bool in = false;
+    zen_status_t s = zen_set_contains(ctx_, h_, &d, &in);
+    if (s != ZEN_OK) return Result<bool>::from(s);
+    return in;
+  }
+  Result<std::size_t> size() const {
+    std::size_t n = 0;
+    zen_status_t s = zen_table_len(ctx_, h_, &n);
+    if (s != ZEN_OK) return Result<std::size_t>::from(s);
+    return n;
+  }
+  // Every member (integers and strings in order; other types by their encoding).
+  Result<std::vector<T>> members() const {
+    using R = Result<std::vector<T>>;
+    std::size_t n = 0;
+    zen_status_t s = zen_table_entries(ctx_, h_, &n);
+    if (s != ZEN_OK) return R::from(s);
+    std::vector<T> out;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      zen_key_t k{};
+      zen_value_data_t d{};
+      s = zen_table_entry_at(ctx_, i, &k, &d);
+      if (s != ZEN_OK) return R::from(s);
+      std::optional<T> v = ValueView(d).template as<T>();
+      if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Set::members: a member holds another type than the set's");
+      out.push_back(std::move(*v));
+    }
+    return out;
+  }
+  Status set_mode(Mode mode) const {
+    return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
+  }
+  zen_table_t handle() const noexcept { return h_; }
+  zen_context_t context() const noexcept { return ctx_; }
+
+ private:
+  zen_context_t ctx_{};
+  zen_table_t h_{};
+};
+
 // What happened to one key.
 enum class TableChangeKind : std::uint32_t {
   Added = ZEN_TABLE_ADDED,
@@ -936,9 +1007,13 @@ class TableChange {
  public:
   explicit TableChange(const zen_table_change_t& c) noexcept : c_(&c) {}
   zen_table_t table() const noexcept { return c_->table; }
-  // Whether the event is about table `t`.
+  // Whether the event is about table `t` (or set `t`).
   template <class T>
   bool is(const Table<T>& t) const noexcept {
+    return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
+  }
+  template <class T>
+  bool is(const Set<T>& t) const noexcept {
     return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
   }
   TableChangeKind kind() const noexcept { return static_cast<TableChangeKind>(c_->kind); }
@@ -1209,6 +1284,17 @@ class Context {
     s = zen_table_open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>), &o, &h);
     if (s != ZEN_OK) return Result<Table<T>>::from(s);
     return Table<T>(h_, h);
+  }
+
+  // Opens set `id` of members of `T` (created if new here; a peer's of that id is the
+  // same set; a set and a table may share a name). (1.5)
+  template <class T>
+  Result<Set<T>> open_set(std::string_view id, Mode mode = Mode::FastLocal) const {
+    zen_table_t h{};
+    zen_status_t s = zen_set_open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>),
+                                  static_cast<std::uint32_t>(mode), &h);
+    if (s != ZEN_OK) return Result<Set<T>>::from(s);
+    return Set<T>(h_, h);
   }
 
   // The change events queued since the last call (see ChangeRange).

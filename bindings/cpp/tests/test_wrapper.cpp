@@ -720,6 +720,38 @@ ZEN_TEST(tables_of_your_own_types_and_their_errors) {
   CHECK_ERR(t.entries(), ZEN_ERR_INVALID_HANDLE);
 }
 
+ZEN_TEST(sets_add_wins_and_report_members_as_table_changes) {
+  Pair p;
+  auto flags = p.a.open_set<std::string>("flags").value();
+  auto bflags = p.b.open_set<std::string>("flags").value();
+  CHECK_OK(flags.add("door_open"));
+  CHECK(flags.contains("door_open").value());
+  p.pump();
+  CHECK(bflags.members().value() == std::vector<std::string>{"door_open"});
+  for (const zen::TableChange& c : p.a.table_changes()) (void)c;
+  // A removal here and a concurrent add there: the add wins on both.
+  CHECK(bflags.remove("door_open").value());
+  CHECK_OK(flags.add("door_open"));
+  p.pump(12);
+  CHECK(flags.contains("door_open").value() && bflags.contains("door_open").value());
+  CHECK(flags.size().value() == 1);
+  CHECK_OK(flags.add("boss_dead"));
+  CHECK(flags.remove("boss_dead").value());
+  p.pump();
+  int added = 0;
+  for (const zen::TableChange& c : p.b.table_changes()) added += c.is(bflags) && c.kind() == zen::TableChangeKind::Added;
+  CHECK(added >= 1);
+  auto units = p.a.open_set<glm_like::vec3>("cells").value();
+  CHECK_OK(units.add(glm_like::vec3{1, 2, 3}));
+  CHECK(units.contains(glm_like::vec3{1, 2, 3}).value() && !units.contains(glm_like::vec3{3, 2, 1}).value());
+  // A table of the same name is another object; each refuses the other's calls.
+  auto table = p.a.table<std::string>("flags").value();
+  CHECK_OK(table.set(std::string("k"), "v"));
+  zen::Set<std::string> wrong(p.a.capi(), table.handle());
+  CHECK_ERR(wrong.add("x"), ZEN_ERR_WRONG_TYPE);
+  CHECK_ERR(p.a.open_set<std::int64_t>("flags"), ZEN_ERR_WRONG_TYPE);
+}
+
 ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
   Pair p;
   auto flag_a = p.a.create<std::int64_t>("flag").value();

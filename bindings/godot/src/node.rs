@@ -13,7 +13,10 @@ use crate::session::{options_for, state_code, Frame, Session, Signal, DEFAULT_TA
 use godot::classes::multiplayer_peer::TransferMode;
 use godot::classes::{INode, MultiplayerApi, Node, ProjectSettings, SceneMultiplayer, Time};
 use godot::prelude::*;
-use zen_crdt::{EnetOptions, EntryKind, Mode, Policy, ValueHandle};
+use zen_crdt::{EnetOptions, EntryKind, Mode, Policy, TableHandle, ValueHandle};
+
+/// What a core call on a collection returns.
+type ZenResult = Result<(), zen_crdt::Error>;
 
 #[derive(GodotClass)]
 #[class(init, base = Node)]
@@ -206,6 +209,85 @@ impl ZenCrdtContext {
         s.table(&table.to_string())
             .and_then(|t| s.context().table_len(t).map_err(|e| e.to_string()))
             .map_or(-1, |n| n as i64)
+    }
+
+    /// `member` was added to set `set` (here, by player `origin`, or already in when this
+    /// player learned of it: `is_initial`). (2.2)
+    #[signal]
+    fn set_member_added(set: GString, member: Variant, is_initial: bool, origin: i64);
+    /// `member` left set `set`. (2.2)
+    #[signal]
+    fn set_member_removed(set: GString, member: Variant, origin: i64);
+
+    /// Opens set `set` of members of `type` (a `Variant.Type`, as `create_value`); a set
+    /// and a table may share a name. Add wins: an add concurrent with a removal of the
+    /// same member leaves it in. (2.2)
+    #[func]
+    fn open_set(&mut self, set: GString, r#type: VariantType, mode: i64) -> bool {
+        let ty = match value_type_of(r#type) {
+            Ok(t) => t,
+            Err(e) => return self.fail(&set, &e),
+        };
+        let mode = match mode_of(mode) {
+            Ok(m) => m,
+            Err(e) => return self.fail(&set, &e),
+        };
+        let id = set.to_string();
+        let Some(s) = self.session_mut(&set) else { return false };
+        match s.open_set(&id, ty, mode) {
+            Ok(()) => true,
+            Err(e) => self.fail(&set, &e),
+        }
+    }
+
+    /// Adds `member` on every player. (2.2)
+    #[func]
+    fn set_add(&mut self, set: GString, member: Variant) -> bool {
+        let m = match to_value(&member) {
+            Ok(m) => m,
+            Err(e) => return self.fail(&set, &e),
+        };
+        self.with_set(&set, |c, s| c.set_add(s, m))
+    }
+
+    /// Removes `member` on every player; false when it was not in (or on error). (2.2)
+    #[func]
+    fn set_remove(&mut self, set: GString, member: Variant) -> bool {
+        let m = match to_value(&member) {
+            Ok(m) => m,
+            Err(e) => return self.fail(&set, &e),
+        };
+        let mut removed = false;
+        self.with_set(&set, |c, s| c.set_remove(s, m).map(|r| removed = r)) && removed
+    }
+
+    /// Whether `member` is in set `set`. (2.2)
+    #[func]
+    fn set_has(&self, set: GString, member: Variant) -> bool {
+        let (Some(s), Ok(m)) = (&self.session, to_value(&member)) else { return false };
+        let Ok(h) = s.set(&set.to_string()) else { return false };
+        s.context().set_contains(h, m).unwrap_or(false)
+    }
+
+    /// Members of set `set`; -1 for a set not opened. (2.2)
+    #[func]
+    fn set_size(&self, set: GString) -> i64 {
+        let Some(s) = &self.session else { return -1 };
+        s.set(&set.to_string())
+            .and_then(|h| s.context().table_len(h).map_err(|e| e.to_string()))
+            .map_or(-1, |n| n as i64)
+    }
+
+    /// The members as an Array, a copy. (2.2)
+    #[func]
+    fn set_to_array(&self, set: GString) -> VarArray {
+        let mut a = VarArray::new();
+        let Some(s) = &self.session else { return a };
+        let Ok(h) = s.set(&set.to_string()) else { return a };
+        for m in s.context().set_members(h).unwrap_or_default() {
+            a.push(&to_variant(Some(&m)));
+        }
+        a
     }
 
     /// The table as a Dictionary (int or String keys, sorted), a copy. (2.2)
@@ -707,15 +789,33 @@ impl ZenCrdtContext {
     fn with_table(
         &mut self,
         id: &GString,
-        f: impl FnOnce(&mut zen_crdt::Context, zen_crdt::TableHandle) -> Result<(), zen_crdt::Error>,
+        f: impl FnOnce(&mut zen_crdt::Context, TableHandle) -> ZenResult,
+    ) -> bool {
+        self.with_collection(id, false, f)
+    }
+
+    /// `with_table` for a set.
+    fn with_set(
+        &mut self,
+        id: &GString,
+        f: impl FnOnce(&mut zen_crdt::Context, TableHandle) -> ZenResult,
+    ) -> bool {
+        self.with_collection(id, true, f)
+    }
+
+    fn with_collection(
+        &mut self,
+        id: &GString,
+        set: bool,
+        f: impl FnOnce(&mut zen_crdt::Context, TableHandle) -> ZenResult,
     ) -> bool {
         let key = id.to_string();
         let Some(s) = self.session_mut(id) else { return false };
-        let t = match s.table(&key) {
-            Ok(t) => t,
+        let h = match if set { s.set(&key) } else { s.table(&key) } {
+            Ok(h) => h,
             Err(e) => return self.fail(id, &e),
         };
-        let r = self.session.as_mut().map(|s| f(s.context_mut(), t));
+        let r = self.session.as_mut().map(|s| f(s.context_mut(), h));
         match r {
             Some(Ok(())) => true,
             Some(Err(e)) => self.fail(id, &e.to_string()),
@@ -832,6 +932,14 @@ impl ZenCrdtContext {
                 }
                 Signal::OwnerChanged { id, owner } => {
                     ("owner_changed", vec![GString::from(id.as_str()).to_variant(), owner.to_variant()])
+                }
+                Signal::SetMember { set, added, member, is_initial, origin } => {
+                    let (set, member) = (GString::from(set.as_str()).to_variant(), to_variant(Some(&member)));
+                    if added {
+                        ("set_member_added", vec![set, member, is_initial.to_variant(), origin.to_variant()])
+                    } else {
+                        ("set_member_removed", vec![set, member, origin.to_variant()])
+                    }
                 }
                 Signal::TableEntry {
                     table,

@@ -62,6 +62,9 @@ pub enum Signal {
     WriteRejected { id: String, value: Option<Value>, rejected: Option<Value>, owner: i64 },
     /// `state_changed(id, state)`: only the sync state changed.
     StateChanged { id: String, state: i64 },
+    /// A member of set `set` was added (`set_member_added(set, member, is_initial,
+    /// origin)`) or removed (`set_member_removed(set, member, origin)`). (2.2)
+    SetMember { set: String, added: bool, member: Value, is_initial: bool, origin: i64 },
     /// A key of table `table` changed (2.2): `table_entry_added(table, key, value,
     /// is_initial, origin)`, `table_entry_changed(table, key, value, old_value, state,
     /// is_correction, origin)` or `table_entry_removed(table, key, old_value, origin)`.
@@ -123,6 +126,8 @@ pub struct Session {
     refusal_told: bool,
     /// Tables the game opened, by id.
     tables: HashMap<String, TableHandle>,
+    /// Sets the game opened, by id (a set and a table may share a name).
+    sets: HashMap<String, TableHandle>,
 }
 
 fn address(addr: &str) -> Result<SocketAddr, Error> {
@@ -140,6 +145,7 @@ impl Session {
             link: None,
             refusal_told: false,
             tables: HashMap::new(),
+            sets: HashMap::new(),
         })
     }
 
@@ -153,6 +159,7 @@ impl Session {
             link: None,
             refusal_told: false,
             tables: HashMap::new(),
+            sets: HashMap::new(),
         })
     }
 
@@ -160,7 +167,7 @@ impl Session {
     pub fn load_file(peer_id: i64, opts: Options, path: &str) -> Result<Session, Error> {
         let id = peer(peer_id, "peer id")?;
         let ctx = Context::load_file(id, opts, path).map_err(|e| e.to_string())?;
-        Ok(Session { ctx, link: None, refusal_told: false, tables: HashMap::new() })
+        Ok(Session { ctx, link: None, refusal_told: false, tables: HashMap::new(), sets: HashMap::new() })
     }
 
     /// The whole state of this player's context (`Context::save`).
@@ -288,6 +295,18 @@ impl Session {
         Ok(())
     }
 
+    /// Opens set `id` of members of type `ty` (created if new here).
+    pub fn open_set(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<(), Error> {
+        let t = self.ctx.open_set(id, ty, mode).map_err(|e| e.to_string())?;
+        self.sets.insert(id.to_string(), t);
+        Ok(())
+    }
+
+    /// Set `id`, opened with `open_set`.
+    pub fn set(&self, id: &str) -> Result<TableHandle, Error> {
+        self.sets.get(id).copied().ok_or_else(|| format!("no set {id:?}: open it with open_set first"))
+    }
+
     /// Table `id`, opened with `open_table`.
     pub fn table(&self, id: &str) -> Result<TableHandle, Error> {
         self.tables.get(id).copied().ok_or_else(|| format!("no table {id:?}: open it with open_table first"))
@@ -327,6 +346,18 @@ impl Session {
         self.drain_value_signals(out);
         while let Some(ev) = self.ctx.poll_table_change() {
             let Ok(table) = self.ctx.table_id(ev.table).map(str::to_owned) else { continue };
+            if self.ctx.is_set(ev.table).unwrap_or(false) {
+                // Another add of a member already in changes nothing a game sees.
+                let (added, member) = match ev.kind {
+                    EntryKind::Added => (true, ev.new),
+                    EntryKind::Removed => (false, ev.old),
+                    EntryKind::Modified => continue,
+                };
+                let Some(member) = member else { continue };
+                let (is_initial, origin) = (ev.is_initial, ev.origin as i64);
+                out.push(Signal::SetMember { set: table, added, member, is_initial, origin });
+                continue;
+            }
             out.push(Signal::TableEntry {
                 table,
                 kind: ev.kind,
@@ -556,7 +587,31 @@ mod tests {
         g.players[2].open_table("blocks", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
         let t2 = g.players[2].table("blocks").unwrap();
         assert_eq!(g.players[2].context().table_entries(t2).unwrap(), [(Key::Int(7), Value::I64(71))]);
+        // A set of the same name: members as signals, an add winning over a removal.
+        for p in 0..3 {
+            g.players[p].open_set("blocks", ValueType::Str, Mode::FastLocal).unwrap();
+        }
+        let s0 = g.players[0].set("blocks").unwrap();
+        let s2 = g.players[2].set("blocks").unwrap();
+        g.players[0].context_mut().set_add(s0, "door_open").unwrap();
+        g.run(60);
+        g.players[0].context_mut().set_remove(s0, "door_open").unwrap();
+        g.players[2].context_mut().set_add(s2, "door_open").unwrap();
+        g.run(120);
+        assert_eq!(
+            g.players[1].context().set_members(g.players[1].set("blocks").unwrap()).unwrap(),
+            [Value::from("door_open")]
+        );
+        let member_signals: Vec<(bool, i64)> = g.signals[1]
+            .iter()
+            .filter_map(|s| match s {
+                Signal::SetMember { set, added, origin, .. } if set == "blocks" => Some((*added, *origin)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(member_signals.first(), Some(&(true, 1)), "{member_signals:?}");
         // Errors are words.
+        assert!(g.players[2].set("nope").unwrap_err().contains("open_set"));
         assert!(g.players[2].table("nope").unwrap_err().contains("open_table"));
         let wrong =
             g.players[2].open_table("blocks", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins);

@@ -108,6 +108,13 @@ type
     h: zen_table_t
     id*: string
 
+  CrdtZenSet*[T] = ref object
+    ## One set of one context (1.5): members `T` (any value type). Add wins: an add
+    ## concurrent with a removal of the same member leaves it in.
+    ctx: CrdtContext
+    h: zen_table_t
+    id*: string
+
   Pair*[K, V] = object
     ## A table change's item, as model_citizen's `ZenTable` gives it.
     key*: K
@@ -1106,6 +1113,103 @@ template changes*[K, V](self: CrdtZenTable[K, V], body: untyped): ZID =
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
       template modified: bool {.inject, used.} = Modified in change.changes
+      template closed: bool {.inject, used.} = Closed in change.changes
+      body
+
+# ---- sets (1.5) ---------------------------------------------------------------------------
+
+proc init*[T](_: type CrdtZenSet[T], ctx: CrdtContext, id: string, mode = FastLocal): CrdtZenSet[T] =
+  ## Opens set `id` (created if new here; a peer's of that id is the same set; a set and
+  ## a table may share a name). Raises ZEN_ERR_WRONG_TYPE if it holds another type.
+  var h: zen_table_t
+  check zen_set_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), uint32(ord(mode)), addr h),
+    "CrdtZenSet.init(" & id & ")"
+  CrdtZenSet[T](ctx: ctx, h: h, id: id)
+
+proc ctx*[T](self: CrdtZenSet[T]): CrdtContext = self.ctx
+
+proc incl*[T](self: CrdtZenSet[T], member: T) =
+  ## Adds `member` on every peer (callbacks hear of it at the next `boop`).
+  var keep: string
+  var d = to_data(member, keep)
+  check zen_set_add(self.ctx.handle.h, self.h, addr d), "incl (" & self.id & ")"
+
+proc add*[T](self: CrdtZenSet[T], member: T) = self.incl(member)
+
+proc excl*[T](self: CrdtZenSet[T], member: T) =
+  ## Removes `member` on every peer (nothing if it is not in).
+  var keep: string
+  var d = to_data(member, keep)
+  check zen_set_remove(self.ctx.handle.h, self.h, addr d, nil), "excl (" & self.id & ")"
+
+proc contains*[T](self: CrdtZenSet[T], member: T): bool =
+  var keep: string
+  var d = to_data(member, keep)
+  check zen_set_contains(self.ctx.handle.h, self.h, addr d, addr result), "contains (" & self.id & ")"
+
+proc len*[T](self: CrdtZenSet[T]): int =
+  var n: csize_t
+  check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
+  int(n)
+
+iterator items*[T](self: CrdtZenSet[T]): T =
+  ## Every member (a snapshot taken when the loop starts).
+  let c = self.ctx.handle.h
+  var n: csize_t
+  check zen_table_entries(c, self.h, addr n), "items (" & self.id & ")"
+  var all: seq[T]
+  for i in 0 ..< int(n):
+    var k: zen_key_t
+    var d: zen_value_data_t
+    check zen_table_entry_at(c, csize_t(i), addr k, addr d), "items (" & self.id & ")"
+    var ok: bool
+    let v = from_data[T](d, ok)
+    if ok: all.add v
+  for v in all: yield v
+
+proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
+  ## Calls `callback` with model_citizen's `ZenSet` changes (`{Added}` / `{Removed}` with
+  ## the member), inside `boop`.
+  let ctx = self.ctx
+  inc ctx.next_zid
+  let zid = ctx.next_zid
+  let fn: TableDispatch = proc (ev: ptr zen_table_change_t, closed: bool) {.closure, gcsafe.} =
+    if closed:
+      callback(@[CrdtChange[T](changes: {Closed})], zid)
+      return
+    let (d, kinds) = if ev.kind == ZEN_TABLE_REMOVED: (ev.old_value, {Removed}) else: (ev.new_value, {Added})
+    if ev.kind == ZEN_TABLE_MODIFIED: return  # the same member from another add: nothing changed
+    var ok: bool
+    let item = from_data[T](d, ok)
+    if ok:
+      callback(@[CrdtChange[T](item: item, changes: kinds, sync_state: SyncState(ev.state),
+                               is_correction: ev.is_correction, is_initial: ev.is_initial,
+                               origin: ev.origin, time_ms: ev.time_ms)], zid)
+  ctx.table_callbacks.mgetOrPut((self.h.owner, self.h.index), @[]).add TableCallback(zid: zid, fn: fn)
+  zid
+
+proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
+  self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
+
+proc untrack*[T](self: CrdtZenSet[T], zid: ZID) =
+  ## Stops a callback; it receives a last `{Closed}` change now.
+  let key = (self.h.owner, self.h.index)
+  if key notin self.ctx.table_callbacks: return
+  var cbs = self.ctx.table_callbacks[key]
+  for i, cb in cbs:
+    if cb.zid == zid:
+      cbs.delete i
+      self.ctx.table_callbacks[key] = cbs
+      cb.fn(nil, true)
+      return
+
+template changes*[T](self: CrdtZenSet[T], body: untyped): ZID =
+  ## model_citizen's `changes:` for a set: `change.item` is the member; `added`,
+  ## `removed`, `closed` and `zid` injected.
+  self.track proc (changes: seq[CrdtChange[T]], zid {.inject.}: ZID) {.gcsafe.} =
+    for change {.inject.} in changes:
+      template added: bool {.inject, used.} = Added in change.changes
+      template removed: bool {.inject, used.} = Removed in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
       body
 

@@ -679,6 +679,38 @@ suite "tables (1.5)":
     a.close()
     expect_status(ZEN_ERR_INVALID_HANDLE): units["x"] = Vector3()
 
+  scenario "CrdtZenSet: incl, excl, contains, items; an add wins over a concurrent excl":
+    let (a, b) = pair()
+    var t = 0
+    var flags = CrdtZenSet[string].init(a, "flags")
+    var bflags = CrdtZenSet[string].init(b, "flags")
+    var seen: seq[(set[ChangeKind], string)]
+    let zid = bflags.changes:
+      {.cast(gcsafe).}:
+        seen.add (change.changes, change.item)
+    flags.incl "door_open"
+    flags.incl "boss_dead"
+    check "door_open" in flags and flags.len == 2
+    pump(a, b, t)
+    check seen == @[({Added}, "boss_dead"), ({Added}, "door_open")] or
+          seen == @[({Added}, "door_open"), ({Added}, "boss_dead")]
+    seen.setLen 0
+    bflags.excl "door_open"
+    flags.incl "door_open"
+    flags.excl "boss_dead"
+    pump(a, b, t, 12)
+    check "door_open" in flags and "door_open" in bflags and "boss_dead" notin bflags
+    var members: seq[string]
+    for m in bflags: members.add m
+    check members == @["door_open"]
+    check ({Removed}, "boss_dead") in seen
+    bflags.untrack zid
+    var cells = CrdtZenSet[Vector3].init(a, "cells")
+    cells.incl Vector3(x: 1, y: 2, z: 3)
+    check Vector3(x: 1, y: 2, z: 3) in cells and Vector3(x: 3, y: 2, z: 1) notin cells
+    expect_status(ZEN_ERR_WRONG_TYPE): discard CrdtZenSet[int].init(a, "flags")
+    discard CrdtZenTable[string, string].init(a, "flags")  # a table may share the name
+
 suite "transport glue":
   scenario "outbound and receive_from carry a value between contexts":
     let a = CrdtContext.init(1)

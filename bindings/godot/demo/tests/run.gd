@@ -120,6 +120,23 @@ func _initialize() -> void:
 	check(entries.has(["added", "blocks", 7, "stone"]) and entries.has(["changed", "blocks", 7, "iron"]), "entry signals")
 	check(entries.has(["removed", "blocks", "door", "oak"]) and not b.table_has("blocks", "door"), "erase reached b")
 
+	# A set of flags: an add wins over a concurrent removal. (2.2)
+	var members := []
+	b.set_member_added.connect(func(s, member, is_initial, origin): members.append(["added", s, member]))
+	check(a.open_set("flags", TYPE_STRING, 0) and b.open_set("flags", TYPE_STRING, 0), "open sets")
+	check(a.set_add("flags", "door_open") and a.set_has("flags", "door_open"), "set_add")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(b.set_to_array("flags") == ["door_open"] and members.has(["added", "flags", "door_open"]), "b has the flag")
+	check(b.set_remove("flags", "door_open") and a.set_add("flags", "door_open"), "a concurrent remove and add")
+	for i in 30:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(a.set_has("flags", "door_open") and b.set_has("flags", "door_open") and b.set_size("flags") == 1, "the add won")
+
 	check(a.create_value("flag", TYPE_INT, 0, 0), "create flag")
 	for i in 10:
 		now += 16

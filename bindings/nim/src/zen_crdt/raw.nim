@@ -287,6 +287,11 @@ proc zen_table_len*(ctx: zen_context_t, table: zen_table_t, out_len: ptr csize_t
 proc zen_table_entries*(ctx: zen_context_t, table: zen_table_t, out_count: ptr csize_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_entry_at*(ctx: zen_context_t, index: csize_t, out_key: ptr zen_key_t, out_data: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_set_mode*(ctx: zen_context_t, table: zen_table_t, mode: uint32): zen_status_t {.importc, header: zenHeader.}
+proc zen_set_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_type: uint32, mode: uint32, out_set: ptr zen_table_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_set_add*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_set_remove*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_removed: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_set_contains*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_contains: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_is_set*(ctx: zen_context_t, table: zen_table_t, out_is_set: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_poll_table_change*(ctx: zen_context_t, out_change: ptr zen_table_change_t, out_has: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_metrics*(ctx: zen_context_t, out_metrics: ptr zen_metrics_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_peer_lag*(ctx: zen_context_t, index: uint64, out_lag: ptr zen_peer_lag_t): zen_status_t {.importc, header: zenHeader.}
