@@ -703,10 +703,12 @@ impl SyncEngine {
     }
 
     /// Drops the table entries `sender` forgot (see `Manifest`): an entry it does not
-    /// hold although it holds a record of it we hold (that record's seq is within what
-    /// the sender's acks say it received) was removed and forgotten while this replica
-    /// could not hear the removal. Removal wins over any write, so it is removed here
-    /// too, and forgotten.
+    /// hold although it held a record of it that we hold (that record's seq is within
+    /// what it received) was removed and forgotten while this replica could not hear the
+    /// removal. Removal wins over any write, so it is removed here too, and forgotten.
+    /// The sender is believed: a member that lies here can make this replica drop
+    /// entries, as it could remove them anyway (tables have no write permissions yet);
+    /// see the README's threat model.
     fn apply_manifest(
         &mut self,
         sender: PeerId,
