@@ -137,6 +137,10 @@ pub fn session_messages() -> Vec<Vec<u8>> {
     // Owner-only, given by the sender to the receiver halfway: owned records and a grant.
     let owned = ValueOptions { owner: Some(ids[0]), ..ValueOptions::default() };
     let d = ctx[0].create("d", ValueType::I64, owned).unwrap();
+    // A table and a set, written after the messages `setup` takes, so the seeds hold
+    // entry ids, entry removals and the manifests catch-ups carry.
+    let table = ctx[0].open_table("t", ValueType::I64, TableOptions::default()).unwrap();
+    let set = ctx[0].open_set("s", ValueType::I64, Mode::FastLocal).unwrap();
     let mut to_receiver = Vec::new();
     let mut sent = 0u32;
     for t in 1..=60u64 {
@@ -152,6 +156,14 @@ pub fn session_messages() -> Vec<Vec<u8>> {
                 10 => ctx[0].transfer(d, ids[1]).unwrap(),
                 t if t < 10 => ctx[0].set(d, -(t as i64)).unwrap(),
                 _ => {}
+            }
+        }
+        if (21..=40).contains(&t) {
+            ctx[0].table_set(table, (t % 5) as i64, t as i64).unwrap();
+            ctx[0].set_add(set, (t % 3) as i64).unwrap();
+            if t.is_multiple_of(4) {
+                ctx[0].table_remove(table, ((t + 2) % 5) as i64).unwrap();
+                ctx[0].set_remove(set, ((t + 1) % 3) as i64).unwrap();
             }
         }
         for k in 0..3 {
@@ -248,6 +260,18 @@ fn exercise(c: &mut Context) {
         .filter_map(|id| c.open(id).ok())
         .filter_map(|h| Some((h, c.value_type(h).ok()?)))
         .collect();
+    // Tables and sets the messages may have brought: local writes and reads.
+    if let Ok(t) = c.open_table("t", ValueType::I64, TableOptions::default()) {
+        let _ = c.table_set(t, 1i64, 5i64);
+        let _ = c.table_remove(t, 2i64);
+        let _ = c.table_entries(t);
+    }
+    if let Ok(s) = c.open_set("s", ValueType::I64, Mode::FastLocal) {
+        let _ = c.set_add(s, 1i64);
+        let _ = c.set_remove(s, 2i64);
+        let _ = c.set_members(s);
+    }
+    while c.poll_table_change().is_some() {}
     // A local write integrates what is deferred for the value.
     for &(h, ty) in &handles {
         let _ = c.get(h);
