@@ -360,13 +360,11 @@ fn table_opts(t: usize) -> TableOptions {
     TableOptions { policy: TABLES[t].1.clone(), ..TableOptions::default() }
 }
 
-/// Plays `case` and checks every peer against the model after every round; the first
-/// mismatch is the error.
-fn play(case: &Case) -> Result<(), String> {
+/// Round `r`'s misbehaving phase: a lossy, reordering network, its partition, its peer
+/// dropping out and coming back (from a save or as it was), then healed until settled.
+fn misbehave(sim: &mut Sim, case: &Case, r: usize) -> Result<(), String> {
     let n = case.peers;
-    let mut sim = Sim::new(case.seed, n, LinkConfig::default(), Options::default());
-    let mut shown: Vec<Vec<Option<i64>>> = vec![vec![None; KEYS]; TABLES.len()];
-    let lossy = LinkConfig {
+    sim.net.link = LinkConfig {
         latency_ms: 20,
         jitter_ms: 30,
         loss: case.loss,
@@ -374,6 +372,34 @@ fn play(case: &Case) -> Result<(), String> {
         reorder: 0.1,
         bandwidth_bytes_per_s: 0,
     };
+    let mask = case.partitions[r % case.partitions.len()];
+    sim.partition((0..n).map(|i| ((mask >> i) & 1) as u32).collect());
+    sim.run_for(150);
+    if let Some((p, from_save)) = case.away[r % case.away.len()] {
+        let p = p % n;
+        if from_save {
+            let saved = sim.ctx(p).save();
+            let back = Context::load(p as u64 + 1, Options::default(), &saved).map_err(|e| e.to_string())?;
+            sim.restart(p, back);
+        } else {
+            sim.leave(p);
+            sim.run_for(200);
+            sim.join(p);
+        }
+    }
+    sim.run_for(150);
+    sim.heal();
+    sim.net.link = LinkConfig::default();
+    sim.run_for(6_000);
+    Ok(())
+}
+
+/// Plays `case` and checks every peer against the model after every round; the first
+/// mismatch is the error.
+fn play(case: &Case) -> Result<(), String> {
+    let n = case.peers;
+    let mut sim = Sim::new(case.seed, n, LinkConfig::default(), Options::default());
+    let mut shown: Vec<Vec<Option<i64>>> = vec![vec![None; KEYS]; TABLES.len()];
     for (r, round) in case.rounds.iter().enumerate() {
         let mut ops: RoundOps = vec![vec![Vec::new(); KEYS]; TABLES.len()];
         for &(peer, t, k, raw) in round {
@@ -402,27 +428,7 @@ fn play(case: &Case) -> Result<(), String> {
                 .collect();
             expect.push(e);
         }
-        sim.net.link = lossy.clone();
-        let mask = case.partitions[r % case.partitions.len()];
-        sim.partition((0..n).map(|i| ((mask >> i) & 1) as u32).collect());
-        sim.run_for(150);
-        if let Some((p, from_save)) = case.away[r % case.away.len()] {
-            let p = p % n;
-            if from_save {
-                let saved = sim.ctx(p).save();
-                let back =
-                    Context::load(p as u64 + 1, Options::default(), &saved).map_err(|e| e.to_string())?;
-                sim.restart(p, back);
-            } else {
-                sim.leave(p);
-                sim.run_for(200);
-                sim.join(p);
-            }
-        }
-        sim.run_for(150);
-        sim.heal();
-        sim.net.link = LinkConfig::default();
-        sim.run_for(6_000);
+        misbehave(&mut sim, case, r)?;
         let first = read_all(&mut sim, 0);
         for p in 0..n {
             let got = read_all(&mut sim, p);
@@ -490,14 +496,6 @@ fn play_set(case: &Case) -> Result<(), String> {
     let n = case.peers;
     let mut sim = Sim::new(case.seed, n, LinkConfig::default(), Options::default());
     let mut present = [false; KEYS];
-    let lossy = LinkConfig {
-        latency_ms: 20,
-        jitter_ms: 30,
-        loss: case.loss,
-        duplicate: 0.05,
-        reorder: 0.1,
-        bandwidth_bytes_per_s: 0,
-    };
     let open =
         |sim: &mut Sim, p: usize| sim.ctx(p).open_set("flags", ValueType::I64, Mode::FastLocal).unwrap();
     for (r, round) in case.rounds.iter().enumerate() {
@@ -524,27 +522,7 @@ fn play_set(case: &Case) -> Result<(), String> {
         for k in 0..KEYS {
             present[k] = added[k] || (present[k] && !removed[k]);
         }
-        sim.net.link = lossy.clone();
-        let mask = case.partitions[r % case.partitions.len()];
-        sim.partition((0..n).map(|i| ((mask >> i) & 1) as u32).collect());
-        sim.run_for(150);
-        if let Some((p, from_save)) = case.away[r % case.away.len()] {
-            let p = p % n;
-            if from_save {
-                let saved = sim.ctx(p).save();
-                let back =
-                    Context::load(p as u64 + 1, Options::default(), &saved).map_err(|e| e.to_string())?;
-                sim.restart(p, back);
-            } else {
-                sim.leave(p);
-                sim.run_for(200);
-                sim.join(p);
-            }
-        }
-        sim.run_for(150);
-        sim.heal();
-        sim.net.link = LinkConfig::default();
-        sim.run_for(6_000);
+        misbehave(&mut sim, case, r)?;
         let want: Vec<Value> = (0..KEYS).filter(|&k| present[k]).map(|k| Value::I64(k as i64)).collect();
         for p in 0..n {
             let h = open(&mut sim, p);

@@ -882,17 +882,21 @@ proc track*[T](self: CrdtZenValue[T],
                callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
   self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
 
-proc untrack*[T](self: CrdtZenValue[T], zid: ZID) =
-  ## Stops a callback; it receives a last `{Closed}` change now.
-  let key = (self.h.owner, self.h.index)
-  if key notin self.ctx.callbacks: return
-  var cbs = self.ctx.callbacks[key]
+proc drop_callback[C](all: var Table[ValueKey, seq[C]], key: ValueKey, zid: ZID) =
+  ## Removes callback `zid` of `key` (a value's, a table's or a set's); it receives a
+  ## last `{Closed}` change now.
+  if key notin all: return
+  var cbs = all[key]
   for i, cb in cbs:
     if cb.zid == zid:
       cbs.delete i
-      self.ctx.callbacks[key] = cbs
+      all[key] = cbs
       cb.fn(nil, true)
       return
+
+proc untrack*[T](self: CrdtZenValue[T], zid: ZID) =
+  ## Stops a callback; it receives a last `{Closed}` change now.
+  drop_callback(self.ctx.callbacks, (self.h.owner, self.h.index), zid)
 
 template pause*[T](self: CrdtZenValue[T], zid: ZID, body: untyped) =
   ## Runs `body`; the callback `zid` does not hear of the local writes made in it.
@@ -1094,15 +1098,7 @@ proc track*[K, V](self: CrdtZenTable[K, V],
 
 proc untrack*[K, V](self: CrdtZenTable[K, V], zid: ZID) =
   ## Stops a callback; it receives a last `{Closed}` change now.
-  let key = (self.h.owner, self.h.index)
-  if key notin self.ctx.table_callbacks: return
-  var cbs = self.ctx.table_callbacks[key]
-  for i, cb in cbs:
-    if cb.zid == zid:
-      cbs.delete i
-      self.ctx.table_callbacks[key] = cbs
-      cb.fn(nil, true)
-      return
+  drop_callback(self.ctx.table_callbacks, (self.h.owner, self.h.index), zid)
 
 template changes*[K, V](self: CrdtZenTable[K, V], body: untyped): ZID =
   ## model_citizen's `changes:` for a table: `body` runs for each change with `change`
@@ -1193,15 +1189,7 @@ proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]])
 
 proc untrack*[T](self: CrdtZenSet[T], zid: ZID) =
   ## Stops a callback; it receives a last `{Closed}` change now.
-  let key = (self.h.owner, self.h.index)
-  if key notin self.ctx.table_callbacks: return
-  var cbs = self.ctx.table_callbacks[key]
-  for i, cb in cbs:
-    if cb.zid == zid:
-      cbs.delete i
-      self.ctx.table_callbacks[key] = cbs
-      cb.fn(nil, true)
-      return
+  drop_callback(self.ctx.table_callbacks, (self.h.owner, self.h.index), zid)
 
 template changes*[T](self: CrdtZenSet[T], body: untyped): ZID =
   ## model_citizen's `changes:` for a set: `change.item` is the member; `added`,
