@@ -366,6 +366,24 @@ typedef uint32_t zen_key_kind_t;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What a `zen_table_t` names (pass as `uint32_t`). (1.5)
+enum zen_collection_kind_t
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  ZEN_COLLECTION_TABLE = 0,
+  ZEN_COLLECTION_SET = 1,
+  ZEN_COLLECTION_SEQUENCE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum zen_collection_kind_t zen_collection_kind_t;
+#else
+typedef uint32_t zen_collection_kind_t;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Context options. Start from `zen_options_default`, which sets `struct_size`; later
 // 1.x releases may add fields at the end (a struct from an older header still works:
 // the fields it lacks keep their defaults). Durations in ms, sizes in bytes.
@@ -591,6 +609,9 @@ typedef struct zen_table_change_t {
   uint64_t origin;
   // Host time of the change, in the ms passed to `zen_context_tick`.
   uint64_t time_ms;
+  // For a sequence, the item's index: where it is now (added, modified) or was
+  // (removed); -1 for tables and sets.
+  int64_t index;
   struct zen_key_t key;
   // What the key showed before (ZEN_TYPE_NONE: no entry).
   struct zen_value_data_t old_value;
@@ -1389,12 +1410,79 @@ enum zen_status_t zen_set_contains(struct zen_context_t ctx,
                                    const struct zen_value_data_t *member,
                                    bool *out_contains);
 
-// Whether the handle names a set (`zen_set_open`) rather than a table. (1.5)
+// What the handle names (a `zen_collection_kind_t`: table, set or sequence). (1.5)
 ZEN_API
 ZEN_NODISCARD
-enum zen_status_t zen_table_is_set(struct zen_context_t ctx,
-                                   struct zen_table_t table,
-                                   bool *out_is_set);
+enum zen_status_t zen_table_kind(struct zen_context_t ctx,
+                                 struct zen_table_t table,
+                                 uint32_t *out_kind);
+
+// Opens sequence `id` of items of type `value_type` (a `zen_value_type_t`), created if
+// new here (a peer's of that id is the same sequence; tables, sets and sequences may
+// share a name). `mode` is a `zen_mode_t`. The handle is a `zen_table_t`:
+// `zen_table_len`, `zen_table_entries` (in order; each key is the item's position, an
+// opaque string), `zen_table_set_mode` and the table events, whose `index` says where
+// the item is (or was), serve sequences too. Concurrent inserts at one place keep both
+// items, in one order on every peer. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_open(struct zen_context_t ctx,
+                               const char *id,
+                               size_t id_len,
+                               uint32_t value_type,
+                               uint32_t mode,
+                               struct zen_table_t *out_seq);
+
+// Inserts `*item` at `index` (0 ..= length; the length appends); the items from
+// `index` on move one place up. `ZEN_ERR_INVALID_ARGUMENT` for an index past the end.
+// (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_insert(struct zen_context_t ctx,
+                                 struct zen_table_t seq,
+                                 size_t index,
+                                 const struct zen_value_data_t *item);
+
+// Appends `*item`. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_push(struct zen_context_t ctx,
+                               struct zen_table_t seq,
+                               const struct zen_value_data_t *item);
+
+// Replaces the item at `index` (a concurrent removal of it wins). (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_set(struct zen_context_t ctx,
+                              struct zen_table_t seq,
+                              size_t index,
+                              const struct zen_value_data_t *item);
+
+// Removes the item at `index` on every peer; the items after it move one place down.
+// (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_remove(struct zen_context_t ctx,
+                                 struct zen_table_t seq,
+                                 size_t index);
+
+// Moves the item at `from` to `to` (an index in the sequence without it): a removal and
+// an insertion of the same value, so a concurrent write of the item is lost. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_move(struct zen_context_t ctx,
+                               struct zen_table_t seq,
+                               size_t from,
+                               size_t to);
+
+// Reads the item at `index` into `*out_item` (strings and bytes borrowed until the next
+// `zen_seq_get`, `zen_table_get` or `zen_table_entries` on this context). (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_get(struct zen_context_t ctx,
+                              struct zen_table_t seq,
+                              size_t index,
+                              struct zen_value_data_t *out_item);
 
 // Copies the context's metrics into `*out_metrics`, whose `struct_size` the caller sets
 // to `sizeof(zen_metrics_t)` first.

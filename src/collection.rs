@@ -114,6 +114,9 @@ pub struct TableEvent {
     pub is_initial: bool,
     /// Peer whose write caused the change (this context's own id for local writes).
     pub origin: u64,
+    /// For a sequence, the item's index: where it is now (`Added`, `Modified`) or was
+    /// (`Removed`). `None` for tables and sets.
+    pub index: Option<u64>,
     /// Host time (ms) of the tick or call that caused it.
     pub time_ms: u64,
 }
@@ -131,6 +134,45 @@ pub(crate) struct Birth {
 /// A set is a table whose id starts with this byte (so a set and a table may share a
 /// name); user ids may not start with it.
 pub(crate) const SET_MARK: char = '\u{2}';
+/// A sequence is a table whose id starts with this byte, keyed by position (see
+/// `position`).
+pub(crate) const SEQ_MARK: char = '\u{3}';
+
+/// What a collection is: a table, a set or a sequence (they may share a name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollectionKind {
+    Table,
+    Set,
+    Sequence,
+}
+
+impl CollectionKind {
+    /// The kind a collection's internal id names.
+    pub(crate) fn of_id(id: &str) -> CollectionKind {
+        match id.chars().next() {
+            Some(SET_MARK) => CollectionKind::Set,
+            Some(SEQ_MARK) => CollectionKind::Sequence,
+            _ => CollectionKind::Table,
+        }
+    }
+
+    /// The internal id of the collection of this kind the host calls `id`.
+    pub(crate) fn internal_id(self, id: &str) -> String {
+        match self {
+            CollectionKind::Table => id.to_string(),
+            CollectionKind::Set => format!("{SET_MARK}{id}"),
+            CollectionKind::Sequence => format!("{SEQ_MARK}{id}"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CollectionKind::Table => "table",
+            CollectionKind::Set => "set",
+            CollectionKind::Sequence => "sequence",
+        }
+    }
+}
 
 /// The key a set member is stored under: integers and strings as themselves, any other
 /// value as its type tag and payload in hex (one set holds one type, so keys of

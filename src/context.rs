@@ -9,7 +9,9 @@
 //! Thread rules: a `Context` is `Send` but not shared; wrap it in a mutex to call it
 //! from several threads (the C layer does).
 
-use crate::collection::{member_key, Key, TableEvent, TableHandle, ENTRY_MARK, SET_MARK};
+use crate::collection::{
+    member_key, CollectionKind, Key, TableEvent, TableHandle, ENTRY_MARK, SEQ_MARK, SET_MARK,
+};
 use crate::error::Error;
 use crate::events::ChangeEvent;
 pub use crate::handle::ValueHandle;
@@ -136,7 +138,10 @@ impl Context {
     /// frame. Ticking earlier is always harmless.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let hibernation = self.table.next_hibernation(self.options().hibernate_after_ms);
-        self.sync.next_deadline(self.table.now(), self.table.has_dirty(), hibernation).map(Millis::get)
+        let manifests = self.table.tables.forgotten > 0;
+        self.sync
+            .next_deadline(self.table.now(), self.table.has_dirty(), hibernation, manifests)
+            .map(Millis::get)
     }
 
     // ---- receipt ----------------------------------------------------------------------
@@ -242,7 +247,7 @@ impl Context {
         if id.is_empty() || id.len() > self.options().max_id_bytes {
             return Err(Error::BadValueId { len: id.len(), max: self.options().max_id_bytes });
         }
-        if id.starts_with(ENTRY_MARK) || id.starts_with(SET_MARK) {
+        if id.starts_with(ENTRY_MARK) || id.starts_with(SET_MARK) || id.starts_with(SEQ_MARK) {
             return Err(Error::ReservedId(id.into()));
         }
         Ok(())
@@ -419,7 +424,7 @@ impl Context {
         value: impl Into<Value>,
     ) -> Result<(), Error> {
         let ti = self.table.table_index(t)?;
-        self.table.table_of_kind(ti, false)?;
+        self.table.table_of_kind(ti, CollectionKind::Table)?;
         self.write_entry(ti, key.into(), value.into())
     }
 
@@ -459,14 +464,14 @@ impl Context {
     /// Removes `key` on every peer; whether it showed an entry here.
     pub fn table_remove(&mut self, t: TableHandle, key: impl Into<Key>) -> Result<bool, Error> {
         let ti = self.table.table_index(t)?;
-        self.table.table_of_kind(ti, false)?;
+        self.table.table_of_kind(ti, CollectionKind::Table)?;
         Ok(self.table.table_remove(ti, &key.into(), &mut self.metrics))
     }
 
     /// What `key` shows (see `Mode`), `None` for no entry.
     pub fn table_get(&self, t: TableHandle, key: impl Into<Key>) -> Result<Option<Value>, Error> {
         let ti = self.table.table_index(t)?;
-        self.table.table_of_kind(ti, false)?;
+        self.table.table_of_kind(ti, CollectionKind::Table)?;
         Ok(self.table.table_get(ti, &key.into()).cloned())
     }
 
@@ -487,9 +492,14 @@ impl Context {
         Ok(self.table.table(self.table.table_index(t)?).user_id())
     }
 
-    /// Whether the handle names a set (`open_set`) rather than a table.
+    /// Whether the handle names a set (`open_set`) rather than a table or a sequence.
     pub fn is_set(&self, t: TableHandle) -> Result<bool, Error> {
-        Ok(self.table.table(self.table.table_index(t)?).is_set)
+        Ok(self.collection_kind(t)? == CollectionKind::Set)
+    }
+
+    /// What the handle names: a table, a set or a sequence.
+    pub fn collection_kind(&self, t: TableHandle) -> Result<CollectionKind, Error> {
+        Ok(self.table.table(self.table.table_index(t)?).kind)
     }
 
     // ---- sets -------------------------------------------------------------------------
@@ -500,7 +510,7 @@ impl Context {
     /// `table_entries`, `table_id` and `set_table_mode` work on it.
     pub fn open_set(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<TableHandle, Error> {
         self.check_id(id)?;
-        let internal = format!("{SET_MARK}{id}");
+        let internal = CollectionKind::Set.internal_id(id);
         let t = self.table.open_table(&internal, ty, Policy::LastWriterWins, mode)?;
         Ok(self.table.table_handle(t))
     }
@@ -513,7 +523,7 @@ impl Context {
     pub fn set_add(&mut self, s: TableHandle, member: impl Into<Value>) -> Result<(), Error> {
         let member = member.into();
         let ti = self.table.table_index(s)?;
-        self.table.table_of_kind(ti, true)?;
+        self.table.table_of_kind(ti, CollectionKind::Set)?;
         self.write_entry(ti, member_key(&member), member)
     }
 
@@ -521,14 +531,14 @@ impl Context {
     /// was in the set here.
     pub fn set_remove(&mut self, s: TableHandle, member: impl Into<Value>) -> Result<bool, Error> {
         let ti = self.table.table_index(s)?;
-        self.table.table_of_kind(ti, true)?;
+        self.table.table_of_kind(ti, CollectionKind::Set)?;
         Ok(self.table.table_remove(ti, &member_key(&member.into()), &mut self.metrics))
     }
 
     /// Whether `member` is in the set (see `Mode`).
     pub fn set_contains(&self, s: TableHandle, member: impl Into<Value>) -> Result<bool, Error> {
         let ti = self.table.table_index(s)?;
-        self.table.table_of_kind(ti, true)?;
+        self.table.table_of_kind(ti, CollectionKind::Set)?;
         Ok(self.table.table_get(ti, &member_key(&member.into())).is_some())
     }
 
@@ -536,7 +546,7 @@ impl Context {
     /// encoding). A copy.
     pub fn set_members(&self, s: TableHandle) -> Result<Vec<Value>, Error> {
         let ti = self.table.table_index(s)?;
-        self.table.table_of_kind(ti, true)?;
+        self.table.table_of_kind(ti, CollectionKind::Set)?;
         Ok(self.table.table_entries(ti).into_iter().map(|(_, v)| v).collect())
     }
 
@@ -558,6 +568,121 @@ impl Context {
     /// Number of table events waiting.
     pub fn pending_table_changes(&self) -> usize {
         self.table.tables.events_waiting()
+    }
+
+    // ---- sequences --------------------------------------------------------------------
+
+    /// Opens sequence `id` of items of type `ty` (created if new here; a peer's of that id
+    /// is the same sequence; tables, sets and sequences may share a name). Items keep one
+    /// order on every peer: concurrent inserts at one place keep both, in an order every
+    /// peer agrees on. Its events are table events with `index` set; `table_len`,
+    /// `set_table_mode` and `table_id` work on it.
+    pub fn open_seq(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<TableHandle, Error> {
+        self.check_id(id)?;
+        let internal = CollectionKind::Sequence.internal_id(id);
+        let t = self.table.open_table(&internal, ty, Policy::LastWriterWins, mode)?;
+        Ok(self.table.table_handle(t))
+    }
+
+    fn seq_index(&self, s: TableHandle) -> Result<u32, Error> {
+        let ti = self.table.table_index(s)?;
+        self.table.table_of_kind(ti, CollectionKind::Sequence)?;
+        Ok(ti)
+    }
+
+    /// The sequence's positions in order, with the items.
+    fn seq_entries(&self, ti: u32) -> Vec<(Key, Value)> {
+        self.table.table_entries(ti)
+    }
+
+    fn out_of_range(&self, ti: u32, index: usize, len: usize) -> Error {
+        Error::IndexOutOfRange { id: self.table.table(ti).user_id().to_string(), index, len }
+    }
+
+    /// Inserts `value` at `index` (0 ..= len; len appends) on every peer; the items from
+    /// `index` on move one place up. `IndexOutOfRange`, `WrongType`.
+    pub fn seq_insert(&mut self, s: TableHandle, index: usize, value: impl Into<Value>) -> Result<(), Error> {
+        let ti = self.seq_index(s)?;
+        let items = self.seq_entries(ti);
+        if index > items.len() {
+            return Err(self.out_of_range(ti, index, items.len()));
+        }
+        let pos = |k: Option<&(Key, Value)>| match k.map(|(k, _)| k) {
+            Some(Key::Str(p)) => Some(p.clone()),
+            _ => None,
+        };
+        let (a, b) = (index.checked_sub(1).and_then(|i| pos(items.get(i))), pos(items.get(index)));
+        // A position this replica holds an entry under (one it made before a restart) is
+        // skipped: every insertion gets a key of its own.
+        let me = self.me.get();
+        let key = loop {
+            let n = self.table.tables.next_position();
+            let key = Key::Str(crate::position::between(a.as_deref(), b.as_deref(), me, n));
+            if !self.table.has_births(ti, &key) {
+                break key;
+            }
+        };
+        self.write_entry(ti, key, value.into())
+    }
+
+    /// Appends `value` (an insert at the end).
+    pub fn seq_push(&mut self, s: TableHandle, value: impl Into<Value>) -> Result<(), Error> {
+        let len = self.table_len(s)?;
+        self.seq_insert(s, len, value)
+    }
+
+    /// Replaces the item at `index` (a write of its entry, under the sequence's policy:
+    /// a concurrent removal of the item wins).
+    pub fn seq_set(&mut self, s: TableHandle, index: usize, value: impl Into<Value>) -> Result<(), Error> {
+        let ti = self.seq_index(s)?;
+        let items = self.seq_entries(ti);
+        let Some((key, _)) = items.get(index) else { return Err(self.out_of_range(ti, index, items.len())) };
+        let key = key.clone();
+        self.write_entry(ti, key, value.into())
+    }
+
+    /// Removes the item at `index` on every peer and returns it; the items after it move
+    /// one place down.
+    pub fn seq_remove(&mut self, s: TableHandle, index: usize) -> Result<Value, Error> {
+        let ti = self.seq_index(s)?;
+        let mut items = self.seq_entries(ti);
+        if index >= items.len() {
+            return Err(self.out_of_range(ti, index, items.len()));
+        }
+        let (key, value) = items.swap_remove(index);
+        self.table.table_remove(ti, &key, &mut self.metrics);
+        Ok(value)
+    }
+
+    /// Moves the item at `from` to `to` (an index in the sequence without it): a removal
+    /// and an insertion of the same value, so a concurrent write of the item is lost.
+    pub fn seq_move(&mut self, s: TableHandle, from: usize, to: usize) -> Result<(), Error> {
+        let ti = self.seq_index(s)?;
+        let len = self.table.table_len(ti);
+        if from >= len || to >= len {
+            return Err(self.out_of_range(ti, from.max(to), len));
+        }
+        if from == to {
+            return Ok(());
+        }
+        let value = self.seq_remove(s, from)?;
+        self.seq_insert(s, to, value)
+    }
+
+    /// The item at `index` (see `Mode`).
+    pub fn seq_get(&self, s: TableHandle, index: usize) -> Result<Value, Error> {
+        let ti = self.seq_index(s)?;
+        let mut items = self.seq_entries(ti);
+        if index >= items.len() {
+            return Err(self.out_of_range(ti, index, items.len()));
+        }
+        Ok(items.swap_remove(index).1)
+    }
+
+    /// Every item in order. A copy.
+    pub fn seq_items(&self, s: TableHandle) -> Result<Vec<Value>, Error> {
+        let ti = self.seq_index(s)?;
+        Ok(self.seq_entries(ti).into_iter().map(|(_, v)| v).collect())
     }
 
     // ---- events and outbound -------------------------------------------------------------

@@ -17,9 +17,11 @@ pub enum Error {
     UnknownPeer(u64),
     #[error("value id must be 1..={max} bytes of UTF-8, got {len} bytes")]
     BadValueId { len: usize, max: usize },
-    #[error("id {0:?} starts with byte 0x01 or 0x02, which name table entries and sets: ids may not")]
+    #[error("id {0:?} starts with byte 0x01, 0x02 or 0x03, which name table entries, sets and sequences: ids may not")]
     ReservedId(String),
-    #[error("{id:?} is a {is}, not a {wanted}: open it as a {is} (a table and a set may share a name)")]
+    #[error("index {index} is out of range for sequence {id:?} of {len} items")]
+    IndexOutOfRange { id: String, index: usize, len: usize },
+    #[error("{id:?} is a {is}, not a {wanted}: open it as a {is} (a table, a set and a sequence may share a name)")]
     WrongKind { id: String, is: &'static str, wanted: &'static str },
     #[error("no value with id {0:?}")]
     UnknownValue(String),

@@ -54,6 +54,7 @@ mod metrics;
 mod options;
 mod pacer;
 mod policy;
+mod position;
 mod protocol;
 mod register;
 mod save;
@@ -68,7 +69,7 @@ mod view;
 
 pub use bridge::{Bridge, BridgeStats, BridgeThread};
 pub use bus::{Bus, BusEndpoint};
-pub use collection::{EntryKind, Key, TableEvent, TableHandle};
+pub use collection::{CollectionKind, EntryKind, Key, TableEvent, TableHandle};
 pub use context::{Context, Mode, Options, Outbound, SyncState, TableOptions, ValueHandle, ValueOptions};
 pub use driver::Driver;
 pub use enet::{

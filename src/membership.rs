@@ -42,11 +42,12 @@ pub(crate) struct Member {
     /// Added since the last tick: its silence is counted from the next tick's time, not
     /// from a host clock that may have stood still while we had no members.
     pub just_added: bool,
-    /// It joined (or came back) since we last gave it our manifest of table entries:
-    /// our catch-ups to it carry one (see `sync`) until it holds one of them in full,
-    /// `manifest_in` saying which (stream, target).
+    /// It joined (or came back) and has not confirmed our manifest of table entries
+    /// (see `sync`): our catch-ups to it carry one, and one is sent on its own, again
+    /// after each retransmission timeout, until its receipt names one of them.
     pub needs_manifest: bool,
-    pub manifest_in: Option<(PeerId, Seq)>,
+    /// (catch-up id, when) of the last catch-up that carried our manifest to it.
+    pub manifest_sent: Option<(u64, Millis)>,
 }
 
 impl Member {
@@ -62,7 +63,7 @@ impl Member {
             joined_at_seq,
             just_added: true,
             needs_manifest: true,
-            manifest_in: None,
+            manifest_sent: None,
         }
     }
 

@@ -13,6 +13,7 @@
 //!       64 seqs after it that were received too)
 //! kind 1 Delta:    seq, count, count x entry
 //! kind 2 Ack:      (nothing more)
+//! kind 4 Receipt:  catch-up id (to one peer: its catch-up with a manifest arrived)
 //! kind 3 Snapshot: stream peer id, catch-up id, chunk count, base seq, target seq,
 //!                  manifest, count, count x entry-with-stream-info
 //! manifest: 0 (none), or births + 1, the sender's own last seq, then births x (writer,
@@ -47,6 +48,7 @@ pub const PROTOCOL_VERSION: u8 = 4;
 const KIND_DELTA: u8 = 1;
 const KIND_ACK: u8 = 2;
 const KIND_SNAPSHOT: u8 = 3;
+const KIND_RECEIPT: u8 = 4;
 
 /// One value's change inside a message.
 #[derive(Debug)]
@@ -71,6 +73,10 @@ pub(crate) enum Body {
         entries: Vec<Entry>,
     },
     Ack,
+    /// The sender received our catch-up `catchup` with its manifest.
+    Receipt {
+        catchup: u64,
+    },
     Snapshot {
         stream: PeerId,
         catchup: u64,
@@ -143,6 +149,7 @@ pub(crate) enum MessageKind {
     Delta = KIND_DELTA,
     Ack = KIND_ACK,
     Snapshot = KIND_SNAPSHOT,
+    Receipt = KIND_RECEIPT,
 }
 
 const COMPRESSED: u8 = 0x80;
@@ -325,6 +332,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
             Body::Delta { seq, entries }
         }
         KIND_ACK => Body::Ack,
+        KIND_RECEIPT => Body::Receipt { catchup: r.varint("catch-up id")? },
         KIND_SNAPSHOT => {
             let stream = PeerId::new(r.varint("stream")?);
             let catchup = r.varint("catch-up id")?;
@@ -486,6 +494,18 @@ mod tests {
         }
         let hostile = snapshot(None, Some(u64::MAX / 2));
         assert!(matches!(decode(&hostile, &LIMITS), Err(Error::Decode(m)) if m.contains("manifest")));
+    }
+
+    #[test]
+    fn receipts_roundtrip_and_truncations_are_rejected() {
+        let mut out = Vec::new();
+        put_header(&mut out, MessageKind::Receipt, PeerId::new(7), &[]);
+        put_varint(&mut out, 42);
+        let out = seal(out);
+        assert!(matches!(decode(&out, &LIMITS).unwrap().body, Body::Receipt { catchup: 42 }));
+        for cut in 0..out.len() {
+            assert!(decode(&out[..cut], &LIMITS).is_err(), "cut at {cut} accepted");
+        }
     }
 
     #[test]

@@ -295,7 +295,15 @@ impl SyncEngine {
 
     /// When `tick` next has work if nothing arrives (see `Context::next_deadline_ms`);
     /// `hibernation` is when the value table next has a document to hibernate.
-    pub fn next_deadline(&self, now: Millis, dirty: bool, hibernation: Option<Millis>) -> Option<Millis> {
+    /// `manifests`: this replica forgot table entries, so members that joined get its
+    /// manifest (retried until confirmed, see `send_catchups`).
+    pub fn next_deadline(
+        &self,
+        now: Millis,
+        dirty: bool,
+        hibernation: Option<Millis>,
+        manifests: bool,
+    ) -> Option<Millis> {
         if !self.inbox.is_empty() || dirty {
             return Some(now);
         }
@@ -317,6 +325,9 @@ impl SyncEngine {
             // Times out once silent for longer than the timeout (see update_liveness).
             at(m.last_heard_ms + (self.opts.peer_timeout_ms + 1));
             let rto = m.rto_ms(tick);
+            if manifests && m.needs_manifest {
+                at(m.manifest_sent.map_or(now, |(_, t)| t + rto));
+            }
             // When may_catch_up next allows a catch-up of `stream` to this member.
             let allowed = |stream: PeerId| m.catchup.get(&stream).map_or(Millis::ZERO, |b| b.next_ms);
             // Our own stream, as send_catchups decides it.
@@ -537,10 +548,22 @@ impl SyncEngine {
         for msg in inbox {
             match msg.body {
                 Body::Ack => {}
+                Body::Receipt { catchup } => {
+                    if let Some(m) = self.members.get_mut(msg.sender) {
+                        if m.manifest_sent.is_some_and(|(id, _)| catchup >= id) {
+                            m.needs_manifest = false;
+                        }
+                    }
+                }
                 Body::Delta { seq, entries } => self.on_delta(msg.sender, seq, entries, table, metrics),
                 Body::Snapshot { stream, catchup, chunks, base, target, manifest, entries } => {
                     if let Some(m) = manifest {
                         self.apply_manifest(msg.sender, &msg.acks, m, table);
+                        // Tell the sender, so it stops sending it.
+                        let mut out = Vec::with_capacity(HEADER_ROOM);
+                        put_header(&mut out, MessageKind::Receipt, self.me, &[]);
+                        put_varint(&mut out, catchup);
+                        self.push_out(Some(msg.sender), out, table.now(), metrics);
                     }
                     let room = self.streams.len() < MAX_STREAMS || self.streams.contains_key(&stream);
                     if !room {
@@ -886,12 +909,6 @@ impl SyncEngine {
         let active: Vec<PeerId> = self.members.members.iter().filter(|m| m.active).map(|m| m.id).collect();
         let my_seq = self.my_seq;
         for idx in 0..self.members.members.len() {
-            let m = &mut self.members.members[idx];
-            if let Some((stream, target)) = m.manifest_in {
-                if m.ack(stream) >= target {
-                    (m.needs_manifest, m.manifest_in) = (false, None);
-                }
-            }
             let m = &self.members.members[idx];
             if !m.active {
                 continue;
@@ -930,6 +947,18 @@ impl SyncEngine {
                 }
             }
         }
+        // A member that has not confirmed our manifest gets one, in a catch-up of our
+        // stream from where it stands (empty if it lacks nothing), again after each
+        // retransmission timeout until its receipt arrives. Only a replica that forgot
+        // entries has anything to tell (else it holds every entry it ever received).
+        let manifests = table.tables.forgotten > 0;
+        for m in self.members.members.iter().filter(|_| manifests) {
+            let due = m.manifest_sent.is_none_or(|(_, at)| now >= at + m.rto_ms(tick));
+            if m.active && m.needs_manifest && due && !jobs.iter().any(|j| j.to == m.id) {
+                let base = m.ack(me).min(my_seq);
+                jobs.push(CatchUp { to: m.id, stream: me, base, target: my_seq });
+            }
+        }
         for job in jobs {
             self.send_snapshot(job, table, metrics);
         }
@@ -963,9 +992,11 @@ impl SyncEngine {
         let n = chunks.len() as u64;
         // A member that joined gets our manifest with its catch-ups (in the first chunk)
         // until it holds one of them in full.
+        let now = table.now();
+        let forgot = table.tables.forgotten > 0;
         let manifest = match self.members.members.iter_mut().find(|m| m.id == to) {
-            Some(m) if m.needs_manifest => {
-                m.manifest_in = Some((stream, target));
+            Some(m) if m.needs_manifest && forgot => {
+                m.manifest_sent = Some((id, now));
                 let mut births: Vec<(u64, u64, u64)> =
                     table.births().filter(|(_, b)| b.seq != 0).map(|(_, b)| (b.writer, b.seq, b.n)).collect();
                 births.sort_unstable();

@@ -147,7 +147,7 @@ impl From<Error> for FfiError {
             Error::BadPeerId(_) | Error::SelfPeer(_) | Error::BadValueId { .. } | Error::PeerIdTaken(_) => {
                 ZEN_ERR_INVALID_ARGUMENT
             }
-            Error::ReservedId(_) => ZEN_ERR_INVALID_ARGUMENT,
+            Error::ReservedId(_) | Error::IndexOutOfRange { .. } => ZEN_ERR_INVALID_ARGUMENT,
             Error::BadOption { .. } | Error::PolicyNotSupported { .. } | Error::UnknownMerge(_) => {
                 ZEN_ERR_INVALID_ARGUMENT
             }

@@ -244,6 +244,7 @@ pub unsafe extern "C" fn zen_context_poll_table_change(
                 is_initial: ev.is_initial,
                 origin: ev.origin,
                 time_ms: ev.time_ms,
+                index: ev.index.map_or(-1, |i| i as i64),
                 key: key_out(&ev.key),
                 old_value: data_out(ev.old.as_ref()),
                 new_value: data_out(ev.new.as_ref()),
@@ -339,17 +340,130 @@ pub unsafe extern "C" fn zen_set_contains(
     })
 }
 
-/// Whether the handle names a set (`zen_set_open`) rather than a table. (1.5)
+/// What the handle names (a `zen_collection_kind_t`: table, set or sequence). (1.5)
 #[no_mangle]
 #[must_use]
-pub unsafe extern "C" fn zen_table_is_set(
+pub unsafe extern "C" fn zen_table_kind(
     ctx: zen_context_t,
     table: zen_table_t,
-    out_is_set: *mut bool,
+    out_kind: *mut u32,
 ) -> zen_status_t {
     guard(|| {
-        let slot = unsafe { out(out_is_set, "out_is_set") }?;
-        slot.set(with_context(ctx.id, |c| Ok(c.ctx.is_set(table.to_core())?))?);
+        let slot = unsafe { out(out_kind, "out_kind") }?;
+        let kind = with_context(ctx.id, |c| Ok(c.ctx.collection_kind(table.to_core())?))?;
+        slot.set(collection_kind_out(kind) as u32);
         Ok(())
+    })
+}
+
+/// Opens sequence `id` of items of type `value_type` (a `zen_value_type_t`), created if
+/// new here (a peer's of that id is the same sequence; tables, sets and sequences may
+/// share a name). `mode` is a `zen_mode_t`. The handle is a `zen_table_t`:
+/// `zen_table_len`, `zen_table_entries` (in order; each key is the item's position, an
+/// opaque string), `zen_table_set_mode` and the table events, whose `index` says where
+/// the item is (or was), serve sequences too. Concurrent inserts at one place keep both
+/// items, in one order on every peer. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_seq_open(
+    ctx: zen_context_t,
+    id: *const c_char,
+    id_len: usize,
+    value_type: u32,
+    mode: u32,
+    out_seq: *mut zen_table_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_seq, "out_seq") }?;
+        let id = unsafe { text(id, id_len, "id") }?;
+        let ty = value_type_in(value_type)?;
+        let mode = mode_in(mode)?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_seq(id, ty, mode)?.into()))?);
+        Ok(())
+    })
+}
+
+/// Inserts `*item` at `index` (0 ..= length; the length appends); the items from
+/// `index` on move one place up. `ZEN_ERR_INVALID_ARGUMENT` for an index past the end.
+/// (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_seq_insert(
+    ctx: zen_context_t,
+    seq: zen_table_t,
+    index: usize,
+    item: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let d = unsafe { arg(item, "item") }?;
+        let v = unsafe { data_in(d) }?;
+        with_context(ctx.id, |c| Ok(c.ctx.seq_insert(seq.to_core(), index, v)?))
+    })
+}
+
+/// Appends `*item`. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_seq_push(
+    ctx: zen_context_t,
+    seq: zen_table_t,
+    item: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let d = unsafe { arg(item, "item") }?;
+        let v = unsafe { data_in(d) }?;
+        with_context(ctx.id, |c| Ok(c.ctx.seq_push(seq.to_core(), v)?))
+    })
+}
+
+/// Replaces the item at `index` (a concurrent removal of it wins). (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_seq_set(
+    ctx: zen_context_t,
+    seq: zen_table_t,
+    index: usize,
+    item: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let d = unsafe { arg(item, "item") }?;
+        let v = unsafe { data_in(d) }?;
+        with_context(ctx.id, |c| Ok(c.ctx.seq_set(seq.to_core(), index, v)?))
+    })
+}
+
+/// Removes the item at `index` on every peer; the items after it move one place down.
+/// (1.5)
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_seq_remove(ctx: zen_context_t, seq: zen_table_t, index: usize) -> zen_status_t {
+    guard(|| with_context(ctx.id, |c| c.ctx.seq_remove(seq.to_core(), index).map(|_| ()).map_err(Into::into)))
+}
+
+/// Moves the item at `from` to `to` (an index in the sequence without it): a removal and
+/// an insertion of the same value, so a concurrent write of the item is lost. (1.5)
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_seq_move(ctx: zen_context_t, seq: zen_table_t, from: usize, to: usize) -> zen_status_t {
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.seq_move(seq.to_core(), from, to)?)))
+}
+
+/// Reads the item at `index` into `*out_item` (strings and bytes borrowed until the next
+/// `zen_seq_get`, `zen_table_get` or `zen_table_entries` on this context). (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_seq_get(
+    ctx: zen_context_t,
+    seq: zen_table_t,
+    index: usize,
+    out_item: *mut zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_item, "out_item") }?;
+        with_context(ctx.id, |c| {
+            c.table_read = Some(c.ctx.seq_get(seq.to_core(), index)?);
+            slot.set(data_out(c.table_read.as_ref()));
+            Ok(())
+        })
     })
 }

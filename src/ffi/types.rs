@@ -11,7 +11,7 @@
 
 use super::boundary::Growable;
 use super::status::{zen_status_t, FfiError};
-use crate::collection::{EntryKind, Key, TableHandle};
+use crate::collection::{CollectionKind, EntryKind, Key, TableHandle};
 use crate::context::{Mode, Options, SyncState, ValueHandle};
 use crate::events::ChangeKind;
 use crate::policy::Policy;
@@ -391,6 +391,23 @@ pub struct zen_table_options_t {
 
 impl Growable for zen_table_options_t {}
 
+/// What a `zen_table_t` names (pass as `uint32_t`). (1.5)
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum zen_collection_kind_t {
+    ZEN_COLLECTION_TABLE = 0,
+    ZEN_COLLECTION_SET = 1,
+    ZEN_COLLECTION_SEQUENCE = 2,
+}
+
+pub(crate) fn collection_kind_out(k: CollectionKind) -> zen_collection_kind_t {
+    match k {
+        CollectionKind::Table => zen_collection_kind_t::ZEN_COLLECTION_TABLE,
+        CollectionKind::Set => zen_collection_kind_t::ZEN_COLLECTION_SET,
+        CollectionKind::Sequence => zen_collection_kind_t::ZEN_COLLECTION_SEQUENCE,
+    }
+}
+
 /// What happened to one key of a table (1.5).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -422,6 +439,9 @@ pub struct zen_table_change_t {
     pub origin: u64,
     /// Host time of the change, in the ms passed to `zen_context_tick`.
     pub time_ms: u64,
+    /// For a sequence, the item's index: where it is now (added, modified) or was
+    /// (removed); -1 for tables and sets.
+    pub index: i64,
     pub key: zen_key_t,
     /// What the key showed before (ZEN_TYPE_NONE: no entry).
     pub old_value: zen_value_data_t,

@@ -10,7 +10,9 @@
 //! mode switch). See `collection` for why entries are births.
 
 use super::{differs, EntryLink, ValueState, ValueTable};
-use crate::collection::{entry_id, parse_entry_id, Birth, EntryKind, Key, TableEvent, TableHandle, SET_MARK};
+use crate::collection::{
+    entry_id, parse_entry_id, Birth, CollectionKind, EntryKind, Key, TableEvent, TableHandle,
+};
 use crate::error::Error;
 use crate::ids::{PeerId, ValueIndex};
 use crate::metrics::Metrics;
@@ -33,9 +35,10 @@ pub(crate) struct TableState {
     pub mode: Mode,
     /// The host opened it (else it was learned from an arriving entry).
     pub opened: bool,
-    /// A set (its id starts with `SET_MARK`): members are keys, each entry's value the
-    /// member itself, and an add always makes a new birth (add wins).
-    pub is_set: bool,
+    /// Table, set (members are keys, each entry's value the member itself, and an add
+    /// always makes a new birth: add wins) or sequence (keys are positions, each insert a
+    /// new birth), by the id's mark.
+    pub kind: CollectionKind,
     /// Every entry of each key (usually one).
     births: HashMap<Key, Vec<ValueIndex>>,
     /// What the host was last told each key shows (keys showing nothing are absent).
@@ -47,7 +50,10 @@ pub(crate) struct TableState {
 impl TableState {
     /// The id the host knows it by (a set's without its mark).
     pub fn user_id(&self) -> &str {
-        self.id.strip_prefix(SET_MARK).unwrap_or(&self.id)
+        match self.kind {
+            CollectionKind::Table => &self.id,
+            _ => &self.id[1..],
+        }
     }
 }
 
@@ -67,6 +73,8 @@ pub(crate) struct Tables {
     pub forgotten: u64,
     /// Births made here and not yet sent are numbered (seq 0, n) with this counter.
     unsent_births: u64,
+    /// Sequence positions made here (their uniqueness suffix).
+    positions: u64,
 }
 
 impl Tables {
@@ -82,7 +90,14 @@ impl Tables {
             forgotten_rejected: 0,
             forgotten: 0,
             unsent_births: 0,
+            positions: 0,
         }
+    }
+
+    /// The next number for a sequence position made here.
+    pub fn next_position(&mut self) -> u64 {
+        self.positions += 1;
+        self.positions
     }
 
     pub fn events_waiting(&self) -> usize {
@@ -99,6 +114,7 @@ impl Tables {
                 let kind = kind_of(&q.old, &ev.new);
                 if let (Some(kind), true) = (kind, full || q.time_ms == ev.time_ms) {
                     q.kind = kind;
+                    q.index = ev.index;
                     q.new = ev.new;
                     q.state = ev.state;
                     q.is_correction |= ev.is_correction;
@@ -183,15 +199,14 @@ impl ValueTable {
         &self.tables.list[t as usize]
     }
 
-    /// Table `t` if it is of the kind asked for (`set`), else `WrongKind`.
-    pub fn table_of_kind(&self, t: u32, set: bool) -> Result<&TableState, Error> {
+    /// Collection `t` if it is of the kind asked for, else `WrongKind`.
+    pub fn table_of_kind(&self, t: u32, kind: CollectionKind) -> Result<&TableState, Error> {
         let table = &self.tables.list[t as usize];
-        if table.is_set != set {
-            let name = |s: bool| if s { "set" } else { "table" };
+        if table.kind != kind {
             return Err(Error::WrongKind {
                 id: table.user_id().to_string(),
-                is: name(table.is_set),
-                wanted: name(set),
+                is: table.kind.name(),
+                wanted: kind.name(),
             });
         }
         Ok(table)
@@ -209,7 +224,7 @@ impl ValueTable {
             policy: Policy::LastWriterWins,
             mode: Mode::FastLocal,
             opened: false,
-            is_set: id.starts_with(SET_MARK),
+            kind: CollectionKind::of_id(&id),
             births: HashMap::default(),
             shown: HashMap::default(),
             queued: HashMap::default(),
@@ -295,6 +310,11 @@ impl ValueTable {
             .max_by_key(|&(i, _)| self.values[i.slot()].entry.as_ref().map(|e| e.birth))
     }
 
+    /// Whether key `key` of table `t` has entries here (showing or not).
+    pub fn has_births(&self, t: u32, key: &Key) -> bool {
+        self.tables.list[t as usize].births.contains_key(key)
+    }
+
     /// What table `t` shows, key by key (sorted).
     pub fn table_entries(&self, t: u32) -> Vec<(Key, Value)> {
         let mut all: Vec<(Key, Value)> =
@@ -319,7 +339,8 @@ impl ValueTable {
     pub fn table_set(&mut self, t: u32, key: Key, value: Value, metrics: &mut Metrics) -> Result<(), Error> {
         // A set's add is always a new insertion: it wins over a concurrent removal, which
         // removes only the insertions it saw.
-        let shows = if self.tables.list[t as usize].is_set { None } else { self.key_shows(t, &key) };
+        let fresh = self.tables.list[t as usize].kind != CollectionKind::Table;
+        let shows = if fresh { None } else { self.key_shows(t, &key) };
         let target = match shows {
             Some((i, _)) => i,
             None => {
@@ -383,6 +404,9 @@ impl ValueTable {
             Some(x) => table.shown.insert(key.clone(), x.clone()),
             None => table.shown.remove(&key),
         };
+        // A sequence item's index: how many positions shown sort before it.
+        let index = (table.kind == CollectionKind::Sequence)
+            .then(|| table.shown.keys().filter(|k| **k < key).count() as u64);
         let shows = now.map_or(i, |(w, _)| w);
         if let Some(e) = &mut self.values[i.slot()].entry {
             e.initial = false;
@@ -394,6 +418,7 @@ impl ValueTable {
         let ev = TableEvent {
             table: self.table_handle(t),
             kind,
+            index,
             key,
             old: before,
             new,

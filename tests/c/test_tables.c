@@ -298,9 +298,9 @@ static void test_sets_add_wins(void) {
     if (has && ch.kind == ZEN_TABLE_REMOVED) saw_removed += ch.old_value.data.bytes.len == 9 && memcmp(ch.old_value.data.bytes.ptr, "boss_dead", 9) == 0;
   }
   CHECK(saw_removed == 1);
-  bool is_set = false;
-  MUST(zen_table_is_set(s.ctx[0], f[0], &is_set));
-  CHECK(is_set);
+  uint32_t kind = 99;
+  MUST(zen_table_kind(s.ctx[0], f[0], &kind));
+  CHECK(kind == ZEN_COLLECTION_SET);
   session_close(&s);
 }
 
@@ -322,7 +322,7 @@ static void test_set_errors_change_nothing(void) {
   bool in = true;
   CHECK_STATUS(zen_set_contains(c, set, &flag, NULL), ZEN_ERR_NULL_ARGUMENT);
   CHECK_STATUS(zen_set_contains(c, set, NULL, &in), ZEN_ERR_NULL_ARGUMENT);
-  CHECK_STATUS(zen_table_is_set(c, set, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_kind(c, set, NULL), ZEN_ERR_NULL_ARGUMENT);
   CHECK_STATUS(zen_set_open(c, ID("s"), ZEN_TYPE_STRING, 7, &set), ZEN_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(zen_set_open(c, ID("s"), 77, ZEN_MODE_FAST_LOCAL, &set), ZEN_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(zen_set_open(c, "\x02s", 2, ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, &set), ZEN_ERR_INVALID_ARGUMENT);
@@ -335,6 +335,84 @@ static void test_set_errors_change_nothing(void) {
   zen_context_free(c);
 }
 
+static int64_t seq_at(zen_context_t c, zen_table_t q, size_t i) {
+  zen_value_data_t d;
+  MUST(zen_seq_get(c, q, i, &d));
+  return d.value_type == ZEN_TYPE_I64 ? d.data.i : INT64_MIN;
+}
+
+static void test_sequences_keep_one_order(void) {
+  session s;
+  session_open(&s, 3);
+  zen_table_t q[3];
+  for (size_t p = 0; p < 3; p++) MUST(zen_seq_open(s.ctx[p], ID("units"), ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, &q[p]));
+  for (int64_t x = 10; x <= 30; x += 10) {
+    zen_value_data_t d = i64_data(x);
+    MUST(zen_seq_push(s.ctx[0], q[0], &d));
+  }
+  zen_value_data_t d15 = i64_data(15);
+  MUST(zen_seq_insert(s.ctx[0], q[0], 1, &d15));
+  zen_table_change_t ch;
+  bool has = true;
+  int64_t last_index = -2;
+  while (has) {
+    MUST(zen_context_poll_table_change(s.ctx[0], &ch, &has));
+    if (has) last_index = ch.index;
+  }
+  CHECK(last_index == 1);
+  session_run(&s, 20);
+  CHECK(seq_at(s.ctx[2], q[2], 0) == 10 && seq_at(s.ctx[2], q[2], 1) == 15 && seq_at(s.ctx[2], q[2], 3) == 30);
+  /* Two players insert at the same place at once: both items, in one order. */
+  zen_value_data_t d17 = i64_data(17), d18 = i64_data(18);
+  MUST(zen_seq_insert(s.ctx[1], q[1], 2, &d17));
+  MUST(zen_seq_insert(s.ctx[2], q[2], 2, &d18));
+  session_run(&s, 20);
+  for (size_t p = 0; p < 3; p++) {
+    size_t n = 0;
+    MUST(zen_table_len(s.ctx[p], q[p], &n));
+    CHECK(n == 6);
+    CHECK(seq_at(s.ctx[p], q[p], 2) == seq_at(s.ctx[0], q[0], 2) && seq_at(s.ctx[p], q[p], 3) == seq_at(s.ctx[0], q[0], 3));
+  }
+  /* Set, move, remove. */
+  zen_value_data_t d11 = i64_data(11);
+  MUST(zen_seq_set(s.ctx[0], q[0], 0, &d11));
+  MUST(zen_seq_move(s.ctx[0], q[0], 0, 5));
+  MUST(zen_seq_remove(s.ctx[0], q[0], 0));
+  session_run(&s, 20);
+  CHECK(seq_at(s.ctx[1], q[1], 4) == 11 && seq_at(s.ctx[1], q[1], 0) != 15);
+  uint32_t kind = 99;
+  MUST(zen_table_kind(s.ctx[1], q[1], &kind));
+  CHECK(kind == ZEN_COLLECTION_SEQUENCE);
+  session_close(&s);
+}
+
+static void test_sequence_errors_change_nothing(void) {
+  zen_context_t c = new_ctx(1);
+  zen_table_t q;
+  MUST(zen_seq_open(c, ID("q"), ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, &q));
+  zen_value_data_t one = i64_data(1);
+  zen_value_data_t text = str_data("x");
+  CHECK_STATUS(zen_seq_insert(c, q, 1, &one), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "index 1 is out of range") != NULL);
+  CHECK_STATUS(zen_seq_push(c, q, &text), ZEN_ERR_WRONG_TYPE);
+  CHECK_STATUS(zen_seq_push(c, q, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_seq_set(c, q, 0, &one), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_seq_remove(c, q, 0), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_seq_move(c, q, 0, 0), ZEN_ERR_INVALID_ARGUMENT);
+  zen_value_data_t d;
+  CHECK_STATUS(zen_seq_get(c, q, 0, &d), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_seq_get(c, q, 0, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_seq_open(c, "\x03q", 2, ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, &q), ZEN_ERR_INVALID_ARGUMENT);
+  zen_table_t t;
+  MUST(zen_table_open(c, ID("q"), ZEN_TYPE_I64, NULL, &t));
+  CHECK_STATUS(zen_seq_push(c, t, &one), ZEN_ERR_WRONG_TYPE);
+  CHECK(strstr(last_error(), "is a table, not a sequence") != NULL);
+  size_t n = 9;
+  MUST(zen_table_len(c, q, &n));
+  CHECK(n == 0);
+  zen_context_free(c);
+}
+
 static const zen_test_case CASES[] = {
     {"insert_update_remove_reach_every_peer", test_insert_update_remove_reach_every_peer},
     {"entries_snapshot_and_strings", test_entries_snapshot_and_strings},
@@ -343,6 +421,8 @@ static const zen_test_case CASES[] = {
     {"wait_for_sync_table", test_wait_for_sync_table},
     {"sets_add_wins", test_sets_add_wins},
     {"set_errors_change_nothing", test_set_errors_change_nothing},
+    {"sequences_keep_one_order", test_sequences_keep_one_order},
+    {"sequence_errors_change_nothing", test_sequence_errors_change_nothing},
 };
 
 int main(int argc, char **argv) { return zen_run_tests(CASES, sizeof CASES / sizeof CASES[0], argc, argv); }

@@ -97,6 +97,9 @@ const
   ZEN_TABLE_ADDED* = 1'u32 ## 1.5
   ZEN_TABLE_REMOVED* = 2'u32 ## 1.5
   ZEN_TABLE_MODIFIED* = 3'u32 ## 1.5
+  ZEN_COLLECTION_TABLE* = 0'u32 ## 1.5
+  ZEN_COLLECTION_SET* = 1'u32 ## 1.5
+  ZEN_COLLECTION_SEQUENCE* = 2'u32 ## 1.5
 
 var
   ZEN_VERSION_MAJOR* {.importc, header: zenHeader.}: cint
@@ -182,6 +185,7 @@ type
     state*: zen_sync_state_t
     is_correction*, is_initial*: bool
     origin*, time_ms*: uint64
+    index*: int64 ## a sequence item's index, -1 for tables and sets
     key*: zen_key_t
     old_value*, new_value*: zen_value_data_t
   zen_peer_lag_t* {.importc, header: zenHeader, bycopy.} = object
@@ -291,7 +295,14 @@ proc zen_set_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_type:
 proc zen_set_add*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_remove*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_removed: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_contains*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_contains: ptr bool): zen_status_t {.importc, header: zenHeader.}
-proc zen_table_is_set*(ctx: zen_context_t, table: zen_table_t, out_is_set: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_kind*(ctx: zen_context_t, table: zen_table_t, out_kind: ptr uint32): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_type: uint32, mode: uint32, out_seq: ptr zen_table_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_insert*(ctx: zen_context_t, seq: zen_table_t, index: csize_t, item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_push*(ctx: zen_context_t, seq: zen_table_t, item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_set*(ctx: zen_context_t, seq: zen_table_t, index: csize_t, item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_remove*(ctx: zen_context_t, seq: zen_table_t, index: csize_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_move*(ctx: zen_context_t, seq: zen_table_t, `from`: csize_t, to: csize_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_get*(ctx: zen_context_t, seq: zen_table_t, index: csize_t, out_item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_poll_table_change*(ctx: zen_context_t, out_change: ptr zen_table_change_t, out_has: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_metrics*(ctx: zen_context_t, out_metrics: ptr zen_metrics_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_peer_lag*(ctx: zen_context_t, index: uint64, out_lag: ptr zen_peer_lag_t): zen_status_t {.importc, header: zenHeader.}
