@@ -992,6 +992,81 @@ class Set {
   zen_table_t h_{};
 };
 
+// A typed view of one sequence of one context (1.5): items of `T` in one order on every
+// peer (concurrent inserts at one place keep both). Its events are table events
+// (`ctx.table_changes()`, `c.is(seq)`) whose `index()` says where the item is (or was).
+// Copyable, owns nothing.
+template <class T>
+class Seq {
+ public:
+  Seq() = default;
+  Seq(zen_context_t ctx, zen_table_t handle) noexcept : ctx_(ctx), h_(handle) {}
+
+  // Inserts `item` at `index` (0 ..= size(); size() appends).
+  Status insert(std::size_t index, const T& item) const {
+    return with_item(item, [&](const zen_value_data_t* d) { return zen_seq_insert(ctx_, h_, index, d); });
+  }
+  Status push_back(const T& item) const {
+    return with_item(item, [&](const zen_value_data_t* d) { return zen_seq_push(ctx_, h_, d); });
+  }
+  // Replaces the item at `index` (a concurrent removal of it wins).
+  Status set(std::size_t index, const T& item) const {
+    return with_item(item, [&](const zen_value_data_t* d) { return zen_seq_set(ctx_, h_, index, d); });
+  }
+  Status erase(std::size_t index) const { return Status::from(zen_seq_remove(ctx_, h_, index)); }
+  // Moves the item at `from` to `to` (an index in the sequence without it).
+  Status move(std::size_t from, std::size_t to) const { return Status::from(zen_seq_move(ctx_, h_, from, to)); }
+  Result<T> at(std::size_t index) const {
+    zen_value_data_t d{};
+    zen_status_t s = zen_seq_get(ctx_, h_, index, &d);
+    if (s != ZEN_OK) return Result<T>::from(s);
+    std::optional<T> v = ValueView(d).template as<T>();
+    if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Seq::at: the item holds another type than the sequence's");
+    return std::move(*v);
+  }
+  Result<std::size_t> size() const {
+    std::size_t n = 0;
+    zen_status_t s = zen_table_len(ctx_, h_, &n);
+    if (s != ZEN_OK) return Result<std::size_t>::from(s);
+    return n;
+  }
+  // Every item in order, a copy.
+  Result<std::vector<T>> items() const {
+    using R = Result<std::vector<T>>;
+    std::size_t n = 0;
+    zen_status_t s = zen_table_entries(ctx_, h_, &n);
+    if (s != ZEN_OK) return R::from(s);
+    std::vector<T> out;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      zen_key_t k{};
+      zen_value_data_t d{};
+      s = zen_table_entry_at(ctx_, i, &k, &d);
+      if (s != ZEN_OK) return R::from(s);
+      std::optional<T> v = ValueView(d).template as<T>();
+      if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Seq::items: an item holds another type than the sequence's");
+      out.push_back(std::move(*v));
+    }
+    return out;
+  }
+  Status set_mode(Mode mode) const {
+    return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
+  }
+  zen_table_t handle() const noexcept { return h_; }
+  zen_context_t context() const noexcept { return ctx_; }
+
+ private:
+  template <class F>
+  Status with_item(const T& item, F call) const {
+    zen_value_data_t d{};
+    std::string keep;
+    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(item), keep);
+    return Status::from(call(&d));
+  }
+  zen_context_t ctx_{};
+  zen_table_t h_{};
+};
+
 // What happened to one key.
 enum class TableChangeKind : std::uint32_t {
   Added = ZEN_TABLE_ADDED,
@@ -1015,6 +1090,16 @@ class TableChange {
   template <class T>
   bool is(const Set<T>& t) const noexcept {
     return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
+  }
+  template <class T>
+  bool is(const Seq<T>& t) const noexcept {
+    return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
+  }
+  // For a sequence, the item's index (where it is, or was for a removal); nothing for
+  // tables and sets.
+  std::optional<std::size_t> index() const noexcept {
+    if (c_->index < 0) return std::nullopt;
+    return static_cast<std::size_t>(c_->index);
   }
   TableChangeKind kind() const noexcept { return static_cast<TableChangeKind>(c_->kind); }
   // The key, owned.
@@ -1050,6 +1135,8 @@ struct OwnedTableChange {
   zen_table_t table{};
   TableChangeKind kind = TableChangeKind::Added;
   Key key;
+  // For a sequence, the item's index (-1 for tables and sets).
+  std::int64_t index = -1;
   SyncState state = SyncState::LocalOnly;
   bool is_correction = false;
   bool is_initial = false;
@@ -1060,7 +1147,7 @@ struct OwnedTableChange {
 };
 
 inline OwnedTableChange TableChange::owned() const {
-  return OwnedTableChange{c_->table,        kind(),      key(),       state(),
+  return OwnedTableChange{c_->table,        kind(),      key(),       c_->index,   state(),
                           c_->is_correction, c_->is_initial,        c_->origin,
                           c_->time_ms,       old_value().to_variant(), new_value().to_variant()};
 }
@@ -1295,6 +1382,17 @@ class Context {
                                   static_cast<std::uint32_t>(mode), &h);
     if (s != ZEN_OK) return Result<Set<T>>::from(s);
     return Set<T>(h_, h);
+  }
+
+  // Opens sequence `id` of items of `T` (created if new here; a peer's of that id is the
+  // same sequence; tables, sets and sequences may share a name). (1.5)
+  template <class T>
+  Result<Seq<T>> open_seq(std::string_view id, Mode mode = Mode::FastLocal) const {
+    zen_table_t h{};
+    zen_status_t s = zen_seq_open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>),
+                                  static_cast<std::uint32_t>(mode), &h);
+    if (s != ZEN_OK) return Result<Seq<T>>::from(s);
+    return Seq<T>(h_, h);
   }
 
   // The change events queued since the last call (see ChangeRange).

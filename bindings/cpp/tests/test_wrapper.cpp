@@ -752,6 +752,38 @@ ZEN_TEST(sets_add_wins_and_report_members_as_table_changes) {
   CHECK_ERR(p.a.open_set<std::int64_t>("flags"), ZEN_ERR_WRONG_TYPE);
 }
 
+ZEN_TEST(sequences_keep_one_order_with_indexes_in_events) {
+  Pair p;
+  auto units = p.a.open_seq<std::int64_t>("units").value();
+  auto bunits = p.b.open_seq<std::int64_t>("units").value();
+  for (std::int64_t x : {10, 20, 30}) CHECK_OK(units.push_back(x));
+  CHECK_OK(units.insert(1, 15));
+  zen::OwnedTableChange last{};
+  for (const zen::TableChange& c : p.a.table_changes()) last = c.owned();
+  CHECK(last.kind == zen::TableChangeKind::Added && last.index == 1);
+  p.pump();
+  CHECK(bunits.items().value() == (std::vector<std::int64_t>{10, 15, 20, 30}));
+  // Both insert at the same place at once: both items, one order on both.
+  CHECK_OK(units.insert(2, 17));
+  CHECK_OK(bunits.insert(2, 18));
+  p.pump(12);
+  CHECK(units.items().value() == bunits.items().value() && units.size().value() == 6);
+  for (const zen::TableChange& c : p.b.table_changes()) (void)c;
+  CHECK_OK(units.set(0, 11));
+  CHECK_OK(units.move(0, 5));
+  CHECK_OK(units.erase(0));
+  p.pump();
+  CHECK(bunits.at(4).value() == 11 && bunits.size().value() == 5);
+  bool removed_at_0 = false;
+  for (const zen::TableChange& c : p.b.table_changes()) {
+    removed_at_0 |= c.is(bunits) && c.kind() == zen::TableChangeKind::Removed && c.index() == std::optional<std::size_t>(0);
+  }
+  CHECK(removed_at_0);
+  CHECK_ERR(units.insert(99, 1), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(units.at(5), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_ERR(p.a.open_seq<std::string>("units"), ZEN_ERR_WRONG_TYPE);
+}
+
 ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
   Pair p;
   auto flag_a = p.a.create<std::int64_t>("flag").value();

@@ -13,7 +13,7 @@ use crate::session::{options_for, state_code, Frame, Session, Signal, DEFAULT_TA
 use godot::classes::multiplayer_peer::TransferMode;
 use godot::classes::{INode, MultiplayerApi, Node, ProjectSettings, SceneMultiplayer, Time};
 use godot::prelude::*;
-use zen_crdt::{EnetOptions, EntryKind, Mode, Policy, TableHandle, ValueHandle};
+use zen_crdt::{CollectionKind, EnetOptions, EntryKind, Mode, Policy, TableHandle, ValueHandle};
 
 /// What a core call on a collection returns.
 type ZenResult = Result<(), zen_crdt::Error>;
@@ -286,6 +286,121 @@ impl ZenCrdtContext {
         let Ok(h) = s.set(&set.to_string()) else { return a };
         for m in s.context().set_members(h).unwrap_or_default() {
             a.push(&to_variant(Some(&m)));
+        }
+        a
+    }
+
+    /// An item was inserted into sequence `seq` at `index` (here, by player `origin`, or
+    /// already there when this player learned of it: `is_initial`). (2.2)
+    #[signal]
+    fn seq_item_added(seq: GString, index: i64, item: Variant, is_initial: bool, origin: i64);
+    /// The item at `index` was replaced. (2.2)
+    #[signal]
+    fn seq_item_changed(seq: GString, index: i64, item: Variant, old_item: Variant, origin: i64);
+    /// The item at `index` was removed. (2.2)
+    #[signal]
+    fn seq_item_removed(seq: GString, index: i64, old_item: Variant, origin: i64);
+
+    /// Opens sequence `seq` of items of `type` (a `Variant.Type`, as `create_value`):
+    /// items in one order on every player (concurrent inserts at one place keep both).
+    /// Tables, sets and sequences may share a name. (2.2)
+    #[func]
+    fn open_seq(&mut self, seq: GString, r#type: VariantType, mode: i64) -> bool {
+        let ty = match value_type_of(r#type) {
+            Ok(t) => t,
+            Err(e) => return self.fail(&seq, &e),
+        };
+        let mode = match mode_of(mode) {
+            Ok(m) => m,
+            Err(e) => return self.fail(&seq, &e),
+        };
+        let id = seq.to_string();
+        let Some(s) = self.session_mut(&seq) else { return false };
+        match s.open_seq(&id, ty, mode) {
+            Ok(()) => true,
+            Err(e) => self.fail(&seq, &e),
+        }
+    }
+
+    /// Appends `item`. (2.2)
+    #[func]
+    fn seq_push(&mut self, seq: GString, item: Variant) -> bool {
+        let v = match to_value(&item) {
+            Ok(v) => v,
+            Err(e) => return self.fail(&seq, &e),
+        };
+        self.with_seq(&seq, |c, q| c.seq_push(q, v))
+    }
+
+    /// Inserts `item` at `index` (0 ..= size). (2.2)
+    #[func]
+    fn seq_insert(&mut self, seq: GString, index: i64, item: Variant) -> bool {
+        let v = match to_value(&item) {
+            Ok(v) => v,
+            Err(e) => return self.fail(&seq, &e),
+        };
+        let Ok(i) = usize::try_from(index) else {
+            return self.fail(&seq, &format!("index {index} is negative"));
+        };
+        self.with_seq(&seq, |c, q| c.seq_insert(q, i, v))
+    }
+
+    /// Replaces the item at `index`. (2.2)
+    #[func]
+    fn seq_set(&mut self, seq: GString, index: i64, item: Variant) -> bool {
+        let v = match to_value(&item) {
+            Ok(v) => v,
+            Err(e) => return self.fail(&seq, &e),
+        };
+        let Ok(i) = usize::try_from(index) else {
+            return self.fail(&seq, &format!("index {index} is negative"));
+        };
+        self.with_seq(&seq, |c, q| c.seq_set(q, i, v))
+    }
+
+    /// Removes the item at `index`. (2.2)
+    #[func]
+    fn seq_remove(&mut self, seq: GString, index: i64) -> bool {
+        let Ok(i) = usize::try_from(index) else {
+            return self.fail(&seq, &format!("index {index} is negative"));
+        };
+        self.with_seq(&seq, |c, q| c.seq_remove(q, i).map(|_| ()))
+    }
+
+    /// Moves the item at `from` to `to` (an index in the sequence without it). (2.2)
+    #[func]
+    fn seq_move(&mut self, seq: GString, from: i64, to: i64) -> bool {
+        let (Ok(f), Ok(t)) = (usize::try_from(from), usize::try_from(to)) else {
+            return self.fail(&seq, &format!("index {} is negative", from.min(to)));
+        };
+        self.with_seq(&seq, |c, q| c.seq_move(q, f, t))
+    }
+
+    /// The item at `index`; `null` when there is none. (2.2)
+    #[func]
+    fn seq_get(&self, seq: GString, index: i64) -> Variant {
+        let (Some(s), Ok(i)) = (&self.session, usize::try_from(index)) else { return Variant::nil() };
+        let Ok(q) = s.seq(&seq.to_string()) else { return Variant::nil() };
+        s.context().seq_get(q, i).map_or(Variant::nil(), |v| to_variant(Some(&v)))
+    }
+
+    /// Items of sequence `seq`; -1 for a sequence not opened. (2.2)
+    #[func]
+    fn seq_size(&self, seq: GString) -> i64 {
+        let Some(s) = &self.session else { return -1 };
+        s.seq(&seq.to_string())
+            .and_then(|q| s.context().table_len(q).map_err(|e| e.to_string()))
+            .map_or(-1, |n| n as i64)
+    }
+
+    /// The items as an Array, in order, a copy. (2.2)
+    #[func]
+    fn seq_to_array(&self, seq: GString) -> VarArray {
+        let mut a = VarArray::new();
+        let Some(s) = &self.session else { return a };
+        let Ok(q) = s.seq(&seq.to_string()) else { return a };
+        for v in s.context().seq_items(q).unwrap_or_default() {
+            a.push(&to_variant(Some(&v)));
         }
         a
     }
@@ -791,7 +906,7 @@ impl ZenCrdtContext {
         id: &GString,
         f: impl FnOnce(&mut zen_crdt::Context, TableHandle) -> ZenResult,
     ) -> bool {
-        self.with_collection(id, false, f)
+        self.with_collection(id, CollectionKind::Table, f)
     }
 
     /// `with_table` for a set.
@@ -800,18 +915,32 @@ impl ZenCrdtContext {
         id: &GString,
         f: impl FnOnce(&mut zen_crdt::Context, TableHandle) -> ZenResult,
     ) -> bool {
-        self.with_collection(id, true, f)
+        self.with_collection(id, CollectionKind::Set, f)
+    }
+
+    /// `with_table` for a sequence.
+    fn with_seq(
+        &mut self,
+        id: &GString,
+        f: impl FnOnce(&mut zen_crdt::Context, TableHandle) -> ZenResult,
+    ) -> bool {
+        self.with_collection(id, CollectionKind::Sequence, f)
     }
 
     fn with_collection(
         &mut self,
         id: &GString,
-        set: bool,
+        kind: CollectionKind,
         f: impl FnOnce(&mut zen_crdt::Context, TableHandle) -> ZenResult,
     ) -> bool {
         let key = id.to_string();
         let Some(s) = self.session_mut(id) else { return false };
-        let h = match if set { s.set(&key) } else { s.table(&key) } {
+        let found = match kind {
+            CollectionKind::Table => s.table(&key),
+            CollectionKind::Set => s.set(&key),
+            CollectionKind::Sequence => s.seq(&key),
+        };
+        let h = match found {
             Ok(h) => h,
             Err(e) => return self.fail(id, &e),
         };
@@ -932,6 +1061,35 @@ impl ZenCrdtContext {
                 }
                 Signal::OwnerChanged { id, owner } => {
                     ("owner_changed", vec![GString::from(id.as_str()).to_variant(), owner.to_variant()])
+                }
+                Signal::SeqItem { seq, kind, index, item, old, is_initial, origin } => {
+                    let seq = GString::from(seq.as_str()).to_variant();
+                    match kind {
+                        EntryKind::Added => (
+                            "seq_item_added",
+                            vec![
+                                seq,
+                                index.to_variant(),
+                                to_variant(item.as_ref()),
+                                is_initial.to_variant(),
+                                origin.to_variant(),
+                            ],
+                        ),
+                        EntryKind::Modified => (
+                            "seq_item_changed",
+                            vec![
+                                seq,
+                                index.to_variant(),
+                                to_variant(item.as_ref()),
+                                to_variant(old.as_ref()),
+                                origin.to_variant(),
+                            ],
+                        ),
+                        EntryKind::Removed => (
+                            "seq_item_removed",
+                            vec![seq, index.to_variant(), to_variant(old.as_ref()), origin.to_variant()],
+                        ),
+                    }
                 }
                 Signal::SetMember { set, added, member, is_initial, origin } => {
                     let (set, member) = (GString::from(set.as_str()).to_variant(), to_variant(Some(&member)));

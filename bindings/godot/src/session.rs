@@ -65,6 +65,18 @@ pub enum Signal {
     /// A member of set `set` was added (`set_member_added(set, member, is_initial,
     /// origin)`) or removed (`set_member_removed(set, member, origin)`). (2.2)
     SetMember { set: String, added: bool, member: Value, is_initial: bool, origin: i64 },
+    /// An item of sequence `seq` was added, replaced or removed at `index` (2.2):
+    /// `seq_item_added(seq, index, item, is_initial, origin)`, `seq_item_changed(seq,
+    /// index, item, old_item, origin)`, `seq_item_removed(seq, index, old_item, origin)`.
+    SeqItem {
+        seq: String,
+        kind: EntryKind,
+        index: i64,
+        item: Option<Value>,
+        old: Option<Value>,
+        is_initial: bool,
+        origin: i64,
+    },
     /// A key of table `table` changed (2.2): `table_entry_added(table, key, value,
     /// is_initial, origin)`, `table_entry_changed(table, key, value, old_value, state,
     /// is_correction, origin)` or `table_entry_removed(table, key, old_value, origin)`.
@@ -128,6 +140,8 @@ pub struct Session {
     tables: HashMap<String, TableHandle>,
     /// Sets the game opened, by id (a set and a table may share a name).
     sets: HashMap<String, TableHandle>,
+    /// Sequences the game opened, by id.
+    seqs: HashMap<String, TableHandle>,
 }
 
 fn address(addr: &str) -> Result<SocketAddr, Error> {
@@ -146,6 +160,7 @@ impl Session {
             refusal_told: false,
             tables: HashMap::new(),
             sets: HashMap::new(),
+            seqs: HashMap::new(),
         })
     }
 
@@ -160,6 +175,7 @@ impl Session {
             refusal_told: false,
             tables: HashMap::new(),
             sets: HashMap::new(),
+            seqs: HashMap::new(),
         })
     }
 
@@ -167,7 +183,14 @@ impl Session {
     pub fn load_file(peer_id: i64, opts: Options, path: &str) -> Result<Session, Error> {
         let id = peer(peer_id, "peer id")?;
         let ctx = Context::load_file(id, opts, path).map_err(|e| e.to_string())?;
-        Ok(Session { ctx, link: None, refusal_told: false, tables: HashMap::new(), sets: HashMap::new() })
+        Ok(Session {
+            ctx,
+            link: None,
+            refusal_told: false,
+            tables: HashMap::new(),
+            sets: HashMap::new(),
+            seqs: HashMap::new(),
+        })
     }
 
     /// The whole state of this player's context (`Context::save`).
@@ -302,6 +325,18 @@ impl Session {
         Ok(())
     }
 
+    /// Opens sequence `id` of items of type `ty` (created if new here).
+    pub fn open_seq(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<(), Error> {
+        let t = self.ctx.open_seq(id, ty, mode).map_err(|e| e.to_string())?;
+        self.seqs.insert(id.to_string(), t);
+        Ok(())
+    }
+
+    /// Sequence `id`, opened with `open_seq`.
+    pub fn seq(&self, id: &str) -> Result<TableHandle, Error> {
+        self.seqs.get(id).copied().ok_or_else(|| format!("no sequence {id:?}: open it with open_seq first"))
+    }
+
     /// Set `id`, opened with `open_set`.
     pub fn set(&self, id: &str) -> Result<TableHandle, Error> {
         self.sets.get(id).copied().ok_or_else(|| format!("no set {id:?}: open it with open_set first"))
@@ -346,6 +381,18 @@ impl Session {
         self.drain_value_signals(out);
         while let Some(ev) = self.ctx.poll_table_change() {
             let Ok(table) = self.ctx.table_id(ev.table).map(str::to_owned) else { continue };
+            if self.ctx.collection_kind(ev.table) == Ok(zen_crdt::CollectionKind::Sequence) {
+                out.push(Signal::SeqItem {
+                    seq: table,
+                    kind: ev.kind,
+                    index: ev.index.map_or(-1, |i| i as i64),
+                    item: ev.new,
+                    old: ev.old,
+                    is_initial: ev.is_initial,
+                    origin: ev.origin as i64,
+                });
+                continue;
+            }
             if self.ctx.is_set(ev.table).unwrap_or(false) {
                 // Another add of a member already in changes nothing a game sees.
                 let (added, member) = match ev.kind {
@@ -610,7 +657,30 @@ mod tests {
             })
             .collect();
         assert_eq!(member_signals.first(), Some(&(true, 1)), "{member_signals:?}");
+        // A sequence of the same name: items with indexes as signals.
+        for p in 0..3 {
+            g.players[p].open_seq("blocks", ValueType::I64, Mode::FastLocal).unwrap();
+        }
+        let q0 = g.players[0].seq("blocks").unwrap();
+        for x in [1i64, 3] {
+            g.players[0].context_mut().seq_push(q0, x).unwrap();
+        }
+        g.players[0].context_mut().seq_insert(q0, 1, 2i64).unwrap();
+        g.run(60);
+        let q1 = g.players[1].seq("blocks").unwrap();
+        assert_eq!(g.players[1].context().seq_items(q1).unwrap(), [1i64, 2, 3].map(Value::I64));
+        let seq_signals: Vec<(EntryKind, i64, Option<Value>)> = g.signals[1]
+            .iter()
+            .filter_map(|s| match s {
+                Signal::SeqItem { seq, kind, index, item, .. } if seq == "blocks" => {
+                    Some((*kind, *index, item.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(seq_signals.contains(&(EntryKind::Added, 1, Some(Value::I64(2)))), "{seq_signals:?}");
         // Errors are words.
+        assert!(g.players[2].seq("nope").unwrap_err().contains("open_seq"));
         assert!(g.players[2].set("nope").unwrap_err().contains("open_set"));
         assert!(g.players[2].table("nope").unwrap_err().contains("open_table"));
         let wrong =

@@ -54,6 +54,8 @@ type
     owner_changed*: bool  ## the owner of this owner-only value changed (see `owner`)
     origin*: uint64       ## the peer whose write caused it (this peer for local writes)
     time_ms*: uint64      ## host time, in the ms passed to `boop`/`tick`
+    index*: int           ## a `CrdtZenSeq` item's index (where it is, or was for a
+                          ## removal); 0 for other changes
 
   CtxHandle = object
     h: zen_context_t
@@ -111,6 +113,13 @@ type
   CrdtZenSet*[T] = ref object
     ## One set of one context (1.5): members `T` (any value type). Add wins: an add
     ## concurrent with a removal of the same member leaves it in.
+    ctx: CrdtContext
+    h: zen_table_t
+    id*: string
+
+  CrdtZenSeq*[T] = ref object
+    ## One sequence of one context (1.5): items `T` in one order on every peer
+    ## (concurrent inserts at one place keep both).
     ctx: CrdtContext
     h: zen_table_t
     id*: string
@@ -1198,6 +1207,123 @@ template changes*[T](self: CrdtZenSet[T], body: untyped): ZID =
     for change {.inject.} in changes:
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
+      template closed: bool {.inject, used.} = Closed in change.changes
+      body
+
+# ---- sequences (1.5) ----------------------------------------------------------------------
+
+proc init*[T](_: type CrdtZenSeq[T], ctx: CrdtContext, id: string, mode = FastLocal): CrdtZenSeq[T] =
+  ## Opens sequence `id` (created if new here; a peer's of that id is the same sequence;
+  ## tables, sets and sequences may share a name). Raises ZEN_ERR_WRONG_TYPE if it holds
+  ## another type.
+  var h: zen_table_t
+  check zen_seq_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), uint32(ord(mode)), addr h),
+    "CrdtZenSeq.init(" & id & ")"
+  CrdtZenSeq[T](ctx: ctx, h: h, id: id)
+
+proc ctx*[T](self: CrdtZenSeq[T]): CrdtContext = self.ctx
+
+proc add*[T](self: CrdtZenSeq[T], item: T) =
+  ## Appends `item` on every peer.
+  var keep: string
+  var d = to_data(item, keep)
+  check zen_seq_push(self.ctx.handle.h, self.h, addr d), "add (" & self.id & ")"
+
+proc insert*[T](self: CrdtZenSeq[T], item: T, i = 0) =
+  ## Inserts `item` at index `i` (0 ..= len), as `system.insert` does for a seq.
+  var keep: string
+  var d = to_data(item, keep)
+  check zen_seq_insert(self.ctx.handle.h, self.h, csize_t(i), addr d), "insert (" & self.id & ")"
+
+proc `[]=`*[T](self: CrdtZenSeq[T], i: int, item: T) =
+  ## Replaces the item at `i` (a concurrent removal of it wins).
+  var keep: string
+  var d = to_data(item, keep)
+  check zen_seq_set(self.ctx.handle.h, self.h, csize_t(i), addr d), "[]= (" & self.id & ")"
+
+proc delete*[T](self: CrdtZenSeq[T], i: int) =
+  ## Removes the item at `i` on every peer; the items after it move down (order kept).
+  check zen_seq_remove(self.ctx.handle.h, self.h, csize_t(i)), "delete (" & self.id & ")"
+
+proc del*[T](self: CrdtZenSeq[T], i: int) =
+  ## model_citizen's `del`: as `delete` (the order is kept: a replicated sequence has
+  ## no cheaper removal).
+  self.delete(i)
+
+proc move*[T](self: CrdtZenSeq[T], src, dest: int) =
+  ## Moves the item at `src` to `dest` (an index in the sequence without it).
+  check zen_seq_move(self.ctx.handle.h, self.h, csize_t(src), csize_t(dest)), "move (" & self.id & ")"
+
+proc `[]`*[T](self: CrdtZenSeq[T], i: int): T =
+  var d: zen_value_data_t
+  check zen_seq_get(self.ctx.handle.h, self.h, csize_t(i), addr d), "[] (" & self.id & ")"
+  var ok: bool
+  result = from_data[T](d, ok)
+
+proc len*[T](self: CrdtZenSeq[T]): int =
+  var n: csize_t
+  check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
+  int(n)
+
+iterator items*[T](self: CrdtZenSeq[T]): T =
+  ## Every item in order (a snapshot taken when the loop starts).
+  let c = self.ctx.handle.h
+  var n: csize_t
+  check zen_table_entries(c, self.h, addr n), "items (" & self.id & ")"
+  var all: seq[T]
+  for i in 0 ..< int(n):
+    var k: zen_key_t
+    var d: zen_value_data_t
+    check zen_table_entry_at(c, csize_t(i), addr k, addr d), "items (" & self.id & ")"
+    var ok: bool
+    let v = from_data[T](d, ok)
+    if ok: all.add v
+  for v in all: yield v
+
+proc track*[T](self: CrdtZenSeq[T], callback: proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
+  ## Calls `callback` with model_citizen's `ZenSeq` changes (`{Added}` / `{Removed}` with
+  ## the item, old `{Removed, Modified}` + new `{Added, Modified}` for a replaced one),
+  ## each with the item's `index`, inside `boop`.
+  let ctx = self.ctx
+  inc ctx.next_zid
+  let zid = ctx.next_zid
+  let fn: TableDispatch = proc (ev: ptr zen_table_change_t, closed: bool) {.closure, gcsafe.} =
+    if closed:
+      callback(@[CrdtChange[T](changes: {Closed})], zid)
+      return
+    var changes: seq[CrdtChange[T]]
+    template mk(d: zen_value_data_t, kinds: set[ChangeKind]) =
+      var ok: bool
+      let item = from_data[T](d, ok)
+      if ok:
+        changes.add CrdtChange[T](item: item, changes: kinds, sync_state: SyncState(ev.state),
+                                  is_correction: ev.is_correction, is_initial: ev.is_initial,
+                                  origin: ev.origin, time_ms: ev.time_ms, index: int(ev.index))
+    case ev.kind
+    of ZEN_TABLE_ADDED: mk(ev.new_value, {Added})
+    of ZEN_TABLE_REMOVED: mk(ev.old_value, {Removed})
+    else:
+      mk(ev.old_value, {Removed, Modified})
+      mk(ev.new_value, {Added, Modified})
+    if changes.len > 0: callback(changes, zid)
+  ctx.table_callbacks.mgetOrPut((self.h.owner, self.h.index), @[]).add TableCallback(zid: zid, fn: fn)
+  zid
+
+proc track*[T](self: CrdtZenSeq[T], callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
+  self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
+
+proc untrack*[T](self: CrdtZenSeq[T], zid: ZID) =
+  ## Stops a callback; it receives a last `{Closed}` change now.
+  drop_callback(self.ctx.table_callbacks, (self.h.owner, self.h.index), zid)
+
+template changes*[T](self: CrdtZenSeq[T], body: untyped): ZID =
+  ## model_citizen's `changes:` for a sequence: `change.item`, `change.index`; `added`,
+  ## `removed`, `modified`, `closed` and `zid` injected.
+  self.track proc (changes: seq[CrdtChange[T]], zid {.inject.}: ZID) {.gcsafe.} =
+    for change {.inject.} in changes:
+      template added: bool {.inject, used.} = Added in change.changes
+      template removed: bool {.inject, used.} = Removed in change.changes
+      template modified: bool {.inject, used.} = Modified in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
       body
 

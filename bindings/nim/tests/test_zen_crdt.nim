@@ -3,7 +3,7 @@
 # WaitForSync, a worker-thread context, a lossy partitioned session through the
 # simulator, errors with messages, use after close. Prints "N passed, M failed".
 
-import std/[unittest, strutils, os, re, sets, options]
+import std/[unittest, strutils, os, re, sets, options, sequtils]
 import zen_crdt
 import zen_crdt/raw
 
@@ -710,6 +710,42 @@ suite "tables (1.5)":
     check Vector3(x: 1, y: 2, z: 3) in cells and Vector3(x: 3, y: 2, z: 1) notin cells
     expect_status(ZEN_ERR_WRONG_TYPE): discard CrdtZenSet[int].init(a, "flags")
     discard CrdtZenTable[string, string].init(a, "flags")  # a table may share the name
+
+  scenario "CrdtZenSeq: add, insert, []=, delete, move, items; one order everywhere":
+    let (a, b) = pair()
+    var t = 0
+    var units = CrdtZenSeq[int].init(a, "units")
+    var bunits = CrdtZenSeq[int].init(b, "units")
+    var seen: seq[(set[ChangeKind], int, int)]
+    let zid = bunits.changes:
+      {.cast(gcsafe).}:
+        seen.add (change.changes, change.item, change.index)
+    for x in [10, 20, 30]: units.add x
+    units.insert(15, 1)
+    check units[1] == 15 and units.len == 4
+    pump(a, b, t)
+    var got: seq[int]
+    for x in bunits: got.add x
+    check got == @[10, 15, 20, 30]
+    check ({Added}, 15, 1) in seen
+    # Both insert at the same place at once: both items, one order on both.
+    units.insert(17, 2)
+    bunits.insert(18, 2)
+    pump(a, b, t, 12)
+    var ga, gb: seq[int]
+    for x in units: ga.add x
+    for x in bunits: gb.add x
+    check ga == gb and ga.len == 6
+    seen.setLen 0
+    units[0] = 11
+    units.move(0, 5)
+    units.delete(0)
+    pump(a, b, t)
+    check bunits[4] == 11 and bunits.len == 5
+    check seen.anyIt(it[0] == {Removed} and it[2] == 0)
+    bunits.untrack zid
+    expect_status(ZEN_ERR_INVALID_ARGUMENT): units.insert(1, 99)
+    expect_status(ZEN_ERR_WRONG_TYPE): discard CrdtZenSeq[string].init(a, "units")
 
 suite "transport glue":
   scenario "outbound and receive_from carry a value between contexts":

@@ -137,6 +137,24 @@ func _initialize() -> void:
 		b.tick(now)
 	check(a.set_has("flags", "door_open") and b.set_has("flags", "door_open") and b.set_size("flags") == 1, "the add won")
 
+	# A sequence: items in one order, signals with indexes. (2.2)
+	var seq_added := []
+	b.seq_item_added.connect(func(q, index, item, is_initial, origin): seq_added.append([q, index, item]))
+	check(a.open_seq("units", TYPE_INT, 0) and b.open_seq("units", TYPE_INT, 0), "open sequences")
+	check(a.seq_push("units", 10) and a.seq_push("units", 30) and a.seq_insert("units", 1, 20), "push and insert")
+	check(not a.seq_insert("units", 9, 1), "an index past the end is refused")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(b.seq_to_array("units") == [10, 20, 30] and seq_added.has(["units", 1, 20]), "b has the items in order")
+	check(a.seq_move("units", 0, 2) and a.seq_remove("units", 0) and a.seq_set("units", 0, 31), "move, remove, set")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(b.seq_to_array("units") == [31, 10] and b.seq_get("units", 1) == 10 and b.seq_size("units") == 2, "b follows")
+
 	check(a.create_value("flag", TYPE_INT, 0, 0), "create flag")
 	for i in 10:
 		now += 16
