@@ -1410,6 +1410,16 @@ enum zen_status_t zen_set_contains(struct zen_context_t ctx,
                                    const struct zen_value_data_t *member,
                                    bool *out_contains);
 
+// The sync state (a `zen_sync_state_t`) of a table, set or sequence as a whole:
+// LOCAL_ONLY while any entry has a write no peer has (or there are no peers),
+// CONFLICTED or SYNCING while any entry is, CONVERGED once every member holds every
+// entry's latest state. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_state(struct zen_context_t ctx,
+                                  struct zen_table_t table,
+                                  uint32_t *out_state);
+
 // What the handle names (a `zen_collection_kind_t`: table, set or sequence). (1.5)
 ZEN_API
 ZEN_NODISCARD

@@ -492,6 +492,13 @@ impl Context {
         Ok(self.table.table(self.table.table_index(t)?).user_id())
     }
 
+    /// The sync state of a table, set or sequence as a whole: `LocalOnly` while any entry
+    /// has a write no peer has (or there are no peers), `Conflicted` or `Syncing` while
+    /// any entry is, `Converged` once every member holds every entry's latest state.
+    pub fn table_state(&self, t: TableHandle) -> Result<SyncState, Error> {
+        Ok(self.table.table_state(self.table.table_index(t)?))
+    }
+
     /// Whether the handle names a set (`open_set`) rather than a table or a sequence.
     pub fn is_set(&self, t: TableHandle) -> Result<bool, Error> {
         Ok(self.collection_kind(t)? == CollectionKind::Set)

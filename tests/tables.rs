@@ -223,10 +223,13 @@ fn wait_for_sync_tables_show_keys_once_every_member_holds_them() {
     let mut s = Sim::new(7, 2, LinkConfig { latency_ms: 50, ..LinkConfig::default() }, opts());
     let wfs = TableOptions { mode: Mode::WaitForSync, ..TableOptions::default() };
     let t = s.ctx(0).open_table("score", ValueType::I64, wfs).unwrap();
+    assert_eq!(s.ctx(0).table_state(t).unwrap(), SyncState::Converged);
     s.ctx(0).table_set(t, "red", 3i64).unwrap();
     assert_eq!(s.ctx(0).table_get(t, "red").unwrap(), None);
+    assert_eq!(s.ctx(0).table_state(t).unwrap(), SyncState::LocalOnly);
     assert!(table_events(s.ctx(0)).is_empty());
     s.run_for_keep_events(500);
+    assert_eq!(s.ctx(0).table_state(t).unwrap(), SyncState::Converged);
     assert_eq!(s.ctx(0).table_get(t, "red").unwrap(), Some(Value::I64(3)));
     let ev = table_events(s.ctx(0));
     assert_eq!((ev.len(), ev[0].kind, ev[0].state), (1, EntryKind::Added, SyncState::Converged));

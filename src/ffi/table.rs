@@ -340,6 +340,25 @@ pub unsafe extern "C" fn zen_set_contains(
     })
 }
 
+/// The sync state (a `zen_sync_state_t`) of a table, set or sequence as a whole:
+/// LOCAL_ONLY while any entry has a write no peer has (or there are no peers),
+/// CONFLICTED or SYNCING while any entry is, CONVERGED once every member holds every
+/// entry's latest state. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_state(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    out_state: *mut u32,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_state, "out_state") }?;
+        let state = with_context(ctx.id, |c| Ok(c.ctx.table_state(table.to_core())?))?;
+        slot.set(state_out(state) as u32);
+        Ok(())
+    })
+}
+
 /// What the handle names (a `zen_collection_kind_t`: table, set or sequence). (1.5)
 #[no_mangle]
 #[must_use]

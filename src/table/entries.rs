@@ -315,6 +315,26 @@ impl ValueTable {
         self.tables.list[t as usize].births.contains_key(key)
     }
 
+    /// The sync state of collection `t` as a whole: `LocalOnly` if any entry is (a write
+    /// not yet sent, or no peers), else `Conflicted` or `Syncing` if any entry is, else
+    /// `Converged` (also when it holds nothing).
+    pub fn table_state(&self, t: u32) -> SyncState {
+        let mut worst = SyncState::Converged;
+        for &i in self.tables.list[t as usize].births.values().flatten() {
+            let rank = |s: SyncState| match s {
+                SyncState::Converged => 0,
+                SyncState::Syncing => 1,
+                SyncState::Conflicted => 2,
+                SyncState::LocalOnly => 3,
+            };
+            let s = self.values[i.slot()].view.state;
+            if rank(s) > rank(worst) {
+                worst = s;
+            }
+        }
+        worst
+    }
+
     /// What table `t` shows, key by key (sorted).
     pub fn table_entries(&self, t: u32) -> Vec<(Key, Value)> {
         let mut all: Vec<(Key, Value)> =

@@ -233,7 +233,13 @@ static void test_wait_for_sync_table(void) {
   MUST(zen_table_open(s.ctx[0], ID("score"), ZEN_TYPE_I64, &o, &t));
   set_i64(s.ctx[0], t, str_key("red"), 3);
   CHECK(get_i64(s.ctx[0], t, str_key("red")) == INT64_MIN);
+  uint32_t state = 99;
+  MUST(zen_table_state(s.ctx[0], t, &state));
+  CHECK(state == ZEN_STATE_LOCAL_ONLY);
   session_run(&s, 20);
+  MUST(zen_table_state(s.ctx[0], t, &state));
+  CHECK(state == ZEN_STATE_CONVERGED);
+  CHECK_STATUS(zen_table_state(s.ctx[0], t, NULL), ZEN_ERR_NULL_ARGUMENT);
   CHECK(get_i64(s.ctx[0], t, str_key("red")) == 3);
   zen_table_change_t ch;
   bool has = false;

@@ -913,6 +913,14 @@ class Table {
   Status set_mode(Mode mode) const {
     return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
   }
+  // The sync state of the whole collection (LocalOnly while any entry has a write no
+  // peer has; Converged once every member holds every entry's latest state).
+  Result<SyncState> state() const {
+    std::uint32_t st = 0;
+    zen_status_t s = zen_table_state(ctx_, h_, &st);
+    if (s != ZEN_OK) return Result<SyncState>::from(s);
+    return static_cast<SyncState>(st);
+  }
   zen_table_t handle() const noexcept { return h_; }
   zen_context_t context() const noexcept { return ctx_; }
 
@@ -984,6 +992,14 @@ class Set {
   Status set_mode(Mode mode) const {
     return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
   }
+  // The sync state of the whole collection (LocalOnly while any entry has a write no
+  // peer has; Converged once every member holds every entry's latest state).
+  Result<SyncState> state() const {
+    std::uint32_t st = 0;
+    zen_status_t s = zen_table_state(ctx_, h_, &st);
+    if (s != ZEN_OK) return Result<SyncState>::from(s);
+    return static_cast<SyncState>(st);
+  }
   zen_table_t handle() const noexcept { return h_; }
   zen_context_t context() const noexcept { return ctx_; }
 
@@ -1051,6 +1067,14 @@ class Seq {
   }
   Status set_mode(Mode mode) const {
     return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
+  }
+  // The sync state of the whole collection (LocalOnly while any entry has a write no
+  // peer has; Converged once every member holds every entry's latest state).
+  Result<SyncState> state() const {
+    std::uint32_t st = 0;
+    zen_status_t s = zen_table_state(ctx_, h_, &st);
+    if (s != ZEN_OK) return Result<SyncState>::from(s);
+    return static_cast<SyncState>(st);
   }
   zen_table_t handle() const noexcept { return h_; }
   zen_context_t context() const noexcept { return ctx_; }

@@ -405,6 +405,24 @@ impl ZenCrdtContext {
         a
     }
 
+    /// The sync state (STATE_*) of table `name` as a whole (LOCAL_ONLY while any entry
+    /// has a write no player has, CONVERGED once every player holds every entry); -1 for
+    /// a table not opened. `set_state` and `seq_state` for sets and sequences. (2.2)
+    #[func]
+    fn table_state(&self, name: GString) -> i64 {
+        self.collection_state(&name, CollectionKind::Table)
+    }
+
+    #[func]
+    fn set_state(&self, name: GString) -> i64 {
+        self.collection_state(&name, CollectionKind::Set)
+    }
+
+    #[func]
+    fn seq_state(&self, name: GString) -> i64 {
+        self.collection_state(&name, CollectionKind::Sequence)
+    }
+
     /// The table as a Dictionary (int or String keys, sorted), a copy. (2.2)
     #[func]
     fn table_to_dictionary(&self, table: GString) -> VarDictionary {
@@ -927,6 +945,13 @@ impl ZenCrdtContext {
         self.with_collection(id, CollectionKind::Sequence, f)
     }
 
+    fn collection_state(&self, name: &GString, kind: CollectionKind) -> i64 {
+        let Some(s) = &self.session else { return -1 };
+        let key = name.to_string();
+        let found = s.collection(&key, kind);
+        found.and_then(|h| s.context().table_state(h).map_err(|e| e.to_string())).map_or(-1, state_code)
+    }
+
     fn with_collection(
         &mut self,
         id: &GString,
@@ -935,11 +960,7 @@ impl ZenCrdtContext {
     ) -> bool {
         let key = id.to_string();
         let Some(s) = self.session_mut(id) else { return false };
-        let found = match kind {
-            CollectionKind::Table => s.table(&key),
-            CollectionKind::Set => s.set(&key),
-            CollectionKind::Sequence => s.seq(&key),
-        };
+        let found = s.collection(&key, kind);
         let h = match found {
             Ok(h) => h,
             Err(e) => return self.fail(id, &e),

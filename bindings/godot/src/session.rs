@@ -332,6 +332,15 @@ impl Session {
         Ok(())
     }
 
+    /// Collection `id` of `kind`, opened with `open_table`, `open_set` or `open_seq`.
+    pub fn collection(&self, id: &str, kind: zen_crdt::CollectionKind) -> Result<TableHandle, Error> {
+        match kind {
+            zen_crdt::CollectionKind::Table => self.table(id),
+            zen_crdt::CollectionKind::Set => self.set(id),
+            zen_crdt::CollectionKind::Sequence => self.seq(id),
+        }
+    }
+
     /// Sequence `id`, opened with `open_seq`.
     pub fn seq(&self, id: &str) -> Result<TableHandle, Error> {
         self.seqs.get(id).copied().ok_or_else(|| format!("no sequence {id:?}: open it with open_seq first"))

@@ -935,6 +935,11 @@ template changes*[T](self: CrdtZenValue[T], body: untyped): ZID =
 
 # ---- tables (1.5) -------------------------------------------------------------------------
 
+proc collection_state(c: zen_context_t, h: zen_table_t, id: string): SyncState =
+  var st: uint32
+  check zen_table_state(c, h, addr st), "sync_state (" & id & ")"
+  SyncState(st)
+
 proc to_data[T](v: T, keep: var string): zen_value_data_t =
   ## `v` as a tagged C value; text and bytes borrow `keep`.
   result.value_type = zen_kind(T)
@@ -1033,6 +1038,11 @@ proc del*[K, V](self: CrdtZenTable[K, V], key: K) =
   var kk: string
   var k = to_key(key, kk)
   check zen_table_remove(self.ctx.handle.h, self.h, addr k, nil), "del (" & self.id & ")"
+
+proc sync_state*[K, V](self: CrdtZenTable[K, V]): SyncState =
+  ## The state of the whole collection: LocalOnly while any entry has a write no peer
+  ## has, Converged once every member holds every entry's latest state.
+  collection_state(self.ctx.handle.h, self.h, self.id)
 
 proc len*[K, V](self: CrdtZenTable[K, V]): int =
   ## Keys that show an entry.
@@ -1152,6 +1162,11 @@ proc contains*[T](self: CrdtZenSet[T], member: T): bool =
   var d = to_data(member, keep)
   check zen_set_contains(self.ctx.handle.h, self.h, addr d, addr result), "contains (" & self.id & ")"
 
+proc sync_state*[T](self: CrdtZenSet[T]): SyncState =
+  ## The state of the whole collection: LocalOnly while any entry has a write no peer
+  ## has, Converged once every member holds every entry's latest state.
+  collection_state(self.ctx.handle.h, self.h, self.id)
+
 proc len*[T](self: CrdtZenSet[T]): int =
   var n: csize_t
   check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
@@ -1259,6 +1274,11 @@ proc `[]`*[T](self: CrdtZenSeq[T], i: int): T =
   check zen_seq_get(self.ctx.handle.h, self.h, csize_t(i), addr d), "[] (" & self.id & ")"
   var ok: bool
   result = from_data[T](d, ok)
+
+proc sync_state*[T](self: CrdtZenSeq[T]): SyncState =
+  ## The state of the whole collection: LocalOnly while any entry has a write no peer
+  ## has, Converged once every member holds every entry's latest state.
+  collection_state(self.ctx.handle.h, self.h, self.id)
 
 proc len*[T](self: CrdtZenSeq[T]): int =
   var n: csize_t

@@ -112,6 +112,7 @@ func _initialize() -> void:
 		a.tick(now)
 		b.tick(now)
 	check(b.table_to_dictionary("blocks") == {7: "stone", "door": "oak"}, "b has both entries")
+	check(a.table_state("blocks") == ZenCrdtContext.STATE_CONVERGED, "the table converged")
 	check(a.table_set("blocks", 7, "iron") and a.table_erase("blocks", "door"), "update and erase")
 	for i in 20:
 		now += 16

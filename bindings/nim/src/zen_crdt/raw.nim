@@ -295,6 +295,7 @@ proc zen_set_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_type:
 proc zen_set_add*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_remove*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_removed: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_contains*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_contains: ptr bool): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_state*(ctx: zen_context_t, table: zen_table_t, out_state: ptr uint32): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_kind*(ctx: zen_context_t, table: zen_table_t, out_kind: ptr uint32): zen_status_t {.importc, header: zenHeader.}
 proc zen_seq_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_type: uint32, mode: uint32, out_seq: ptr zen_table_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_seq_insert*(ctx: zen_context_t, seq: zen_table_t, index: csize_t, item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
