@@ -119,7 +119,7 @@
 #define ZEN_VERSION_MAJOR 1
 
 // Minor version: grows when functions, types, enum values or struct fields are added.
-#define ZEN_VERSION_MINOR 4
+#define ZEN_VERSION_MINOR 5
 
 // Patch version: fixes only.
 #define ZEN_VERSION_PATCH 0

@@ -66,7 +66,7 @@ use std::ffi::c_char;
 /// of the "Stability" paragraph.
 pub const ZEN_VERSION_MAJOR: u32 = 1;
 /// Minor version: grows when functions, types, enum values or struct fields are added.
-pub const ZEN_VERSION_MINOR: u32 = 4;
+pub const ZEN_VERSION_MINOR: u32 = 5;
 /// Patch version: fixes only.
 pub const ZEN_VERSION_PATCH: u32 = 0;
 /// What `zen_context_next_deadline_ms` reports when nothing is scheduled (`UINT64_MAX`).
