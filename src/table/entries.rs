@@ -274,8 +274,19 @@ impl ValueTable {
     /// key; `None` if `id` is not an entry id (then it is a value). `initial`: it arrived
     /// in a catch-up (see `TableEvent::is_initial`).
     pub fn insert_entry(&mut self, id: &str, initial: bool) -> Option<Result<ValueIndex, Error>> {
-        let (table, key, birth) = parse_entry_id(id)?;
-        PeerId::checked(birth.writer).ok()?;
+        if !id.starts_with(crate::collection::ENTRY_MARK) {
+            return None;
+        }
+        // An entry id no writer of ours makes (a malformed one, a sequence key that is
+        // not a position) is refused, never taken as a value.
+        let refused = || Some(Err(Error::decode(format!("malformed table entry id {id:?}"))));
+        let Some((table, key, birth)) = parse_entry_id(id) else { return refused() };
+        let position = |k: &Key| matches!(k, Key::Str(p) if crate::position::is_position(p));
+        if PeerId::checked(birth.writer).is_err()
+            || (CollectionKind::of_id(table) == CollectionKind::Sequence && !position(&key))
+        {
+            return refused();
+        }
         let t = self.find_or_add_table(table);
         Some(self.add_entry(id, t, key, birth, initial))
     }
@@ -566,5 +577,35 @@ impl ValueTable {
         v.view.acked = None;
         v.view.acked_removed = true;
         self.entry_changed(i, false, origin);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collection::{CollectionKind, Key};
+
+    #[test]
+    fn entry_ids_from_peers_are_checked() {
+        let mut t = ValueTable::new(PeerId::new(1), 7, 100, 64);
+        let birth = Birth { writer: 2, seq: 5, n: 0 };
+        let seq = CollectionKind::Sequence.internal_id("q");
+        // A value id is not an entry; a table key of either kind is.
+        assert!(t.insert_entry("score", false).is_none());
+        assert!(matches!(t.insert_entry(&entry_id("tbl", &Key::Int(3), birth), false), Some(Ok(_))));
+        let good = crate::position::between(None, None, 2, 1);
+        assert!(matches!(t.insert_entry(&entry_id(&seq, &Key::Str(good), birth), false), Some(Ok(_))));
+        // Malformed ids, a sequence key that is not a position, a writer that is no peer:
+        // refused, never taken as values.
+        for bad in [
+            "\u{1}garbage".to_string(),
+            entry_id(&seq, &Key::Str("ab~".into()), birth),
+            entry_id(&seq, &Key::Str("A0".into()), birth),
+            entry_id(&seq, &Key::Int(4), birth),
+            entry_id("tbl", &Key::Int(3), Birth { writer: 0, seq: 1, n: 0 }),
+        ] {
+            assert!(matches!(t.insert_entry(&bad, false), Some(Err(Error::Decode(_)))), "{bad:?}");
+        }
+        assert_eq!(t.iter().count(), 2);
     }
 }
