@@ -6,6 +6,7 @@ use super::status::{zen_status_t, FfiError};
 use super::types::*;
 use crate::collection::Key;
 use crate::context::TableOptions;
+use crate::value::Value;
 use std::ffi::c_char;
 
 /// Reads a caller's key.
@@ -20,6 +21,19 @@ unsafe fn key_in(key: *const zen_key_t) -> Result<Key, FfiError> {
             format!("key->kind is {n}: it must be ZEN_KEY_INT (0) or ZEN_KEY_STRING (1)"),
         )),
     }
+}
+
+/// Reads the caller's tagged value `data` (named `what` in errors) and runs `f` with it
+/// on the context.
+unsafe fn with_data_in<R>(
+    ctx: zen_context_t,
+    data: *const zen_value_data_t,
+    what: &str,
+    f: impl FnOnce(&mut crate::context::Context, Value) -> Result<R, crate::error::Error>,
+) -> Result<R, FfiError> {
+    let d = unsafe { arg(data, what) }?;
+    let v = unsafe { data_in(d) }?;
+    with_context(ctx.id, |c| Ok(f(&mut c.ctx, v)?))
 }
 
 /// Fills `*out_opts` with the default table options (FastLocal, LastWriterWins),
@@ -85,9 +99,7 @@ pub unsafe extern "C" fn zen_table_set(
 ) -> zen_status_t {
     guard(|| {
         let key = unsafe { key_in(key) }?;
-        let d = unsafe { arg(data, "data") }?;
-        let v = unsafe { data_in(d) }?;
-        with_context(ctx.id, |c| Ok(c.ctx.table_set(table.to_core(), key, v)?))
+        unsafe { with_data_in(ctx, data, "data", |c, v| c.table_set(table.to_core(), key, v)) }
     })
 }
 
@@ -292,11 +304,7 @@ pub unsafe extern "C" fn zen_set_add(
     set: zen_table_t,
     member: *const zen_value_data_t,
 ) -> zen_status_t {
-    guard(|| {
-        let d = unsafe { arg(member, "member") }?;
-        let v = unsafe { data_in(d) }?;
-        with_context(ctx.id, |c| Ok(c.ctx.set_add(set.to_core(), v)?))
-    })
+    guard(|| unsafe { with_data_in(ctx, member, "member", |c, v| c.set_add(set.to_core(), v)) })
 }
 
 /// Removes `*member` on every peer (the adds of it this context has seen).
@@ -310,11 +318,9 @@ pub unsafe extern "C" fn zen_set_remove(
     out_removed: *mut bool,
 ) -> zen_status_t {
     guard(|| {
-        let d = unsafe { arg(member, "member") }?;
-        let v = unsafe { data_in(d) }?;
         let slot =
             if out_removed.is_null() { None } else { Some(unsafe { out(out_removed, "out_removed") }?) };
-        let removed = with_context(ctx.id, |c| Ok(c.ctx.set_remove(set.to_core(), v)?))?;
+        let removed = unsafe { with_data_in(ctx, member, "member", |c, v| c.set_remove(set.to_core(), v)) }?;
         if let Some(slot) = slot {
             slot.set(removed);
         }
@@ -332,10 +338,8 @@ pub unsafe extern "C" fn zen_set_contains(
     out_contains: *mut bool,
 ) -> zen_status_t {
     guard(|| {
-        let d = unsafe { arg(member, "member") }?;
-        let v = unsafe { data_in(d) }?;
         let slot = unsafe { out(out_contains, "out_contains") }?;
-        slot.set(with_context(ctx.id, |c| Ok(c.ctx.set_contains(set.to_core(), v)?))?);
+        slot.set(unsafe { with_data_in(ctx, member, "member", |c, v| c.set_contains(set.to_core(), v)) }?);
         Ok(())
     })
 }
@@ -413,11 +417,7 @@ pub unsafe extern "C" fn zen_seq_insert(
     index: usize,
     item: *const zen_value_data_t,
 ) -> zen_status_t {
-    guard(|| {
-        let d = unsafe { arg(item, "item") }?;
-        let v = unsafe { data_in(d) }?;
-        with_context(ctx.id, |c| Ok(c.ctx.seq_insert(seq.to_core(), index, v)?))
-    })
+    guard(|| unsafe { with_data_in(ctx, item, "item", |c, v| c.seq_insert(seq.to_core(), index, v)) })
 }
 
 /// Appends `*item`. (1.5)
@@ -428,11 +428,7 @@ pub unsafe extern "C" fn zen_seq_push(
     seq: zen_table_t,
     item: *const zen_value_data_t,
 ) -> zen_status_t {
-    guard(|| {
-        let d = unsafe { arg(item, "item") }?;
-        let v = unsafe { data_in(d) }?;
-        with_context(ctx.id, |c| Ok(c.ctx.seq_push(seq.to_core(), v)?))
-    })
+    guard(|| unsafe { with_data_in(ctx, item, "item", |c, v| c.seq_push(seq.to_core(), v)) })
 }
 
 /// Replaces the item at `index` (a concurrent removal of it wins). (1.5)
@@ -444,11 +440,7 @@ pub unsafe extern "C" fn zen_seq_set(
     index: usize,
     item: *const zen_value_data_t,
 ) -> zen_status_t {
-    guard(|| {
-        let d = unsafe { arg(item, "item") }?;
-        let v = unsafe { data_in(d) }?;
-        with_context(ctx.id, |c| Ok(c.ctx.seq_set(seq.to_core(), index, v)?))
-    })
+    guard(|| unsafe { with_data_in(ctx, item, "item", |c, v| c.seq_set(seq.to_core(), index, v)) })
 }
 
 /// Removes the item at `index` on every peer; the items after it move one place down.

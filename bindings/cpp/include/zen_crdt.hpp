@@ -823,6 +823,13 @@ void delete_callable(void* user) noexcept {
 // A table key: an integer or a string (never equal to each other).
 using Key = std::variant<std::int64_t, std::string>;
 
+// What a collection handle names.
+enum class CollectionKind : std::uint32_t {
+  Table = ZEN_COLLECTION_TABLE,
+  Set = ZEN_COLLECTION_SET,
+  Sequence = ZEN_COLLECTION_SEQUENCE,
+};
+
 namespace detail {
 
 // The C key for `k`, borrowing its string.
@@ -847,23 +854,81 @@ struct TableOptions {
   std::string_view custom = {};
 };
 
+namespace detail {
+
+// What tables, sets and sequences share: the handle, the size, the state, the mode.
+class Collection {
+ public:
+  Collection() = default;
+  Collection(zen_context_t ctx, zen_table_t handle) noexcept : ctx_(ctx), h_(handle) {}
+  // Keys (members, items) that show an entry.
+  Result<std::size_t> size() const {
+    std::size_t n = 0;
+    zen_status_t s = zen_table_len(ctx_, h_, &n);
+    if (s != ZEN_OK) return Result<std::size_t>::from(s);
+    return n;
+  }
+  // Switches how every entry shows writes (events for keys whose reads change).
+  Status set_mode(Mode mode) const {
+    return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
+  }
+  // The sync state of the whole collection (LocalOnly while any entry has a write no
+  // peer has; Converged once every member holds every entry's latest state).
+  Result<SyncState> state() const {
+    std::uint32_t st = 0;
+    zen_status_t s = zen_table_state(ctx_, h_, &st);
+    if (s != ZEN_OK) return Result<SyncState>::from(s);
+    return static_cast<SyncState>(st);
+  }
+  zen_table_t handle() const noexcept { return h_; }
+  zen_context_t context() const noexcept { return ctx_; }
+
+ protected:
+  // The entries snapshot, in key order, each passed to `take(key, value)` as `T`.
+  template <class T, class Take>
+  Status read_entries(const char* what, Take take) const {
+    std::size_t n = 0;
+    zen_status_t s = zen_table_entries(ctx_, h_, &n);
+    if (s != ZEN_OK) return Status::from(s);
+    for (std::size_t i = 0; i < n; ++i) {
+      zen_key_t k{};
+      zen_value_data_t d{};
+      s = zen_table_entry_at(ctx_, i, &k, &d);
+      if (s != ZEN_OK) return Status::from(s);
+      std::optional<T> v = ValueView(d).template as<T>();
+      if (!v) return Status(Error(ZEN_ERR_WRONG_TYPE, std::string(what) + ": an entry holds another type"));
+      take(k, std::move(*v));
+    }
+    return Status();
+  }
+  // Calls `call(&data)` with `item` as a tagged C value.
+  template <class T, class F>
+  static Status with_data(const T& item, F call) {
+    zen_value_data_t d{};
+    std::string keep;
+    fill_out<wire_t<T>>(&d, storage<T>::to(item), keep);
+    return Status::from(call(&d));
+  }
+  zen_context_t ctx_{};
+  zen_table_t h_{};
+};
+
+}  // namespace detail
+
 // A typed view of one table of one context (1.5): keys (`zen::Key`, an integer or a
 // string) to entries of `T`, each a register replicated like a value. Copyable, owns
 // nothing; calls after its context is gone report ZEN_ERR_INVALID_HANDLE.
 template <class T>
-class Table {
+class Table : public detail::Collection {
  public:
   Table() = default;
-  Table(zen_context_t ctx, zen_table_t handle) noexcept : ctx_(ctx), h_(handle) {}
+  Table(zen_context_t ctx, zen_table_t handle) noexcept : Collection(ctx, handle) {}
 
   // Inserts `key` where it shows no entry, else updates its entry. FastLocal: shown at
   // once; WaitForSync: once every member holds it.
   Status set(const Key& key, const T& v) const {
     zen_key_t k = detail::key_in(key);
-    zen_value_data_t d{};
-    std::string keep;
-    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(v), keep);
-    return Status::from(zen_table_set(ctx_, h_, &k, &d));
+    return with_data(v, [&](const zen_value_data_t* d) { return zen_table_set(ctx_, h_, &k, d); });
   }
   // Removes `key` on every peer; whether it showed an entry here.
   Result<bool> remove(const Key& key) const {
@@ -883,50 +948,14 @@ class Table {
     if (!has) return std::optional<T>();
     return ValueView(d).template as<T>();
   }
-  // Keys that show an entry.
-  Result<std::size_t> size() const {
-    std::size_t n = 0;
-    zen_status_t s = zen_table_len(ctx_, h_, &n);
-    if (s != ZEN_OK) return Result<std::size_t>::from(s);
-    return n;
-  }
   // Every key that shows an entry, with its value, sorted by key (integers first).
   Result<std::vector<std::pair<Key, T>>> entries() const {
-    using R = Result<std::vector<std::pair<Key, T>>>;
-    std::size_t n = 0;
-    zen_status_t s = zen_table_entries(ctx_, h_, &n);
-    if (s != ZEN_OK) return R::from(s);
     std::vector<std::pair<Key, T>> out;
-    out.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      zen_key_t k{};
-      zen_value_data_t d{};
-      s = zen_table_entry_at(ctx_, i, &k, &d);
-      if (s != ZEN_OK) return R::from(s);
-      std::optional<T> v = ValueView(d).template as<T>();
-      if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Table::entries: an entry holds another type than the table's");
-      out.emplace_back(detail::key_out(k), std::move(*v));
-    }
+    Status s = read_entries<T>("zen::Table::entries",
+                               [&](const zen_key_t& k, T v) { out.emplace_back(detail::key_out(k), std::move(v)); });
+    if (!s) return s.error();
     return out;
   }
-  // Switches how every entry shows writes (events for keys whose reads change).
-  Status set_mode(Mode mode) const {
-    return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
-  }
-  // The sync state of the whole collection (LocalOnly while any entry has a write no
-  // peer has; Converged once every member holds every entry's latest state).
-  Result<SyncState> state() const {
-    std::uint32_t st = 0;
-    zen_status_t s = zen_table_state(ctx_, h_, &st);
-    if (s != ZEN_OK) return Result<SyncState>::from(s);
-    return static_cast<SyncState>(st);
-  }
-  zen_table_t handle() const noexcept { return h_; }
-  zen_context_t context() const noexcept { return ctx_; }
-
- private:
-  zen_context_t ctx_{};
-  zen_table_t h_{};
 };
 
 // A typed view of one set of one context (1.5): members of `T`. Add wins: an add
@@ -934,78 +963,34 @@ class Table {
 // (`ctx.table_changes()`, `c.is(set)`): Added with the member as `new_value()`, Removed
 // with it as `old_value()`. Copyable, owns nothing.
 template <class T>
-class Set {
+class Set : public detail::Collection {
  public:
   Set() = default;
-  Set(zen_context_t ctx, zen_table_t handle) noexcept : ctx_(ctx), h_(handle) {}
+  Set(zen_context_t ctx, zen_table_t handle) noexcept : Collection(ctx, handle) {}
 
   Status add(const T& member) const {
-    zen_value_data_t d{};
-    std::string keep;
-    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(member), keep);
-    return Status::from(zen_set_add(ctx_, h_, &d));
+    return with_data(member, [&](const zen_value_data_t* d) { return zen_set_add(ctx_, h_, d); });
   }
   // Removes `member` on every peer; whether it was in the set here.
   Result<bool> remove(const T& member) const {
-    zen_value_data_t d{};
-    std::string keep;
-    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(member), keep);
     bool removed = false;
-    zen_status_t s = zen_set_remove(ctx_, h_, &d, &removed);
-    if (s != ZEN_OK) return Result<bool>::from(s);
+    Status s = with_data(member, [&](const zen_value_data_t* d) { return zen_set_remove(ctx_, h_, d, &removed); });
+    if (!s) return s.error();
     return removed;
   }
   Result<bool> contains(const T& member) const {
-    zen_value_data_t d{};
-    std::string keep;
-    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(member), keep);
     bool in = false;
-    zen_status_t s = zen_set_contains(ctx_, h_, &d, &in);
-    if (s != ZEN_OK) return Result<bool>::from(s);
+    Status s = with_data(member, [&](const zen_value_data_t* d) { return zen_set_contains(ctx_, h_, d, &in); });
+    if (!s) return s.error();
     return in;
-  }
-  Result<std::size_t> size() const {
-    std::size_t n = 0;
-    zen_status_t s = zen_table_len(ctx_, h_, &n);
-    if (s != ZEN_OK) return Result<std::size_t>::from(s);
-    return n;
   }
   // Every member (integers and strings in order; other types by their encoding).
   Result<std::vector<T>> members() const {
-    using R = Result<std::vector<T>>;
-    std::size_t n = 0;
-    zen_status_t s = zen_table_entries(ctx_, h_, &n);
-    if (s != ZEN_OK) return R::from(s);
     std::vector<T> out;
-    out.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      zen_key_t k{};
-      zen_value_data_t d{};
-      s = zen_table_entry_at(ctx_, i, &k, &d);
-      if (s != ZEN_OK) return R::from(s);
-      std::optional<T> v = ValueView(d).template as<T>();
-      if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Set::members: a member holds another type than the set's");
-      out.push_back(std::move(*v));
-    }
+    Status s = read_entries<T>("zen::Set::members", [&](const zen_key_t&, T v) { out.push_back(std::move(v)); });
+    if (!s) return s.error();
     return out;
   }
-  Status set_mode(Mode mode) const {
-    return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
-  }
-  // The sync state of the whole collection (LocalOnly while any entry has a write no
-  // peer has; Converged once every member holds every entry's latest state).
-  Result<SyncState> state() const {
-    std::uint32_t st = 0;
-    zen_status_t s = zen_table_state(ctx_, h_, &st);
-    if (s != ZEN_OK) return Result<SyncState>::from(s);
-    return static_cast<SyncState>(st);
-  }
-  zen_table_t handle() const noexcept { return h_; }
-  zen_context_t context() const noexcept { return ctx_; }
-
- private:
-  zen_context_t ctx_{};
-  zen_table_t h_{};
 };
 
 // A typed view of one sequence of one context (1.5): items of `T` in one order on every
@@ -1013,21 +998,21 @@ class Set {
 // (`ctx.table_changes()`, `c.is(seq)`) whose `index()` says where the item is (or was).
 // Copyable, owns nothing.
 template <class T>
-class Seq {
+class Seq : public detail::Collection {
  public:
   Seq() = default;
-  Seq(zen_context_t ctx, zen_table_t handle) noexcept : ctx_(ctx), h_(handle) {}
+  Seq(zen_context_t ctx, zen_table_t handle) noexcept : Collection(ctx, handle) {}
 
   // Inserts `item` at `index` (0 ..= size(); size() appends).
   Status insert(std::size_t index, const T& item) const {
-    return with_item(item, [&](const zen_value_data_t* d) { return zen_seq_insert(ctx_, h_, index, d); });
+    return with_data(item, [&](const zen_value_data_t* d) { return zen_seq_insert(ctx_, h_, index, d); });
   }
   Status push_back(const T& item) const {
-    return with_item(item, [&](const zen_value_data_t* d) { return zen_seq_push(ctx_, h_, d); });
+    return with_data(item, [&](const zen_value_data_t* d) { return zen_seq_push(ctx_, h_, d); });
   }
   // Replaces the item at `index` (a concurrent removal of it wins).
   Status set(std::size_t index, const T& item) const {
-    return with_item(item, [&](const zen_value_data_t* d) { return zen_seq_set(ctx_, h_, index, d); });
+    return with_data(item, [&](const zen_value_data_t* d) { return zen_seq_set(ctx_, h_, index, d); });
   }
   Status erase(std::size_t index) const { return Status::from(zen_seq_remove(ctx_, h_, index)); }
   // Moves the item at `from` to `to` (an index in the sequence without it).
@@ -1040,55 +1025,13 @@ class Seq {
     if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Seq::at: the item holds another type than the sequence's");
     return std::move(*v);
   }
-  Result<std::size_t> size() const {
-    std::size_t n = 0;
-    zen_status_t s = zen_table_len(ctx_, h_, &n);
-    if (s != ZEN_OK) return Result<std::size_t>::from(s);
-    return n;
-  }
   // Every item in order, a copy.
   Result<std::vector<T>> items() const {
-    using R = Result<std::vector<T>>;
-    std::size_t n = 0;
-    zen_status_t s = zen_table_entries(ctx_, h_, &n);
-    if (s != ZEN_OK) return R::from(s);
     std::vector<T> out;
-    out.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      zen_key_t k{};
-      zen_value_data_t d{};
-      s = zen_table_entry_at(ctx_, i, &k, &d);
-      if (s != ZEN_OK) return R::from(s);
-      std::optional<T> v = ValueView(d).template as<T>();
-      if (!v) return Error(ZEN_ERR_WRONG_TYPE, "zen::Seq::items: an item holds another type than the sequence's");
-      out.push_back(std::move(*v));
-    }
+    Status s = read_entries<T>("zen::Seq::items", [&](const zen_key_t&, T v) { out.push_back(std::move(v)); });
+    if (!s) return s.error();
     return out;
   }
-  Status set_mode(Mode mode) const {
-    return Status::from(zen_table_set_mode(ctx_, h_, static_cast<std::uint32_t>(mode)));
-  }
-  // The sync state of the whole collection (LocalOnly while any entry has a write no
-  // peer has; Converged once every member holds every entry's latest state).
-  Result<SyncState> state() const {
-    std::uint32_t st = 0;
-    zen_status_t s = zen_table_state(ctx_, h_, &st);
-    if (s != ZEN_OK) return Result<SyncState>::from(s);
-    return static_cast<SyncState>(st);
-  }
-  zen_table_t handle() const noexcept { return h_; }
-  zen_context_t context() const noexcept { return ctx_; }
-
- private:
-  template <class F>
-  Status with_item(const T& item, F call) const {
-    zen_value_data_t d{};
-    std::string keep;
-    detail::fill_out<detail::wire_t<T>>(&d, detail::storage<T>::to(item), keep);
-    return Status::from(call(&d));
-  }
-  zen_context_t ctx_{};
-  zen_table_t h_{};
 };
 
 // What happened to one key.
@@ -1106,17 +1049,8 @@ class TableChange {
  public:
   explicit TableChange(const zen_table_change_t& c) noexcept : c_(&c) {}
   zen_table_t table() const noexcept { return c_->table; }
-  // Whether the event is about table `t` (or set `t`).
-  template <class T>
-  bool is(const Table<T>& t) const noexcept {
-    return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
-  }
-  template <class T>
-  bool is(const Set<T>& t) const noexcept {
-    return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
-  }
-  template <class T>
-  bool is(const Seq<T>& t) const noexcept {
+  // Whether the event is about table, set or sequence `t`.
+  bool is(const detail::Collection& t) const noexcept {
     return c_->table.owner == t.handle().owner && c_->table.index == t.handle().index;
   }
   // For a sequence, the item's index (where it is, or was for a removal); nothing for
@@ -1417,6 +1351,14 @@ class Context {
                                   static_cast<std::uint32_t>(mode), &h);
     if (s != ZEN_OK) return Result<Seq<T>>::from(s);
     return Seq<T>(h_, h);
+  }
+
+  // What a collection handle names (an event's `table()`, say). (1.5)
+  Result<CollectionKind> collection_kind(zen_table_t t) const {
+    std::uint32_t k = 0;
+    zen_status_t s = zen_table_kind(h_, t, &k);
+    if (s != ZEN_OK) return Result<CollectionKind>::from(s);
+    return static_cast<CollectionKind>(k);
   }
 
   // The change events queued since the last call (see ChangeRange).

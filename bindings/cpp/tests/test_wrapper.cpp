@@ -681,6 +681,7 @@ ZEN_TEST(tables_insert_update_remove_with_events_on_both_peers) {
   CHECK(added == 2 && door);
   CHECK(bblocks.size().value() == 2);
   CHECK(blocks.state().value() == zen::SyncState::Converged);
+  CHECK(p.a.collection_kind(blocks.handle()).value() == zen::CollectionKind::Table);
   auto all = bblocks.entries().value();
   CHECK(all.size() == 2 && std::get<std::int64_t>(all[0].first) == 7 && all[0].second == 70);
   CHECK(std::get<std::string>(all[1].first) == "door");

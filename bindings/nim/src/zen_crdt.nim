@@ -1172,20 +1172,22 @@ proc len*[T](self: CrdtZenSet[T]): int =
   check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
   int(n)
 
-iterator items*[T](self: CrdtZenSet[T]): T =
-  ## Every member (a snapshot taken when the loop starts).
-  let c = self.ctx.handle.h
+proc entry_values[T](c: zen_context_t, h: zen_table_t, id: string): seq[T] =
+  ## The values of a collection's entries snapshot, in key order (a set's members, a
+  ## sequence's items); entries of another type are skipped.
   var n: csize_t
-  check zen_table_entries(c, self.h, addr n), "items (" & self.id & ")"
-  var all: seq[T]
+  check zen_table_entries(c, h, addr n), "items (" & id & ")"
   for i in 0 ..< int(n):
     var k: zen_key_t
     var d: zen_value_data_t
-    check zen_table_entry_at(c, csize_t(i), addr k, addr d), "items (" & self.id & ")"
+    check zen_table_entry_at(c, csize_t(i), addr k, addr d), "items (" & id & ")"
     var ok: bool
     let v = from_data[T](d, ok)
-    if ok: all.add v
-  for v in all: yield v
+    if ok: result.add v
+
+iterator items*[T](self: CrdtZenSet[T]): T =
+  ## Every member (a snapshot taken when the loop starts).
+  for v in entry_values[T](self.ctx.handle.h, self.h, self.id): yield v
 
 proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
   ## Calls `callback` with model_citizen's `ZenSet` changes (`{Added}` / `{Removed}` with
@@ -1287,18 +1289,7 @@ proc len*[T](self: CrdtZenSeq[T]): int =
 
 iterator items*[T](self: CrdtZenSeq[T]): T =
   ## Every item in order (a snapshot taken when the loop starts).
-  let c = self.ctx.handle.h
-  var n: csize_t
-  check zen_table_entries(c, self.h, addr n), "items (" & self.id & ")"
-  var all: seq[T]
-  for i in 0 ..< int(n):
-    var k: zen_key_t
-    var d: zen_value_data_t
-    check zen_table_entry_at(c, csize_t(i), addr k, addr d), "items (" & self.id & ")"
-    var ok: bool
-    let v = from_data[T](d, ok)
-    if ok: all.add v
-  for v in all: yield v
+  for v in entry_values[T](self.ctx.handle.h, self.h, self.id): yield v
 
 proc track*[T](self: CrdtZenSeq[T], callback: proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
   ## Calls `callback` with model_citizen's `ZenSeq` changes (`{Added}` / `{Removed}` with
