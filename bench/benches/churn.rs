@@ -12,8 +12,9 @@
 //!   front (a queue) or at a pseudo-random index;
 //! - zen-crdt values: an entry per value, created and removed through the public API
 //!   (removed values keep a tombstone);
-//! - zen-crdt table: an entry per key through the table API (removed entries are
-//!   forgotten once both peers hold the removal).
+//! - zen-crdt table, set and sequence (a FIFO queue): an entry per insert through each
+//!   collection's API (removed entries are forgotten once both peers hold the removal);
+//!   the sequence runs `--zen-ops` (its calls sort the items).
 //!
 //! `cargo bench -p zen-crdt-bench --bench churn` runs 1,000,000 of each for the
 //! baselines and the table; zen-crdt's values run `--zen-ops` (default 100,000: their
@@ -200,40 +201,79 @@ fn zen_values(ops: u64, per_tick: u64) -> Run {
     Run { name: "zen-crdt, a value per entry", ops, fresh, end, secs: t.elapsed().as_secs_f64(), note }
 }
 
-/// The same churn on a zen-crdt table: an entry per key (integer keys), inserted and
-/// removed through the table API; removed entries are forgotten once both peers hold
-/// the removal.
-fn zen_table(ops: u64, per_tick: u64) -> Run {
-    let topts = TableOptions::default();
+/// How one kind of zen-crdt collection is opened, and how an entry numbered `n` goes in
+/// and out of it.
+struct Kind {
+    name: &'static str,
+    open: fn(&mut Context) -> TableHandle,
+    insert: fn(&mut Context, TableHandle, u64),
+    remove: fn(&mut Context, TableHandle, u64),
+}
+
+fn zen_entry(n: u64) -> Value {
+    Value::Vec3([n as f32, 1.0, 2.0])
+}
+
+const TABLE: Kind = Kind {
+    name: "zen-crdt, a table",
+    open: |c| c.open_table("t", ValueType::Vec3, TableOptions::default()).unwrap(),
+    insert: |c, t, n| c.table_set(t, n as i64, zen_entry(n)).unwrap(),
+    remove: |c, t, n| {
+        c.table_remove(t, n as i64).unwrap();
+    },
+};
+
+const SET: Kind = Kind {
+    name: "zen-crdt, a set",
+    open: |c| c.open_set("s", ValueType::Vec3, Mode::FastLocal).unwrap(),
+    insert: |c, s, n| c.set_add(s, zen_entry(n)).unwrap(),
+    remove: |c, s, n| {
+        c.set_remove(s, zen_entry(n)).unwrap();
+    },
+};
+
+/// A queue: push at the end, remove the oldest (index 0).
+const SEQUENCE: Kind = Kind {
+    name: "zen-crdt, a sequence (FIFO)",
+    open: |c| c.open_seq("q", ValueType::Vec3, Mode::FastLocal).unwrap(),
+    insert: |c, q, n| c.seq_push(q, zen_entry(n)).unwrap(),
+    remove: |c, q, _| {
+        c.seq_remove(q, 0).unwrap();
+    },
+};
+
+/// The same churn on a zen-crdt collection: an entry per insert, removed through the
+/// collection's API; removed entries are forgotten once both peers hold the removal.
+fn zen_collection(kind: &Kind, ops: u64, per_tick: u64) -> Run {
+    let drain = |a: &mut Context, b: &mut Context| {
+        while a.poll_table_change().is_some() || b.poll_table_change().is_some() {}
+    };
     let base = heap();
     let fresh = {
         let (mut a, mut b) = pair();
-        let t = a.open_table("t", ValueType::Vec3, topts.clone()).unwrap();
-        b.open_table("t", ValueType::Vec3, topts.clone()).unwrap();
+        let t = (kind.open)(&mut a);
+        (kind.open)(&mut b);
         for n in 0..LIVE {
-            a.table_set(t, n as i64, [n as f32, 1.0, 2.0]).unwrap();
+            (kind.insert)(&mut a, t, n);
         }
         for k in 1..=3 {
             round(&mut a, &mut b, k * 16);
         }
-        while a.poll_table_change().is_some() || b.poll_table_change().is_some() {}
+        drain(&mut a, &mut b);
         heap() - base
     };
     let (mut a, mut b) = pair();
-    let t = a.open_table("t", ValueType::Vec3, topts.clone()).unwrap();
-    let tb = b.open_table("t", ValueType::Vec3, topts).unwrap();
+    let t = (kind.open)(&mut a);
+    let tb = (kind.open)(&mut b);
     for n in 0..LIVE {
-        a.table_set(t, n as i64, [n as f32, 1.0, 2.0]).unwrap();
+        (kind.insert)(&mut a, t, n);
     }
     let start = Instant::now();
     let (mut next, mut tick) = (LIVE, 0);
-    let drain = |a: &mut Context, b: &mut Context| {
-        while a.poll_table_change().is_some() || b.poll_table_change().is_some() {}
-    };
     while next < LIVE + ops {
         for _ in 0..per_tick {
-            a.table_set(t, next as i64, [next as f32, 1.0, 2.0]).unwrap();
-            a.table_remove(t, (next - LIVE) as i64).unwrap();
+            (kind.insert)(&mut a, t, next);
+            (kind.remove)(&mut a, t, next - LIVE);
             next += 1;
         }
         tick += 1;
@@ -251,7 +291,7 @@ fn zen_table(ops: u64, per_tick: u64) -> Run {
         "entries held on A / B at the end: {} / {} for {LIVE} live; forgotten on B: {}",
         ma.table_entries, mb_.table_entries, mb_.entries_forgotten
     );
-    Run { name: "zen-crdt, a table", ops, fresh, end, secs: start.elapsed().as_secs_f64(), note }
+    Run { name: kind.name, ops, fresh, end, secs: start.elapsed().as_secs_f64(), note }
 }
 
 fn main() {
@@ -264,7 +304,11 @@ fn main() {
         yarray(ops, per_tick, true),
         yarray(ops, per_tick, false),
         zen_values(zen_ops, per_tick),
-        zen_table(ops, per_tick),
+        zen_collection(&TABLE, ops, per_tick),
+        zen_collection(&SET, ops, per_tick),
+        // A sequence finds positions by sorting its items (O(n log n) a call), so it
+        // runs the values' smaller count.
+        zen_collection(&SEQUENCE, zen_ops, per_tick),
     ];
     println!("\ncollection churn (release; memory = live heap of both peers; 'fresh' = a pair holding the same {LIVE} live entries)\n");
     println!(
