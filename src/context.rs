@@ -765,8 +765,9 @@ impl Context {
     pub fn metrics(&self) -> Metrics {
         let mut m = self.metrics.clone();
         (m.events_coalesced, m.events_dropped) = self.table.event_counts();
-        let entries = self.table.iter().filter(|v| v.entry.is_some()).count() as u64;
-        m.values = self.table.iter().count() as u64 - entries;
+        let (held, entries) =
+            self.table.iter().fold((0, 0), |(n, e), v| (n + 1, e + v.entry.is_some() as u64));
+        m.values = held - entries;
         m.table_entries = entries;
         m.entries_forgotten = self.table.tables.forgotten;
         let (table_coalesced, table_dropped) = (self.table.tables.coalesced, self.table.tables.dropped);

@@ -1087,10 +1087,9 @@ impl ValueTable {
             self.emit_owned(i, ChangeKind::OwnerChanged, old_visible, false, owner, true);
         } else if let Some(toucher) = touched {
             self.emit(i, ChangeKind::Touched, old_visible, false, toucher);
-        }
-        if self.values[i.slot()].entry.is_some() {
-            // The record that completes an insertion can show its key without changing
-            // what the entry reads (`entries::complete`).
+        } else if self.values[i.slot()].entry.is_some() {
+            // Nothing the entry reads changed, but the record that completes an insertion
+            // can show its key (`entries::complete`). (Every emit above checks its key.)
             self.entry_changed(i, false, origin);
         }
         self.claim_if_heir(i);

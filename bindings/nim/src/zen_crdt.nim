@@ -1077,39 +1077,55 @@ proc set_sync_mode*[K, V](self: CrdtZenTable[K, V], mode: SyncMode) =
   ## Switches how every entry shows writes (this peer's choice).
   check zen_table_set_mode(self.ctx.handle.h, self.h, uint32(ord(mode))), "set_sync_mode (" & self.id & ")"
 
-proc to_changes[K, V](ev: ptr zen_table_change_t): seq[CrdtChange[Pair[K, V]]] =
-  ## One table event as model_citizen's `ZenTable` changes: a new key `{Added}`, a
-  ## replaced value old `{Removed, Modified}` + new `{Added, Modified}`, a removal
-  ## `{Removed}`.
-  var kok: bool
-  let key = from_key[K](ev.key, kok)
-  if not kok: return
+proc entry_changes[I](ev: ptr zen_table_change_t, replaced: bool,
+                      item_of: proc (d: zen_value_data_t, ok: var bool): I {.closure, gcsafe.}): seq[CrdtChange[I]] =
+  ## One collection event as model_citizen's changes: `{Added}` with the new item,
+  ## `{Removed}` with the old one, and for a replaced item (`replaced`: tables and
+  ## sequences; a set's member never changes) old `{Removed, Modified}` + new
+  ## `{Added, Modified}`. A sequence's carry the item's index.
   template mk(d: zen_value_data_t, kinds: set[ChangeKind]) =
     var ok: bool
-    let v = from_data[V](d, ok)
-    result.add CrdtChange[Pair[K, V]](item: Pair[K, V](key: key, value: v), changes: kinds,
-                                      sync_state: SyncState(ev.state), is_correction: ev.is_correction,
-                                      is_initial: ev.is_initial, origin: ev.origin, time_ms: ev.time_ms)
+    let item = item_of(d, ok)
+    if ok:
+      result.add CrdtChange[I](item: item, changes: kinds, sync_state: SyncState(ev.state),
+                               is_correction: ev.is_correction, is_initial: ev.is_initial,
+                               origin: ev.origin, time_ms: ev.time_ms, index: max(int(ev.index), 0))
   case ev.kind
   of ZEN_TABLE_ADDED: mk(ev.new_value, {Added})
   of ZEN_TABLE_REMOVED: mk(ev.old_value, {Removed})
   else:
-    mk(ev.old_value, {Removed, Modified})
-    mk(ev.new_value, {Added, Modified})
+    if replaced:
+      mk(ev.old_value, {Removed, Modified})
+      mk(ev.new_value, {Added, Modified})
 
-proc track*[K, V](self: CrdtZenTable[K, V],
-                  callback: proc (changes: seq[CrdtChange[Pair[K, V]]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
-  ## Calls `callback` with the changes of each key event of this table, inside `boop`.
-  let ctx = self.ctx
+proc track_entries[I](ctx: CrdtContext, h: zen_table_t,
+                      callback: proc (changes: seq[CrdtChange[I]], zid: ZID) {.gcsafe.},
+                      changes_of: proc (ev: ptr zen_table_change_t): seq[CrdtChange[I]] {.closure, gcsafe.}): ZID =
+  ## Registers `callback` for the events of collection `h` (as `changes_of` turns them
+  ## into changes); it hears `{Closed}` when untracked.
   inc ctx.next_zid
   let zid = ctx.next_zid
   let fn: TableDispatch = proc (ev: ptr zen_table_change_t, closed: bool) {.closure, gcsafe.} =
-    if closed: callback(@[CrdtChange[Pair[K, V]](changes: {Closed})], zid)
-    else:
-      let changes = to_changes[K, V](ev)
-      if changes.len > 0: callback(changes, zid)
-  ctx.table_callbacks.mgetOrPut((self.h.owner, self.h.index), @[]).add TableCallback(zid: zid, fn: fn)
+    if closed:
+      callback(@[CrdtChange[I](changes: {Closed})], zid)
+      return
+    let changes = changes_of(ev)
+    if changes.len > 0: callback(changes, zid)
+  ctx.table_callbacks.mgetOrPut((h.owner, h.index), @[]).add TableCallback(zid: zid, fn: fn)
   zid
+
+proc track*[K, V](self: CrdtZenTable[K, V],
+                  callback: proc (changes: seq[CrdtChange[Pair[K, V]]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
+  ## Calls `callback` with the changes of each key event of this table (model_citizen's
+  ## `ZenTable` changes, `Pair` items), inside `boop`.
+  track_entries[Pair[K, V]](self.ctx, self.h, callback, proc (ev: ptr zen_table_change_t): seq[CrdtChange[Pair[K, V]]] =
+    var kok: bool
+    let key = from_key[K](ev.key, kok)
+    if kok:
+      result = entry_changes[Pair[K, V]](ev, true, proc (d: zen_value_data_t, ok: var bool): Pair[K, V] =
+        var vok: bool
+        ok = true  # a value of another type shows as the type's default, as it always did
+        Pair[K, V](key: key, value: from_data[V](d, vok))))
 
 proc track*[K, V](self: CrdtZenTable[K, V],
                   callback: proc (changes: seq[CrdtChange[Pair[K, V]]]) {.gcsafe.}): ZID {.discardable.} =
@@ -1192,23 +1208,8 @@ iterator items*[T](self: CrdtZenSet[T]): T =
 proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.}): ZID {.discardable.} =
   ## Calls `callback` with model_citizen's `ZenSet` changes (`{Added}` / `{Removed}` with
   ## the member), inside `boop`.
-  let ctx = self.ctx
-  inc ctx.next_zid
-  let zid = ctx.next_zid
-  let fn: TableDispatch = proc (ev: ptr zen_table_change_t, closed: bool) {.closure, gcsafe.} =
-    if closed:
-      callback(@[CrdtChange[T](changes: {Closed})], zid)
-      return
-    let (d, kinds) = if ev.kind == ZEN_TABLE_REMOVED: (ev.old_value, {Removed}) else: (ev.new_value, {Added})
-    if ev.kind == ZEN_TABLE_MODIFIED: return  # the same member from another add: nothing changed
-    var ok: bool
-    let item = from_data[T](d, ok)
-    if ok:
-      callback(@[CrdtChange[T](item: item, changes: kinds, sync_state: SyncState(ev.state),
-                               is_correction: ev.is_correction, is_initial: ev.is_initial,
-                               origin: ev.origin, time_ms: ev.time_ms)], zid)
-  ctx.table_callbacks.mgetOrPut((self.h.owner, self.h.index), @[]).add TableCallback(zid: zid, fn: fn)
-  zid
+  track_entries[T](self.ctx, self.h, callback, proc (ev: ptr zen_table_change_t): seq[CrdtChange[T]] =
+    entry_changes[T](ev, false, proc (d: zen_value_data_t, ok: var bool): T = from_data[T](d, ok)))
 
 proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
   self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
@@ -1295,30 +1296,8 @@ proc track*[T](self: CrdtZenSeq[T], callback: proc (changes: seq[CrdtChange[T]],
   ## Calls `callback` with model_citizen's `ZenSeq` changes (`{Added}` / `{Removed}` with
   ## the item, old `{Removed, Modified}` + new `{Added, Modified}` for a replaced one),
   ## each with the item's `index`, inside `boop`.
-  let ctx = self.ctx
-  inc ctx.next_zid
-  let zid = ctx.next_zid
-  let fn: TableDispatch = proc (ev: ptr zen_table_change_t, closed: bool) {.closure, gcsafe.} =
-    if closed:
-      callback(@[CrdtChange[T](changes: {Closed})], zid)
-      return
-    var changes: seq[CrdtChange[T]]
-    template mk(d: zen_value_data_t, kinds: set[ChangeKind]) =
-      var ok: bool
-      let item = from_data[T](d, ok)
-      if ok:
-        changes.add CrdtChange[T](item: item, changes: kinds, sync_state: SyncState(ev.state),
-                                  is_correction: ev.is_correction, is_initial: ev.is_initial,
-                                  origin: ev.origin, time_ms: ev.time_ms, index: int(ev.index))
-    case ev.kind
-    of ZEN_TABLE_ADDED: mk(ev.new_value, {Added})
-    of ZEN_TABLE_REMOVED: mk(ev.old_value, {Removed})
-    else:
-      mk(ev.old_value, {Removed, Modified})
-      mk(ev.new_value, {Added, Modified})
-    if changes.len > 0: callback(changes, zid)
-  ctx.table_callbacks.mgetOrPut((self.h.owner, self.h.index), @[]).add TableCallback(zid: zid, fn: fn)
-  zid
+  track_entries[T](self.ctx, self.h, callback, proc (ev: ptr zen_table_change_t): seq[CrdtChange[T]] =
+    entry_changes[T](ev, true, proc (d: zen_value_data_t, ok: var bool): T = from_data[T](d, ok)))
 
 proc track*[T](self: CrdtZenSeq[T], callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
   self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
