@@ -340,6 +340,13 @@ enum zen_table_change_kind_t
   ZEN_TABLE_REMOVED = 2,
   // The key's entry shows another value.
   ZEN_TABLE_MODIFIED = 3,
+  // This context's write of the key was refused everywhere: it wrote an owner-only
+  // collection it turned out not to own (another peer's claim won). `old_value` is
+  // what the key showed, `new_value` what it shows now, `origin` the owner.
+  ZEN_TABLE_REJECTED = 4,
+  // The collection's owner changed (a transfer, or its owner left and the heir took
+  // over): `origin` is the new owner; no key (`key` is the integer 0).
+  ZEN_TABLE_OWNER_CHANGED = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -568,6 +575,11 @@ typedef struct zen_table_options_t {
   // For ZEN_POLICY_CUSTOM: the registered merge's name (copied).
   const char *custom_name;
   size_t custom_name_len;
+  // 0: anyone may write (the default). Otherwise only the collection's owner, this
+  // peer id being its first owner: every peer refuses others' writes on receipt, and
+  // here they fail with ZEN_ERR_NOT_OWNER. See `zen_table_transfer`. The first
+  // creator's choice holds on every peer.
+  uint64_t owner;
 } zen_table_options_t;
 
 // A table of one context (1.5): opaque like `zen_value_t`, with an index space of its
@@ -1288,6 +1300,26 @@ enum zen_status_t zen_table_open(struct zen_context_t ctx,
                                  const struct zen_table_options_t *opts,
                                  struct zen_table_t *out_table);
 
+// The owner of an owner-only table, set or sequence as this context knows it, to
+// `out_owner`; 0 for one anyone may write. Writes here succeed when it is 0 or this
+// context's own id. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_owner(struct zen_context_t ctx,
+                                  struct zen_table_t table,
+                                  uint64_t *out_owner);
+
+// Gives an owner-only table, set or sequence to peer `to` (a member or not). From now on
+// this context may not write it: a `ZEN_TABLE_OWNER_CHANGED` event is queued here at once
+// and on every peer when the transfer arrives; the entries stay as they are.
+// `ZEN_ERR_NOT_OWNER` unless this context owns it; `ZEN_ERR_INVALID_ARGUMENT` for one
+// anyone may write or an invalid peer id. Transferring to oneself does nothing. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_transfer(struct zen_context_t ctx,
+                                     struct zen_table_t table,
+                                     uint64_t to);
+
 // Writes `*data` under `*key`: inserts the key where it shows no entry, else updates
 // its entry. FastLocal: reads show it at once and `ZEN_TABLE_ADDED` or
 // `ZEN_TABLE_MODIFIED` is queued; WaitForSync: once every member holds it. A removal
@@ -1370,7 +1402,8 @@ enum zen_status_t zen_context_poll_table_change(struct zen_context_t ctx,
 
 // Opens set `id` of members of type `value_type` (a `zen_value_type_t`), created if new
 // here (a peer's set of that id is the same set; a set and a table may share a name).
-// `mode` is a `zen_mode_t`. The handle is a `zen_table_t`: `zen_table_len`,
+// `opts` as for `zen_table_open` (NULL: the defaults; its policy is ignored: members
+// have no conflicting updates). The handle is a `zen_table_t`: `zen_table_len`,
 // `zen_table_entries` (each entry's value is the member), `zen_table_set_mode` and the
 // table events (`ZEN_TABLE_ADDED` with the member as `new_value`, `ZEN_TABLE_REMOVED`
 // with it as `old_value`) serve sets too; the table calls that write or read by key
@@ -1381,7 +1414,7 @@ enum zen_status_t zen_set_open(struct zen_context_t ctx,
                                const char *id,
                                size_t id_len,
                                uint32_t value_type,
-                               uint32_t mode,
+                               const struct zen_table_options_t *opts,
                                struct zen_table_t *out_set);
 
 // Adds `*member` on every peer. Add wins: an add concurrent with a removal of the same
@@ -1429,7 +1462,8 @@ enum zen_status_t zen_table_kind(struct zen_context_t ctx,
 
 // Opens sequence `id` of items of type `value_type` (a `zen_value_type_t`), created if
 // new here (a peer's of that id is the same sequence; tables, sets and sequences may
-// share a name). `mode` is a `zen_mode_t`. The handle is a `zen_table_t`:
+// share a name). `opts` as for `zen_table_open` (NULL: the defaults; the policy
+// resolves concurrent `zen_seq_set`s of one item). The handle is a `zen_table_t`:
 // `zen_table_len`, `zen_table_entries` (in order; each key is the item's position, an
 // opaque string), `zen_table_set_mode` and the table events, whose `index` says where
 // the item is (or was), serve sequences too. Concurrent inserts at one place keep both
@@ -1440,7 +1474,7 @@ enum zen_status_t zen_seq_open(struct zen_context_t ctx,
                                const char *id,
                                size_t id_len,
                                uint32_t value_type,
-                               uint32_t mode,
+                               const struct zen_table_options_t *opts,
                                struct zen_table_t *out_seq);
 
 // Inserts `*item` at `index` (0 ..= length; the length appends); the items from

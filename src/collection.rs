@@ -92,6 +92,14 @@ pub enum EntryKind {
     Removed,
     /// The key's entry shows another value.
     Modified,
+    /// This context's write of the key was refused everywhere: it wrote an owner-only
+    /// collection it turned out not to own (another peer's claim won, or the ownership
+    /// moved before the write went out). `old` is what the key showed, `new` what it
+    /// shows now; `origin` is the owner.
+    Rejected,
+    /// The collection's owner changed (a transfer, or its owner left and the heir took
+    /// over): `origin` is the new owner. The event names no key (`key` is `Int(0)`).
+    OwnerChanged,
 }
 
 /// A change of one table key, polled with `Context::poll_table_change`. Changes of one
@@ -186,6 +194,74 @@ pub(crate) fn member_key(v: &Value) -> Key {
             other.encode_payload(&mut raw);
             Key::Str(raw.iter().map(|b| format!("{b:02x}")).collect())
         }
+    }
+}
+
+/// The wire id of an owner-only collection's head (`head_id`) starts with this byte.
+pub(crate) const HEAD_MARK: char = '\u{4}';
+
+/// The id of the *head* of owner-only collection `internal` (its internal id): an
+/// owner-only value whose ownership walk (transfers, the heir's claim when the owner
+/// leaves) is the collection's, and whose value lists the collection's owners epoch by
+/// epoch (`Owners`), so a receiver can tell whether an entry record's writer
+/// owned the collection in the epoch the record names.
+pub(crate) fn head_id(internal: &str) -> String {
+    format!("{HEAD_MARK}{internal}")
+}
+
+/// An owner-only collection's owners, epoch by epoch (`ids[e]` owned epoch `e`; 0 where
+/// this replica does not know), as its head's value lists them, and how many of the first
+/// epochs are *settled*: reached from the first owner by owners' own grants, which no
+/// change of who is present can undo. An epoch begun by an heir's claim, and every later
+/// one, is not: should the departed owner come back, its claim no longer stands (see
+/// `register::owner`), and records of those epochs stop counting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Owners {
+    pub ids: Vec<u64>,
+    pub settled: usize,
+}
+
+impl Owners {
+    /// Varint per epoch: the owner's id shifted left once, the low bit set for an epoch
+    /// past the settled ones.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.ids.len() * 2);
+        for (k, &o) in self.ids.iter().enumerate() {
+            crate::codec::put_varint(&mut out, o << 1 | (k >= self.settled) as u64);
+        }
+        out
+    }
+
+    /// What `encode` wrote; `None` for anything else (a malformed head).
+    pub fn decode(buf: &[u8]) -> Option<Owners> {
+        let mut r = crate::codec::Reader::new(buf);
+        let mut owners = Owners::default();
+        while !r.is_empty() {
+            let x = r.varint_bits(54).ok()?;
+            if x >> 1 == 0 {
+                return None;
+            }
+            if x & 1 == 0 && owners.settled == owners.ids.len() {
+                owners.settled += 1;
+            }
+            owners.ids.push(x >> 1);
+        }
+        Some(owners)
+    }
+
+    /// The list after the current owner grants the collection to `to`.
+    pub fn granted(&self, to: u64) -> Owners {
+        let settled = if self.settled == self.ids.len() { self.settled + 1 } else { self.settled };
+        let mut ids = self.ids.clone();
+        ids.push(to);
+        Owners { ids, settled }
+    }
+
+    /// The list after heir `by` claims the collection (its owner left).
+    pub fn claimed(&self, by: u64) -> Owners {
+        let mut ids = self.ids.clone();
+        ids.push(by);
+        Owners { ids, settled: self.settled.min(self.ids.len()) }
     }
 }
 

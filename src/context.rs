@@ -10,7 +10,7 @@
 //! from several threads (the C layer does).
 
 use crate::collection::{
-    member_key, CollectionKind, Key, TableEvent, TableHandle, ENTRY_MARK, SEQ_MARK, SET_MARK,
+    member_key, CollectionKind, Key, TableEvent, TableHandle, ENTRY_MARK, HEAD_MARK, SEQ_MARK, SET_MARK,
 };
 use crate::error::Error;
 use crate::events::ChangeEvent;
@@ -46,13 +46,24 @@ pub struct ValueOptions {
     pub owner: Option<u64>,
 }
 
-/// Options of a table when this context opens it: its entries' type, policy and mode.
-/// Like a value's, an entry's type and policy are its inserter's choice on every peer;
-/// the mode is this context's own view of every entry.
+/// Options of a table, set or sequence when this context opens it: its entries' policy
+/// and mode, and who may write it. Like a value's, an entry's type and policy are its
+/// inserter's choice on every peer (a set's members ignore the policy); the mode is this
+/// context's own view of every entry.
 #[derive(Clone, Debug, Default)]
 pub struct TableOptions {
     pub mode: Mode,
     pub policy: Policy,
+    /// Who may write: `None` anyone (the default); `Some(peer)` only the collection's
+    /// owner, `peer` being its first owner. Every peer refuses a non-owner's inserts,
+    /// updates and removals on receipt (checked against the transport's sender, counted
+    /// in `unowned_writes`); here they fail with `NotOwner`. The owner may
+    /// `transfer_table`; when the host removes the owner (it left for good), the lowest
+    /// id among the members left takes it over; `OwnerChanged` table events say so.
+    /// Chosen when the collection is first created: the first creator's choice holds on
+    /// every peer (entries written by anyone before it was known to be owned stop
+    /// showing).
+    pub owner: Option<u64>,
 }
 
 /// Serial of the next context created in this process (0 is never issued).
@@ -247,7 +258,7 @@ impl Context {
         if id.is_empty() || id.len() > self.options().max_id_bytes {
             return Err(Error::BadValueId { len: id.len(), max: self.options().max_id_bytes });
         }
-        if id.starts_with(ENTRY_MARK) || id.starts_with(SET_MARK) || id.starts_with(SEQ_MARK) {
+        if [ENTRY_MARK, SET_MARK, SEQ_MARK, HEAD_MARK].iter().any(|&m| id.starts_with(m)) {
             return Err(Error::ReservedId(id.into()));
         }
         Ok(())
@@ -404,10 +415,47 @@ impl Context {
     /// peer) and this context's mode. Table ids and value ids are separate names.
     /// `WrongType` when the table holds entries of another type.
     pub fn open_table(&mut self, id: &str, ty: ValueType, opts: TableOptions) -> Result<TableHandle, Error> {
+        self.open_collection(CollectionKind::Table, id, ty, opts)
+    }
+
+    fn open_collection(
+        &mut self,
+        kind: CollectionKind,
+        id: &str,
+        ty: ValueType,
+        opts: TableOptions,
+    ) -> Result<TableHandle, Error> {
         self.check_id(id)?;
-        opts.policy.check(ty)?;
-        let t = self.table.open_table(id, ty, opts.policy, opts.mode)?;
+        let policy = match kind {
+            CollectionKind::Set => Policy::LastWriterWins,
+            _ => opts.policy,
+        };
+        policy.check(ty)?;
+        let owner = opts.owner.map(PeerId::checked).transpose()?;
+        let t = self.table.open_table(&kind.internal_id(id), ty, policy, opts.mode)?;
+        if let Some(owner) = owner {
+            let any_active = self.sync.members.any_active();
+            self.table.make_table_owned(t, owner, any_active, &mut self.metrics)?;
+        }
         Ok(self.table.table_handle(t))
+    }
+
+    /// The owner of an owner-only table, set or sequence as this replica knows it (see
+    /// `TableOptions::owner`), `None` for one anyone may write. Writes here succeed when
+    /// this is `None` or this context's own id.
+    pub fn table_owner(&self, t: TableHandle) -> Result<Option<u64>, Error> {
+        Ok(self.table.table_owner(self.table.table_index(t)?).map(PeerId::get))
+    }
+
+    /// Gives an owner-only table, set or sequence to peer `to` (any valid id). From now
+    /// on this context may not write it; an `OwnerChanged` table event is queued here at
+    /// once and on every peer when the transfer arrives. The entries stay as they are.
+    /// `NotOwner` unless this context owns it; `NotOwnerOnly` for one anyone may write.
+    /// Transferring to oneself does nothing.
+    pub fn transfer_table(&mut self, t: TableHandle, to: u64) -> Result<(), Error> {
+        let to = PeerId::checked(to)?;
+        let ti = self.table.table_index(t)?;
+        self.table.stage_table_transfer(ti, to)
     }
 
     /// Writes `value` under `key`: inserts the key where it shows no entry, else updates
@@ -465,7 +513,7 @@ impl Context {
     pub fn table_remove(&mut self, t: TableHandle, key: impl Into<Key>) -> Result<bool, Error> {
         let ti = self.table.table_index(t)?;
         self.table.table_of_kind(ti, CollectionKind::Table)?;
-        Ok(self.table.table_remove(ti, &key.into(), &mut self.metrics))
+        self.table.table_remove(ti, &key.into(), &mut self.metrics)
     }
 
     /// What `key` shows (see `Mode`), `None` for no entry.
@@ -515,11 +563,8 @@ impl Context {
     /// id is the same set). A set and a table may share a name. Its events are table
     /// events (`Added` with the member as `new`, `Removed` with it as `old`); `table_len`,
     /// `table_entries`, `table_id` and `set_table_mode` work on it.
-    pub fn open_set(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<TableHandle, Error> {
-        self.check_id(id)?;
-        let internal = CollectionKind::Set.internal_id(id);
-        let t = self.table.open_table(&internal, ty, Policy::LastWriterWins, mode)?;
-        Ok(self.table.table_handle(t))
+    pub fn open_set(&mut self, id: &str, ty: ValueType, opts: TableOptions) -> Result<TableHandle, Error> {
+        self.open_collection(CollectionKind::Set, id, ty, opts)
     }
 
     /// Adds `member` on every peer. Add wins: an add concurrent with a removal of the
@@ -539,7 +584,7 @@ impl Context {
     pub fn set_remove(&mut self, s: TableHandle, member: impl Into<Value>) -> Result<bool, Error> {
         let ti = self.table.table_index(s)?;
         self.table.table_of_kind(ti, CollectionKind::Set)?;
-        Ok(self.table.table_remove(ti, &member_key(&member.into()), &mut self.metrics))
+        self.table.table_remove(ti, &member_key(&member.into()), &mut self.metrics)
     }
 
     /// Whether `member` is in the set (see `Mode`).
@@ -584,11 +629,8 @@ impl Context {
     /// order on every peer: concurrent inserts at one place keep both, in an order every
     /// peer agrees on. Its events are table events with `index` set; `table_len`,
     /// `set_table_mode` and `table_id` work on it.
-    pub fn open_seq(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<TableHandle, Error> {
-        self.check_id(id)?;
-        let internal = CollectionKind::Sequence.internal_id(id);
-        let t = self.table.open_table(&internal, ty, Policy::LastWriterWins, mode)?;
-        Ok(self.table.table_handle(t))
+    pub fn open_seq(&mut self, id: &str, ty: ValueType, opts: TableOptions) -> Result<TableHandle, Error> {
+        self.open_collection(CollectionKind::Sequence, id, ty, opts)
     }
 
     fn seq_index(&self, s: TableHandle) -> Result<u32, Error> {
@@ -657,7 +699,7 @@ impl Context {
             return Err(self.out_of_range(ti, index, items.len()));
         }
         let (key, value) = items.swap_remove(index);
-        self.table.table_remove(ti, &key, &mut self.metrics);
+        self.table.table_remove(ti, &key, &mut self.metrics)?;
         Ok(value)
     }
 
@@ -742,14 +784,19 @@ impl Context {
     pub fn debug_table_entries(&self) -> Vec<String> {
         self.table
             .iter()
-            .filter(|v| v.entry.is_some())
+            .filter(|v| v.entry.is_some() || v.head.is_some())
             .map(|v| {
-                let slots: Vec<_> = v.crdt.slots.iter().map(|s| (s.writer.get(), s.clock.get(), s.value.clone())).collect();
+                let slots: Vec<_> = v
+                    .crdt
+                    .slots
+                    .iter()
+                    .map(|s| (s.writer.get(), s.clock.get(), s.value.clone(), s.own.map(|o| (o.epoch, o.owner.get()))))
+                    .collect();
                 let streams: Vec<_> = v.book.streams.iter().map(|r| (r.peer.get(), r.index, r.last_seq.get())).collect();
                 let i = self.table.find(&v.id).expect("held");
                 format!(
-                    "{:?} state {:?} removed {} acked_removed {} forgettable {} pending {:?} slots {slots:?} streams(peer,index,seq) {streams:?}",
-                    v.id, v.view.state, v.crdt.is_removed(), v.view.acked_removed, self.table.forgettable(i), v.view.pending
+                    "{:?} state {:?} removed {} acked_removed {} forgettable {} pending {:?} guard {:?} slots(writer,clock,value,own) {slots:?} streams(peer,index,seq) {streams:?}",
+                    v.id, v.view.state, v.crdt.is_removed(), v.view.acked_removed, self.table.forgettable(i), v.view.pending, v.crdt.guard
                 )
             })
             .collect()
@@ -765,9 +812,11 @@ impl Context {
     pub fn metrics(&self) -> Metrics {
         let mut m = self.metrics.clone();
         (m.events_coalesced, m.events_dropped) = self.table.event_counts();
-        let (held, entries) =
-            self.table.iter().fold((0, 0), |(n, e), v| (n + 1, e + v.entry.is_some() as u64));
-        m.values = held - entries;
+        let (values, entries) = self.table.iter().fold((0, 0), |(n, e), v| {
+            let entry = v.entry.is_some();
+            (n + (!entry && v.head.is_none()) as u64, e + entry as u64)
+        });
+        m.values = values;
         m.table_entries = entries;
         m.entries_forgotten = self.table.tables.forgotten;
         let (table_coalesced, table_dropped) = (self.table.tables.coalesced, self.table.tables.dropped);

@@ -304,6 +304,72 @@ fn property_a_rogue_members_writes_never_show_on_an_honest_peer() {
     }
 }
 
+/// The same for an owner-only table: a member whose build forgets who owns the table
+/// writes, removes and inserts anyway, its records carrying no ownership, an epoch it
+/// claims to have owned from the start, or an epoch not granted yet. No honest peer ever
+/// shows one of its values or loses an entry to it; each counts its records; every
+/// honest peer ends with the owner's entries.
+#[test]
+#[allow(clippy::needless_range_loop)]
+fn property_a_rogue_members_table_writes_never_show_on_an_honest_peer() {
+    use crate::collection::{Key, Owners};
+    use crate::context::TableOptions;
+    use crate::sim::{LinkConfig, Rng, Sim};
+    let link = LinkConfig { loss: 0.2, duplicate: 0.1, reorder: 0.2, ..LinkConfig::default() };
+    for seed in 0..12u64 {
+        let mut s = Sim::new(seed, 4, link.clone(), Options { tick_interval_ms: 16, ..Options::default() });
+        let owned = TableOptions { owner: Some(1), ..TableOptions::default() };
+        let h: Vec<_> =
+            (0..4).map(|p| s.ctx(p).open_table("t", ValueType::I64, owned.clone()).unwrap()).collect();
+        for k in 0..4i64 {
+            s.ctx(0).table_set(h[0], k, k + 1).unwrap();
+        }
+        s.run_for(500);
+        let rogue = 3;
+        assert!(matches!(s.ctx(rogue).table_set(h[rogue], 9i64, -1i64), Err(Error::NotOwner { .. })));
+        let mut rng = Rng::new(seed);
+        let mut model: std::collections::BTreeMap<i64, i64> = (0..4).map(|k| (k, k + 1)).collect();
+        let ti = h[rogue].index;
+        for round in 1..=120i64 {
+            let forged = match round % 3 {
+                0 => None,
+                1 => Some(Owners { ids: vec![4], settled: 1 }),
+                _ => Some(Owners { ids: vec![1, 4], settled: 2 }),
+            };
+            s.peers[rogue].table.forge_owners(ti, forged);
+            let key = rng.below(6) as i64;
+            if rng.chance(0.3) {
+                s.ctx(rogue).table_remove(h[rogue], key).unwrap();
+            } else {
+                s.ctx(rogue).table_set(h[rogue], key, -round).unwrap();
+            }
+            if rng.chance(0.3) {
+                let key = rng.below(6) as i64;
+                if rng.chance(0.3) {
+                    s.ctx(0).table_remove(h[0], key).unwrap();
+                    model.remove(&key);
+                } else {
+                    s.ctx(0).table_set(h[0], key, round).unwrap();
+                    model.insert(key, round);
+                }
+            }
+            s.step();
+            for q in 0..rogue {
+                for (k, v) in s.ctx(q).table_entries(h[q]).unwrap() {
+                    let v = shown_i64(&v);
+                    assert!(v > 0, "seed {seed}: peer {} shows the rogue's {v} at {k}", q + 1);
+                }
+            }
+        }
+        s.run_for(4000);
+        let want: Vec<(Key, Value)> = model.iter().map(|(&k, &v)| (Key::Int(k), Value::I64(v))).collect();
+        for q in 0..rogue {
+            assert_eq!(s.ctx(q).table_entries(h[q]).unwrap(), want, "seed {seed}: peer {}", q + 1);
+            assert!(s.ctx(q).metrics().unowned_writes > 0, "seed {seed}: peer {} counted nothing", q + 1);
+        }
+    }
+}
+
 fn shown_i64(v: &Value) -> i64 {
     match v {
         Value::I64(x) => *x,

@@ -114,6 +114,53 @@ pub(crate) fn resolve_owned(slots: &[Slot], ty: ValueType, owned: &Owned) -> Res
     Resolved { value, concurrent: 1, fell_back: false }
 }
 
+/// How an entry of an owner-only collection resolved (see `resolve_guarded`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Guard {
+    /// Some record counts (else the entry holds nothing yet: not even a removal).
+    pub any: bool,
+    /// Every record that counts is of a settled epoch (`Owners::settled`): no change of
+    /// who is present can make it stop counting, so a removal may be forgotten.
+    pub settled: bool,
+    /// This replica's own record counts.
+    pub mine: bool,
+}
+
+/// Whether a record of an owner-only collection's entry counts, `owners[e]` being the
+/// collection's owner in epoch `e` (0: unknown here): it must name an epoch its writer
+/// owned. `None` while that epoch is not known here (its grant has not arrived).
+pub(crate) fn counts_under(s: &Slot, owners: &[u64]) -> Option<bool> {
+    let own = match s.own {
+        None => return Some(false),
+        Some(o) => o,
+    };
+    let owner = *owners.get(own.epoch as usize)?;
+    Some(own.owner == s.writer && owner == s.writer.get())
+}
+
+/// Resolves an entry of an owner-only collection: the records that count
+/// (`counts_under`), resolved as any entry's (a later write supersedes what it saw, a
+/// removal wins over a concurrent write, the policy merges concurrent writes). With one
+/// owner at a time, writes are concurrent only when a new owner wrote before an old
+/// owner's write reached it. A non-owner's record is never read.
+pub(crate) fn resolve_guarded(
+    slots: &[Slot],
+    ty: ValueType,
+    policy: &Policy,
+    custom: Option<&MergeFn>,
+    owners: &crate::collection::Owners,
+    me: PeerId,
+) -> (Resolved, Guard) {
+    let counting: Vec<Slot> =
+        slots.iter().filter(|s| counts_under(s, &owners.ids) == Some(true)).cloned().collect();
+    let guard = Guard {
+        any: !counting.is_empty(),
+        settled: counting.iter().all(|s| s.own.is_some_and(|o| (o.epoch as usize) < owners.settled)),
+        mine: counting.iter().any(|s| s.writer == me),
+    };
+    (resolve(&counting, ty, policy, custom), guard)
+}
+
 /// A touch re-announces a value: receivers tell their host, and resolution must come out
 /// exactly as if it had not happened (a touch racing a write must not revert or average
 /// it). So a pure touch is its writer's previous record again, weighed at that record's

@@ -730,8 +730,9 @@ impl SyncEngine {
     /// what it received) was removed and forgotten while this replica could not hear the
     /// removal. Removal wins over any write, so it is removed here too, and forgotten.
     /// The sender is believed: a member that lies here can make this replica drop
-    /// entries, as it could remove them anyway (tables have no write permissions yet);
-    /// see the README's threat model.
+    /// entries, as it could remove them anyway; about an owner-only collection's entries
+    /// only a peer that owned it is believed (`manifest_may_drop`). See the README's
+    /// threat model.
     fn apply_manifest(
         &mut self,
         sender: PeerId,
@@ -749,6 +750,7 @@ impl SyncEngine {
         let gone: Vec<ValueIndex> = table
             .births()
             .filter(|(_, b)| b.seq != 0 && !held.contains(&(b.writer, b.seq, b.n)))
+            .filter(|&(i, _)| table.manifest_may_drop(i, sender))
             .filter(|&(i, _)| {
                 table
                     .get(i)
@@ -767,15 +769,20 @@ impl SyncEngine {
 
     /// Whether `id` names a table entry this replica must have held (its birth came in a
     /// message of its writer's stream that we hold, or we made it) and so, not holding
-    /// it, forgot.
+    /// it, forgot. An entry is forgotten only once this holds (`forget_removed`).
     fn forgot(&self, id: &str) -> bool {
         let Some((_, _, birth)) = parse_entry_id(id) else { return false };
-        let held = if birth.writer == self.me.get() {
-            self.my_seq
-        } else {
-            self.streams.get(&PeerId::new(birth.writer)).map_or(Seq::NONE, |s| s.recv.upto)
-        };
-        birth.seq != 0 && birth.seq <= held.get()
+        if birth.seq == 0 {
+            return false;
+        }
+        if birth.writer == self.me.get() {
+            return birth.seq <= self.my_seq.get();
+        }
+        // The message that first carried it arrived (and was applied whole), whatever
+        // came before it: a catch-up built before its removal may still be on its way
+        // when a gap earlier in the stream keeps `upto` below it.
+        let stream = self.streams.get(&PeerId::new(birth.writer));
+        stream.is_some_and(|s| s.recv.has(Seq::new(birth.seq)))
     }
 
     // ---- convergence --------------------------------------------------------------------
@@ -850,6 +857,10 @@ impl SyncEngine {
             return;
         }
         let mut wait = std::mem::take(&mut self.forget_wait);
+        // An entry may converge (and be listed) again while it waits: forgetting a place
+        // twice would hand it to two values.
+        wait.sort_unstable();
+        wait.dedup();
         let mut forget: Vec<ValueIndex> = Vec::new();
         wait.retain(|&i| {
             if table.is_vacant(i) || !table.forgettable(i) {
@@ -857,7 +868,9 @@ impl SyncEngine {
             }
             let v = table.get(i);
             let everyone = v.book.streams.iter().all(|r| self.members.everyone_has(r.peer, r.last_seq));
-            if !everyone {
+            // And only once a copy of it arriving later is known for what it is (see
+            // `forgot`): a catch-up built before its removal may still be on its way.
+            if !everyone || !self.forgot(&v.id) {
                 return true;
             }
             forget.push(i);

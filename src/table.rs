@@ -19,7 +19,9 @@ use crate::handle::ValueHandle;
 use crate::ids::{Clock, Millis, PeerId, Seq, ValueIndex};
 use crate::metrics::Metrics;
 use crate::policy::{MergeFn, Policy};
-use crate::register::{self, decode_record, encode_own, encode_touched_record, Own, Owned, Slot, Touch};
+use crate::register::{
+    self, decode_record, encode_own, encode_touched_record, Guard, Own, Owned, Slot, Touch,
+};
 use crate::storage::{Payload, ValueDoc};
 use crate::value::{Value, ValueType};
 use crate::view::{Mode, SyncState};
@@ -28,6 +30,8 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 mod entries;
+
+use entries::{guard_owners, head_owners};
 
 /// A local write not yet flushed: `Some(v)` a write, `None` a removal.
 pub(crate) type PendingWrite = Option<Value>;
@@ -59,14 +63,20 @@ pub(crate) struct Crdt {
     pub resolved: Option<Value>,
     /// `Some` for an owner-only value (`ValueOptions::owner`).
     pub owner: Option<OwnerState>,
+    /// `Some` for an entry of an owner-only collection: how its records resolved under
+    /// the collection's owners (`register::resolve_guarded`).
+    pub guard: Option<Guard>,
 }
 
 impl Crdt {
     pub fn is_removed(&self) -> bool {
         self.resolved.is_none()
-            && match &self.owner {
-                None => !self.slots.is_empty(),
-                Some(o) => o.decided_removal,
+            && match (&self.owner, self.guard) {
+                (Some(o), _) => o.decided_removal,
+                // Only a record that counts removes: an entry holding none is not yet
+                // known here, and must not be forgotten.
+                (None, Some(g)) => g.any,
+                (None, None) => !self.slots.is_empty(),
             }
     }
 }
@@ -197,6 +207,8 @@ pub(crate) struct ValueState {
     pub book: Book,
     /// `Some` for a table entry: which table, key and birth (see `collection`).
     pub entry: Option<Box<EntryLink>>,
+    /// `Some(t)` for the head of owner-only collection `t` (see `collection::head_id`).
+    pub head: Option<u32>,
     marks: Marks,
 }
 
@@ -358,7 +370,9 @@ impl ValueTable {
         }
         // Table entries are reached through their table only: their places are reused.
         match self.values.get(h.index as usize) {
-            Some(v) if v.entry.is_none() && !v.marks.vacant => Ok(ValueIndex::new(h.index)),
+            Some(v) if v.entry.is_none() && v.head.is_none() && !v.marks.vacant => {
+                Ok(ValueIndex::new(h.index))
+            }
             _ => Err(Error::StaleHandle(h)),
         }
     }
@@ -383,9 +397,9 @@ impl ValueTable {
         self.values.iter().filter(|v| !v.marks.vacant)
     }
 
-    /// The values the host created or learned (no table entries).
+    /// The values the host created or learned (no table entries, no collection heads).
     pub fn user_values(&self) -> impl Iterator<Item = &ValueState> {
-        self.iter().filter(|v| v.entry.is_none())
+        self.iter().filter(|v| v.entry.is_none() && v.head.is_none())
     }
 
     pub fn get(&self, i: ValueIndex) -> &ValueState {
@@ -430,6 +444,7 @@ impl ValueTable {
                 slots: Vec::new(),
                 resolved: None,
                 owner: None,
+                guard: None,
             },
             view: View {
                 mode,
@@ -446,6 +461,7 @@ impl ValueTable {
             },
             book: Book::default(),
             entry: None,
+            head: None,
             marks: Marks {
                 dirty: false,
                 unconverged: false,
@@ -491,7 +507,10 @@ impl ValueTable {
                 self.note_birth(birth);
                 self.restore_entry(&s.id, table, key, birth)?
             }
-            None => self.insert(&s.id, s.ty, s.policy.clone(), s.mode)?,
+            None => match s.id.strip_prefix(crate::collection::HEAD_MARK) {
+                Some(table) => self.add_head(&s.id, table)?,
+                None => self.insert(&s.id, s.ty, s.policy.clone(), s.mode)?,
+            },
         };
         let v = &mut self.values[i.slot()];
         (v.crdt.ty, v.crdt.policy, v.view.mode) = (s.ty, s.policy, s.mode);
@@ -507,7 +526,9 @@ impl ValueTable {
         if let Some(o) = &mut v.crdt.owner {
             o.staged = s.staged_own;
         }
-        v.crdt.resolved = resolve_slots(&mut v.crdt, &self.merges, self.me, &self.roster).value;
+        let owners = guard_owners(&self.tables, &self.values[i.slot()]);
+        let v = &mut self.values[i.slot()];
+        v.crdt.resolved = resolve_slots(&mut v.crdt, &self.merges, self.me, &self.roster, owners).value;
         v.view.pending = s.pending;
         v.view.acked = s.acked;
         v.view.acked_removed = s.acked_removed;
@@ -522,6 +543,8 @@ impl ValueTable {
         }
         self.mark_unconverged(i);
         self.emit(i, ChangeKind::Created, None, false, origin);
+        // A load has no members yet: what this replica holds is all there is.
+        self.head_resolved(i, false, &mut Metrics::default());
         Ok(i)
     }
 
@@ -668,7 +691,14 @@ impl ValueTable {
     ) {
         if self.values[i.slot()].entry.is_some() {
             // A table entry's changes are its key's (`entries`).
-            self.entry_changed(i, is_correction, origin);
+            self.entry_changed(i, is_correction, origin, kind == ChangeKind::Rejected);
+            return;
+        }
+        if let Some(t) = self.values[i.slot()].head {
+            // A collection's head says only who owns the collection.
+            if kind == ChangeKind::OwnerChanged || kind == ChangeKind::Created || owner_changed {
+                self.owner_event(t, kind == ChangeKind::Created);
+            }
             return;
         }
         let value = self.handle(i);
@@ -787,6 +817,18 @@ impl ValueTable {
     /// its meta is unwritten) into its document. `None` when there was nothing to write.
     pub fn commit_pending(&mut self, i: ValueIndex) -> Option<Commit> {
         let me = self.me;
+        // An entry of an owner-only collection is written under the latest epoch this
+        // replica owned it (its writes were staged while it owned it); if it never did
+        // (a claim of its that did not stand), the write is refused and it is told.
+        let entry_own = self.entry_epoch(i).map(|epoch| epoch.map(|epoch| Own { epoch, owner: me }));
+        if entry_own == Some(None) {
+            let v = &mut self.values[i.slot()];
+            if v.view.pending.take().is_some() | std::mem::take(&mut v.view.pending_touch) {
+                v.view.shows_local = false;
+                let owner = self.entry_owner(i).unwrap_or(me);
+                self.entry_changed(i, true, owner, true);
+            }
+        }
         let v = &mut self.values[i.slot()];
         let mut pending = v.view.pending.take();
         let meta =
@@ -835,11 +877,15 @@ impl ValueTable {
         let prev_clock = v.book.stream(me).map_or(Clock::ZERO, |s| s.clock);
         let (update, clock) = match record {
             Some((value, seen, touch)) => {
+                let own = entry_own.flatten();
                 self.record.clear();
+                if let Some(own) = own {
+                    encode_own(own, &mut self.record);
+                }
                 encode_touched_record(me, touch, &seen, value.as_ref(), &mut self.record);
                 let update = v.crdt.doc.write(me.get(), &self.slot_key, meta.as_deref(), &self.record);
                 let clock = prev_clock.after(1 + meta.is_some() as u32);
-                let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value, touch, own: None };
+                let slot = Slot { writer: me, clock, seen: seen.into_boxed_slice(), value, touch, own };
                 match v.crdt.slots.binary_search_by_key(&me, |s| s.writer) {
                     Ok(k) => v.crdt.slots[k] = slot,
                     Err(k) => v.crdt.slots.insert(k, slot),
@@ -890,10 +936,20 @@ impl ValueTable {
         self.reconcile(i, any_active, metrics);
         self.resolve(i, origin, created, None, any_active, metrics);
         let v = &self.values[i.slot()];
-        if let (Some(o), true) = (&v.crdt.owner, std::mem::take(&mut self.fresh_record)) {
+        let fresh = std::mem::take(&mut self.fresh_record);
+        if let (Some(o), true) = (&v.crdt.owner, fresh) {
             // A new record of a writer the value does not follow: kept (it may be the
             // heir of a grant still on its way) but not read.
             if o.walked.decided_by != Some(origin) {
+                metrics.unowned_writes += 1;
+            }
+        }
+        if let (Some(owners), true) = (guard_owners(&self.tables, v), fresh) {
+            // An owner-only collection's entry written by a peer that did not own the
+            // collection in the epoch its record names (one not known yet may still be
+            // granted: it waits, uncounted).
+            let rec = v.crdt.slots.iter().find(|s| s.writer == origin);
+            if rec.is_some_and(|s| register::counts_under(s, &owners.ids) == Some(false)) {
                 metrics.unowned_writes += 1;
             }
         }
@@ -1034,7 +1090,14 @@ impl ValueTable {
         let v = &mut self.values[i.slot()];
         let old_visible = shown.unwrap_or_else(|| v.visible());
         let owner_before = v.crdt.owner.map(|o| o.current().owner);
-        let r = resolve_slots(&mut v.crdt, &self.merges, me, &self.roster);
+        // Whether a record of ours counted (an entry anyone could write counts all).
+        let mine_before = match v.crdt.guard {
+            Some(g) => g.mine,
+            None => v.entry.is_some() && v.crdt.slots.iter().any(|s| s.writer == me),
+        };
+        let owners = guard_owners(&self.tables, &self.values[i.slot()]);
+        let v = &mut self.values[i.slot()];
+        let r = resolve_slots(&mut v.crdt, &self.merges, me, &self.roster, owners);
         let owner_now = v.crdt.owner.map(|o| o.current().owner);
         let owner_changed = owner_before.is_some() && owner_now.is_some() && owner_before != owner_now;
         // Lost the ownership (not by our own transfer, which moved it already): what we
@@ -1044,6 +1107,12 @@ impl ValueTable {
             let dropped = v.view.pending.take().is_some() | std::mem::take(&mut v.view.pending_touch);
             let wrote = v.crdt.slots.iter().any(|s| s.writer == me && s.own.is_some_and(|o| o.owner == me));
             rejected = dropped || wrote;
+            v.view.shows_local = false;
+        }
+        if mine_before && v.crdt.guard.is_some_and(|g| !g.mine) {
+            // Our record of an owner-only collection's entry stopped counting: the
+            // collection's owners changed under it (a claim of ours that did not stand).
+            rejected = true;
             v.view.shows_local = false;
         }
         if r.fell_back {
@@ -1071,7 +1140,8 @@ impl ValueTable {
         // ignores a non-owner's touch (or an heir's claim that did not stand).
         let touched = std::mem::take(&mut v.view.touch_arrived)
             .filter(|&t| v.crdt.owner.is_none_or(|o| o.walked.decided_by == Some(t)));
-        let owner = owner_now.unwrap_or(origin);
+        let owner = owner_now.or_else(|| self.entry_owner(i)).unwrap_or(origin);
+        let v = &mut self.values[i.slot()];
         // An owner-only value changes only by the record it reads: its writer caused it,
         // whoever's message carried it (a catch-up snapshot from any member).
         let origin = v.crdt.owner.and_then(|o| o.walked.decided_by).unwrap_or(origin);
@@ -1090,9 +1160,10 @@ impl ValueTable {
         } else if self.values[i.slot()].entry.is_some() {
             // Nothing the entry reads changed, but the record that completes an insertion
             // can show its key (`entries::complete`). (Every emit above checks its key.)
-            self.entry_changed(i, false, origin);
+            self.entry_changed(i, false, origin, false);
         }
         self.claim_if_heir(i);
+        self.head_resolved(i, any_active, metrics);
     }
 
     // ---- ownership --------------------------------------------------------------------
@@ -1187,6 +1258,11 @@ impl ValueTable {
             return;
         }
         o.staged = Some(Own { epoch: own.epoch + 1, owner: me });
+        if v.head.is_some() {
+            // A collection's claim lists its owners with this replica last.
+            let owners = head_owners(&v.crdt).unwrap_or_default().claimed(me.get());
+            v.view.pending = Some(Some(Value::Bytes(owners.encode())));
+        }
         let shown = v.visible();
         self.mark_dirty(i);
         self.emit_owned(i, ChangeKind::OwnerChanged, shown, false, me, true);
@@ -1222,7 +1298,7 @@ impl ValueTable {
         if v.entry.is_some() {
             // A WaitForSync table's key shows the acknowledged state, which just moved.
             let origin = v.newest_writer(self.me);
-            self.entry_changed(i, false, origin);
+            self.entry_changed(i, false, origin, false);
         }
     }
 
@@ -1352,23 +1428,29 @@ fn commit_owned(
     Commit { update, clock, write: pending }
 }
 
-/// Resolves a value's slots: by its policy, or for an owner-only value by the ownership
-/// walk (which it records), `roster` saying who is present besides `me`.
+/// Resolves a value's slots: by its policy, for an owner-only value by the ownership
+/// walk (which it records), `roster` saying who is present besides `me`, and for an
+/// entry of an owner-only collection by its `owners` (`register::resolve_guarded`).
 fn resolve_slots(
     c: &mut Crdt,
     merges: &HashMap<Arc<str>, MergeFn>,
     me: PeerId,
     roster: &[PeerId],
+    owners: Option<&crate::collection::Owners>,
 ) -> register::Resolved {
-    match &mut c.owner {
-        None => {
-            let custom = match &c.policy {
-                Policy::Custom(name) => merges.get(name),
-                _ => None,
-            };
-            register::resolve(&c.slots, c.ty, &c.policy, custom)
+    c.guard = None;
+    let custom = match &c.policy {
+        Policy::Custom(name) => merges.get(name),
+        _ => None,
+    };
+    match (&mut c.owner, owners) {
+        (None, Some(owners)) => {
+            let (r, guard) = register::resolve_guarded(&c.slots, c.ty, &c.policy, custom, owners, me);
+            c.guard = Some(guard);
+            r
         }
-        Some(o) => {
+        (None, None) => register::resolve(&c.slots, c.ty, &c.policy, custom),
+        (Some(o), _) => {
             o.walked = register::owner(o.first, &c.slots, |p| p == me || roster.contains(&p));
             let written = c.slots.iter().find(|s| s.writer == me).and_then(|s| s.own);
             if o.staged.is_some_and(|s| s.epoch <= o.walked.own.epoch || written == Some(s)) {

@@ -499,8 +499,9 @@ fn play_set(case: &Case) -> Result<(), String> {
     let n = case.peers;
     let mut sim = Sim::new(case.seed, n, LinkConfig::default(), Options::default());
     let mut present = [false; KEYS];
-    let open =
-        |sim: &mut Sim, p: usize| sim.ctx(p).open_set("flags", ValueType::I64, Mode::FastLocal).unwrap();
+    let open = |sim: &mut Sim, p: usize| {
+        sim.ctx(p).open_set("flags", ValueType::I64, TableOptions::default()).unwrap()
+    };
     for (r, round) in case.rounds.iter().enumerate() {
         let (mut added, mut removed) = ([false; KEYS], [false; KEYS]);
         let mut done: Vec<(usize, usize)> = Vec::new();
@@ -616,8 +617,9 @@ fn a_peer_that_was_away_drops_what_was_removed_and_forgotten_meanwhile() {
 #[test]
 fn sets_add_remove_and_an_add_wins_over_a_concurrent_remove() {
     let mut s = Sim::new(10, 3, LinkConfig::default(), opts());
-    let f: Vec<TableHandle> =
-        (0..3).map(|p| s.ctx(p).open_set("flags", ValueType::Str, Mode::FastLocal).unwrap()).collect();
+    let f: Vec<TableHandle> = (0..3)
+        .map(|p| s.ctx(p).open_set("flags", ValueType::Str, TableOptions::default()).unwrap())
+        .collect();
     s.ctx(0).set_add(f[0], "door_open").unwrap();
     s.ctx(0).set_add(f[0], "boss_dead").unwrap();
     assert!(s.ctx(0).set_contains(f[0], "door_open").unwrap());
@@ -651,7 +653,7 @@ fn sets_add_remove_and_an_add_wins_over_a_concurrent_remove() {
     assert!(matches!(s.ctx(0).set_add(t, "x"), Err(Error::WrongKind { is: "table", .. })));
     assert!(matches!(s.ctx(0).set_add(f[0], 5i64), Err(Error::WrongType { .. })));
     assert!(matches!(
-        s.ctx(0).open_set("\u{2}x", ValueType::I64, Mode::FastLocal),
+        s.ctx(0).open_set("\u{2}x", ValueType::I64, TableOptions::default()),
         Err(Error::ReservedId(_))
     ));
 }
@@ -659,8 +661,9 @@ fn sets_add_remove_and_an_add_wins_over_a_concurrent_remove() {
 #[test]
 fn sets_of_vectors_and_memory_under_churn() {
     let mut s = Sim::new(11, 2, lossy(), opts());
-    let f: Vec<TableHandle> =
-        (0..2).map(|p| s.ctx(p).open_set("cells", ValueType::Vec3, Mode::FastLocal).unwrap()).collect();
+    let f: Vec<TableHandle> = (0..2)
+        .map(|p| s.ctx(p).open_set("cells", ValueType::Vec3, TableOptions::default()).unwrap())
+        .collect();
     for k in 0..300 {
         s.ctx(0).set_add(f[0], [k as f32, 0.5, -1.0]).unwrap();
         if k >= 10 {
@@ -680,7 +683,7 @@ fn sets_of_vectors_and_memory_under_churn() {
 // ---- sequences ---------------------------------------------------------------------------
 
 fn items(s: &mut Sim, p: usize, id: &str) -> Vec<i64> {
-    let h = s.ctx(p).open_seq(id, ValueType::I64, Mode::FastLocal).unwrap();
+    let h = s.ctx(p).open_seq(id, ValueType::I64, TableOptions::default()).unwrap();
     s.ctx(p)
         .seq_items(h)
         .unwrap()
@@ -695,8 +698,9 @@ fn items(s: &mut Sim, p: usize, id: &str) -> Vec<i64> {
 #[test]
 fn sequences_insert_remove_move_and_concurrent_inserts_keep_both() {
     let mut s = Sim::new(12, 3, LinkConfig::default(), opts());
-    let q: Vec<TableHandle> =
-        (0..3).map(|p| s.ctx(p).open_seq("units", ValueType::I64, Mode::FastLocal).unwrap()).collect();
+    let q: Vec<TableHandle> = (0..3)
+        .map(|p| s.ctx(p).open_seq("units", ValueType::I64, TableOptions::default()).unwrap())
+        .collect();
     for x in [10i64, 20, 30] {
         s.ctx(0).seq_push(q[0], x).unwrap();
     }
@@ -761,7 +765,7 @@ fn sequences_insert_remove_move_and_concurrent_inserts_keep_both() {
 #[test]
 fn sequence_churn_keeps_memory_flat() {
     let mut s = Sim::new(13, 2, lossy(), opts());
-    let q = s.ctx(0).open_seq("log", ValueType::I64, Mode::FastLocal).unwrap();
+    let q = s.ctx(0).open_seq("log", ValueType::I64, TableOptions::default()).unwrap();
     for k in 0..300i64 {
         s.ctx(0).seq_push(q, k).unwrap();
         if k >= 10 {
@@ -793,7 +797,7 @@ fn play_seq(case: &Case) -> Result<(), String> {
         let mut local: Vec<Vec<i64>> = vec![list.clone(); n];
         for &(peer, _, k, raw) in round {
             let p = peer % n;
-            let h = sim.ctx(p).open_seq("q", ValueType::I64, Mode::FastLocal).unwrap();
+            let h = sim.ctx(p).open_seq("q", ValueType::I64, TableOptions::default()).unwrap();
             match raw {
                 Some(_) => {
                     let at = k % (local[p].len() + 1);

@@ -225,7 +225,7 @@ const TABLE: Kind = Kind {
 
 const SET: Kind = Kind {
     name: "zen-crdt, a set",
-    open: |c| c.open_set("s", ValueType::Vec3, Mode::FastLocal).unwrap(),
+    open: |c| c.open_set("s", ValueType::Vec3, TableOptions::default()).unwrap(),
     insert: |c, s, n| c.set_add(s, zen_entry(n)).unwrap(),
     remove: |c, s, n| {
         c.set_remove(s, zen_entry(n)).unwrap();
@@ -235,7 +235,7 @@ const SET: Kind = Kind {
 /// A queue: push at the end, remove the oldest (index 0).
 const SEQUENCE: Kind = Kind {
     name: "zen-crdt, a sequence (FIFO)",
-    open: |c| c.open_seq("q", ValueType::Vec3, Mode::FastLocal).unwrap(),
+    open: |c| c.open_seq("q", ValueType::Vec3, TableOptions::default()).unwrap(),
     insert: |c, q, n| c.seq_push(q, zen_entry(n)).unwrap(),
     remove: |c, q, _| {
         c.seq_remove(q, 0).unwrap();

@@ -140,7 +140,7 @@ pub fn session_messages() -> Vec<Vec<u8>> {
     // A table and a set, written after the messages `setup` takes, so the seeds hold
     // entry ids, entry removals and the manifests catch-ups carry.
     let table = ctx[0].open_table("t", ValueType::I64, TableOptions::default()).unwrap();
-    let set = ctx[0].open_set("s", ValueType::I64, Mode::FastLocal).unwrap();
+    let set = ctx[0].open_set("s", ValueType::I64, TableOptions::default()).unwrap();
     let mut to_receiver = Vec::new();
     let mut sent = 0u32;
     for t in 1..=60u64 {
@@ -266,7 +266,7 @@ fn exercise(c: &mut Context) {
         let _ = c.table_remove(t, 2i64);
         let _ = c.table_entries(t);
     }
-    if let Ok(s) = c.open_set("s", ValueType::I64, Mode::FastLocal) {
+    if let Ok(s) = c.open_set("s", ValueType::I64, TableOptions::default()) {
         let _ = c.set_add(s, 1i64);
         let _ = c.set_remove(s, 2i64);
         let _ = c.set_members(s);

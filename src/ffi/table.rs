@@ -67,20 +67,54 @@ pub unsafe extern "C" fn zen_table_open(
         let slot = unsafe { out(out_table, "out_table") }?;
         let id = unsafe { text(id, id_len, "id") }?;
         let ty = value_type_in(value_type)?;
-        let o = if opts.is_null() {
-            table_options_default()
-        } else {
-            unsafe { sized_in(opts, table_options_default(), "opts") }?
-        };
-        let custom = if o.policy == zen_policy_t::ZEN_POLICY_CUSTOM as u32 {
-            Some(unsafe { text(o.custom_name, o.custom_name_len, "opts->custom_name") }?)
-        } else {
-            None
-        };
-        let opts = TableOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)? };
+        let opts = unsafe { table_options_in(opts) }?;
         slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_table(id, ty, opts)?.into()))?);
         Ok(())
     })
+}
+
+/// The options `opts` points at (NULL: the defaults), checked.
+unsafe fn table_options_in(opts: *const zen_table_options_t) -> Result<TableOptions, FfiError> {
+    let o = if opts.is_null() {
+        table_options_default()
+    } else {
+        unsafe { sized_in(opts, table_options_default(), "opts") }?
+    };
+    let custom = if o.policy == zen_policy_t::ZEN_POLICY_CUSTOM as u32 {
+        Some(unsafe { text(o.custom_name, o.custom_name_len, "opts->custom_name") }?)
+    } else {
+        None
+    };
+    let owner = (o.owner != 0).then_some(o.owner);
+    Ok(TableOptions { mode: mode_in(o.mode)?, policy: policy_in(o.policy, custom)?, owner })
+}
+
+/// The owner of an owner-only table, set or sequence as this context knows it, to
+/// `out_owner`; 0 for one anyone may write. Writes here succeed when it is 0 or this
+/// context's own id. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_owner(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    out_owner: *mut u64,
+) -> zen_status_t {
+    guard(|| {
+        let slot = unsafe { out(out_owner, "out_owner") }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.table_owner(table.to_core())?))?.unwrap_or(0));
+        Ok(())
+    })
+}
+
+/// Gives an owner-only table, set or sequence to peer `to` (a member or not). From now on
+/// this context may not write it: a `ZEN_TABLE_OWNER_CHANGED` event is queued here at once
+/// and on every peer when the transfer arrives; the entries stay as they are.
+/// `ZEN_ERR_NOT_OWNER` unless this context owns it; `ZEN_ERR_INVALID_ARGUMENT` for one
+/// anyone may write or an invalid peer id. Transferring to oneself does nothing. (1.5)
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_table_transfer(ctx: zen_context_t, table: zen_table_t, to: u64) -> zen_status_t {
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.transfer_table(table.to_core(), to)?)))
 }
 
 /// Writes `*data` under `*key`: inserts the key where it shows no entry, else updates
@@ -269,7 +303,8 @@ pub unsafe extern "C" fn zen_context_poll_table_change(
 
 /// Opens set `id` of members of type `value_type` (a `zen_value_type_t`), created if new
 /// here (a peer's set of that id is the same set; a set and a table may share a name).
-/// `mode` is a `zen_mode_t`. The handle is a `zen_table_t`: `zen_table_len`,
+/// `opts` as for `zen_table_open` (NULL: the defaults; its policy is ignored: members
+/// have no conflicting updates). The handle is a `zen_table_t`: `zen_table_len`,
 /// `zen_table_entries` (each entry's value is the member), `zen_table_set_mode` and the
 /// table events (`ZEN_TABLE_ADDED` with the member as `new_value`, `ZEN_TABLE_REMOVED`
 /// with it as `old_value`) serve sets too; the table calls that write or read by key
@@ -281,15 +316,15 @@ pub unsafe extern "C" fn zen_set_open(
     id: *const c_char,
     id_len: usize,
     value_type: u32,
-    mode: u32,
+    opts: *const zen_table_options_t,
     out_set: *mut zen_table_t,
 ) -> zen_status_t {
     guard(|| {
         let slot = unsafe { out(out_set, "out_set") }?;
         let id = unsafe { text(id, id_len, "id") }?;
         let ty = value_type_in(value_type)?;
-        let mode = mode_in(mode)?;
-        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_set(id, ty, mode)?.into()))?);
+        let opts = unsafe { table_options_in(opts) }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_set(id, ty, opts)?.into()))?);
         Ok(())
     })
 }
@@ -381,7 +416,8 @@ pub unsafe extern "C" fn zen_table_kind(
 
 /// Opens sequence `id` of items of type `value_type` (a `zen_value_type_t`), created if
 /// new here (a peer's of that id is the same sequence; tables, sets and sequences may
-/// share a name). `mode` is a `zen_mode_t`. The handle is a `zen_table_t`:
+/// share a name). `opts` as for `zen_table_open` (NULL: the defaults; the policy
+/// resolves concurrent `zen_seq_set`s of one item). The handle is a `zen_table_t`:
 /// `zen_table_len`, `zen_table_entries` (in order; each key is the item's position, an
 /// opaque string), `zen_table_set_mode` and the table events, whose `index` says where
 /// the item is (or was), serve sequences too. Concurrent inserts at one place keep both
@@ -393,15 +429,15 @@ pub unsafe extern "C" fn zen_seq_open(
     id: *const c_char,
     id_len: usize,
     value_type: u32,
-    mode: u32,
+    opts: *const zen_table_options_t,
     out_seq: *mut zen_table_t,
 ) -> zen_status_t {
     guard(|| {
         let slot = unsafe { out(out_seq, "out_seq") }?;
         let id = unsafe { text(id, id_len, "id") }?;
         let ty = value_type_in(value_type)?;
-        let mode = mode_in(mode)?;
-        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_seq(id, ty, mode)?.into()))?);
+        let opts = unsafe { table_options_in(opts) }?;
+        slot.set(with_context(ctx.id, |c| Ok(c.ctx.open_seq(id, ty, opts)?.into()))?);
         Ok(())
     })
 }

@@ -387,6 +387,11 @@ pub struct zen_table_options_t {
     /// For ZEN_POLICY_CUSTOM: the registered merge's name (copied).
     pub custom_name: *const c_char,
     pub custom_name_len: usize,
+    /// 0: anyone may write (the default). Otherwise only the collection's owner, this
+    /// peer id being its first owner: every peer refuses others' writes on receipt, and
+    /// here they fail with ZEN_ERR_NOT_OWNER. See `zen_table_transfer`. The first
+    /// creator's choice holds on every peer.
+    pub owner: u64,
 }
 
 impl Growable for zen_table_options_t {}
@@ -418,6 +423,13 @@ pub enum zen_table_change_kind_t {
     ZEN_TABLE_REMOVED = 2,
     /// The key's entry shows another value.
     ZEN_TABLE_MODIFIED = 3,
+    /// This context's write of the key was refused everywhere: it wrote an owner-only
+    /// collection it turned out not to own (another peer's claim won). `old_value` is
+    /// what the key showed, `new_value` what it shows now, `origin` the owner.
+    ZEN_TABLE_REJECTED = 4,
+    /// The collection's owner changed (a transfer, or its owner left and the heir took
+    /// over): `origin` is the new owner; no key (`key` is the integer 0).
+    ZEN_TABLE_OWNER_CHANGED = 5,
 }
 
 /// One table event (1.5). `key.str` and the pointers inside `old_value` and `new_value`
@@ -456,6 +468,7 @@ pub(crate) fn table_options_default() -> zen_table_options_t {
         policy: zen_policy_t::ZEN_POLICY_LAST_WRITER_WINS as u32,
         custom_name: std::ptr::null(),
         custom_name_len: 0,
+        owner: 0,
     }
 }
 
@@ -482,6 +495,8 @@ pub(crate) fn table_kind_out(k: EntryKind) -> zen_table_change_kind_t {
         EntryKind::Added => zen_table_change_kind_t::ZEN_TABLE_ADDED,
         EntryKind::Removed => zen_table_change_kind_t::ZEN_TABLE_REMOVED,
         EntryKind::Modified => zen_table_change_kind_t::ZEN_TABLE_MODIFIED,
+        EntryKind::Rejected => zen_table_change_kind_t::ZEN_TABLE_REJECTED,
+        EntryKind::OwnerChanged => zen_table_change_kind_t::ZEN_TABLE_OWNER_CHANGED,
     }
 }
 

@@ -9,14 +9,16 @@
 //! what reads return whatever path changed them (a write, an arrival, a convergence, a
 //! mode switch). See `collection` for why entries are births.
 
-use super::{differs, EntryLink, ValueState, ValueTable};
+use super::{differs, Crdt, EntryLink, ValueState, ValueTable};
 use crate::collection::{
-    entry_id, parse_entry_id, Birth, CollectionKind, EntryKind, Key, TableEvent, TableHandle,
+    entry_id, head_id, parse_entry_id, Birth, CollectionKind, EntryKind, Key, Owners, TableEvent,
+    TableHandle, ENTRY_MARK, HEAD_MARK,
 };
 use crate::error::Error;
 use crate::ids::{PeerId, ValueIndex};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::register::Own;
 use crate::storage::ValueDoc;
 use crate::value::{Value, ValueType};
 use crate::view::{Mode, SyncState};
@@ -45,6 +47,11 @@ pub(crate) struct TableState {
     shown: HashMap<Key, Value>,
     /// Absolute queue position of each key's queued event, for merging.
     queued: HashMap<Key, u64>,
+    /// An owner-only collection's head (see `collection::head_id`).
+    pub head: Option<ValueIndex>,
+    /// An owner-only collection's owners, epoch by epoch, as its head says (`None`:
+    /// anyone may write it, or its head is not known here yet).
+    pub owners: Option<Owners>,
 }
 
 impl TableState {
@@ -107,13 +114,17 @@ impl Tables {
     fn push(&mut self, table: u32, ev: TableEvent) {
         let t = &mut self.list[table as usize];
         let full = self.events.len() >= self.capacity;
-        if let Some(&at) = t.queued.get(&ev.key) {
+        // An owner change names no key: it is never merged into a key's event.
+        let keyed = ev.kind != EntryKind::OwnerChanged;
+        if let (Some(&at), true) = (t.queued.get(&ev.key), keyed) {
             if at >= self.head {
                 let q = &mut self.events[(at - self.head) as usize];
                 // An insertion and its removal between two polls are both said.
                 let kind = kind_of(&q.old, &ev.new);
                 if let (Some(kind), true) = (kind, full || q.time_ms == ev.time_ms) {
-                    q.kind = kind;
+                    // A refusal is said even when later changes of the key follow it.
+                    let rejected = q.kind == EntryKind::Rejected || ev.kind == EntryKind::Rejected;
+                    q.kind = if rejected { EntryKind::Rejected } else { kind };
                     q.index = ev.index;
                     q.new = ev.new;
                     q.state = ev.state;
@@ -130,7 +141,9 @@ impl Tables {
             self.dropped += 1;
             return;
         }
-        t.queued.insert(ev.key.clone(), self.head + self.events.len() as u64);
+        if keyed {
+            t.queued.insert(ev.key.clone(), self.head + self.events.len() as u64);
+        }
         self.events.push_back(ev);
     }
 
@@ -139,7 +152,7 @@ impl Tables {
         let at = self.head;
         self.head += 1;
         let t = &mut self.list[ev.table.index as usize];
-        if t.queued.get(&ev.key) == Some(&at) {
+        if ev.kind != EntryKind::OwnerChanged && t.queued.get(&ev.key) == Some(&at) {
             t.queued.remove(&ev.key);
         }
         if self.events.is_empty() && self.events.capacity() > 4096 {
@@ -228,6 +241,8 @@ impl ValueTable {
             births: HashMap::default(),
             shown: HashMap::default(),
             queued: HashMap::default(),
+            head: None,
+            owners: None,
         });
         self.tables.by_id.insert(id, t);
         t
@@ -274,12 +289,18 @@ impl ValueTable {
     /// key; `None` if `id` is not an entry id (then it is a value). `initial`: it arrived
     /// in a catch-up (see `TableEvent::is_initial`).
     pub fn insert_entry(&mut self, id: &str, initial: bool) -> Option<Result<ValueIndex, Error>> {
-        if !id.starts_with(crate::collection::ENTRY_MARK) {
-            return None;
-        }
         // An entry id no writer of ours makes (a malformed one, a sequence key that is
         // not a position) is refused, never taken as a value.
         let refused = || Some(Err(Error::decode(format!("malformed table entry id {id:?}"))));
+        if let Some(table) = id.strip_prefix(HEAD_MARK) {
+            if table.is_empty() || table.starts_with(HEAD_MARK) || table.starts_with(ENTRY_MARK) {
+                return refused();
+            }
+            return Some(self.add_head(id, table));
+        }
+        if !id.starts_with(ENTRY_MARK) {
+            return None;
+        }
         let Some((table, key, birth)) = parse_entry_id(id) else { return refused() };
         let position = |k: &Key| matches!(k, Key::Str(p) if crate::position::is_position(p));
         if PeerId::checked(birth.writer).is_err()
@@ -371,6 +392,7 @@ impl ValueTable {
         // A set's add is always a new insertion: it wins over a concurrent removal, which
         // removes only the insertions it saw.
         let fresh = self.tables.list[t as usize].kind != CollectionKind::Table;
+        self.check_table_writer(t)?;
         let shows = if fresh { None } else { self.key_shows(t, &key) };
         let target = match shows {
             Some((i, _)) => i,
@@ -393,11 +415,13 @@ impl ValueTable {
     }
 
     /// Removes `key` from table `t`: a removal into every live entry of it. Whether the
-    /// key showed an entry.
-    pub fn table_remove(&mut self, t: u32, key: &Key, metrics: &mut Metrics) -> bool {
+    /// key showed an entry; `NotOwner` for an owner-only collection this replica does not
+    /// own.
+    pub fn table_remove(&mut self, t: u32, key: &Key, metrics: &mut Metrics) -> Result<bool, Error> {
+        self.check_table_writer(t)?;
         let showed = self.tables.list[t as usize].shown.contains_key(key);
         self.remove_births(t, key, None, metrics);
-        showed
+        Ok(showed)
     }
 
     fn remove_births(&mut self, t: u32, key: &Key, keep: Option<ValueIndex>, metrics: &mut Metrics) {
@@ -420,8 +444,15 @@ impl ValueTable {
     }
 
     /// After any change of entry `i`: an event if its key now shows something else than
-    /// the host was last told.
-    pub(super) fn entry_changed(&mut self, i: ValueIndex, is_correction: bool, origin: PeerId) {
+    /// the host was last told. `rejected`: this replica's write of it was refused (an
+    /// owner-only collection it did not own), said even if what the key shows is the same.
+    pub(super) fn entry_changed(
+        &mut self,
+        i: ValueIndex,
+        is_correction: bool,
+        origin: PeerId,
+        rejected: bool,
+    ) {
         let (t, key, initial) = match &self.values[i.slot()].entry {
             Some(e) => (e.table, e.key.clone(), e.initial),
             None => return,
@@ -430,7 +461,12 @@ impl ValueTable {
         let table = &mut self.tables.list[t as usize];
         let before = table.shown.get(&key).cloned();
         let new = now.as_ref().map(|(_, x)| x.clone());
-        let Some(kind) = kind_of(&before, &new).filter(|_| differs(&before, &new)) else { return };
+        let kind = kind_of(&before, &new).filter(|_| differs(&before, &new));
+        let kind = match (kind, rejected) {
+            (_, true) => EntryKind::Rejected,
+            (Some(kind), false) => kind,
+            (None, false) => return,
+        };
         match &new {
             Some(x) => table.shown.insert(key.clone(), x.clone()),
             None => table.shown.remove(&key),
@@ -462,6 +498,164 @@ impl ValueTable {
         self.tables.push(t, ev);
     }
 
+    // ---- owner-only collections --------------------------------------------------------
+
+    /// Adds the head of the collection with internal id `table` (see
+    /// `collection::head_id`); its meta record says whether it is owner-only and who
+    /// owned it first.
+    pub(super) fn add_head(&mut self, id: &str, table: &str) -> Result<ValueIndex, Error> {
+        let t = self.find_or_add_table(table);
+        let i = self.insert(id, ValueType::Bytes, Policy::LastWriterWins, Mode::FastLocal)?;
+        self.values[i.slot()].head = Some(t);
+        self.tables.list[t as usize].head = Some(i);
+        Ok(i)
+    }
+
+    /// Makes collection `t` owner-only, `first` its first owner, unless it has a head
+    /// already (the first creator's choice stands, as for values): its head is created
+    /// here and written with the next flush.
+    pub fn make_table_owned(
+        &mut self,
+        t: u32,
+        first: PeerId,
+        any_active: bool,
+        metrics: &mut Metrics,
+    ) -> Result<(), Error> {
+        if self.tables.list[t as usize].head.is_some() {
+            return Ok(());
+        }
+        let table = self.tables.list[t as usize].id.clone();
+        let i = self.add_head(&head_id(&table), &table)?;
+        self.make_owned(i, first);
+        let v = &mut self.values[i.slot()];
+        v.crdt.meta_unwritten = true;
+        v.view.state = SyncState::LocalOnly;
+        self.mark_dirty(i);
+        self.head_resolved(i, any_active, metrics);
+        Ok(())
+    }
+
+    /// After head `i` resolved: if the owners it lists changed, every entry of its
+    /// collection is resolved again under them (records of an epoch just granted count
+    /// from now on; ours of a claim that did not stand stop counting and we are told).
+    pub(super) fn head_resolved(&mut self, i: ValueIndex, any_active: bool, metrics: &mut Metrics) {
+        let v = &self.values[i.slot()];
+        let Some(t) = v.head else { return };
+        let owners = head_owners(&v.crdt);
+        let table = &mut self.tables.list[t as usize];
+        if table.owners == owners {
+            return;
+        }
+        table.owners = owners;
+        let all: Vec<ValueIndex> = table.births.values().flatten().copied().collect();
+        for e in all {
+            let origin = self.values[e.slot()].newest_writer(self.me);
+            self.resolve(e, origin, false, None, any_active, metrics);
+            self.mark_unconverged(e);
+        }
+    }
+
+    /// Queues collection `t`'s `OwnerChanged` event (its owner as this replica knows it).
+    pub(super) fn owner_event(&mut self, t: u32, initial: bool) {
+        let Some(h) = self.tables.list[t as usize].head else { return };
+        let Some(owner) = self.owner(h) else { return };
+        let ev = TableEvent {
+            table: self.table_handle(t),
+            kind: EntryKind::OwnerChanged,
+            index: None,
+            key: Key::Int(0),
+            old: None,
+            new: None,
+            state: self.values[h.slot()].view.state,
+            is_correction: false,
+            is_initial: initial,
+            origin: owner.get(),
+            time_ms: self.now.get(),
+        };
+        self.tables.push(t, ev);
+    }
+
+    /// The owner of collection `t` as this replica knows it; `None` if anyone may write.
+    pub fn table_owner(&self, t: u32) -> Option<PeerId> {
+        self.owner(self.tables.list[t as usize].head?)
+    }
+
+    /// The owner of the collection entry `i` belongs to.
+    pub(super) fn entry_owner(&self, i: ValueIndex) -> Option<PeerId> {
+        self.table_owner(self.values[i.slot()].entry.as_ref()?.table)
+    }
+
+    /// `NotOwner` unless this replica may write collection `t`.
+    pub fn check_table_writer(&self, t: u32) -> Result<(), Error> {
+        match self.table_owner(t) {
+            Some(owner) if owner != self.me => Err(Error::NotOwner {
+                id: self.tables.list[t as usize].user_id().to_string(),
+                owner: owner.get(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// For an entry of an owner-only collection, the epoch its next record is written
+    /// under: the latest in which this replica owned the collection (a claim or grant it
+    /// staged and not yet flushed counts), `Some(None)` if it never did. `None` for an
+    /// entry anyone may write.
+    pub(super) fn entry_epoch(&self, i: ValueIndex) -> Option<Option<u32>> {
+        let e = self.values[i.slot()].entry.as_ref()?;
+        let table = &self.tables.list[e.table as usize];
+        let owners = &table.owners.as_ref()?.ids;
+        let me = self.me;
+        let staged = table
+            .head
+            .and_then(|h| self.values[h.slot()].crdt.owner)
+            .and_then(|o| o.staged.filter(|s| s.owner == me && s.epoch > o.walked.own.epoch))
+            .map(|s| s.epoch);
+        Some(staged.or_else(|| owners.iter().rposition(|&o| o == me.get()).map(|k| k as u32)))
+    }
+
+    /// Gives owner-only collection `t` to `to`: its head's grant lists `to` as the next
+    /// owner. `NotOwner` unless this replica owns it; `NotOwnerOnly` if anyone may write
+    /// it. An `OwnerChanged` event is queued here now, and on every peer when it arrives.
+    pub fn stage_table_transfer(&mut self, t: u32, to: PeerId) -> Result<(), Error> {
+        let table = &self.tables.list[t as usize];
+        let head = table.head.filter(|&h| self.values[h.slot()].crdt.owner.is_some());
+        let Some(h) = head else { return Err(Error::NotOwnerOnly(table.user_id().to_string())) };
+        self.check_table_writer(t)?;
+        let v = &self.values[h.slot()];
+        // A claim staged here and not yet sent already lists this replica.
+        let staged = match &v.view.pending {
+            Some(Some(Value::Bytes(b))) => Owners::decode(b),
+            _ => None,
+        };
+        let owners = staged.or_else(|| head_owners(&v.crdt)).unwrap_or_default();
+        self.stage_transfer(h, to)?;
+        if to != self.me {
+            let granted = owners.granted(to.get()).encode();
+            self.values[h.slot()].view.pending = Some(Some(Value::Bytes(granted)));
+        }
+        Ok(())
+    }
+
+    /// Whether a member's manifest may drop entry `i` (see `sync`): a manifest is
+    /// believed about an entry anyone may write, and about an owner-only collection's
+    /// only from a peer that owned it (only owners remove its entries, so only they are
+    /// believed to have forgotten one for that reason).
+    pub fn manifest_may_drop(&self, i: ValueIndex, sender: PeerId) -> bool {
+        let Some(e) = &self.values[i.slot()].entry else { return false };
+        let table = &self.tables.list[e.table as usize];
+        let owned = table.head.is_some() || self.values[i.slot()].crdt.guard.is_some();
+        !owned || table.owners.as_ref().is_some_and(|o| o.ids.contains(&sender.get()))
+    }
+
+    /// Tests: makes this replica forget who owns collection `t` and believe `owners`
+    /// instead (a hostile or modified build), so its writes go out unchecked.
+    #[cfg(test)]
+    pub(crate) fn forge_owners(&mut self, t: u32, owners: Option<Owners>) {
+        let table = &mut self.tables.list[t as usize];
+        table.head = None;
+        table.owners = owners;
+    }
+
     /// The next table event, oldest first.
     pub fn pop_table_event(&mut self) -> Option<TableEvent> {
         self.tables.pop()
@@ -482,6 +676,9 @@ impl ValueTable {
             && v.crdt.is_removed()
             && v.view.acked_removed
             && complete(v)
+            // An owner-only collection's removal that an owner coming back could void
+            // is kept (see `Owners::settled`).
+            && v.crdt.guard.is_none_or(|g| g.settled)
     }
 
     /// Forgets entry `i` (see `forgettable`): its place is freed for the next value. The
@@ -576,7 +773,56 @@ impl ValueTable {
         v.crdt.resolved = None;
         v.view.acked = None;
         v.view.acked_removed = true;
-        self.entry_changed(i, false, origin);
+        self.entry_changed(i, false, origin, false);
+    }
+}
+
+/// Epochs beyond this are not listed (a head claiming more is someone's forgery): the
+/// records naming them wait for good.
+const MAX_EPOCHS: u32 = 1 << 16;
+
+/// The owners an entry is resolved under (`register::resolve_guarded`): its owner-only
+/// collection's; none (every record waits) while the collection's head has not arrived
+/// but the entry's records say it is owned. `None` for an entry anyone may write, and for
+/// values.
+pub(super) fn guard_owners<'a>(tables: &'a Tables, v: &ValueState) -> Option<&'a Owners> {
+    static UNKNOWN: Owners = Owners { ids: Vec::new(), settled: 0 };
+    let e = v.entry.as_ref()?;
+    match &tables.list[e.table as usize].owners {
+        Some(owners) => Some(owners),
+        None if v.crdt.slots.iter().any(|s| s.own.is_some()) => Some(&UNKNOWN),
+        None => None,
+    }
+}
+
+/// A collection's owners from its head: the list the record its walk decided on carries
+/// (each grant and claim appends its new owner), or, for a head that lists none (its
+/// first owner never transferred it) or a malformed list, what the walk knows: the first
+/// and the current owner (0 where unknown: records of those epochs wait), the first
+/// alone settled. `None` when the head is not owner-only: anyone may write.
+pub(super) fn head_owners(c: &Crdt) -> Option<Owners> {
+    let o = c.owner.as_ref()?;
+    let Own { epoch, owner } = o.walked.own;
+    let listed = match &c.resolved {
+        Some(Value::Bytes(b)) => Owners::decode(b),
+        _ => None,
+    };
+    let first = o.first.get();
+    match listed {
+        Some(l)
+            if l.ids.len() == epoch as usize + 1
+                && l.ids.last() == Some(&owner.get())
+                && l.ids[0] == first =>
+        {
+            Some(l)
+        }
+        _ if epoch > MAX_EPOCHS => Some(Owners { ids: vec![first], settled: 1 }),
+        _ => {
+            let mut ids = vec![0; epoch as usize + 1];
+            ids[0] = first;
+            ids[epoch as usize] = owner.get();
+            Some(Owners { ids, settled: 1 })
+        }
     }
 }
 
