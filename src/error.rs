@@ -17,7 +17,7 @@ pub enum Error {
     UnknownPeer(u64),
     #[error("value id must be 1..={max} bytes of UTF-8, got {len} bytes")]
     BadValueId { len: usize, max: usize },
-    #[error("id {0:?} starts with byte 0x01, 0x02 or 0x03, which name table entries, sets and sequences: ids may not")]
+    #[error("id {0:?} starts with byte 0x01, 0x02, 0x03 or 0x04, which name table entries, sets, sequences and collection heads: ids may not")]
     ReservedId(String),
     #[error("index {index} is out of range for sequence {id:?} of {len} items")]
     IndexOutOfRange { id: String, index: usize, len: usize },

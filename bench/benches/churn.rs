@@ -223,6 +223,17 @@ const TABLE: Kind = Kind {
     },
 };
 
+/// The table, owner-only: only A (peer 1) writes it; B checks every record's epoch.
+const OWNED_TABLE: Kind = Kind {
+    name: "zen-crdt, an owner-only table",
+    open: |c| {
+        c.open_table("o", ValueType::Vec3, TableOptions { owner: Some(1), ..TableOptions::default() })
+            .unwrap()
+    },
+    insert: TABLE.insert,
+    remove: TABLE.remove,
+};
+
 const SET: Kind = Kind {
     name: "zen-crdt, a set",
     open: |c| c.open_set("s", ValueType::Vec3, TableOptions::default()).unwrap(),
@@ -288,8 +299,11 @@ fn zen_collection(kind: &Kind, ops: u64, per_tick: u64) -> Run {
     assert_eq!(b.table_len(tb).unwrap(), LIVE as usize);
     let (ma, mb_) = (a.metrics(), b.metrics());
     let note = format!(
-        "entries held on A / B at the end: {} / {} for {LIVE} live; forgotten on B: {}",
-        ma.table_entries, mb_.table_entries, mb_.entries_forgotten
+        "entries held on A / B at the end: {} / {} for {LIVE} live; forgotten on B: {}; A sent {:.1} B per op",
+        ma.table_entries,
+        mb_.table_entries,
+        mb_.entries_forgotten,
+        ma.bytes_out as f64 / ops as f64
     );
     Run { name: kind.name, ops, fresh, end, secs: start.elapsed().as_secs_f64(), note }
 }
@@ -305,6 +319,7 @@ fn main() {
         yarray(ops, per_tick, false),
         zen_values(zen_ops, per_tick),
         zen_collection(&TABLE, ops, per_tick),
+        zen_collection(&OWNED_TABLE, ops, per_tick),
         zen_collection(&SET, ops, per_tick),
         // A sequence finds positions by sorting its items (O(n log n) a call), so it
         // runs the values' smaller count.

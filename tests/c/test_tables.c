@@ -1,7 +1,7 @@
-/* C harness tests of 1.5's tables: zen_table_open / set / remove / get / len,
+/* C harness tests of 1.5's tables, sets and sequences: zen_table_open / set / remove / get / len,
  * the entries snapshot, zen_context_poll_table_change with its borrowed keys and values,
- * removed entries forgotten (zen_metrics_t.table_entries / entries_forgotten), and every
- * error path of the new calls. Built and run like test_api.c. */
+ * removed entries forgotten (zen_metrics_t.table_entries / entries_forgotten), owner-only
+ * collections, and every error path of the new calls. Built and run like test_api.c. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -269,7 +269,7 @@ static void test_sets_add_wins(void) {
   session s;
   session_open(&s, 3);
   zen_table_t f[3];
-  for (size_t p = 0; p < 3; p++) MUST(zen_set_open(s.ctx[p], ID("flags"), ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, &f[p]));
+  for (size_t p = 0; p < 3; p++) MUST(zen_set_open(s.ctx[p], ID("flags"), ZEN_TYPE_STRING, NULL, &f[p]));
   zen_value_data_t door = str_data("door_open");
   zen_value_data_t boss = str_data("boss_dead");
   MUST(zen_set_add(s.ctx[0], f[0], &door));
@@ -313,7 +313,7 @@ static void test_sets_add_wins(void) {
 static void test_set_errors_change_nothing(void) {
   zen_context_t c = new_ctx(1);
   zen_table_t set, table;
-  MUST(zen_set_open(c, ID("flags"), ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, &set));
+  MUST(zen_set_open(c, ID("flags"), ZEN_TYPE_STRING, NULL, &set));
   MUST(zen_table_open(c, ID("flags"), ZEN_TYPE_STRING, NULL, &table)); /* the same name, another kind */
   zen_value_data_t flag = str_data("x");
   zen_value_data_t num = i64_data(3);
@@ -329,10 +329,13 @@ static void test_set_errors_change_nothing(void) {
   CHECK_STATUS(zen_set_contains(c, set, &flag, NULL), ZEN_ERR_NULL_ARGUMENT);
   CHECK_STATUS(zen_set_contains(c, set, NULL, &in), ZEN_ERR_NULL_ARGUMENT);
   CHECK_STATUS(zen_table_kind(c, set, NULL), ZEN_ERR_NULL_ARGUMENT);
-  CHECK_STATUS(zen_set_open(c, ID("s"), ZEN_TYPE_STRING, 7, &set), ZEN_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(zen_set_open(c, ID("s"), 77, ZEN_MODE_FAST_LOCAL, &set), ZEN_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(zen_set_open(c, "\x02s", 2, ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, &set), ZEN_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(zen_set_open(c, ID("s"), ZEN_TYPE_STRING, ZEN_MODE_FAST_LOCAL, NULL), ZEN_ERR_NULL_ARGUMENT);
+  zen_table_options_t o;
+  MUST(zen_table_options_default(&o));
+  o.mode = 7;
+  CHECK_STATUS(zen_set_open(c, ID("s"), ZEN_TYPE_STRING, &o, &set), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_set_open(c, ID("s"), 77, NULL, &set), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_set_open(c, "\x02s", 2, ZEN_TYPE_STRING, NULL, &set), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_set_open(c, ID("s"), ZEN_TYPE_STRING, NULL, NULL), ZEN_ERR_NULL_ARGUMENT);
   zen_table_t stale = set;
   stale.index = 99;
   CHECK_STATUS(zen_set_add(c, stale, &flag), ZEN_ERR_INVALID_HANDLE);
@@ -351,7 +354,7 @@ static void test_sequences_keep_one_order(void) {
   session s;
   session_open(&s, 3);
   zen_table_t q[3];
-  for (size_t p = 0; p < 3; p++) MUST(zen_seq_open(s.ctx[p], ID("units"), ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, &q[p]));
+  for (size_t p = 0; p < 3; p++) MUST(zen_seq_open(s.ctx[p], ID("units"), ZEN_TYPE_I64, NULL, &q[p]));
   for (int64_t x = 10; x <= 30; x += 10) {
     zen_value_data_t d = i64_data(x);
     MUST(zen_seq_push(s.ctx[0], q[0], &d));
@@ -395,7 +398,7 @@ static void test_sequences_keep_one_order(void) {
 static void test_sequence_errors_change_nothing(void) {
   zen_context_t c = new_ctx(1);
   zen_table_t q;
-  MUST(zen_seq_open(c, ID("q"), ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, &q));
+  MUST(zen_seq_open(c, ID("q"), ZEN_TYPE_I64, NULL, &q));
   zen_value_data_t one = i64_data(1);
   zen_value_data_t text = str_data("x");
   CHECK_STATUS(zen_seq_insert(c, q, 1, &one), ZEN_ERR_INVALID_ARGUMENT);
@@ -408,7 +411,7 @@ static void test_sequence_errors_change_nothing(void) {
   zen_value_data_t d;
   CHECK_STATUS(zen_seq_get(c, q, 0, &d), ZEN_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(zen_seq_get(c, q, 0, NULL), ZEN_ERR_NULL_ARGUMENT);
-  CHECK_STATUS(zen_seq_open(c, "\x03q", 2, ZEN_TYPE_I64, ZEN_MODE_FAST_LOCAL, &q), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_seq_open(c, "\x03q", 2, ZEN_TYPE_I64, NULL, &q), ZEN_ERR_INVALID_ARGUMENT);
   zen_table_t t;
   MUST(zen_table_open(c, ID("q"), ZEN_TYPE_I64, NULL, &t));
   CHECK_STATUS(zen_seq_push(c, t, &one), ZEN_ERR_WRONG_TYPE);
@@ -417,6 +420,84 @@ static void test_sequence_errors_change_nothing(void) {
   MUST(zen_table_len(c, q, &n));
   CHECK(n == 0);
   zen_context_free(c);
+}
+
+/* 1.5 write permissions for collections: zen_table_options_t.owner, zen_table_owner,
+ * zen_table_transfer and the owner events, on a table, a set and a sequence; every
+ * refused call changes nothing. */
+static void test_owner_only_collections(void) {
+  session s;
+  session_open(&s, 3);
+  zen_table_options_t o;
+  MUST(zen_table_options_default(&o));
+  CHECK(o.owner == 0);
+  o.owner = 1;
+  zen_table_t t[3], f[3], q[3];
+  for (size_t p = 0; p < 3; p++) {
+    MUST(zen_table_open(s.ctx[p], ID("blocks"), ZEN_TYPE_I64, &o, &t[p]));
+    MUST(zen_set_open(s.ctx[p], ID("flags"), ZEN_TYPE_I64, &o, &f[p]));
+    MUST(zen_seq_open(s.ctx[p], ID("units"), ZEN_TYPE_I64, &o, &q[p]));
+  }
+  set_i64(s.ctx[0], t[0], int_key(1), 10);
+  zen_value_data_t seven = i64_data(7);
+  MUST(zen_set_add(s.ctx[0], f[0], &seven));
+  MUST(zen_seq_push(s.ctx[0], q[0], &seven));
+  session_run(&s, 20);
+  uint64_t owner = 99;
+  MUST(zen_table_owner(s.ctx[2], t[2], &owner));
+  CHECK(owner == 1);
+  CHECK(get_i64(s.ctx[2], t[2], int_key(1)) == 10);
+  /* A non-owner's writes fail here and change nothing. */
+  zen_key_t k = int_key(2);
+  zen_value_data_t d = i64_data(20);
+  bool had = true;
+  CHECK_STATUS(zen_table_set(s.ctx[1], t[1], &k, &d), ZEN_ERR_NOT_OWNER);
+  CHECK(strstr(last_error(), "owned by peer 1") != NULL);
+  k = int_key(1);
+  CHECK_STATUS(zen_table_remove(s.ctx[1], t[1], &k, &had), ZEN_ERR_NOT_OWNER);
+  CHECK_STATUS(zen_set_add(s.ctx[1], f[1], &seven), ZEN_ERR_NOT_OWNER);
+  CHECK_STATUS(zen_set_remove(s.ctx[1], f[1], &seven, &had), ZEN_ERR_NOT_OWNER);
+  CHECK_STATUS(zen_seq_push(s.ctx[1], q[1], &seven), ZEN_ERR_NOT_OWNER);
+  CHECK_STATUS(zen_seq_remove(s.ctx[1], q[1], 0), ZEN_ERR_NOT_OWNER);
+  CHECK_STATUS(zen_table_transfer(s.ctx[1], t[1], 2), ZEN_ERR_NOT_OWNER);
+  /* Errors of the new calls. */
+  CHECK_STATUS(zen_table_owner(s.ctx[0], t[0], NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_transfer(s.ctx[0], t[0], 0), ZEN_ERR_INVALID_ARGUMENT);
+  zen_table_t free_table;
+  MUST(zen_table_open(s.ctx[0], ID("free"), ZEN_TYPE_I64, NULL, &free_table));
+  MUST(zen_table_owner(s.ctx[0], free_table, &owner));
+  CHECK(owner == 0);
+  CHECK_STATUS(zen_table_transfer(s.ctx[0], free_table, 2), ZEN_ERR_INVALID_ARGUMENT);
+  zen_table_t stale = t[0];
+  stale.index = 99;
+  CHECK_STATUS(zen_table_owner(s.ctx[0], stale, &owner), ZEN_ERR_INVALID_HANDLE);
+  zen_table_options_t bad = o;
+  bad.owner = (uint64_t)1 << 60;
+  zen_table_t t2;
+  CHECK_STATUS(zen_table_open(s.ctx[0], ID("other"), ZEN_TYPE_I64, &bad, &t2), ZEN_ERR_INVALID_ARGUMENT);
+  /* The owner gives the table to peer 2: everyone hears it, peer 2 writes. */
+  zen_table_change_t ch;
+  bool has = true;
+  for (size_t p = 0; p < 3; p++) {
+    do {
+      MUST(zen_context_poll_table_change(s.ctx[p], &ch, &has));
+    } while (has);
+  }
+  MUST(zen_table_transfer(s.ctx[0], t[0], 2));
+  MUST(zen_context_poll_table_change(s.ctx[0], &ch, &has));
+  CHECK(has && ch.kind == ZEN_TABLE_OWNER_CHANGED && ch.origin == 2 && ch.table.index == t[0].index);
+  CHECK(ch.key.kind == ZEN_KEY_INT && ch.key.int_key == 0 && ch.index == -1);
+  CHECK(ch.old_value.value_type == ZEN_TYPE_NONE && ch.new_value.value_type == ZEN_TYPE_NONE);
+  session_run(&s, 20);
+  MUST(zen_context_poll_table_change(s.ctx[2], &ch, &has));
+  CHECK(has && ch.kind == ZEN_TABLE_OWNER_CHANGED && ch.origin == 2);
+  MUST(zen_table_owner(s.ctx[2], t[2], &owner));
+  CHECK(owner == 2);
+  set_i64(s.ctx[1], t[1], int_key(2), 20);
+  session_run(&s, 20);
+  CHECK(get_i64(s.ctx[0], t[0], int_key(2)) == 20 && get_i64(s.ctx[0], t[0], int_key(1)) == 10);
+  CHECK(len_of(s.ctx[2], f[2]) == 1 && len_of(s.ctx[2], q[2]) == 1);
+  session_close(&s);
 }
 
 static const zen_test_case CASES[] = {
@@ -429,6 +510,7 @@ static const zen_test_case CASES[] = {
     {"set_errors_change_nothing", test_set_errors_change_nothing},
     {"sequences_keep_one_order", test_sequences_keep_one_order},
     {"sequence_errors_change_nothing", test_sequence_errors_change_nothing},
+    {"owner_only_collections", test_owner_only_collections},
 };
 
 int main(int argc, char **argv) { return zen_run_tests(CASES, sizeof CASES / sizeof CASES[0], argc, argv); }

@@ -846,12 +846,18 @@ inline Key key_out(const zen_key_t& k) {
 
 }  // namespace detail
 
-// How this context opens a table: the mode of every entry (its own view) and the policy
-// of concurrent updates of one entry (an entry's inserter's holds on every peer).
+// How this context opens a table, set or sequence: the mode of every entry (its own
+// view), the policy of concurrent updates of one entry (an entry's inserter's holds on
+// every peer; a set ignores it) and who may write it.
 struct TableOptions {
   Mode mode = Mode::FastLocal;
   Policy policy = Policy::LastWriterWins;
   std::string_view custom = {};
+  // Who may write: empty, anyone; a peer id, only the collection's owner, that peer
+  // being its first owner. Others' inserts, updates and removals fail with
+  // ZEN_ERR_NOT_OWNER here and are refused by every peer. The first creator's choice
+  // holds. (1.5)
+  std::optional<std::uint64_t> owner = std::nullopt;
 };
 
 namespace detail {
@@ -880,6 +886,19 @@ class Collection {
     if (s != ZEN_OK) return Result<SyncState>::from(s);
     return static_cast<SyncState>(st);
   }
+  // The owner of an owner-only collection as this context knows it; empty if anyone
+  // may write it. Writes here succeed when it is empty or this context's id. (1.5)
+  Result<std::optional<std::uint64_t>> owner() const {
+    std::uint64_t owner = 0;
+    zen_status_t s = zen_table_owner(ctx_, h_, &owner);
+    if (s != ZEN_OK) return Result<std::optional<std::uint64_t>>::from(s);
+    return owner == 0 ? std::optional<std::uint64_t>() : std::optional<std::uint64_t>(owner);
+  }
+  // Gives an owner-only collection to peer `to`; from now on this context may not write
+  // it (a TableChangeKind::OwnerChanged event here now, on every peer when it arrives).
+  // ZEN_ERR_NOT_OWNER unless this context owns it; ZEN_ERR_INVALID_ARGUMENT for one
+  // anyone may write. (1.5)
+  Status transfer(std::uint64_t to) const { return Status::from(zen_table_transfer(ctx_, h_, to)); }
   zen_table_t handle() const noexcept { return h_; }
   zen_context_t context() const noexcept { return ctx_; }
 
@@ -1039,6 +1058,11 @@ enum class TableChangeKind : std::uint32_t {
   Added = ZEN_TABLE_ADDED,
   Removed = ZEN_TABLE_REMOVED,
   Modified = ZEN_TABLE_MODIFIED,
+  // This context's write of the key was refused everywhere: it wrote an owner-only
+  // collection it turned out not to own; `origin()` is the owner.
+  Rejected = ZEN_TABLE_REJECTED,
+  // The collection's owner changed (`origin()` is the new owner); no key.
+  OwnerChanged = ZEN_TABLE_OWNER_CHANGED,
 };
 
 struct OwnedTableChange;
@@ -1318,39 +1342,29 @@ class Context {
   // same table). ZEN_ERR_WRONG_TYPE when it holds entries of another type. (1.5)
   template <class T>
   Result<Table<T>> table(std::string_view id, const TableOptions& opts = TableOptions()) const {
-    zen_table_options_t o{};
-    zen_status_t s = zen_table_options_default(&o);
-    if (s != ZEN_OK) return Result<Table<T>>::from(s);
-    o.mode = static_cast<std::uint32_t>(opts.mode);
-    o.policy = static_cast<std::uint32_t>(opts.policy);
-    o.custom_name = opts.custom.data();
-    o.custom_name_len = opts.custom.size();
-    zen_table_t h{};
-    s = zen_table_open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>), &o, &h);
-    if (s != ZEN_OK) return Result<Table<T>>::from(s);
-    return Table<T>(h_, h);
+    return open_collection<Table<T>, T>(zen_table_open, id, opts);
   }
 
   // Opens set `id` of members of `T` (created if new here; a peer's of that id is the
   // same set; a set and a table may share a name). (1.5)
   template <class T>
-  Result<Set<T>> open_set(std::string_view id, Mode mode = Mode::FastLocal) const {
-    zen_table_t h{};
-    zen_status_t s = zen_set_open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>),
-                                  static_cast<std::uint32_t>(mode), &h);
-    if (s != ZEN_OK) return Result<Set<T>>::from(s);
-    return Set<T>(h_, h);
+  Result<Set<T>> open_set(std::string_view id, const TableOptions& opts = TableOptions()) const {
+    return open_collection<Set<T>, T>(zen_set_open, id, opts);
+  }
+  template <class T>
+  Result<Set<T>> open_set(std::string_view id, Mode mode) const {
+    return open_set<T>(id, TableOptions{mode});
   }
 
   // Opens sequence `id` of items of `T` (created if new here; a peer's of that id is the
   // same sequence; tables, sets and sequences may share a name). (1.5)
   template <class T>
-  Result<Seq<T>> open_seq(std::string_view id, Mode mode = Mode::FastLocal) const {
-    zen_table_t h{};
-    zen_status_t s = zen_seq_open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>),
-                                  static_cast<std::uint32_t>(mode), &h);
-    if (s != ZEN_OK) return Result<Seq<T>>::from(s);
-    return Seq<T>(h_, h);
+  Result<Seq<T>> open_seq(std::string_view id, const TableOptions& opts = TableOptions()) const {
+    return open_collection<Seq<T>, T>(zen_seq_open, id, opts);
+  }
+  template <class T>
+  Result<Seq<T>> open_seq(std::string_view id, Mode mode) const {
+    return open_seq<T>(id, TableOptions{mode});
   }
 
   // What a collection handle names (an event's `table()`, say). (1.5)
@@ -1404,6 +1418,24 @@ class Context {
   }
 
  private:
+  // Opens a table, set or sequence with `open` (zen_table_open, zen_set_open or
+  // zen_seq_open) and `opts`.
+  template <class C, class T, class Open>
+  Result<C> open_collection(Open open, std::string_view id, const TableOptions& opts) const {
+    zen_table_options_t o{};
+    zen_status_t s = zen_table_options_default(&o);
+    if (s != ZEN_OK) return Result<C>::from(s);
+    o.mode = static_cast<std::uint32_t>(opts.mode);
+    o.policy = static_cast<std::uint32_t>(opts.policy);
+    o.custom_name = opts.custom.data();
+    o.custom_name_len = opts.custom.size();
+    o.owner = opts.owner.value_or(0);
+    zen_table_t h{};
+    s = open(h_, id.data(), id.size(), static_cast<std::uint32_t>(type_of<T>), &o, &h);
+    if (s != ZEN_OK) return Result<C>::from(s);
+    return C(h_, h);
+  }
+
   template <class Bytes>
   static const std::uint8_t* byte_ptr(const Bytes& b) {
     static_assert(sizeof(*std::data(b)) == 1, "receive takes a container of bytes (uint8_t, char, std::byte)");

@@ -786,6 +786,56 @@ ZEN_TEST(sequences_keep_one_order_with_indexes_in_events) {
   CHECK_ERR(p.a.open_seq<std::string>("units"), ZEN_ERR_WRONG_TYPE);
 }
 
+ZEN_TEST(owner_only_collections_refuse_others_and_transfer) {
+  Pair p;
+  zen::TableOptions owned;
+  owned.owner = 1;
+  auto blocks = p.a.table<std::int64_t>("blocks", owned).value();
+  auto flags = p.a.open_set<std::string>("flags", owned).value();
+  auto units = p.a.open_seq<std::int64_t>("units", owned).value();
+  CHECK_OK(blocks.set(std::int64_t{1}, 10));
+  CHECK_OK(flags.add("door"));
+  CHECK_OK(units.push_back(5));
+  p.pump();
+  auto bblocks = p.b.table<std::int64_t>("blocks").value();
+  auto bflags = p.b.open_set<std::string>("flags").value();
+  auto bunits = p.b.open_seq<std::int64_t>("units", zen::Mode::FastLocal).value();
+  CHECK(bblocks.owner().value() == std::optional<std::uint64_t>(1));
+  CHECK(bflags.owner().value() == std::optional<std::uint64_t>(1));
+  // Peer 2 may not write any of them, and its refused calls change nothing.
+  CHECK_ERR(bblocks.set(std::int64_t{2}, 20), ZEN_ERR_NOT_OWNER);
+  CHECK_ERR(bblocks.remove(std::int64_t{1}), ZEN_ERR_NOT_OWNER);
+  CHECK_ERR(bflags.add("x"), ZEN_ERR_NOT_OWNER);
+  CHECK_ERR(bunits.push_back(1), ZEN_ERR_NOT_OWNER);
+  CHECK_ERR(bunits.transfer(2), ZEN_ERR_NOT_OWNER);
+  CHECK(bblocks.get(std::int64_t{1}).value() == std::optional<std::int64_t>(10));
+  CHECK(!p.b.table<std::int64_t>("free").value().owner().value().has_value());
+  CHECK_ERR(p.b.table<std::int64_t>("free").value().transfer(1), ZEN_ERR_INVALID_ARGUMENT);
+  // Peer 2 was told who owns each collection when it learned it.
+  int initial = 0;
+  for (const zen::TableChange& c : p.b.table_changes()) {
+    initial += c.kind() == zen::TableChangeKind::OwnerChanged && c.is_initial() && c.origin() == 1;
+  }
+  CHECK(initial == 3);
+  for (const zen::TableChange& c : p.a.table_changes()) (void)c;
+  // Peer 1 gives the table to peer 2: both hear it, then peer 2 writes.
+  CHECK_OK(blocks.transfer(2));
+  std::optional<std::uint64_t> told;
+  for (const zen::TableChange& c : p.a.table_changes()) {
+    if (c.is(blocks) && c.kind() == zen::TableChangeKind::OwnerChanged) told = c.origin();
+  }
+  CHECK(told == std::optional<std::uint64_t>(2));
+  CHECK_ERR(blocks.set(std::int64_t{3}, 30), ZEN_ERR_NOT_OWNER);
+  p.pump();
+  int heard = 0;
+  for (const zen::TableChange& c : p.b.table_changes()) heard += c.kind() == zen::TableChangeKind::OwnerChanged;
+  CHECK(heard == 1);
+  CHECK_OK(bblocks.set(std::int64_t{2}, 20));
+  p.pump();
+  CHECK(blocks.get(std::int64_t{2}).value() == std::optional<std::int64_t>(20));
+  CHECK(blocks.size().value() == 2);
+}
+
 ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
   Pair p;
   auto flag_a = p.a.create<std::int64_t>("flag").value();

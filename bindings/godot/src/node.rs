@@ -151,20 +151,7 @@ impl ZenCrdtContext {
     /// holds the removal, so churn keeps memory flat. (2.2)
     #[func]
     fn open_table(&mut self, table: GString, r#type: VariantType, mode: i64, policy: i64) -> bool {
-        let ty = match value_type_of(r#type) {
-            Ok(t) => t,
-            Err(e) => return self.fail(&table, &e),
-        };
-        let (mode, policy) = match (mode_of(mode), policy_of(policy)) {
-            (Ok(m), Ok(p)) => (m, p),
-            (Err(e), _) | (_, Err(e)) => return self.fail(&table, &e),
-        };
-        let id = table.to_string();
-        let Some(s) = self.session_mut(&table) else { return false };
-        match s.open_table(&id, ty, mode, policy) {
-            Ok(()) => true,
-            Err(e) => self.fail(&table, &e),
-        }
+        self.open_collection(&table, CollectionKind::Table, r#type, mode, policy, 0)
     }
 
     /// Writes `value` under `key` (inserts the key, or updates its entry). (2.2)
@@ -224,20 +211,7 @@ impl ZenCrdtContext {
     /// same member leaves it in. (2.2)
     #[func]
     fn open_set(&mut self, set: GString, r#type: VariantType, mode: i64) -> bool {
-        let ty = match value_type_of(r#type) {
-            Ok(t) => t,
-            Err(e) => return self.fail(&set, &e),
-        };
-        let mode = match mode_of(mode) {
-            Ok(m) => m,
-            Err(e) => return self.fail(&set, &e),
-        };
-        let id = set.to_string();
-        let Some(s) = self.session_mut(&set) else { return false };
-        match s.open_set(&id, ty, mode) {
-            Ok(()) => true,
-            Err(e) => self.fail(&set, &e),
-        }
+        self.open_collection(&set, CollectionKind::Set, r#type, mode, 0, 0)
     }
 
     /// Adds `member` on every player. (2.2)
@@ -306,20 +280,7 @@ impl ZenCrdtContext {
     /// Tables, sets and sequences may share a name. (2.2)
     #[func]
     fn open_seq(&mut self, seq: GString, r#type: VariantType, mode: i64) -> bool {
-        let ty = match value_type_of(r#type) {
-            Ok(t) => t,
-            Err(e) => return self.fail(&seq, &e),
-        };
-        let mode = match mode_of(mode) {
-            Ok(m) => m,
-            Err(e) => return self.fail(&seq, &e),
-        };
-        let id = seq.to_string();
-        let Some(s) = self.session_mut(&seq) else { return false };
-        match s.open_seq(&id, ty, mode) {
-            Ok(()) => true,
-            Err(e) => self.fail(&seq, &e),
-        }
+        self.open_collection(&seq, CollectionKind::Sequence, r#type, mode, 0, 0)
     }
 
     /// Appends `item`. (2.2)
@@ -408,6 +369,95 @@ impl ZenCrdtContext {
     /// The sync state (STATE_*) of table `name` as a whole (LOCAL_ONLY while any entry
     /// has a write no player has, CONVERGED once every player holds every entry); -1 for
     /// a table not opened. `set_state` and `seq_state` for sets and sequences. (2.2)
+    /// The owner of owner-only table, set or sequence `collection` (`open_owned_table`,
+    /// ...) is now player `owner`, `kind` being "table", "set" or "sequence" (a transfer,
+    /// the owner left and the lowest remaining player took over, or this player just
+    /// learned who owns it): start or stop simulating what you own. (2.2)
+    #[signal]
+    fn collection_owner_changed(collection: GString, kind: GString, owner: i64);
+    /// This player's write of `key` (a table's key, a set's member, a sequence's index)
+    /// was refused by every player: it did not own `collection` (a claim of its that did
+    /// not stand, or it wrote before it heard the collection was owned). `value` is what
+    /// the key shows now; the element's own signal follows. (2.2)
+    #[signal]
+    fn collection_write_rejected(
+        collection: GString,
+        kind: GString,
+        key: Variant,
+        value: Variant,
+        rejected_value: Variant,
+        owner: i64,
+    );
+
+    /// `open_table` for a table only its owner may write: player `owner` (usually this
+    /// player's id). Others' `table_set` / `table_erase` fail here (`last_error`) and are
+    /// refused on receipt everywhere; `transfer_table` hands it on, and when the owner
+    /// leaves the session the lowest remaining player id takes it over
+    /// (`collection_owner_changed`). The first creator's choice holds. (2.2)
+    #[func]
+    fn open_owned_table(
+        &mut self,
+        table: GString,
+        r#type: VariantType,
+        mode: i64,
+        policy: i64,
+        owner: i64,
+    ) -> bool {
+        self.open_collection(&table, CollectionKind::Table, r#type, mode, policy, owner)
+    }
+
+    /// `open_set` for a set only player `owner` may write (see `open_owned_table`). (2.2)
+    #[func]
+    fn open_owned_set(&mut self, set: GString, r#type: VariantType, mode: i64, owner: i64) -> bool {
+        self.open_collection(&set, CollectionKind::Set, r#type, mode, 0, owner)
+    }
+
+    /// `open_seq` for a sequence only player `owner` may write (see `open_owned_table`).
+    /// (2.2)
+    #[func]
+    fn open_owned_seq(&mut self, seq: GString, r#type: VariantType, mode: i64, owner: i64) -> bool {
+        self.open_collection(&seq, CollectionKind::Sequence, r#type, mode, 0, owner)
+    }
+
+    /// Gives owner-only table `table` to player `to`: `collection_owner_changed` here at
+    /// once and on every player when it arrives; this player may not write it any more.
+    /// False (and `last_error`) unless this player owns it. (2.2)
+    #[func]
+    fn transfer_table(&mut self, table: GString, to: i64) -> bool {
+        self.transfer_collection(&table, CollectionKind::Table, to)
+    }
+
+    /// `transfer_table` for a set. (2.2)
+    #[func]
+    fn transfer_set(&mut self, set: GString, to: i64) -> bool {
+        self.transfer_collection(&set, CollectionKind::Set, to)
+    }
+
+    /// `transfer_table` for a sequence. (2.2)
+    #[func]
+    fn transfer_seq(&mut self, seq: GString, to: i64) -> bool {
+        self.transfer_collection(&seq, CollectionKind::Sequence, to)
+    }
+
+    /// The owner of owner-only table `table` as this player knows it; 0 when anyone may
+    /// write it, or it is not open. (2.2)
+    #[func]
+    fn get_table_owner(&self, table: GString) -> i64 {
+        self.collection_owner(&table, CollectionKind::Table)
+    }
+
+    /// `get_table_owner` for a set. (2.2)
+    #[func]
+    fn get_set_owner(&self, set: GString) -> i64 {
+        self.collection_owner(&set, CollectionKind::Set)
+    }
+
+    /// `get_table_owner` for a sequence. (2.2)
+    #[func]
+    fn get_seq_owner(&self, seq: GString) -> i64 {
+        self.collection_owner(&seq, CollectionKind::Sequence)
+    }
+
     #[func]
     fn table_state(&self, name: GString) -> i64 {
         self.collection_state(&name, CollectionKind::Table)
@@ -945,6 +995,42 @@ impl ZenCrdtContext {
         self.with_collection(id, CollectionKind::Sequence, f)
     }
 
+    /// Opens collection `name` of `kind` (owner-only when `owner` is not 0).
+    fn open_collection(
+        &mut self,
+        name: &GString,
+        kind: CollectionKind,
+        r#type: VariantType,
+        mode: i64,
+        policy: i64,
+        owner: i64,
+    ) -> bool {
+        let parsed = (value_type_of(r#type), mode_of(mode), policy_of(policy), owner_of(owner));
+        let (ty, mode, policy, owner) = match parsed {
+            (Ok(t), Ok(m), Ok(p), Ok(o)) => (t, m, p, o),
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return self.fail(name, &e),
+        };
+        let id = name.to_string();
+        let Some(s) = self.session_mut(name) else { return false };
+        match s.open_collection(kind, &id, ty, zen_crdt::TableOptions { mode, policy, owner }) {
+            Ok(()) => true,
+            Err(e) => self.fail(name, &e),
+        }
+    }
+
+    fn transfer_collection(&mut self, name: &GString, kind: CollectionKind, to: i64) -> bool {
+        let Ok(to) = u64::try_from(to) else {
+            return self.fail(name, &format!("{to} is not a player id"));
+        };
+        self.with_collection(name, kind, |c, h| c.transfer_table(h, to))
+    }
+
+    fn collection_owner(&self, name: &GString, kind: CollectionKind) -> i64 {
+        let Some(s) = &self.session else { return 0 };
+        let found = s.collection(&name.to_string(), kind);
+        found.ok().and_then(|h| s.context().table_owner(h).ok().flatten()).unwrap_or(0) as i64
+    }
+
     fn collection_state(&self, name: &GString, kind: CollectionKind) -> i64 {
         let Some(s) = &self.session else { return -1 };
         let key = name.to_string();
@@ -1110,6 +1196,8 @@ impl ZenCrdtContext {
                             "seq_item_removed",
                             vec![seq, index.to_variant(), to_variant(old.as_ref()), origin.to_variant()],
                         ),
+                        // The session says these with signals of their own.
+                        EntryKind::Rejected | EntryKind::OwnerChanged => continue,
                     }
                 }
                 Signal::SetMember { set, added, member, is_initial, origin } => {
@@ -1159,7 +1247,34 @@ impl ZenCrdtContext {
                             "table_entry_removed",
                             vec![table, key, to_variant(old.as_ref()), origin.to_variant()],
                         ),
+                        EntryKind::Rejected | EntryKind::OwnerChanged => continue,
                     }
+                }
+                Signal::CollectionOwnerChanged { collection, kind, owner } => (
+                    "collection_owner_changed",
+                    vec![
+                        GString::from(collection.as_str()).to_variant(),
+                        GString::from(kind.name()).to_variant(),
+                        owner.to_variant(),
+                    ],
+                ),
+                Signal::CollectionWriteRejected { collection, kind, key, index, value, rejected, owner } => {
+                    let key = match kind {
+                        CollectionKind::Table => key_variant(&key),
+                        CollectionKind::Set => to_variant(rejected.as_ref().or(value.as_ref())),
+                        CollectionKind::Sequence => index.to_variant(),
+                    };
+                    (
+                        "collection_write_rejected",
+                        vec![
+                            GString::from(collection.as_str()).to_variant(),
+                            GString::from(kind.name()).to_variant(),
+                            key,
+                            to_variant(value.as_ref()),
+                            to_variant(rejected.as_ref()),
+                            owner.to_variant(),
+                        ],
+                    )
                 }
                 Signal::WriteRejected { id, value, rejected, owner } => (
                     "write_rejected",
@@ -1182,6 +1297,14 @@ fn mode_of(mode: i64) -> Result<Mode, String> {
         0 => Ok(Mode::FastLocal),
         1 => Ok(Mode::WaitForSync),
         m => Err(format!("mode {m} is not MODE_FAST_LOCAL (0) or MODE_WAIT_FOR_SYNC (1)")),
+    }
+}
+
+/// An owner argument: 0 for anyone, else the owner's player id.
+fn owner_of(owner: i64) -> Result<Option<u64>, String> {
+    match owner {
+        0 => Ok(None),
+        o => u64::try_from(o).map(Some).map_err(|_| format!("owner {o} is not a player id")),
     }
 }
 

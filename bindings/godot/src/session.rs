@@ -12,8 +12,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use zen_crdt::{
-    pump, ChangeEvent, ChangeKind, Context, EnetLink, EnetOptions, EntryKind, Key, Link, LinkStats, Mode,
-    Options, SyncState, TableHandle, TableOptions, Value, ValueHandle, ValueOptions, ValueType,
+    pump, ChangeEvent, ChangeKind, CollectionKind, Context, EnetLink, EnetOptions, EntryKind, Key, Link,
+    LinkStats, Mode, Options, SyncState, TableHandle, TableOptions, Value, ValueHandle, ValueOptions,
+    ValueType,
 };
 
 /// Why a call failed, in words for `push_error`.
@@ -76,6 +77,24 @@ pub enum Signal {
         old: Option<Value>,
         is_initial: bool,
         origin: i64,
+    },
+    /// `collection_owner_changed(collection, kind, owner)`: the owner of owner-only table,
+    /// set or sequence `collection` (`kind` "table", "set" or "sequence") is now `owner`.
+    /// (2.2)
+    CollectionOwnerChanged { collection: String, kind: CollectionKind, owner: i64 },
+    /// `collection_write_rejected(collection, kind, key, value, rejected_value, owner)`:
+    /// this player's write of `key` (a table's key, a set's member, a sequence's index)
+    /// was refused everywhere: it did not own the collection (a claim of its that did not
+    /// stand, or it wrote before it heard the collection was owned). `value` is what the
+    /// key shows now; the element's own signal follows. (2.2)
+    CollectionWriteRejected {
+        collection: String,
+        kind: CollectionKind,
+        key: Key,
+        index: i64,
+        value: Option<Value>,
+        rejected: Option<Value>,
+        owner: i64,
     },
     /// A key of table `table` changed (2.2): `table_entry_added(table, key, value,
     /// is_initial, origin)`, `table_entry_changed(table, key, value, old_value, state,
@@ -305,53 +324,45 @@ impl Session {
         self.ctx.create(id, ty, ValueOptions { mode, policy, local_only, owner }).map_err(|e| e.to_string())
     }
 
-    /// Opens table `id` of entries of type `ty` (created if new here).
-    pub fn open_table(
+    /// Opens the table, set or sequence `id` of `kind`, of elements of type `ty` (created
+    /// if new here), with `opts` (an owner-only one with `opts.owner`).
+    pub fn open_collection(
         &mut self,
+        kind: CollectionKind,
         id: &str,
         ty: ValueType,
-        mode: Mode,
-        policy: zen_crdt::Policy,
+        opts: TableOptions,
     ) -> Result<(), Error> {
-        let t = self.ctx.open_table(id, ty, TableOptions { mode, policy }).map_err(|e| e.to_string())?;
-        self.tables.insert(id.to_string(), t);
+        use CollectionKind as K;
+        let (opened, names) = match kind {
+            K::Table => (self.ctx.open_table(id, ty, opts), &mut self.tables),
+            K::Set => (self.ctx.open_set(id, ty, opts), &mut self.sets),
+            K::Sequence => (self.ctx.open_seq(id, ty, opts), &mut self.seqs),
+        };
+        names.insert(id.to_string(), opened.map_err(|e| e.to_string())?);
         Ok(())
     }
 
-    /// Opens set `id` of members of type `ty` (created if new here).
-    pub fn open_set(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<(), Error> {
-        let t = self.ctx.open_set(id, ty, mode).map_err(|e| e.to_string())?;
-        self.sets.insert(id.to_string(), t);
-        Ok(())
-    }
-
-    /// Opens sequence `id` of items of type `ty` (created if new here).
-    pub fn open_seq(&mut self, id: &str, ty: ValueType, mode: Mode) -> Result<(), Error> {
-        let t = self.ctx.open_seq(id, ty, mode).map_err(|e| e.to_string())?;
-        self.seqs.insert(id.to_string(), t);
-        Ok(())
-    }
-
-    /// Collection `id` of `kind`, opened with `open_table`, `open_set` or `open_seq`.
-    pub fn collection(&self, id: &str, kind: zen_crdt::CollectionKind) -> Result<TableHandle, Error> {
+    /// Collection `id` of `kind`, opened with `open_collection`.
+    pub fn collection(&self, id: &str, kind: CollectionKind) -> Result<TableHandle, Error> {
         match kind {
-            zen_crdt::CollectionKind::Table => self.table(id),
-            zen_crdt::CollectionKind::Set => self.set(id),
-            zen_crdt::CollectionKind::Sequence => self.seq(id),
+            CollectionKind::Table => self.table(id),
+            CollectionKind::Set => self.set(id),
+            CollectionKind::Sequence => self.seq(id),
         }
     }
 
-    /// Sequence `id`, opened with `open_seq`.
+    /// Sequence `id`, opened with `open_collection`.
     pub fn seq(&self, id: &str) -> Result<TableHandle, Error> {
         self.seqs.get(id).copied().ok_or_else(|| format!("no sequence {id:?}: open it with open_seq first"))
     }
 
-    /// Set `id`, opened with `open_set`.
+    /// Set `id`, opened with `open_collection`.
     pub fn set(&self, id: &str) -> Result<TableHandle, Error> {
         self.sets.get(id).copied().ok_or_else(|| format!("no set {id:?}: open it with open_set first"))
     }
 
-    /// Table `id`, opened with `open_table`.
+    /// Table `id`, opened with `open_collection`.
     pub fn table(&self, id: &str) -> Result<TableHandle, Error> {
         self.tables.get(id).copied().ok_or_else(|| format!("no table {id:?}: open it with open_table first"))
     }
@@ -388,9 +399,36 @@ impl Session {
     /// values' first, then tables'.
     pub fn drain_signals(&mut self, out: &mut Vec<Signal>) {
         self.drain_value_signals(out);
-        while let Some(ev) = self.ctx.poll_table_change() {
+        while let Some(mut ev) = self.ctx.poll_table_change() {
             let Ok(table) = self.ctx.table_id(ev.table).map(str::to_owned) else { continue };
-            if self.ctx.collection_kind(ev.table) == Ok(zen_crdt::CollectionKind::Sequence) {
+            let Ok(kind) = self.ctx.collection_kind(ev.table) else { continue };
+            match ev.kind {
+                EntryKind::OwnerChanged => {
+                    let owner = ev.origin as i64;
+                    out.push(Signal::CollectionOwnerChanged { collection: table, kind, owner });
+                    continue;
+                }
+                EntryKind::Rejected => {
+                    out.push(Signal::CollectionWriteRejected {
+                        collection: table.clone(),
+                        kind,
+                        key: ev.key.clone(),
+                        index: ev.index.map_or(-1, |i| i as i64),
+                        value: ev.new.clone(),
+                        rejected: ev.old.clone(),
+                        owner: ev.origin as i64,
+                    });
+                    // Then the element's own signal for what it shows now.
+                    ev.kind = match (&ev.old, &ev.new) {
+                        (None, Some(_)) => EntryKind::Added,
+                        (Some(_), None) => EntryKind::Removed,
+                        (Some(a), Some(b)) if !a.same_bits(b) => EntryKind::Modified,
+                        _ => continue,
+                    };
+                }
+                _ => {}
+            }
+            if kind == CollectionKind::Sequence {
                 out.push(Signal::SeqItem {
                     seq: table,
                     kind: ev.kind,
@@ -402,12 +440,12 @@ impl Session {
                 });
                 continue;
             }
-            if self.ctx.is_set(ev.table).unwrap_or(false) {
+            if kind == CollectionKind::Set {
                 // Another add of a member already in changes nothing a game sees.
                 let (added, member) = match ev.kind {
                     EntryKind::Added => (true, ev.new),
                     EntryKind::Removed => (false, ev.old),
-                    EntryKind::Modified => continue,
+                    _ => continue,
                 };
                 let Some(member) = member else { continue };
                 let (is_initial, origin) = (ev.is_initial, ev.origin as i64);
@@ -604,7 +642,7 @@ mod tests {
         g.leave(2);
         for p in 0..2 {
             g.players[p]
-                .open_table("blocks", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins)
+                .open_collection(CollectionKind::Table, "blocks", ValueType::I64, TableOptions::default())
                 .unwrap();
         }
         let t0 = g.players[0].table("blocks").unwrap();
@@ -640,12 +678,16 @@ mod tests {
         g.join(2);
         g.run(120);
         assert_eq!(summary(&g.signals[2]), [(EntryKind::Added, Key::Int(7), Some(Value::I64(71)), 2, true)]);
-        g.players[2].open_table("blocks", ValueType::I64, Mode::FastLocal, Policy::LastWriterWins).unwrap();
+        g.players[2]
+            .open_collection(CollectionKind::Table, "blocks", ValueType::I64, TableOptions::default())
+            .unwrap();
         let t2 = g.players[2].table("blocks").unwrap();
         assert_eq!(g.players[2].context().table_entries(t2).unwrap(), [(Key::Int(7), Value::I64(71))]);
         // A set of the same name: members as signals, an add winning over a removal.
         for p in 0..3 {
-            g.players[p].open_set("blocks", ValueType::Str, Mode::FastLocal).unwrap();
+            g.players[p]
+                .open_collection(CollectionKind::Set, "blocks", ValueType::Str, TableOptions::default())
+                .unwrap();
         }
         let s0 = g.players[0].set("blocks").unwrap();
         let s2 = g.players[2].set("blocks").unwrap();
@@ -668,7 +710,9 @@ mod tests {
         assert_eq!(member_signals.first(), Some(&(true, 1)), "{member_signals:?}");
         // A sequence of the same name: items with indexes as signals.
         for p in 0..3 {
-            g.players[p].open_seq("blocks", ValueType::I64, Mode::FastLocal).unwrap();
+            g.players[p]
+                .open_collection(CollectionKind::Sequence, "blocks", ValueType::I64, TableOptions::default())
+                .unwrap();
         }
         let q0 = g.players[0].seq("blocks").unwrap();
         for x in [1i64, 3] {
@@ -692,8 +736,12 @@ mod tests {
         assert!(g.players[2].seq("nope").unwrap_err().contains("open_seq"));
         assert!(g.players[2].set("nope").unwrap_err().contains("open_set"));
         assert!(g.players[2].table("nope").unwrap_err().contains("open_table"));
-        let wrong =
-            g.players[2].open_table("blocks", ValueType::Str, Mode::FastLocal, Policy::LastWriterWins);
+        let wrong = g.players[2].open_collection(
+            CollectionKind::Table,
+            "blocks",
+            ValueType::Str,
+            TableOptions::default(),
+        );
         assert!(wrong.unwrap_err().contains("holds"));
     }
 
@@ -741,6 +789,76 @@ mod tests {
             let h = g.players[p].context().open("ball").unwrap();
             assert_eq!(g.players[p].context().get(h).unwrap(), Value::I64(7));
         }
+    }
+
+    /// Owner-only collections: others' writes fail; a transfer reaches everyone as
+    /// `collection_owner_changed`; a player that wrote a table before it heard it was
+    /// owned hears `collection_write_rejected` and its entry goes.
+    #[test]
+    fn owned_collections_transfers_and_rejected_writes_as_signals() {
+        let mut g = Game::new(3, lossy());
+        g.net.online[2] = false;
+        let owned = TableOptions { owner: Some(1), ..TableOptions::default() };
+        for p in 0..2 {
+            for kind in [CollectionKind::Table, CollectionKind::Set, CollectionKind::Sequence] {
+                g.players[p].open_collection(kind, "units", ValueType::I64, owned.clone()).unwrap();
+            }
+        }
+        let t1 = g.players[0].table("units").unwrap();
+        g.players[0].context_mut().table_set(t1, 1i64, 10i64).unwrap();
+        // Player 3, cut off, opens the table as anyone's and writes.
+        g.players[2]
+            .open_collection(CollectionKind::Table, "units", ValueType::I64, TableOptions::default())
+            .unwrap();
+        let t3 = g.players[2].table("units").unwrap();
+        g.players[2].context_mut().table_set(t3, 2i64, 666i64).unwrap();
+        g.run(60);
+        let q2 = g.players[1].seq("units").unwrap();
+        assert!(g.players[1].context_mut().seq_push(q2, 1i64).is_err());
+        for sigs in &mut g.signals {
+            sigs.clear();
+        }
+        g.join(2);
+        g.run(120);
+        let rejected: Vec<(Key, Option<Value>)> = g.signals[2]
+            .iter()
+            .filter_map(|s| match s {
+                Signal::CollectionWriteRejected {
+                    collection,
+                    kind: CollectionKind::Table,
+                    key,
+                    rejected,
+                    owner: 1,
+                    ..
+                } if collection == "units" => Some((key.clone(), rejected.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rejected, [(Key::Int(2), Some(Value::I64(666)))], "{:?}", g.signals[2]);
+        for p in 0..3 {
+            let t = g.players[p].table("units").unwrap();
+            assert_eq!(g.players[p].context().table_entries(t).unwrap(), [(Key::Int(1), Value::I64(10))]);
+        }
+        for sigs in &mut g.signals {
+            sigs.clear();
+        }
+        let s1 = g.players[0].set("units").unwrap();
+        g.players[0].context_mut().transfer_table(s1, 2).unwrap();
+        g.run(60);
+        for p in 0..2 {
+            let told = g.signals[p]
+                .iter()
+                .filter(|s| {
+                    matches!(s, Signal::CollectionOwnerChanged { collection, kind: CollectionKind::Set, owner: 2 }
+                        if collection == "units")
+                })
+                .count();
+            assert_eq!(told, 1, "player {}: {:?}", p + 1, g.signals[p]);
+        }
+        let s2 = g.players[1].set("units").unwrap();
+        g.players[1].context_mut().set_add(s2, 5i64).unwrap();
+        g.run(60);
+        assert_eq!(g.players[0].context().set_members(s1).unwrap(), [Value::I64(5)]);
     }
 
     /// A late joiner hears of what was already there through `value_changed` with

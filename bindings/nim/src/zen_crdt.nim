@@ -983,18 +983,25 @@ proc from_key[K](k: zen_key_t, ok: var bool): K =
   else:
     result = fromZenKey(K, from_key[typeof(toZenKey(default(K)))](k, ok))
 
+proc table_options(mode: SyncMode, policy: CorrectionPolicy, custom: string, owner: uint64): zen_table_options_t =
+  ## A collection's options for `zen_table_open` / `zen_set_open` / `zen_seq_open`
+  ## (`custom` is borrowed: keep it alive until the call returns).
+  check zen_table_options_default(addr result), "zen_table_options_default"
+  result.mode = uint32(ord(mode))
+  result.policy = uint32(ord(policy))
+  result.custom_name = custom.cstring
+  result.custom_name_len = csize_t(custom.len)
+  result.owner = owner
+
 proc init*[K, V](_: type CrdtZenTable[K, V], ctx: CrdtContext, id: string, mode = FastLocal,
-                 policy = LastWriterWins, custom = ""): CrdtZenTable[K, V] =
+                 policy = LastWriterWins, custom = "", owner = 0'u64): CrdtZenTable[K, V] =
   ## Opens table `id` (created if new here; a peer's of that id is the same table).
   ## `mode` is this context's view of every entry; `policy` resolves concurrent updates
-  ## of one entry (an entry's inserter's holds everywhere). Raises ZEN_ERR_WRONG_TYPE if
-  ## it holds entries of another type.
-  var o: zen_table_options_t
-  check zen_table_options_default(addr o), "zen_table_options_default"
-  o.mode = uint32(ord(mode))
-  o.policy = uint32(ord(policy))
-  o.custom_name = custom.cstring
-  o.custom_name_len = csize_t(custom.len)
+  ## of one entry (an entry's inserter's holds everywhere). `owner` (a peer id, usually
+  ## the context's own): only the owner may insert, update or remove; others raise
+  ## ZEN_ERR_NOT_OWNER here and are refused by every peer (see `transfer`). Raises
+  ## ZEN_ERR_WRONG_TYPE if it holds entries of another type.
+  var o = table_options(mode, policy, custom, owner)
   var h: zen_table_t
   check zen_table_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(V), addr o, addr h),
     "CrdtZenTable.init(" & id & ")"
@@ -1093,6 +1100,17 @@ proc entry_changes[I](ev: ptr zen_table_change_t, replaced: bool,
   case ev.kind
   of ZEN_TABLE_ADDED: mk(ev.new_value, {Added})
   of ZEN_TABLE_REMOVED: mk(ev.old_value, {Removed})
+  of ZEN_TABLE_OWNER_CHANGED:
+    # No element: `origin` is the new owner.
+    result.add CrdtChange[I](changes: {OwnerChanged}, sync_state: SyncState(ev.state),
+                             is_initial: ev.is_initial, origin: ev.origin, time_ms: ev.time_ms)
+  of ZEN_TABLE_REJECTED:
+    # Our write was refused: what showed goes, what shows now comes (as for a value).
+    let both = ev.old_value.value_type != ZEN_TYPE_NONE and ev.new_value.value_type != ZEN_TYPE_NONE
+    if ev.old_value.value_type != ZEN_TYPE_NONE:
+      mk(ev.old_value, if both: {Removed, Modified, Rejected} else: {Removed, Rejected})
+    if ev.new_value.value_type != ZEN_TYPE_NONE:
+      mk(ev.new_value, if both: {Added, Modified, Rejected} else: {Added, Rejected})
   else:
     if replaced:
       mk(ev.old_value, {Removed, Modified})
@@ -1144,16 +1162,21 @@ template changes*[K, V](self: CrdtZenTable[K, V], body: untyped): ZID =
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
       template modified: bool {.inject, used.} = Modified in change.changes
+      template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
+      template rejected: bool {.inject, used.} = Rejected in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
       body
 
 # ---- sets (1.5) ---------------------------------------------------------------------------
 
-proc init*[T](_: type CrdtZenSet[T], ctx: CrdtContext, id: string, mode = FastLocal): CrdtZenSet[T] =
+proc init*[T](_: type CrdtZenSet[T], ctx: CrdtContext, id: string, mode = FastLocal,
+              owner = 0'u64): CrdtZenSet[T] =
   ## Opens set `id` (created if new here; a peer's of that id is the same set; a set and
-  ## a table may share a name). Raises ZEN_ERR_WRONG_TYPE if it holds another type.
+  ## a table may share a name); `owner` as for `CrdtZenTable`. Raises
+  ## ZEN_ERR_WRONG_TYPE if it holds another type.
+  var o = table_options(mode, LastWriterWins, "", owner)
   var h: zen_table_t
-  check zen_set_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), uint32(ord(mode)), addr h),
+  check zen_set_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), addr o, addr h),
     "CrdtZenSet.init(" & id & ")"
   CrdtZenSet[T](ctx: ctx, h: h, id: id)
 
@@ -1225,17 +1248,21 @@ template changes*[T](self: CrdtZenSet[T], body: untyped): ZID =
     for change {.inject.} in changes:
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
+      template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
+      template rejected: bool {.inject, used.} = Rejected in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
       body
 
 # ---- sequences (1.5) ----------------------------------------------------------------------
 
-proc init*[T](_: type CrdtZenSeq[T], ctx: CrdtContext, id: string, mode = FastLocal): CrdtZenSeq[T] =
+proc init*[T](_: type CrdtZenSeq[T], ctx: CrdtContext, id: string, mode = FastLocal,
+              owner = 0'u64): CrdtZenSeq[T] =
   ## Opens sequence `id` (created if new here; a peer's of that id is the same sequence;
-  ## tables, sets and sequences may share a name). Raises ZEN_ERR_WRONG_TYPE if it holds
-  ## another type.
+  ## tables, sets and sequences may share a name); `owner` as for `CrdtZenTable`. Raises
+  ## ZEN_ERR_WRONG_TYPE if it holds another type.
+  var o = table_options(mode, LastWriterWins, "", owner)
   var h: zen_table_t
-  check zen_seq_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), uint32(ord(mode)), addr h),
+  check zen_seq_open(ctx.handle.h, id.cstring, csize_t(id.len), zen_kind(T), addr o, addr h),
     "CrdtZenSeq.init(" & id & ")"
   CrdtZenSeq[T](ctx: ctx, h: h, id: id)
 
@@ -1314,8 +1341,25 @@ template changes*[T](self: CrdtZenSeq[T], body: untyped): ZID =
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
       template modified: bool {.inject, used.} = Modified in change.changes
+      template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
+      template rejected: bool {.inject, used.} = Rejected in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
       body
+
+# ---- owner-only collections (1.5) -------------------------------------------------------
+
+type AnyCrdtZenCollection = CrdtZenTable | CrdtZenSet | CrdtZenSeq
+
+proc owner*(self: AnyCrdtZenCollection): uint64 =
+  ## The owner of an owner-only table, set or sequence as this context knows it; 0 if
+  ## anyone may write it.
+  check zen_table_owner(self.ctx.handle.h, self.h, addr result), "owner (" & self.id & ")"
+
+proc transfer*(self: AnyCrdtZenCollection, to: uint64) =
+  ## Gives an owner-only table, set or sequence to peer `to`; from now on this context may
+  ## not write it (`{OwnerChanged}` here and on every peer). Raises ZEN_ERR_NOT_OWNER
+  ## unless this context owns it, ZEN_ERR_INVALID_ARGUMENT for one anyone may write.
+  check zen_table_transfer(self.ctx.handle.h, self.h, to), "transfer (" & self.id & ")"
 
 # ---- the simulator ------------------------------------------------------------------------
 

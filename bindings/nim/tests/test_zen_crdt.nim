@@ -747,6 +747,45 @@ suite "tables (1.5)":
     expect_status(ZEN_ERR_INVALID_ARGUMENT): units.insert(1, 99)
     expect_status(ZEN_ERR_WRONG_TYPE): discard CrdtZenSeq[string].init(a, "units")
 
+  scenario "owner-only tables, sets and sequences: only the owner writes; transfers heard":
+    let (a, b) = pair()
+    var t = 0
+    var army = CrdtZenTable[int, string].init(a, "army", owner = 1)
+    var perks = CrdtZenSet[string].init(a, "perks", owner = 1)
+    var queue = CrdtZenSeq[int].init(a, "queue", owner = 1)
+    army[1] = "knight"
+    perks.incl "speed"
+    queue.add 5
+    check army.owner == 1 and perks.owner == 1 and queue.owner == 1
+    var barmy = CrdtZenTable[int, string].init(b, "army")
+    var told: seq[(set[ChangeKind], bool, uint64)]
+    let zid = barmy.changes:
+      {.cast(gcsafe).}:
+        if owner_changed: told.add (change.changes, change.is_initial, change.origin)
+    pump(a, b, t)
+    var bperks = CrdtZenSet[string].init(b, "perks")
+    var bqueue = CrdtZenSeq[int].init(b, "queue")
+    check barmy.owner == 1 and barmy[1] == "knight" and "speed" in bperks and bqueue[0] == 5
+    check told == @[({OwnerChanged}, true, 1'u64)]
+    expect_status(ZEN_ERR_NOT_OWNER): barmy[2] = "rogue"
+    expect_status(ZEN_ERR_NOT_OWNER): barmy.del(1)
+    expect_status(ZEN_ERR_NOT_OWNER): bperks.incl "x"
+    expect_status(ZEN_ERR_NOT_OWNER): bqueue.add 1
+    expect_status(ZEN_ERR_NOT_OWNER): bqueue.transfer(2)
+    check barmy.len == 1 and bqueue.len == 1
+    told.setLen 0
+    army.transfer(2)
+    check army.owner == 2
+    expect_status(ZEN_ERR_NOT_OWNER): army[3] = "late"
+    pump(a, b, t)
+    check told == @[({OwnerChanged}, false, 2'u64)]
+    barmy[2] = "archer"
+    pump(a, b, t)
+    check army[2] == "archer" and army.len == 2
+    barmy.untrack zid
+    check CrdtZenTable[int, int].init(a, "free").owner == 0
+    expect_status(ZEN_ERR_INVALID_ARGUMENT): CrdtZenSet[int].init(a, "free").transfer(2)
+
 suite "transport glue":
   scenario "outbound and receive_from carry a value between contexts":
     let a = CrdtContext.init(1)

@@ -156,6 +156,30 @@ func _initialize() -> void:
 		b.tick(now)
 	check(b.seq_to_array("units") == [31, 10] and b.seq_get("units", 1) == 10 and b.seq_size("units") == 2, "b follows")
 
+	# Owner-only collections: b may not write a's; a transfer reaches both. (2.2)
+	var col_owners := []
+	b.collection_owner_changed.connect(func(c, kind, owner): col_owners.append([c, kind, owner]))
+	var col_rejected := []
+	b.collection_write_rejected.connect(func(c, kind, key, value, rejected_value, owner): col_rejected.append([c, kind, key]))
+	check(a.open_owned_table("army", TYPE_INT, 0, 0, 1) and b.open_owned_table("army", TYPE_INT, 0, 0, 1), "open owned tables")
+	check(a.open_owned_set("perks", TYPE_STRING, 0, 1) and a.open_owned_seq("queue", TYPE_INT, 0, 1), "open an owned set and sequence")
+	check(b.open_owned_set("perks", TYPE_STRING, 0, 1) and b.open_owned_seq("queue", TYPE_INT, 0, 1), "b opens them too")
+	check(a.table_set("army", 1, 100) and a.set_add("perks", "speed") and a.seq_push("queue", 5), "a writes its collections")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(b.get_table_owner("army") == 1 and b.get_set_owner("perks") == 1 and b.get_seq_owner("queue") == 1, "b knows the owner")
+	check(not b.table_set("army", 2, 5) and not b.set_add("perks", "x") and not b.seq_push("queue", 1), "b may not write them")
+	check(not b.transfer_table("army", 2), "b may not give a's table away")
+	check(a.transfer_table("army", 2) and a.transfer_set("perks", 2) and a.transfer_seq("queue", 2), "a gives them to b")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(col_owners.has(["army", "table", 2]) and col_owners.has(["queue", "sequence", 2]), "b got collection_owner_changed")
+	check(b.table_set("army", 2, 5) and not a.table_set("army", 3, 5) and col_rejected.is_empty(), "b writes now, a may not")
+
 	check(a.create_value("flag", TYPE_INT, 0, 0), "create flag")
 	for i in 10:
 		now += 16
