@@ -347,6 +347,10 @@ enum zen_table_change_kind_t
   // The collection's owner changed (a transfer, or its owner left and the heir took
   // over): `origin` is the new owner; no key (`key` is the integer 0).
   ZEN_TABLE_OWNER_CHANGED = 5,
+  // The key's entry was re-announced unchanged (`zen_table_touch`, `zen_set_touch`,
+  // `zen_seq_touch`): "same value, act again"; `old_value` and `new_value` both hold
+  // it.
+  ZEN_TABLE_TOUCHED = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1333,6 +1337,17 @@ enum zen_status_t zen_table_set(struct zen_context_t ctx,
                                 const struct zen_key_t *key,
                                 const struct zen_value_data_t *data);
 
+// model_citizen's `touch(key, value)`: when `*key` shows `*data`, re-announces it
+// unchanged, so every peer (this one at once) queues `ZEN_TABLE_TOUCHED` ("same value,
+// act again"); otherwise writes it as `zen_table_set` does. Errors as for
+// `zen_table_set`. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_table_touch(struct zen_context_t ctx,
+                                  struct zen_table_t table,
+                                  const struct zen_key_t *key,
+                                  const struct zen_value_data_t *data);
+
 // Removes `*key` on every peer. `*out_removed` (may be NULL) says whether the key
 // showed an entry here. (1.5)
 ZEN_API
@@ -1426,6 +1441,14 @@ enum zen_status_t zen_set_add(struct zen_context_t ctx,
                               struct zen_table_t set,
                               const struct zen_value_data_t *member);
 
+// Re-announces `*member` if it is in the set (`ZEN_TABLE_TOUCHED` on every peer), else
+// adds it. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_set_touch(struct zen_context_t ctx,
+                                struct zen_table_t set,
+                                const struct zen_value_data_t *member);
+
 // Removes `*member` on every peer (the adds of it this context has seen).
 // `*out_removed` (may be NULL) says whether it was in the set here. (1.5)
 ZEN_API
@@ -1509,6 +1532,14 @@ ZEN_NODISCARD
 enum zen_status_t zen_seq_remove(struct zen_context_t ctx,
                                  struct zen_table_t seq,
                                  size_t index);
+
+// Re-announces the item at `index` unchanged: `ZEN_TABLE_TOUCHED` (with the index) on
+// every peer. `ZEN_ERR_INVALID_ARGUMENT` for an index past the end. (1.5)
+ZEN_API
+ZEN_NODISCARD
+enum zen_status_t zen_seq_touch(struct zen_context_t ctx,
+                                struct zen_table_t seq,
+                                size_t index);
 
 // Moves the item at `from` to `to` (an index in the sequence without it): a removal and
 // an insertion of the same value, so a concurrent write of the item is lost. (1.5)

@@ -92,6 +92,9 @@ pub enum EntryKind {
     Removed,
     /// The key's entry shows another value.
     Modified,
+    /// The key's entry was re-announced unchanged (`table_touch`, `set_touch`,
+    /// `seq_touch`): "same value, act again". `old` and `new` are both what it shows.
+    Touched,
     /// This context's write of the key was refused everywhere: it wrote an owner-only
     /// collection it turned out not to own (another peer's claim won, or the ownership
     /// moved before the write went out). `old` is what the key showed, `new` what it

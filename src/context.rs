@@ -473,11 +473,27 @@ impl Context {
     ) -> Result<(), Error> {
         let ti = self.table.table_index(t)?;
         self.table.table_of_kind(ti, CollectionKind::Table)?;
-        self.write_entry(ti, key.into(), value.into())
+        self.write_entry(ti, key.into(), value.into(), false)
     }
 
-    /// A checked write of `value` under `key` into table or set `ti`.
-    fn write_entry(&mut self, ti: u32, key: Key, value: Value) -> Result<(), Error> {
+    /// model_citizen's `touch(key, value)`: when `key` shows `value`, re-announces it
+    /// unchanged, so every peer (this one at once) hears `EntryKind::Touched` ("same
+    /// value, act again"); otherwise writes it as `table_set` does (a write is news of its
+    /// own). The touch travels like a write and never changes what the entry resolves to.
+    pub fn table_touch(
+        &mut self,
+        t: TableHandle,
+        key: impl Into<Key>,
+        value: impl Into<Value>,
+    ) -> Result<(), Error> {
+        let ti = self.table.table_index(t)?;
+        self.table.table_of_kind(ti, CollectionKind::Table)?;
+        self.write_entry(ti, key.into(), value.into(), true)
+    }
+
+    /// A checked write of `value` under `key` into table or set `ti` (`touch`: re-announce
+    /// it if the key shows it already).
+    fn write_entry(&mut self, ti: u32, key: Key, value: Value, touch: bool) -> Result<(), Error> {
         let table = self.table.table(ti);
         if value.value_type() != table.ty {
             return Err(Error::WrongType {
@@ -506,7 +522,10 @@ impl Context {
                 max: self.options().max_id_bytes,
             });
         }
-        self.table.table_set(ti, key, value, &mut self.metrics)
+        match touch {
+            true => self.table.table_touch(ti, key, value, &mut self.metrics),
+            false => self.table.table_set(ti, key, value, &mut self.metrics),
+        }
     }
 
     /// Removes `key` on every peer; whether it showed an entry here.
@@ -576,7 +595,16 @@ impl Context {
         let member = member.into();
         let ti = self.table.table_index(s)?;
         self.table.table_of_kind(ti, CollectionKind::Set)?;
-        self.write_entry(ti, member_key(&member), member)
+        self.write_entry(ti, member_key(&member), member, false)
+    }
+
+    /// Re-announces `member` if it is in the set (every peer hears `Touched`), else adds
+    /// it (model_citizen's `touch(item)` on a set).
+    pub fn set_touch(&mut self, s: TableHandle, member: impl Into<Value>) -> Result<(), Error> {
+        let member = member.into();
+        let ti = self.table.table_index(s)?;
+        self.table.table_of_kind(ti, CollectionKind::Set)?;
+        self.write_entry(ti, member_key(&member), member, true)
     }
 
     /// Removes `member` on every peer (the adds of it this context has seen); whether it
@@ -671,7 +699,7 @@ impl Context {
                 break key;
             }
         };
-        self.write_entry(ti, key, value.into())
+        self.write_entry(ti, key, value.into(), false)
     }
 
     /// Appends `value` (an insert at the end).
@@ -687,7 +715,17 @@ impl Context {
         let items = self.seq_entries(ti);
         let Some((key, _)) = items.get(index) else { return Err(self.out_of_range(ti, index, items.len())) };
         let key = key.clone();
-        self.write_entry(ti, key, value.into())
+        self.write_entry(ti, key, value.into(), false)
+    }
+
+    /// Re-announces the item at `index` unchanged: every peer hears `Touched` with its
+    /// index. `IndexOutOfRange`.
+    pub fn seq_touch(&mut self, s: TableHandle, index: usize) -> Result<(), Error> {
+        let ti = self.seq_index(s)?;
+        let items = self.seq_entries(ti);
+        let Some((key, _)) = items.get(index) else { return Err(self.out_of_range(ti, index, items.len())) };
+        let key = key.clone();
+        self.table.touch_key(ti, &key, &mut self.metrics)
     }
 
     /// Removes the item at `index` on every peer and returns it; the items after it move

@@ -691,7 +691,12 @@ impl ValueTable {
     ) {
         if self.values[i.slot()].entry.is_some() {
             // A table entry's changes are its key's (`entries`).
-            self.entry_changed(i, is_correction, origin, kind == ChangeKind::Rejected);
+            let said = match kind {
+                ChangeKind::Rejected => Some(crate::collection::EntryKind::Rejected),
+                ChangeKind::Touched => Some(crate::collection::EntryKind::Touched),
+                _ => None,
+            };
+            self.entry_changed(i, is_correction, origin, said);
             return;
         }
         if let Some(t) = self.values[i.slot()].head {
@@ -826,7 +831,7 @@ impl ValueTable {
             if v.view.pending.take().is_some() | std::mem::take(&mut v.view.pending_touch) {
                 v.view.shows_local = false;
                 let owner = self.entry_owner(i).unwrap_or(me);
-                self.entry_changed(i, true, owner, true);
+                self.entry_changed(i, true, owner, Some(crate::collection::EntryKind::Rejected));
             }
         }
         let v = &mut self.values[i.slot()];
@@ -1139,7 +1144,14 @@ impl ValueTable {
         // A touch is news only from a record the value reads: an owner-only value
         // ignores a non-owner's touch (or an heir's claim that did not stand).
         let touched = std::mem::take(&mut v.view.touch_arrived)
-            .filter(|&t| v.crdt.owner.is_none_or(|o| o.walked.decided_by == Some(t)));
+            .filter(|&t| v.crdt.owner.is_none_or(|o| o.walked.decided_by == Some(t)))
+            // An owner-only collection's entry: only a record that counts touches it.
+            .filter(|&t| {
+                owners.is_none_or(|owners| {
+                    let rec = v.crdt.slots.iter().find(|s| s.writer == t);
+                    rec.is_some_and(|s| register::counts_under(s, &owners.ids) == Some(true))
+                })
+            });
         let owner = owner_now.or_else(|| self.entry_owner(i)).unwrap_or(origin);
         let v = &mut self.values[i.slot()];
         // An owner-only value changes only by the record it reads: its writer caused it,
@@ -1160,7 +1172,7 @@ impl ValueTable {
         } else if self.values[i.slot()].entry.is_some() {
             // Nothing the entry reads changed, but the record that completes an insertion
             // can show its key (`entries::complete`). (Every emit above checks its key.)
-            self.entry_changed(i, false, origin, false);
+            self.entry_changed(i, false, origin, None);
         }
         self.claim_if_heir(i);
         self.head_resolved(i, any_active, metrics);
@@ -1298,7 +1310,7 @@ impl ValueTable {
         if v.entry.is_some() {
             // A WaitForSync table's key shows the acknowledged state, which just moved.
             let origin = v.newest_writer(self.me);
-            self.entry_changed(i, false, origin, false);
+            self.entry_changed(i, false, origin, None);
         }
     }
 

@@ -416,8 +416,8 @@ fn property_a_non_owner_write_never_shows_on_any_peer() {
 /// The oracle: with one writer at a time (each transfer made once the session is quiet,
 /// as a game hands a collection over), what every peer shows at the end is exactly what
 /// the owners' operations, applied in the order the test made them, give. Random
-/// inserts, updates, removals and transfers by 4 peers under loss, duplication and
-/// reordering, with a partition while no transfer is under way.
+/// inserts, updates, removals, touches and transfers by 4 peers under loss, duplication
+/// and reordering, with a partition while no transfer is under way.
 #[test]
 fn property_every_peer_ends_with_what_its_owners_made() {
     for seed in 0..12u64 {
@@ -448,6 +448,26 @@ fn property_every_peer_ends_with_what_its_owners_made() {
                 owner[k] = to;
                 // Quiet: the new owner holds everything before it writes.
                 s.run_for_keep_events(3000);
+            } else if rng.chance(0.15) {
+                // A touch re-announces what is there and changes nothing the model holds.
+                let ctx = s.ctx(p);
+                match kind {
+                    Kind::Table => {
+                        if let Some(&v) = table.get(&key) {
+                            ctx.table_touch(t, key, v).unwrap();
+                        }
+                    }
+                    Kind::Set => {
+                        if let Some(&m) = set.get(key as usize % set.len().max(1)) {
+                            ctx.set_touch(t, m).unwrap();
+                        }
+                    }
+                    Kind::Seq => {
+                        if !seq.is_empty() {
+                            ctx.seq_touch(t, key as usize % seq.len()).unwrap();
+                        }
+                    }
+                }
             } else if rng.chance(0.3) {
                 let ctx = s.ctx(p);
                 match kind {

@@ -897,3 +897,77 @@ fn a_manifest_reaches_a_member_that_lacks_nothing_of_its_sender() {
         panic!("{e}");
     }
 }
+
+/// model_citizen's `touch` on collections: a table key, a set member or a sequence item
+/// re-announced unchanged reaches every peer as `Touched` (this one at once), carrying
+/// what it shows (and a sequence item's index); touching with another value writes it;
+/// touching nothing fails and changes nothing. An owner-only collection's touch is its
+/// owner's to make.
+#[test]
+fn touches_reach_every_peer_as_touched() {
+    let mut s = Sim::new(21, 3, LinkConfig::default(), opts());
+    let t: Vec<TableHandle> = (0..3).map(|p| open(&mut s, p, "blocks", ValueType::I64)).collect();
+    let f: Vec<TableHandle> = (0..3)
+        .map(|p| s.ctx(p).open_set("flags", ValueType::Str, TableOptions::default()).unwrap())
+        .collect();
+    let q: Vec<TableHandle> = (0..3)
+        .map(|p| s.ctx(p).open_seq("units", ValueType::I64, TableOptions::default()).unwrap())
+        .collect();
+    s.ctx(0).table_set(t[0], 7i64, 70i64).unwrap();
+    s.ctx(0).set_add(f[0], "door").unwrap();
+    s.ctx(0).seq_push(q[0], 1i64).unwrap();
+    s.ctx(0).seq_push(q[0], 2i64).unwrap();
+    s.run_for_keep_events(300);
+    for p in 0..3 {
+        table_events(s.ctx(p));
+    }
+    s.ctx(1).table_touch(t[1], 7i64, 70i64).unwrap();
+    s.ctx(1).set_touch(f[1], "door").unwrap();
+    s.ctx(1).seq_touch(q[1], 1).unwrap();
+    // (kind, old, new, index, origin) of each event.
+    type Said = (EntryKind, Option<Value>, Option<Value>, Option<u64>, u64);
+    let summary = |ev: &[TableEvent]| -> Vec<Said> {
+        ev.iter().map(|e| (e.kind, e.old.clone(), e.new.clone(), e.index, e.origin)).collect()
+    };
+    let want = vec![
+        (EntryKind::Touched, Some(Value::I64(70)), Some(Value::I64(70)), None, 2),
+        (EntryKind::Touched, Some(Value::from("door")), Some(Value::from("door")), None, 2),
+        (EntryKind::Touched, Some(Value::I64(2)), Some(Value::I64(2)), Some(1), 2),
+    ];
+    assert_eq!(summary(&table_events(s.ctx(1))), want, "the toucher hears it at once");
+    s.run_for_keep_events(300);
+    for p in [0, 2] {
+        assert_eq!(summary(&table_events(s.ctx(p))), want, "peer {}", p + 1);
+    }
+    // Touching with another value writes it; touching a member not in the set adds it.
+    s.ctx(1).table_touch(t[1], 7i64, 71i64).unwrap();
+    s.ctx(1).set_touch(f[1], "gate").unwrap();
+    s.run_for_keep_events(300);
+    let ev = table_events(s.ctx(0));
+    assert_eq!(
+        ev.iter().map(|e| (e.kind, e.new.clone())).collect::<Vec<_>>(),
+        [(EntryKind::Modified, Some(Value::I64(71))), (EntryKind::Added, Some(Value::from("gate")))]
+    );
+    table_events(s.ctx(1));
+    // Nothing to touch: an error, and nothing changes anywhere.
+    assert!(matches!(s.ctx(1).seq_touch(q[1], 5), Err(Error::IndexOutOfRange { index: 5, len: 2, .. })));
+    assert!(matches!(s.ctx(1).table_touch(t[1], 9i64, "x"), Err(Error::WrongType { .. })));
+    assert!(matches!(s.ctx(1).set_touch(t[1], "x"), Err(Error::WrongKind { .. })));
+    assert!(table_events(s.ctx(1)).is_empty());
+    // Owner-only: only the owner touches.
+    let owned = TableOptions { owner: Some(1), ..TableOptions::default() };
+    let o: Vec<TableHandle> =
+        (0..3).map(|p| s.ctx(p).open_table("army", ValueType::I64, owned.clone()).unwrap()).collect();
+    s.ctx(0).table_set(o[0], 1i64, 10i64).unwrap();
+    s.run_for_keep_events(300);
+    for p in 0..3 {
+        table_events(s.ctx(p));
+    }
+    assert!(matches!(s.ctx(1).table_touch(o[1], 1i64, 10i64), Err(Error::NotOwner { owner: 1, .. })));
+    s.ctx(0).table_touch(o[0], 1i64, 10i64).unwrap();
+    s.run_for_keep_events(300);
+    for p in 1..3 {
+        let ev = table_events(s.ctx(p));
+        assert_eq!(summary(&ev), [(EntryKind::Touched, Some(Value::I64(10)), Some(Value::I64(10)), None, 1)]);
+    }
+}

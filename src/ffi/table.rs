@@ -137,6 +137,24 @@ pub unsafe extern "C" fn zen_table_set(
     })
 }
 
+/// model_citizen's `touch(key, value)`: when `*key` shows `*data`, re-announces it
+/// unchanged, so every peer (this one at once) queues `ZEN_TABLE_TOUCHED` ("same value,
+/// act again"); otherwise writes it as `zen_table_set` does. Errors as for
+/// `zen_table_set`. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_table_touch(
+    ctx: zen_context_t,
+    table: zen_table_t,
+    key: *const zen_key_t,
+    data: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| {
+        let key = unsafe { key_in(key) }?;
+        unsafe { with_data_in(ctx, data, "data", |c, v| c.table_touch(table.to_core(), key, v)) }
+    })
+}
+
 /// Removes `*key` on every peer. `*out_removed` (may be NULL) says whether the key
 /// showed an entry here. (1.5)
 #[no_mangle]
@@ -342,6 +360,18 @@ pub unsafe extern "C" fn zen_set_add(
     guard(|| unsafe { with_data_in(ctx, member, "member", |c, v| c.set_add(set.to_core(), v)) })
 }
 
+/// Re-announces `*member` if it is in the set (`ZEN_TABLE_TOUCHED` on every peer), else
+/// adds it. (1.5)
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn zen_set_touch(
+    ctx: zen_context_t,
+    set: zen_table_t,
+    member: *const zen_value_data_t,
+) -> zen_status_t {
+    guard(|| unsafe { with_data_in(ctx, member, "member", |c, v| c.set_touch(set.to_core(), v)) })
+}
+
 /// Removes `*member` on every peer (the adds of it this context has seen).
 /// `*out_removed` (may be NULL) says whether it was in the set here. (1.5)
 #[no_mangle]
@@ -485,6 +515,14 @@ pub unsafe extern "C" fn zen_seq_set(
 #[must_use]
 pub extern "C" fn zen_seq_remove(ctx: zen_context_t, seq: zen_table_t, index: usize) -> zen_status_t {
     guard(|| with_context(ctx.id, |c| c.ctx.seq_remove(seq.to_core(), index).map(|_| ()).map_err(Into::into)))
+}
+
+/// Re-announces the item at `index` unchanged: `ZEN_TABLE_TOUCHED` (with the index) on
+/// every peer. `ZEN_ERR_INVALID_ARGUMENT` for an index past the end. (1.5)
+#[no_mangle]
+#[must_use]
+pub extern "C" fn zen_seq_touch(ctx: zen_context_t, seq: zen_table_t, index: usize) -> zen_status_t {
+    guard(|| with_context(ctx.id, |c| Ok(c.ctx.seq_touch(seq.to_core(), index)?)))
 }
 
 /// Moves the item at `from` to `to` (an index in the sequence without it): a removal and

@@ -430,6 +430,10 @@ pub enum zen_table_change_kind_t {
     /// The collection's owner changed (a transfer, or its owner left and the heir took
     /// over): `origin` is the new owner; no key (`key` is the integer 0).
     ZEN_TABLE_OWNER_CHANGED = 5,
+    /// The key's entry was re-announced unchanged (`zen_table_touch`, `zen_set_touch`,
+    /// `zen_seq_touch`): "same value, act again"; `old_value` and `new_value` both hold
+    /// it.
+    ZEN_TABLE_TOUCHED = 6,
 }
 
 /// One table event (1.5). `key.str` and the pointers inside `old_value` and `new_value`
@@ -495,6 +499,7 @@ pub(crate) fn table_kind_out(k: EntryKind) -> zen_table_change_kind_t {
         EntryKind::Added => zen_table_change_kind_t::ZEN_TABLE_ADDED,
         EntryKind::Removed => zen_table_change_kind_t::ZEN_TABLE_REMOVED,
         EntryKind::Modified => zen_table_change_kind_t::ZEN_TABLE_MODIFIED,
+        EntryKind::Touched => zen_table_change_kind_t::ZEN_TABLE_TOUCHED,
         EntryKind::Rejected => zen_table_change_kind_t::ZEN_TABLE_REJECTED,
         EntryKind::OwnerChanged => zen_table_change_kind_t::ZEN_TABLE_OWNER_CHANGED,
     }

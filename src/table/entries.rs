@@ -122,9 +122,16 @@ impl Tables {
                 // An insertion and its removal between two polls are both said.
                 let kind = kind_of(&q.old, &ev.new);
                 if let (Some(kind), true) = (kind, full || q.time_ms == ev.time_ms) {
-                    // A refusal is said even when later changes of the key follow it.
+                    // A refusal is said even when later changes of the key follow it; a
+                    // touch, when nothing else changed the key.
                     let rejected = q.kind == EntryKind::Rejected || ev.kind == EntryKind::Rejected;
-                    q.kind = if rejected { EntryKind::Rejected } else { kind };
+                    let touched = (q.kind == EntryKind::Touched || ev.kind == EntryKind::Touched)
+                        && !differs(&q.old, &ev.new);
+                    q.kind = match (rejected, touched) {
+                        (true, _) => EntryKind::Rejected,
+                        (false, true) => EntryKind::Touched,
+                        (false, false) => kind,
+                    };
                     q.index = ev.index;
                     q.new = ev.new;
                     q.state = ev.state;
@@ -414,6 +421,32 @@ impl ValueTable {
         Ok(())
     }
 
+    /// Re-announces what `key` shows if it shows `value` (every peer hears `Touched`),
+    /// else writes `value` under it (`table_set`; a write is news of its own).
+    pub fn table_touch(
+        &mut self,
+        t: u32,
+        key: Key,
+        value: Value,
+        metrics: &mut Metrics,
+    ) -> Result<(), Error> {
+        self.check_table_writer(t)?;
+        match self.key_shows(t, &key) {
+            Some((i, shown)) if shown.same_bits(&value) => self.stage_touch(i, metrics),
+            _ => self.table_set(t, key, value, metrics),
+        }
+    }
+
+    /// Re-announces what `key` shows (every peer hears `Touched`). `Removed` when it
+    /// shows nothing.
+    pub fn touch_key(&mut self, t: u32, key: &Key, metrics: &mut Metrics) -> Result<(), Error> {
+        self.check_table_writer(t)?;
+        match self.key_shows(t, key) {
+            Some((i, _)) => self.stage_touch(i, metrics),
+            None => Err(Error::Removed(format!("{} {key}", self.tables.list[t as usize].user_id()))),
+        }
+    }
+
     /// Removes `key` from table `t`: a removal into every live entry of it. Whether the
     /// key showed an entry; `NotOwner` for an owner-only collection this replica does not
     /// own.
@@ -444,14 +477,15 @@ impl ValueTable {
     }
 
     /// After any change of entry `i`: an event if its key now shows something else than
-    /// the host was last told. `rejected`: this replica's write of it was refused (an
-    /// owner-only collection it did not own), said even if what the key shows is the same.
+    /// the host was last told. `said`: a kind to report even if what the key shows is the
+    /// same: `Rejected` (this replica's write of it was refused: an owner-only collection
+    /// it did not own) or `Touched` (re-announced; only while the key shows this entry).
     pub(super) fn entry_changed(
         &mut self,
         i: ValueIndex,
         is_correction: bool,
         origin: PeerId,
-        rejected: bool,
+        said: Option<EntryKind>,
     ) {
         let (t, key, initial) = match &self.values[i.slot()].entry {
             Some(e) => (e.table, e.key.clone(), e.initial),
@@ -462,10 +496,12 @@ impl ValueTable {
         let before = table.shown.get(&key).cloned();
         let new = now.as_ref().map(|(_, x)| x.clone());
         let kind = kind_of(&before, &new).filter(|_| differs(&before, &new));
-        let kind = match (kind, rejected) {
-            (_, true) => EntryKind::Rejected,
-            (Some(kind), false) => kind,
-            (None, false) => return,
+        let shows_it = now.as_ref().is_some_and(|(w, _)| *w == i);
+        let kind = match (kind, said) {
+            (_, Some(EntryKind::Rejected)) => EntryKind::Rejected,
+            (None, Some(EntryKind::Touched)) if shows_it => EntryKind::Touched,
+            (Some(kind), _) => kind,
+            (None, _) => return,
         };
         match &new {
             Some(x) => table.shown.insert(key.clone(), x.clone()),
@@ -773,7 +809,7 @@ impl ValueTable {
         v.crdt.resolved = None;
         v.view.acked = None;
         v.view.acked_removed = true;
-        self.entry_changed(i, false, origin, false);
+        self.entry_changed(i, false, origin, None);
     }
 }
 

@@ -500,6 +500,62 @@ static void test_owner_only_collections(void) {
   session_close(&s);
 }
 
+/* 1.5 touches: zen_table_touch / zen_set_touch / zen_seq_touch re-announce what shows
+ * (ZEN_TABLE_TOUCHED here and on the other peer), a table touch with another value
+ * writes it, and the errors change nothing. */
+static void test_touches(void) {
+  session s;
+  session_open(&s, 2);
+  zen_table_t t[2], f[2], q[2];
+  for (size_t p = 0; p < 2; p++) {
+    t[p] = open_table(s.ctx[p], "blocks");
+    MUST(zen_set_open(s.ctx[p], ID("flags"), ZEN_TYPE_I64, NULL, &f[p]));
+    MUST(zen_seq_open(s.ctx[p], ID("units"), ZEN_TYPE_I64, NULL, &q[p]));
+  }
+  set_i64(s.ctx[0], t[0], int_key(7), 70);
+  zen_value_data_t three = i64_data(3), seventy = i64_data(70);
+  MUST(zen_set_add(s.ctx[0], f[0], &three));
+  MUST(zen_seq_push(s.ctx[0], q[0], &three));
+  session_run(&s, 20);
+  zen_table_change_t ch;
+  bool has = true;
+  for (size_t p = 0; p < 2; p++) {
+    do {
+      MUST(zen_context_poll_table_change(s.ctx[p], &ch, &has));
+    } while (has);
+  }
+  zen_key_t k = int_key(7);
+  MUST(zen_table_touch(s.ctx[0], t[0], &k, &seventy));
+  MUST(zen_set_touch(s.ctx[0], f[0], &three));
+  MUST(zen_seq_touch(s.ctx[0], q[0], 0));
+  session_run(&s, 20);
+  int touched = 0;
+  for (;;) {
+    MUST(zen_context_poll_table_change(s.ctx[1], &ch, &has));
+    if (!has) break;
+    touched += ch.kind == ZEN_TABLE_TOUCHED && ch.origin == 1 && ch.new_value.value_type == ZEN_TYPE_I64 &&
+               ch.old_value.value_type == ZEN_TYPE_I64;
+    if (ch.table.index == q[1].index) CHECK(ch.index == 0);
+  }
+  CHECK(touched == 3);
+  /* Another value: a write. */
+  zen_value_data_t seventy_one = i64_data(71);
+  MUST(zen_table_touch(s.ctx[0], t[0], &k, &seventy_one));
+  CHECK(get_i64(s.ctx[0], t[0], k) == 71);
+  /* Errors. */
+  CHECK_STATUS(zen_seq_touch(s.ctx[0], q[0], 5), ZEN_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(zen_table_touch(s.ctx[0], t[0], NULL, &seventy), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_table_touch(s.ctx[0], t[0], &k, NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_set_touch(s.ctx[0], f[0], NULL), ZEN_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(zen_set_touch(s.ctx[0], t[0], &three), ZEN_ERR_WRONG_TYPE);
+  zen_value_data_t text = str_data("x");
+  CHECK_STATUS(zen_table_touch(s.ctx[0], t[0], &k, &text), ZEN_ERR_WRONG_TYPE);
+  zen_table_t stale = q[0];
+  stale.index = 99;
+  CHECK_STATUS(zen_seq_touch(s.ctx[0], stale, 0), ZEN_ERR_INVALID_HANDLE);
+  session_close(&s);
+}
+
 static const zen_test_case CASES[] = {
     {"insert_update_remove_reach_every_peer", test_insert_update_remove_reach_every_peer},
     {"entries_snapshot_and_strings", test_entries_snapshot_and_strings},
@@ -511,6 +567,7 @@ static const zen_test_case CASES[] = {
     {"sequences_keep_one_order", test_sequences_keep_one_order},
     {"sequence_errors_change_nothing", test_sequence_errors_change_nothing},
     {"owner_only_collections", test_owner_only_collections},
+    {"touches", test_touches},
 };
 
 int main(int argc, char **argv) { return zen_run_tests(CASES, sizeof CASES / sizeof CASES[0], argc, argv); }

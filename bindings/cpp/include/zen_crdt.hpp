@@ -949,6 +949,12 @@ class Table : public detail::Collection {
     zen_key_t k = detail::key_in(key);
     return with_data(v, [&](const zen_value_data_t* d) { return zen_table_set(ctx_, h_, &k, d); });
   }
+  // model_citizen's touch(key, value): when `key` shows `v`, re-announces it unchanged
+  // (TableChangeKind::Touched here and on every peer); otherwise writes it as `set`.
+  Status touch(const Key& key, const T& v) const {
+    zen_key_t k = detail::key_in(key);
+    return with_data(v, [&](const zen_value_data_t* d) { return zen_table_touch(ctx_, h_, &k, d); });
+  }
   // Removes `key` on every peer; whether it showed an entry here.
   Result<bool> remove(const Key& key) const {
     zen_key_t k = detail::key_in(key);
@@ -989,6 +995,10 @@ class Set : public detail::Collection {
 
   Status add(const T& member) const {
     return with_data(member, [&](const zen_value_data_t* d) { return zen_set_add(ctx_, h_, d); });
+  }
+  // Re-announces `member` if it is in (TableChangeKind::Touched everywhere), else adds it.
+  Status touch(const T& member) const {
+    return with_data(member, [&](const zen_value_data_t* d) { return zen_set_touch(ctx_, h_, d); });
   }
   // Removes `member` on every peer; whether it was in the set here.
   Result<bool> remove(const T& member) const {
@@ -1034,6 +1044,8 @@ class Seq : public detail::Collection {
     return with_data(item, [&](const zen_value_data_t* d) { return zen_seq_set(ctx_, h_, index, d); });
   }
   Status erase(std::size_t index) const { return Status::from(zen_seq_remove(ctx_, h_, index)); }
+  // Re-announces the item at `index` unchanged (TableChangeKind::Touched everywhere).
+  Status touch(std::size_t index) const { return Status::from(zen_seq_touch(ctx_, h_, index)); }
   // Moves the item at `from` to `to` (an index in the sequence without it).
   Status move(std::size_t from, std::size_t to) const { return Status::from(zen_seq_move(ctx_, h_, from, to)); }
   Result<T> at(std::size_t index) const {
@@ -1063,6 +1075,8 @@ enum class TableChangeKind : std::uint32_t {
   Rejected = ZEN_TABLE_REJECTED,
   // The collection's owner changed (`origin()` is the new owner); no key.
   OwnerChanged = ZEN_TABLE_OWNER_CHANGED,
+  // The key's entry was re-announced unchanged (`touch`): old and new hold the same.
+  Touched = ZEN_TABLE_TOUCHED,
 };
 
 struct OwnedTableChange;

@@ -836,6 +836,31 @@ ZEN_TEST(owner_only_collections_refuse_others_and_transfer) {
   CHECK(blocks.size().value() == 2);
 }
 
+ZEN_TEST(touches_of_a_table_set_and_sequence_are_heard_as_touched) {
+  Pair p;
+  auto blocks = p.a.table<std::int64_t>("blocks").value();
+  auto flags = p.a.open_set<std::string>("flags").value();
+  auto units = p.a.open_seq<std::int64_t>("units").value();
+  CHECK_OK(blocks.set(std::int64_t{7}, 70));
+  CHECK_OK(flags.add("door"));
+  CHECK_OK(units.push_back(5));
+  p.pump();
+  for (const zen::TableChange& c : p.a.table_changes()) (void)c;
+  for (const zen::TableChange& c : p.b.table_changes()) (void)c;
+  CHECK_OK(blocks.touch(std::int64_t{7}, 70));
+  CHECK_OK(flags.touch("door"));
+  CHECK_OK(units.touch(0));
+  p.pump();
+  int touched = 0;
+  for (const zen::TableChange& c : p.b.table_changes()) {
+    touched += c.kind() == zen::TableChangeKind::Touched && c.origin() == 1;
+  }
+  CHECK(touched == 3);
+  CHECK_OK(blocks.touch(std::int64_t{7}, 71));
+  CHECK(blocks.get(std::int64_t{7}).value() == std::optional<std::int64_t>(71));
+  CHECK_ERR(units.touch(3), ZEN_ERR_INVALID_ARGUMENT);
+}
+
 ZEN_TEST(a_contested_write_is_reported_as_a_correction) {
   Pair p;
   auto flag_a = p.a.create<std::int64_t>("flag").value();

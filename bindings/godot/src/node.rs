@@ -144,6 +144,10 @@ impl ZenCrdtContext {
     /// `key` shows no entry any more. (2.2)
     #[signal]
     fn table_entry_removed(table: GString, key: Variant, old_value: Variant, origin: i64);
+    /// `key`'s entry was re-announced unchanged by player `origin` (`table_touch`): "same
+    /// value, act again". (2.2)
+    #[signal]
+    fn table_entry_touched(table: GString, key: Variant, value: Variant, origin: i64);
 
     /// Opens table `table` of entries of `type` (a `Variant.Type`, as `create_value`),
     /// keyed by int or String; `mode` and `policy` as for values (the policy resolves
@@ -162,6 +166,18 @@ impl ZenCrdtContext {
             (Err(e), _) | (_, Err(e)) => return self.fail(&table, &e),
         };
         self.with_table(&table, |c, t| c.table_set(t, k, v))
+    }
+
+    /// model_citizen's `touch(key, value)`: when `key` shows `value`, re-announces it
+    /// unchanged (`table_entry_touched` on every player, this one included); otherwise
+    /// writes it as `table_set`. (2.2)
+    #[func]
+    fn table_touch(&mut self, table: GString, key: Variant, value: Variant) -> bool {
+        let (k, v) = match (to_key(&key), to_value(&value)) {
+            (Ok(k), Ok(v)) => (k, v),
+            (Err(e), _) | (_, Err(e)) => return self.fail(&table, &e),
+        };
+        self.with_table(&table, |c, t| c.table_touch(t, k, v))
     }
 
     /// Removes `key` on every player; false when it showed no entry (or on error). (2.2)
@@ -205,6 +221,9 @@ impl ZenCrdtContext {
     /// `member` left set `set`. (2.2)
     #[signal]
     fn set_member_removed(set: GString, member: Variant, origin: i64);
+    /// `member` was re-announced by player `origin` (`set_touch`). (2.2)
+    #[signal]
+    fn set_member_touched(set: GString, member: Variant, origin: i64);
 
     /// Opens set `set` of members of `type` (a `Variant.Type`, as `create_value`); a set
     /// and a table may share a name. Add wins: an add concurrent with a removal of the
@@ -222,6 +241,17 @@ impl ZenCrdtContext {
             Err(e) => return self.fail(&set, &e),
         };
         self.with_set(&set, |c, s| c.set_add(s, m))
+    }
+
+    /// Re-announces `member` if it is in (`set_member_touched` on every player), else adds
+    /// it. (2.2)
+    #[func]
+    fn set_touch(&mut self, set: GString, member: Variant) -> bool {
+        let m = match to_value(&member) {
+            Ok(m) => m,
+            Err(e) => return self.fail(&set, &e),
+        };
+        self.with_set(&set, |c, s| c.set_touch(s, m))
     }
 
     /// Removes `member` on every player; false when it was not in (or on error). (2.2)
@@ -274,6 +304,9 @@ impl ZenCrdtContext {
     /// The item at `index` was removed. (2.2)
     #[signal]
     fn seq_item_removed(seq: GString, index: i64, old_item: Variant, origin: i64);
+    /// The item at `index` was re-announced by player `origin` (`seq_touch`). (2.2)
+    #[signal]
+    fn seq_item_touched(seq: GString, index: i64, item: Variant, origin: i64);
 
     /// Opens sequence `seq` of items of `type` (a `Variant.Type`, as `create_value`):
     /// items in one order on every player (concurrent inserts at one place keep both).
@@ -326,6 +359,16 @@ impl ZenCrdtContext {
             return self.fail(&seq, &format!("index {index} is negative"));
         };
         self.with_seq(&seq, |c, q| c.seq_remove(q, i).map(|_| ()))
+    }
+
+    /// Re-announces the item at `index` unchanged (`seq_item_touched` on every player).
+    /// (2.2)
+    #[func]
+    fn seq_touch(&mut self, seq: GString, index: i64) -> bool {
+        let Ok(i) = usize::try_from(index) else {
+            return self.fail(&seq, &format!("index {index} is negative"));
+        };
+        self.with_seq(&seq, |c, q| c.seq_touch(q, i))
     }
 
     /// Moves the item at `from` to `to` (an index in the sequence without it). (2.2)
@@ -1196,16 +1239,24 @@ impl ZenCrdtContext {
                             "seq_item_removed",
                             vec![seq, index.to_variant(), to_variant(old.as_ref()), origin.to_variant()],
                         ),
+                        EntryKind::Touched => (
+                            "seq_item_touched",
+                            vec![seq, index.to_variant(), to_variant(item.as_ref()), origin.to_variant()],
+                        ),
                         // The session says these with signals of their own.
                         EntryKind::Rejected | EntryKind::OwnerChanged => continue,
                     }
                 }
-                Signal::SetMember { set, added, member, is_initial, origin } => {
+                Signal::SetMember { set, kind, member, is_initial, origin } => {
                     let (set, member) = (GString::from(set.as_str()).to_variant(), to_variant(Some(&member)));
-                    if added {
-                        ("set_member_added", vec![set, member, is_initial.to_variant(), origin.to_variant()])
-                    } else {
-                        ("set_member_removed", vec![set, member, origin.to_variant()])
+                    match kind {
+                        EntryKind::Added => (
+                            "set_member_added",
+                            vec![set, member, is_initial.to_variant(), origin.to_variant()],
+                        ),
+                        EntryKind::Removed => ("set_member_removed", vec![set, member, origin.to_variant()]),
+                        EntryKind::Touched => ("set_member_touched", vec![set, member, origin.to_variant()]),
+                        _ => continue,
                     }
                 }
                 Signal::TableEntry {
@@ -1246,6 +1297,10 @@ impl ZenCrdtContext {
                         EntryKind::Removed => (
                             "table_entry_removed",
                             vec![table, key, to_variant(old.as_ref()), origin.to_variant()],
+                        ),
+                        EntryKind::Touched => (
+                            "table_entry_touched",
+                            vec![table, key, to_variant(value.as_ref()), origin.to_variant()],
                         ),
                         EntryKind::Rejected | EntryKind::OwnerChanged => continue,
                     }

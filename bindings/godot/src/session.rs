@@ -64,11 +64,13 @@ pub enum Signal {
     /// `state_changed(id, state)`: only the sync state changed.
     StateChanged { id: String, state: i64 },
     /// A member of set `set` was added (`set_member_added(set, member, is_initial,
-    /// origin)`) or removed (`set_member_removed(set, member, origin)`). (2.2)
-    SetMember { set: String, added: bool, member: Value, is_initial: bool, origin: i64 },
-    /// An item of sequence `seq` was added, replaced or removed at `index` (2.2):
-    /// `seq_item_added(seq, index, item, is_initial, origin)`, `seq_item_changed(seq,
-    /// index, item, old_item, origin)`, `seq_item_removed(seq, index, old_item, origin)`.
+    /// origin)`), removed (`set_member_removed(set, member, origin)`) or re-announced
+    /// (`set_member_touched(set, member, origin)`). (2.2)
+    SetMember { set: String, kind: EntryKind, member: Value, is_initial: bool, origin: i64 },
+    /// An item of sequence `seq` was added, replaced, removed or re-announced at `index`
+    /// (2.2): `seq_item_added(seq, index, item, is_initial, origin)`,
+    /// `seq_item_changed(seq, index, item, old_item, origin)`, `seq_item_removed(seq,
+    /// index, old_item, origin)`, `seq_item_touched(seq, index, item, origin)`.
     SeqItem {
         seq: String,
         kind: EntryKind,
@@ -98,7 +100,8 @@ pub enum Signal {
     },
     /// A key of table `table` changed (2.2): `table_entry_added(table, key, value,
     /// is_initial, origin)`, `table_entry_changed(table, key, value, old_value, state,
-    /// is_correction, origin)` or `table_entry_removed(table, key, old_value, origin)`.
+    /// is_correction, origin)`, `table_entry_removed(table, key, old_value, origin)` or
+    /// `table_entry_touched(table, key, value, origin)` (re-announced unchanged).
     TableEntry {
         table: String,
         kind: EntryKind,
@@ -442,14 +445,14 @@ impl Session {
             }
             if kind == CollectionKind::Set {
                 // Another add of a member already in changes nothing a game sees.
-                let (added, member) = match ev.kind {
-                    EntryKind::Added => (true, ev.new),
-                    EntryKind::Removed => (false, ev.old),
+                let member = match ev.kind {
+                    EntryKind::Added | EntryKind::Touched => ev.new,
+                    EntryKind::Removed => ev.old,
                     _ => continue,
                 };
                 let Some(member) = member else { continue };
-                let (is_initial, origin) = (ev.is_initial, ev.origin as i64);
-                out.push(Signal::SetMember { set: table, added, member, is_initial, origin });
+                let (kind, is_initial, origin) = (ev.kind, ev.is_initial, ev.origin as i64);
+                out.push(Signal::SetMember { set: table, kind, member, is_initial, origin });
                 continue;
             }
             out.push(Signal::TableEntry {
@@ -703,7 +706,9 @@ mod tests {
         let member_signals: Vec<(bool, i64)> = g.signals[1]
             .iter()
             .filter_map(|s| match s {
-                Signal::SetMember { set, added, origin, .. } if set == "blocks" => Some((*added, *origin)),
+                Signal::SetMember { set, kind, origin, .. } if set == "blocks" => {
+                    Some((*kind == EntryKind::Added, *origin))
+                }
                 _ => None,
             })
             .collect();
@@ -859,6 +864,55 @@ mod tests {
         g.players[1].context_mut().set_add(s2, 5i64).unwrap();
         g.run(60);
         assert_eq!(g.players[0].context().set_members(s1).unwrap(), [Value::I64(5)]);
+    }
+
+    /// Touches of a table key, a set member and a sequence item reach every player as
+    /// `table_entry_touched`, `set_member_touched` and `seq_item_touched` signals.
+    #[test]
+    fn collection_touches_as_signals() {
+        let mut g = Game::new(2, lossy());
+        for p in 0..2 {
+            for kind in [CollectionKind::Table, CollectionKind::Set, CollectionKind::Sequence] {
+                g.players[p].open_collection(kind, "c", ValueType::I64, TableOptions::default()).unwrap();
+            }
+        }
+        let (t, s, q) = (
+            g.players[0].table("c").unwrap(),
+            g.players[0].set("c").unwrap(),
+            g.players[0].seq("c").unwrap(),
+        );
+        let c = g.players[0].context_mut();
+        c.table_set(t, 1i64, 10i64).unwrap();
+        c.set_add(s, 7i64).unwrap();
+        c.seq_push(q, 5i64).unwrap();
+        g.run(60);
+        g.signals[1].clear();
+        let c = g.players[0].context_mut();
+        c.table_touch(t, 1i64, 10i64).unwrap();
+        c.set_touch(s, 7i64).unwrap();
+        c.seq_touch(q, 0).unwrap();
+        g.run(60);
+        let touched: Vec<String> = g.signals[1]
+            .iter()
+            .filter_map(|sig| match sig {
+                Signal::TableEntry { kind: EntryKind::Touched, key, value, origin: 1, .. } => {
+                    Some(format!("table {key} {value:?}"))
+                }
+                Signal::SetMember { kind: EntryKind::Touched, member, origin: 1, .. } => {
+                    Some(format!("set {member:?}"))
+                }
+                Signal::SeqItem { kind: EntryKind::Touched, index, item, origin: 1, .. } => {
+                    Some(format!("seq {index} {item:?}"))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            touched,
+            ["table 1 Some(I64(10))", "set I64(7)", "seq 0 Some(I64(5))"],
+            "{:?}",
+            g.signals[1]
+        );
     }
 
     /// A late joiner hears of what was already there through `value_changed` with

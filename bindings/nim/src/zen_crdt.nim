@@ -1040,6 +1040,14 @@ proc getOrDefault*[K, V](self: CrdtZenTable[K, V], key: K, default: V = default(
 proc hasKey*[K, V](self: CrdtZenTable[K, V], key: K): bool = self.get_opt(key).isSome
 proc contains*[K, V](self: CrdtZenTable[K, V], key: K): bool = self.hasKey(key)
 
+proc touch*[K, V](self: CrdtZenTable[K, V], key: K, value: V) =
+  ## model_citizen's `touch(key, value)`: when `key` shows `value`, re-announces it
+  ## unchanged (every peer's callbacks get `{Touched}`); otherwise assigns it.
+  var kk, vk: string
+  var k = to_key(key, kk)
+  var d = to_data(value, vk)
+  check zen_table_touch(self.ctx.handle.h, self.h, addr k, addr d), "touch (" & self.id & ")"
+
 proc del*[K, V](self: CrdtZenTable[K, V], key: K) =
   ## Removes `key` on every peer (nothing if it shows no entry).
   var kk: string
@@ -1100,6 +1108,7 @@ proc entry_changes[I](ev: ptr zen_table_change_t, replaced: bool,
   case ev.kind
   of ZEN_TABLE_ADDED: mk(ev.new_value, {Added})
   of ZEN_TABLE_REMOVED: mk(ev.old_value, {Removed})
+  of ZEN_TABLE_TOUCHED: mk(ev.new_value, {Touched})
   of ZEN_TABLE_OWNER_CHANGED:
     # No element: `origin` is the new owner.
     result.add CrdtChange[I](changes: {OwnerChanged}, sync_state: SyncState(ev.state),
@@ -1162,6 +1171,7 @@ template changes*[K, V](self: CrdtZenTable[K, V], body: untyped): ZID =
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
       template modified: bool {.inject, used.} = Modified in change.changes
+      template touched: bool {.inject, used.} = Touched in change.changes
       template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
       template rejected: bool {.inject, used.} = Rejected in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
@@ -1189,6 +1199,13 @@ proc incl*[T](self: CrdtZenSet[T], member: T) =
   check zen_set_add(self.ctx.handle.h, self.h, addr d), "incl (" & self.id & ")"
 
 proc add*[T](self: CrdtZenSet[T], member: T) = self.incl(member)
+
+proc touch*[T](self: CrdtZenSet[T], member: T) =
+  ## model_citizen's `touch(item)`: re-announces `member` if it is in (`{Touched}` on
+  ## every peer), else adds it.
+  var keep: string
+  var d = to_data(member, keep)
+  check zen_set_touch(self.ctx.handle.h, self.h, addr d), "touch (" & self.id & ")"
 
 proc excl*[T](self: CrdtZenSet[T], member: T) =
   ## Removes `member` on every peer (nothing if it is not in).
@@ -1248,6 +1265,7 @@ template changes*[T](self: CrdtZenSet[T], body: untyped): ZID =
     for change {.inject.} in changes:
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
+      template touched: bool {.inject, used.} = Touched in change.changes
       template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
       template rejected: bool {.inject, used.} = Rejected in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes
@@ -1289,6 +1307,12 @@ proc `[]=`*[T](self: CrdtZenSeq[T], i: int, item: T) =
 proc delete*[T](self: CrdtZenSeq[T], i: int) =
   ## Removes the item at `i` on every peer; the items after it move down (order kept).
   check zen_seq_remove(self.ctx.handle.h, self.h, csize_t(i)), "delete (" & self.id & ")"
+
+proc touch_at*[T](self: CrdtZenSeq[T], i: int) =
+  ## Re-announces the item at `i` unchanged (`{Touched}` with its index on every peer).
+  ## By index, not by item as model_citizen's `touch(item)`: a sequence may hold an item
+  ## twice.
+  check zen_seq_touch(self.ctx.handle.h, self.h, csize_t(i)), "touch_at (" & self.id & ")"
 
 proc del*[T](self: CrdtZenSeq[T], i: int) =
   ## model_citizen's `del`: as `delete` (the order is kept: a replicated sequence has
@@ -1341,6 +1365,7 @@ template changes*[T](self: CrdtZenSeq[T], body: untyped): ZID =
       template added: bool {.inject, used.} = Added in change.changes
       template removed: bool {.inject, used.} = Removed in change.changes
       template modified: bool {.inject, used.} = Modified in change.changes
+      template touched: bool {.inject, used.} = Touched in change.changes
       template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
       template rejected: bool {.inject, used.} = Rejected in change.changes
       template closed: bool {.inject, used.} = Closed in change.changes

@@ -786,6 +786,42 @@ suite "tables (1.5)":
     check CrdtZenTable[int, int].init(a, "free").owner == 0
     expect_status(ZEN_ERR_INVALID_ARGUMENT): CrdtZenSet[int].init(a, "free").transfer(2)
 
+  scenario "touch on a table, a set and a sequence: every peer hears {Touched}":
+    let (a, b) = pair()
+    var t = 0
+    var blocks = CrdtZenTable[int, string].init(a, "blocks")
+    var flags = CrdtZenSet[string].init(a, "flags")
+    var units = CrdtZenSeq[int].init(a, "units")
+    blocks[1] = "stone"
+    flags.incl "door"
+    units.add 5
+    var bblocks = CrdtZenTable[int, string].init(b, "blocks")
+    var bflags = CrdtZenSet[string].init(b, "flags")
+    var bunits = CrdtZenSeq[int].init(b, "units")
+    pump(a, b, t)
+    var seen: seq[string]
+    let z1 = bblocks.changes:
+      {.cast(gcsafe).}:
+        if touched: seen.add "table " & change.item.value
+    let z2 = bflags.changes:
+      {.cast(gcsafe).}:
+        if touched: seen.add "set " & change.item
+    let z3 = bunits.changes:
+      {.cast(gcsafe).}:
+        if touched: seen.add "seq " & $change.item & "@" & $change.index
+    blocks.touch(1, "stone")
+    flags.touch("door")
+    units.touch_at(0)
+    pump(a, b, t)
+    check seen == @["table stone", "set door", "seq 5@0"]
+    blocks.touch(1, "iron")
+    pump(a, b, t)
+    check bblocks[1] == "iron"
+    expect_status(ZEN_ERR_INVALID_ARGUMENT): units.touch_at(3)
+    bblocks.untrack z1
+    bflags.untrack z2
+    bunits.untrack z3
+
 suite "transport glue":
   scenario "outbound and receive_from carry a value between contexts":
     let a = CrdtContext.init(1)

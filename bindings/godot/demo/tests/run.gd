@@ -156,6 +156,19 @@ func _initialize() -> void:
 		b.tick(now)
 	check(b.seq_to_array("units") == [31, 10] and b.seq_get("units", 1) == 10 and b.seq_size("units") == 2, "b follows")
 
+	# Touches: the same value, act again. (2.2)
+	var touches := []
+	b.table_entry_touched.connect(func(t, key, value, origin): touches.append(["table", key, value]))
+	b.set_member_touched.connect(func(s, member, origin): touches.append(["set", member]))
+	b.seq_item_touched.connect(func(q, index, item, origin): touches.append(["seq", index, item]))
+	check(a.table_touch("blocks", 7, "iron") and a.set_touch("flags", "door_open") and a.seq_touch("units", 0), "touches")
+	check(not a.seq_touch("units", 9), "no item to touch")
+	for i in 20:
+		now += 16
+		a.tick(now)
+		b.tick(now)
+	check(touches.has(["table", 7, "iron"]) and touches.has(["set", "door_open"]) and touches.has(["seq", 0, 31]), "b heard the touches")
+
 	# Owner-only collections: b may not write a's; a transfer reaches both. (2.2)
 	var col_owners := []
 	b.collection_owner_changed.connect(func(c, kind, owner): col_owners.append([c, kind, owner]))

@@ -99,6 +99,7 @@ const
   ZEN_TABLE_MODIFIED* = 3'u32 ## 1.5
   ZEN_TABLE_REJECTED* = 4'u32 ## 1.5
   ZEN_TABLE_OWNER_CHANGED* = 5'u32 ## 1.5
+  ZEN_TABLE_TOUCHED* = 6'u32 ## 1.5
   ZEN_COLLECTION_TABLE* = 0'u32 ## 1.5
   ZEN_COLLECTION_SET* = 1'u32 ## 1.5
   ZEN_COLLECTION_SEQUENCE* = 2'u32 ## 1.5
@@ -290,6 +291,7 @@ proc zen_table_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_typ
 proc zen_table_owner*(ctx: zen_context_t, table: zen_table_t, out_owner: ptr uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_transfer*(ctx: zen_context_t, table: zen_table_t, to: uint64): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_set*(ctx: zen_context_t, table: zen_table_t, key: ptr zen_key_t, data: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_table_touch*(ctx: zen_context_t, table: zen_table_t, key: ptr zen_key_t, data: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_remove*(ctx: zen_context_t, table: zen_table_t, key: ptr zen_key_t, out_removed: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_get*(ctx: zen_context_t, table: zen_table_t, key: ptr zen_key_t, out_data: ptr zen_value_data_t, out_has: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_len*(ctx: zen_context_t, table: zen_table_t, out_len: ptr csize_t): zen_status_t {.importc, header: zenHeader.}
@@ -298,6 +300,7 @@ proc zen_table_entry_at*(ctx: zen_context_t, index: csize_t, out_key: ptr zen_ke
 proc zen_table_set_mode*(ctx: zen_context_t, table: zen_table_t, mode: uint32): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_open*(ctx: zen_context_t, id: cstring, id_len: csize_t, value_type: uint32, opts: ptr zen_table_options_t, out_set: ptr zen_table_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_add*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_set_touch*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_remove*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_removed: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_set_contains*(ctx: zen_context_t, set: zen_table_t, member: ptr zen_value_data_t, out_contains: ptr bool): zen_status_t {.importc, header: zenHeader.}
 proc zen_table_state*(ctx: zen_context_t, table: zen_table_t, out_state: ptr uint32): zen_status_t {.importc, header: zenHeader.}
@@ -307,6 +310,7 @@ proc zen_seq_insert*(ctx: zen_context_t, seq: zen_table_t, index: csize_t, item:
 proc zen_seq_push*(ctx: zen_context_t, seq: zen_table_t, item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_seq_set*(ctx: zen_context_t, seq: zen_table_t, index: csize_t, item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_seq_remove*(ctx: zen_context_t, seq: zen_table_t, index: csize_t): zen_status_t {.importc, header: zenHeader.}
+proc zen_seq_touch*(ctx: zen_context_t, seq: zen_table_t, index: csize_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_seq_move*(ctx: zen_context_t, seq: zen_table_t, `from`: csize_t, to: csize_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_seq_get*(ctx: zen_context_t, seq: zen_table_t, index: csize_t, out_item: ptr zen_value_data_t): zen_status_t {.importc, header: zenHeader.}
 proc zen_context_poll_table_change*(ctx: zen_context_t, out_change: ptr zen_table_change_t, out_has: ptr bool): zen_status_t {.importc, header: zenHeader.}
