@@ -261,6 +261,9 @@ pub(crate) struct ValueDoc {
     stale: bool,
     /// Remote updates yrs refused or panicked on, dropped (see `rejected_updates`).
     rejected: u64,
+    /// This peer's whole contribution after its last write, while live: the next
+    /// overwrite is made from it without yrs (`update_scan::next_overwrite`).
+    own_last: Option<Box<[u8]>>,
 }
 
 /// A slot as stored: writer, its yrs clock in this document, the record bytes.
@@ -283,6 +286,7 @@ impl ValueDoc {
             recovery: None,
             stale: false,
             rejected: 0,
+            own_last: None,
         }
     }
 
@@ -294,6 +298,7 @@ impl ValueDoc {
             recovery: None,
             stale: false,
             rejected: 0,
+            own_last: None,
         }
     }
 
@@ -513,18 +518,42 @@ impl ValueDoc {
     /// smaller but applies only on top of the previous write, and receivers would have to
     /// integrate every one of them.
     /// `key` is `slot_key(peer)`, passed in so the hot path does not format it.
+    ///
+    /// An overwrite after the first is made without yrs, from the previous contribution
+    /// (`update_scan::next_overwrite`, byte for byte what yrs encodes), and queued for the
+    /// document like a remote whole contribution: integrated when the document is next
+    /// needed (a read, a remote update, a catch-up, hibernation), so a value this peer
+    /// keeps writing costs no yrs transaction per write.
     pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
-        self.local_change(peer, |live, txn| {
+        if let (None, true, Some(prev)) = (meta, self.is_live(), self.own_last.as_deref()) {
+            if let Some((own, span)) = crate::update_scan::next_overwrite(prev, peer, record) {
+                self.own_last = Some(own.as_slice().into());
+                self.deferred.retain(|d| d.span.client != peer);
+                self.deferred.push(Deferred { bytes: own.clone(), span });
+                if self.rec().record(peer, u32::MAX, true, own.clone()) {
+                    self.live(peer);
+                    self.checkpoint(peer);
+                } else if self.deferred.len() >= MAX_DEFERRED {
+                    self.live(peer);
+                }
+                return own;
+            }
+        }
+        let own = self.local_change(peer, |live, txn| {
             if let Some(meta) = meta {
                 live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
             }
             live.map.insert(txn, key.clone(), Any::Buffer(record.into()));
-        })
+        });
+        self.own_last = Some(own.as_slice().into());
+        own
     }
 
     /// Writes only the meta record (a value created without an initial write); returns
     /// this peer's whole contribution as `write` does.
     pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Vec<u8> {
+        // Not the shape an overwrite is made from: the next write goes through yrs.
+        self.own_last = None;
         self.local_change(peer, |live, txn| {
             live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
         })
@@ -638,6 +667,7 @@ impl ValueDoc {
         let bytes = self.encode_live(peer);
         self.state = State::Cold(bytes.into_boxed_slice());
         self.recovery = None;
+        self.own_last = None;
         true
     }
 }
@@ -687,6 +717,63 @@ mod tests {
         assert_eq!(slots, vec![(1, 2, vec![7, 1, 2, 3]), (2, 1, vec![9])]);
         assert_eq!(b.read(2), a.read(1));
         assert_eq!(a.read_slot(1, "2").as_deref(), Some(&[9u8][..]));
+    }
+
+    /// The same writes through yrs alone, for comparison.
+    fn write_through_yrs(
+        d: &mut ValueDoc,
+        peer: u64,
+        key: &Arc<str>,
+        meta: Option<&[u8]>,
+        rec: &[u8],
+    ) -> Vec<u8> {
+        d.local_change(peer, |live, txn| {
+            if let Some(meta) = meta {
+                live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
+            }
+            live.map.insert(txn, key.clone(), Any::Buffer(rec.into()));
+        })
+    }
+
+    /// Overwrites made without yrs are byte for byte what yrs writes, whatever happens
+    /// between them: records of every length (varints of every width), another writer's
+    /// updates integrated, hibernation, catch-up encodes, a value this peer did or did
+    /// not create; and the document holds the same state afterwards.
+    #[test]
+    fn overwrites_made_without_yrs_are_what_yrs_writes() {
+        for (creator, meta) in [(true, Some(&[7u8, 0][..])), (false, None)] {
+            let (mut fast, mut slow) = (ValueDoc::new(5), ValueDoc::new(5));
+            let (k5, k7): (Arc<str>, Arc<str>) = ("5".into(), "7".into());
+            let mut other = ValueDoc::new(7);
+            let mut rng = crate::sim::Rng::new(creator as u64);
+            let mut without_yrs = 0;
+            for i in 0..400u32 {
+                let rec: Vec<u8> = (0..rng.below(if i % 50 == 0 { 300 } else { 40 }))
+                    .map(|b| (b as u32 + i) as u8)
+                    .collect();
+                let meta = if i == 0 { meta } else { None };
+                let (a, b) =
+                    (fast.write(5, &k5, meta, &rec), write_through_yrs(&mut slow, 5, &k5, meta, &rec));
+                assert_eq!(a, b, "write {i} (creator {creator})");
+                without_yrs += fast.deferred.iter().any(|d| d.span.client == 5) as u32;
+                match rng.below(12) {
+                    0 => {
+                        let u = other.write(7, &k7, None, &i.to_le_bytes());
+                        for d in [&mut fast, &mut slow] {
+                            d.apply(5, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
+                        }
+                    }
+                    1 => assert!(fast.hibernate(5) && slow.hibernate(5)),
+                    2 => assert_eq!(fast.encode_full(5), slow.encode_full(5), "write {i}"),
+                    3 => assert_eq!(fast.read_slot(5, "5"), slow.read_slot(5, "5")),
+                    _ => {}
+                }
+            }
+            assert!(without_yrs > 300, "{without_yrs} of 400 writes made without yrs");
+            assert_eq!(fast.read(5), slow.read(5));
+            assert_eq!(fast.encode_full(5), slow.encode_full(5));
+            assert!(!fast.take_stale(), "the document holds every record it showed");
+        }
     }
 
     #[test]

@@ -244,6 +244,79 @@ fn deletes(
     Ok(())
 }
 
+/// `writer`'s whole contribution after it overwrites its slot with `record`, made from
+/// `prev`, its whole contribution after its previous overwrite, without yrs (a yrs
+/// transaction and an encode cost most of a write; see `storage`). Our writers' updates
+/// after a first overwrite have one shape (the meta item if `writer` created the value,
+/// the run of its deleted slot records, its newest record, the run again as the delete
+/// set), so the next one is `prev` with the run one longer and the new record placed
+/// after the one it replaces: byte for byte what yrs encodes (tested against it). `None`
+/// when `prev` has any other shape (then yrs writes it). Also returns the span the scan
+/// would find.
+pub(crate) fn next_overwrite(prev: &[u8], writer: u64, record: &[u8]) -> Option<(Vec<u8>, Span)> {
+    let mut c = Cursor::new(prev);
+    let ok = |r: Result<(), Refusal>| r.ok();
+    let want = |c: &mut Cursor, v: u32| (c.u32().ok()? == v).then_some(());
+    want(&mut c, 1)?;
+    let blocks = c.u32().ok()?;
+    (c.var(64).ok()? == writer).then_some(())?;
+    want(&mut c, 0)?;
+    // Where the run of deleted slot records starts: after the meta item, if any.
+    let first = match blocks {
+        3 => {
+            (c.byte().ok()? == CONTENT_ANY | HAS_PARENT_SUB).then_some(())?;
+            want(&mut c, 1)?;
+            (c.string().ok()? == ROOT && c.string().ok()? == META_KEY).then_some(())?;
+            want(&mut c, 1)?;
+            (c.byte().ok()? == ANY_BUFFER).then_some(())?;
+            let len = c.u32().ok()?;
+            ok(c.skip(len as u64))?;
+            1
+        }
+        2 => 0,
+        _ => return None,
+    };
+    (c.byte().ok()? == CONTENT_DELETED | HAS_PARENT_SUB).then_some(())?;
+    want(&mut c, 1)?;
+    (c.string().ok()? == ROOT).then_some(())?;
+    (slot_writer(c.string().ok()?) == Some(writer)).then_some(())?;
+    let run_at = c.pos();
+    let run = c.u32().ok()?;
+    (run > 0).then_some(())?;
+    (c.byte().ok()? == CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB).then_some(())?;
+    (c.var(64).ok()? == writer).then_some(())?;
+    want(&mut c, first + run - 1)?;
+    want(&mut c, 1)?;
+    (c.byte().ok()? == ANY_BUFFER).then_some(())?;
+    let len = c.u32().ok()?;
+    ok(c.skip(len as u64))?;
+    want(&mut c, 1)?;
+    (c.var(64).ok()? == writer).then_some(())?;
+    want(&mut c, 1)?;
+    want(&mut c, first)?;
+    want(&mut c, run)?;
+    (c.pos() == prev.len()).then_some(())?;
+    let run = run.checked_add(1)?;
+    let end = first.checked_add(run)?.checked_add(1)?;
+    let mut out = Vec::with_capacity(prev.len() + record.len().saturating_sub(len as usize) + 2);
+    out.extend_from_slice(&prev[..run_at]);
+    codec::put_varint(&mut out, run as u64);
+    out.push(CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB);
+    codec::put_varint(&mut out, writer);
+    // The record it replaces: the run's last item now.
+    codec::put_varint(&mut out, (first + run - 1) as u64);
+    out.extend_from_slice(&[1, ANY_BUFFER]);
+    codec::put_varint(&mut out, record.len() as u64);
+    let at = out.len();
+    out.extend_from_slice(record);
+    out.push(1);
+    codec::put_varint(&mut out, writer);
+    out.push(1);
+    codec::put_varint(&mut out, first as u64);
+    codec::put_varint(&mut out, run as u64);
+    Some((out, Span { client: writer, start: 0, end, last_buffer: Some((at, record.len())) }))
+}
+
 /// The map key of `writer`'s slot: its peer id in decimal.
 pub(crate) fn slot_key(writer: u64) -> String {
     writer.to_string()
