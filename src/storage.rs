@@ -44,7 +44,7 @@ use yrs::{
 };
 
 pub(crate) use crate::update_scan::{slot_key, slot_writer};
-use crate::update_scan::{META_KEY, ROOT};
+use crate::update_scan::{OwnShape, META_KEY, ROOT};
 
 /// A peer's yrs update as a message brought it, checked before anything is applied. A
 /// delta's is scanned, not decoded: `update_scan` proves it well formed and limited to
@@ -261,9 +261,16 @@ pub(crate) struct ValueDoc {
     stale: bool,
     /// Remote updates yrs refused or panicked on, dropped (see `rejected_updates`).
     rejected: u64,
-    /// This peer's whole contribution after its last write, while live: the next
-    /// overwrite is made from it without yrs (`update_scan::next_overwrite`).
-    own_last: Option<Box<[u8]>>,
+    /// This peer's whole contribution after its last write and its shape, while live and
+    /// of the shape an overwrite is made from without yrs (`update_scan::next_overwrite`).
+    own_last: Option<Box<(Box<[u8]>, OwnShape)>>,
+    /// While hibernated: the cold bytes are this peer's whole contribution, of this shape
+    /// (a value only this peer wrote), so an overwrite is made from them and the
+    /// document stays cold.
+    cold_shape: Option<OwnShape>,
+    /// The document holds, or waits to integrate, another writer's items (or a save's,
+    /// which may hold them): then it is more than this peer's contribution.
+    foreign: bool,
 }
 
 /// A slot as stored: writer, its yrs clock in this document, the record bytes.
@@ -287,6 +294,8 @@ impl ValueDoc {
             stale: false,
             rejected: 0,
             own_last: None,
+            cold_shape: None,
+            foreign: false,
         }
     }
 
@@ -299,6 +308,8 @@ impl ValueDoc {
             stale: false,
             rejected: 0,
             own_last: None,
+            cold_shape: None,
+            foreign: false,
         }
     }
 
@@ -473,6 +484,9 @@ impl ValueDoc {
     fn revive(&mut self, peer: u64) {
         if let State::Cold(bytes) = &mut self.state {
             let bytes = std::mem::take(bytes);
+            // Cold bytes that were our contribution stay the one the next overwrite is
+            // made from.
+            self.own_last = self.cold_shape.take().map(|shape| Box::new((bytes.clone(), shape)));
             let live = new_doc(peer);
             // Our own encoding of a document that integrated cleanly; if yrs now refuses
             // or panics on it, the empty document left behind is refilled by peers.
@@ -525,9 +539,17 @@ impl ValueDoc {
     /// needed (a read, a remote update, a catch-up, hibernation), so a value this peer
     /// keeps writing costs no yrs transaction per write.
     pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
-        if let (None, true, Some(prev)) = (meta, self.is_live(), self.own_last.as_deref()) {
-            if let Some((own, span)) = crate::update_scan::next_overwrite(prev, peer, record) {
-                self.own_last = Some(own.as_slice().into());
+        if let (None, State::Cold(prev), Some(shape)) = (meta, &self.state, self.cold_shape) {
+            // A value only this peer wrote, hibernated: its state is our contribution.
+            if let Some((own, _, shape)) = crate::update_scan::next_overwrite(prev, shape, peer, record) {
+                self.state = State::Cold(own.as_slice().into());
+                self.cold_shape = Some(shape);
+                return own;
+            }
+        }
+        if let (None, true, Some((prev, shape))) = (meta, self.is_live(), self.own_last.as_deref()) {
+            if let Some((own, span, shape)) = crate::update_scan::next_overwrite(prev, *shape, peer, record) {
+                self.own_last = Some(Box::new((own.as_slice().into(), shape)));
                 self.deferred.retain(|d| d.span.client != peer);
                 self.deferred.push(Deferred { bytes: own.clone(), span });
                 if self.rec().record(peer, u32::MAX, true, own.clone()) {
@@ -545,7 +567,8 @@ impl ValueDoc {
             }
             live.map.insert(txn, key.clone(), Any::Buffer(record.into()));
         });
-        self.own_last = Some(own.as_slice().into());
+        self.own_last =
+            crate::update_scan::own_shape(&own, peer).map(|shape| Box::new((own.as_slice().into(), shape)));
         own
     }
 
@@ -563,6 +586,7 @@ impl ValueDoc {
     /// comment; `span.start == 0` is its writer's whole contribution, which replaces
     /// what it covers); it is integrated the next time the document is needed.
     pub fn defer(&mut self, peer: u64, bytes: Vec<u8>, span: Span) {
+        self.foreign = true;
         if span.start == 0 {
             self.deferred.retain(|d| d.span.client != span.client || d.span.end > span.end);
         }
@@ -581,6 +605,7 @@ impl ValueDoc {
     /// Integrates a remote update now (with any deferred before it). An update yrs
     /// refuses or panics on is dropped, counted, and returned as an error.
     pub fn apply(&mut self, peer: u64, update: Payload) -> Result<(), Error> {
+        self.foreign = true;
         let (update, journal) = match update {
             Payload::Scanned(bytes, span) => (decode_update(&bytes)?, Some((span, bytes))),
             Payload::Decoded(u) => (u, None),
@@ -658,6 +683,17 @@ impl ValueDoc {
     /// yrs holds updates whose dependencies have not arrived, since encoding would lose them.
     pub fn hibernate(&mut self, peer: u64) -> bool {
         if !self.is_live() && self.deferred.is_empty() {
+            return true;
+        }
+        let only_ours = if self.foreign { None } else { self.own_last.take() };
+        if let Some(last) = only_ours {
+            // Only this peer ever wrote the document: its state is our whole
+            // contribution, whatever is still queued of it; no need to integrate.
+            let (own, shape) = *last;
+            self.deferred.clear();
+            self.state = State::Cold(own);
+            self.cold_shape = Some(shape);
+            self.recovery = None;
             return true;
         }
         let live = self.live(peer);
@@ -741,8 +777,10 @@ mod tests {
     /// not create; and the document holds the same state afterwards.
     #[test]
     fn overwrites_made_without_yrs_are_what_yrs_writes() {
-        for (creator, meta) in [(true, Some(&[7u8, 0][..])), (false, None)] {
+        let meta = Some(&[7u8, 0][..]);
+        for (creator, meta, with_other) in [(true, meta, true), (false, None, true), (true, meta, false)] {
             let (mut fast, mut slow) = (ValueDoc::new(5), ValueDoc::new(5));
+            let mut cold_writes = 0;
             let (k5, k7): (Arc<str>, Arc<str>) = ("5".into(), "7".into());
             let mut other = ValueDoc::new(7);
             let mut rng = crate::sim::Rng::new(creator as u64);
@@ -752,12 +790,14 @@ mod tests {
                     .map(|b| (b as u32 + i) as u8)
                     .collect();
                 let meta = if i == 0 { meta } else { None };
+                let cold = !fast.is_live();
                 let (a, b) =
                     (fast.write(5, &k5, meta, &rec), write_through_yrs(&mut slow, 5, &k5, meta, &rec));
-                assert_eq!(a, b, "write {i} (creator {creator})");
+                assert_eq!(a, b, "write {i} (creator {creator}, another writer {with_other})");
+                cold_writes += (cold && !fast.is_live()) as u32;
                 without_yrs += fast.deferred.iter().any(|d| d.span.client == 5) as u32;
                 match rng.below(12) {
-                    0 => {
+                    0 if with_other => {
                         let u = other.write(7, &k7, None, &i.to_le_bytes());
                         for d in [&mut fast, &mut slow] {
                             d.apply(5, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
@@ -769,7 +809,12 @@ mod tests {
                     _ => {}
                 }
             }
-            assert!(without_yrs > 300, "{without_yrs} of 400 writes made without yrs");
+            assert!(
+                without_yrs + cold_writes > 300,
+                "{without_yrs} + {cold_writes} of 400 writes without yrs"
+            );
+            // A value only this peer writes stays cold through its overwrites.
+            assert_eq!(cold_writes > 0, !with_other, "{cold_writes} writes to a cold document");
             assert_eq!(fast.read(5), slow.read(5));
             assert_eq!(fast.encode_full(5), slow.encode_full(5));
             assert!(!fast.take_stale(), "the document holds every record it showed");

@@ -77,9 +77,14 @@ impl<'a> Cursor<'a> {
     }
 
     fn string(&mut self) -> Result<&'a str, Refusal> {
+        std::str::from_utf8(self.raw_string()?).map_err(|_| MALFORMED)
+    }
+
+    /// A string's bytes, unchecked: for comparisons with names that are UTF-8 already
+    /// (anything else differs from them), which the scan of every delta makes.
+    fn raw_string(&mut self) -> Result<&'a [u8], Refusal> {
         let len = self.u32()?;
-        let raw = self.0.bytes(len as u64).map_err(|_| MALFORMED)?;
-        std::str::from_utf8(raw).map_err(|_| MALFORMED)
+        self.0.bytes(len as u64).map_err(|_| MALFORMED)
     }
 }
 
@@ -178,14 +183,15 @@ fn blocks(c: &mut Cursor, sender: u64) -> Result<Span, Refusal> {
             }
             if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
                 // The first item of a key: it names its parent and key.
-                if c.u32()? != 1 || c.string()? != ROOT {
+                if c.u32()? != 1 || c.raw_string()? != ROOT.as_bytes() {
                     return Err(Refusal::Shape("an item outside the value's root map"));
                 }
                 if info & HAS_PARENT_SUB == 0 {
                     return Err(Refusal::Shape("an item with no map key"));
                 }
-                let key = c.string()?;
-                if key != META_KEY && slot_writer(key) != Some(sender) {
+                let key = c.raw_string()?;
+                if key != META_KEY.as_bytes() && slot_writer_bytes(key) != Some(sender) {
+                    let key = String::from_utf8_lossy(key);
                     return Err(Refusal::Forged(format!(
                         "writes map key {key:?}, which is not its own slot"
                     )));
@@ -244,62 +250,83 @@ fn deletes(
     Ok(())
 }
 
-/// `writer`'s whole contribution after it overwrites its slot with `record`, made from
-/// `prev`, its whole contribution after its previous overwrite, without yrs (a yrs
-/// transaction and an encode cost most of a write; see `storage`). Our writers' updates
-/// after a first overwrite have one shape (the meta item if `writer` created the value,
-/// the run of its deleted slot records, its newest record, the run again as the delete
-/// set), so the next one is `prev` with the run one longer and the new record placed
-/// after the one it replaces: byte for byte what yrs encodes (tested against it). `None`
-/// when `prev` has any other shape (then yrs writes it). Also returns the span the scan
-/// would find.
-pub(crate) fn next_overwrite(prev: &[u8], writer: u64, record: &[u8]) -> Option<(Vec<u8>, Span)> {
+/// Where an overwrite changes a writer's whole contribution (see `next_overwrite`): the
+/// run of its deleted slot records starts at clock `first` (1 after the meta item of a
+/// value it created, else 0) and is `run` records long; its length is written at byte
+/// `run_at`, after which the bytes are the newest record and the delete set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OwnShape {
+    run_at: u32,
+    first: u32,
+    run: u32,
+}
+
+/// The shape of `prev`, `writer`'s whole contribution as yrs encoded it, if it is the
+/// one every contribution after a first overwrite has: the meta item if `writer`
+/// created the value, the run of its deleted slot records, its newest record, the run
+/// again as the delete set. `None` for any other (then yrs writes the next one).
+pub(crate) fn own_shape(prev: &[u8], writer: u64) -> Option<OwnShape> {
     let mut c = Cursor::new(prev);
-    let ok = |r: Result<(), Refusal>| r.ok();
     let want = |c: &mut Cursor, v: u32| (c.u32().ok()? == v).then_some(());
+    let yes = |b: bool| b.then_some(());
     want(&mut c, 1)?;
     let blocks = c.u32().ok()?;
-    (c.var(64).ok()? == writer).then_some(())?;
+    yes(c.var(64).ok()? == writer)?;
     want(&mut c, 0)?;
-    // Where the run of deleted slot records starts: after the meta item, if any.
-    let first = match blocks {
+    let first: u32 = match blocks {
         3 => {
-            (c.byte().ok()? == CONTENT_ANY | HAS_PARENT_SUB).then_some(())?;
+            yes(c.byte().ok()? == CONTENT_ANY | HAS_PARENT_SUB)?;
             want(&mut c, 1)?;
-            (c.string().ok()? == ROOT && c.string().ok()? == META_KEY).then_some(())?;
+            yes(c.string().ok()? == ROOT && c.string().ok()? == META_KEY)?;
             want(&mut c, 1)?;
-            (c.byte().ok()? == ANY_BUFFER).then_some(())?;
+            yes(c.byte().ok()? == ANY_BUFFER)?;
             let len = c.u32().ok()?;
-            ok(c.skip(len as u64))?;
+            c.skip(len as u64).ok()?;
             1
         }
         2 => 0,
         _ => return None,
     };
-    (c.byte().ok()? == CONTENT_DELETED | HAS_PARENT_SUB).then_some(())?;
+    yes(c.byte().ok()? == CONTENT_DELETED | HAS_PARENT_SUB)?;
     want(&mut c, 1)?;
-    (c.string().ok()? == ROOT).then_some(())?;
-    (slot_writer(c.string().ok()?) == Some(writer)).then_some(())?;
-    let run_at = c.pos();
+    yes(c.string().ok()? == ROOT)?;
+    yes(slot_writer(c.string().ok()?) == Some(writer))?;
+    let run_at = u32::try_from(c.pos()).ok()?;
     let run = c.u32().ok()?;
-    (run > 0).then_some(())?;
-    (c.byte().ok()? == CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB).then_some(())?;
-    (c.var(64).ok()? == writer).then_some(())?;
-    want(&mut c, first + run - 1)?;
+    yes(run > 0)?;
+    yes(c.byte().ok()? == CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB)?;
+    yes(c.var(64).ok()? == writer)?;
+    want(&mut c, first.checked_add(run - 1)?)?;
     want(&mut c, 1)?;
-    (c.byte().ok()? == ANY_BUFFER).then_some(())?;
+    yes(c.byte().ok()? == ANY_BUFFER)?;
     let len = c.u32().ok()?;
-    ok(c.skip(len as u64))?;
+    c.skip(len as u64).ok()?;
     want(&mut c, 1)?;
-    (c.var(64).ok()? == writer).then_some(())?;
+    yes(c.var(64).ok()? == writer)?;
     want(&mut c, 1)?;
     want(&mut c, first)?;
     want(&mut c, run)?;
-    (c.pos() == prev.len()).then_some(())?;
+    yes(c.pos() == prev.len())?;
+    Some(OwnShape { run_at, first, run })
+}
+
+/// `writer`'s whole contribution after it overwrites its slot with `record`, made without
+/// yrs (a yrs transaction and an encode cost most of a write; see `storage`) from
+/// `prev`, its contribution after its previous overwrite, of shape `shape`
+/// (`own_shape`): the run one longer, the new record placed after the one it replaces.
+/// Byte for byte what yrs encodes (tested against it). Also returns the span the scan
+/// would find and the new contribution's shape.
+pub(crate) fn next_overwrite(
+    prev: &[u8],
+    shape: OwnShape,
+    writer: u64,
+    record: &[u8],
+) -> Option<(Vec<u8>, Span, OwnShape)> {
+    let OwnShape { run_at, first, run } = shape;
     let run = run.checked_add(1)?;
     let end = first.checked_add(run)?.checked_add(1)?;
-    let mut out = Vec::with_capacity(prev.len() + record.len().saturating_sub(len as usize) + 2);
-    out.extend_from_slice(&prev[..run_at]);
+    let mut out = Vec::with_capacity(run_at as usize + record.len() + 32);
+    out.extend_from_slice(prev.get(..run_at as usize)?);
     codec::put_varint(&mut out, run as u64);
     out.push(CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB);
     codec::put_varint(&mut out, writer);
@@ -314,7 +341,8 @@ pub(crate) fn next_overwrite(prev: &[u8], writer: u64, record: &[u8]) -> Option<
     out.push(1);
     codec::put_varint(&mut out, first as u64);
     codec::put_varint(&mut out, run as u64);
-    Some((out, Span { client: writer, start: 0, end, last_buffer: Some((at, record.len())) }))
+    let span = Span { client: writer, start: 0, end, last_buffer: Some((at, record.len())) };
+    Some((out, span, OwnShape { run, ..shape }))
 }
 
 /// The map key of `writer`'s slot: its peer id in decimal.
@@ -326,7 +354,11 @@ pub(crate) fn slot_key(writer: u64) -> String {
 /// zero), so no two keys name one writer. Allocates nothing (the delta scan calls it for
 /// every entry).
 pub(crate) fn slot_writer(key: &str) -> Option<u64> {
-    let b = key.as_bytes();
+    slot_writer_bytes(key.as_bytes())
+}
+
+/// `slot_writer` of a key's bytes (a digit-only key is UTF-8 whatever else it is).
+fn slot_writer_bytes(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 16 || b[0] == b'0' || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
