@@ -32,6 +32,13 @@
 //! one queued update per remote writer, and a hot value costs one integration when it
 //! goes quiet instead of one per write.
 //!
+//! A local overwrite is the same story the other way round: after a first write through
+//! yrs, this peer's whole contribution has a fixed shape, so the next one is made from
+//! it without a transaction (`update_scan::next_overwrite`, tested byte for byte against
+//! yrs) and queued like a remote contribution. A document nobody else wrote (`foreign`
+//! unset) hibernates as that contribution, and overwrites patch the cold bytes: a value
+//! one peer owns and writes needs no live document at all.
+//!
 //! Owns the yrs documents only; it never decides what a write means.
 
 use crate::error::Error;
