@@ -983,6 +983,38 @@ proc from_key[K](k: zen_key_t, ok: var bool): K =
   else:
     result = fromZenKey(K, from_key[typeof(toZenKey(default(K)))](k, ok))
 
+type AnyCrdtZenCollection = CrdtZenTable | CrdtZenSet | CrdtZenSeq
+  ## What tables, sets and sequences share (the procs below serve all three).
+
+proc sync_state*(self: AnyCrdtZenCollection): SyncState =
+  ## The state of the whole collection: LocalOnly while any entry has a write no peer
+  ## has, Converged once every member holds every entry's latest state.
+  collection_state(self.ctx.handle.h, self.h, self.id)
+
+proc len*(self: AnyCrdtZenCollection): int =
+  ## Keys (members, items) that show an entry.
+  var n: csize_t
+  check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
+  int(n)
+
+proc set_sync_mode*(self: AnyCrdtZenCollection, mode: SyncMode) =
+  ## Switches how every entry shows writes (this peer's choice).
+  check zen_table_set_mode(self.ctx.handle.h, self.h, uint32(ord(mode))), "set_sync_mode (" & self.id & ")"
+
+proc untrack*(self: AnyCrdtZenCollection, zid: ZID) =
+  ## Stops a callback; it receives a last `{Closed}` change now.
+  drop_callback(self.ctx.table_callbacks, (self.h.owner, self.h.index), zid)
+
+template inject_change_flags(change: untyped) =
+  ## The flags model_citizen's `changes:` injects for a collection's change.
+  template added: bool {.inject, used.} = Added in change.changes
+  template removed: bool {.inject, used.} = Removed in change.changes
+  template modified: bool {.inject, used.} = Modified in change.changes
+  template touched: bool {.inject, used.} = Touched in change.changes
+  template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
+  template rejected: bool {.inject, used.} = Rejected in change.changes
+  template closed: bool {.inject, used.} = Closed in change.changes
+
 proc table_options(mode: SyncMode, policy: CorrectionPolicy, custom: string, owner: uint64): zen_table_options_t =
   ## A collection's options for `zen_table_open` / `zen_set_open` / `zen_seq_open`
   ## (`custom` is borrowed: keep it alive until the call returns).
@@ -1054,17 +1086,6 @@ proc del*[K, V](self: CrdtZenTable[K, V], key: K) =
   var k = to_key(key, kk)
   check zen_table_remove(self.ctx.handle.h, self.h, addr k, nil), "del (" & self.id & ")"
 
-proc sync_state*[K, V](self: CrdtZenTable[K, V]): SyncState =
-  ## The state of the whole collection: LocalOnly while any entry has a write no peer
-  ## has, Converged once every member holds every entry's latest state.
-  collection_state(self.ctx.handle.h, self.h, self.id)
-
-proc len*[K, V](self: CrdtZenTable[K, V]): int =
-  ## Keys that show an entry.
-  var n: csize_t
-  check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
-  int(n)
-
 iterator pairs*[K, V](self: CrdtZenTable[K, V]): (K, V) =
   ## Every key that shows an entry and its value, sorted by key (a snapshot taken when
   ## the loop starts; entries of another key or value type are skipped).
@@ -1087,10 +1108,6 @@ iterator keys*[K, V](self: CrdtZenTable[K, V]): K =
 
 iterator values*[K, V](self: CrdtZenTable[K, V]): V =
   for _, v in self.pairs: yield v
-
-proc set_sync_mode*[K, V](self: CrdtZenTable[K, V], mode: SyncMode) =
-  ## Switches how every entry shows writes (this peer's choice).
-  check zen_table_set_mode(self.ctx.handle.h, self.h, uint32(ord(mode))), "set_sync_mode (" & self.id & ")"
 
 proc entry_changes[I](ev: ptr zen_table_change_t, replaced: bool,
                       item_of: proc (d: zen_value_data_t, ok: var bool): I {.closure, gcsafe.}): seq[CrdtChange[I]] =
@@ -1158,23 +1175,13 @@ proc track*[K, V](self: CrdtZenTable[K, V],
                   callback: proc (changes: seq[CrdtChange[Pair[K, V]]]) {.gcsafe.}): ZID {.discardable.} =
   self.track(proc (changes: seq[CrdtChange[Pair[K, V]]], zid: ZID) {.gcsafe.} = callback(changes))
 
-proc untrack*[K, V](self: CrdtZenTable[K, V], zid: ZID) =
-  ## Stops a callback; it receives a last `{Closed}` change now.
-  drop_callback(self.ctx.table_callbacks, (self.h.owner, self.h.index), zid)
-
 template changes*[K, V](self: CrdtZenTable[K, V], body: untyped): ZID =
   ## model_citizen's `changes:` for a table: `body` runs for each change with `change`
-  ## (`change.item.key`, `change.item.value`), `zid` and `added`, `removed`, `modified`,
-  ## `closed` injected.
+  ## (`change.item.key`, `change.item.value`), `zid` and the flags (`added`, `removed`,
+  ## `modified`, `touched`, `owner_changed`, `rejected`, `closed`) injected.
   self.track proc (changes: seq[CrdtChange[Pair[K, V]]], zid {.inject.}: ZID) {.gcsafe.} =
     for change {.inject.} in changes:
-      template added: bool {.inject, used.} = Added in change.changes
-      template removed: bool {.inject, used.} = Removed in change.changes
-      template modified: bool {.inject, used.} = Modified in change.changes
-      template touched: bool {.inject, used.} = Touched in change.changes
-      template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
-      template rejected: bool {.inject, used.} = Rejected in change.changes
-      template closed: bool {.inject, used.} = Closed in change.changes
+      inject_change_flags(change)
       body
 
 # ---- sets (1.5) ---------------------------------------------------------------------------
@@ -1218,16 +1225,6 @@ proc contains*[T](self: CrdtZenSet[T], member: T): bool =
   var d = to_data(member, keep)
   check zen_set_contains(self.ctx.handle.h, self.h, addr d, addr result), "contains (" & self.id & ")"
 
-proc sync_state*[T](self: CrdtZenSet[T]): SyncState =
-  ## The state of the whole collection: LocalOnly while any entry has a write no peer
-  ## has, Converged once every member holds every entry's latest state.
-  collection_state(self.ctx.handle.h, self.h, self.id)
-
-proc len*[T](self: CrdtZenSet[T]): int =
-  var n: csize_t
-  check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
-  int(n)
-
 proc entry_values[T](c: zen_context_t, h: zen_table_t, id: string): seq[T] =
   ## The values of a collection's entries snapshot, in key order (a set's members, a
   ## sequence's items); entries of another type are skipped.
@@ -1254,21 +1251,12 @@ proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]],
 proc track*[T](self: CrdtZenSet[T], callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
   self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
 
-proc untrack*[T](self: CrdtZenSet[T], zid: ZID) =
-  ## Stops a callback; it receives a last `{Closed}` change now.
-  drop_callback(self.ctx.table_callbacks, (self.h.owner, self.h.index), zid)
-
 template changes*[T](self: CrdtZenSet[T], body: untyped): ZID =
-  ## model_citizen's `changes:` for a set: `change.item` is the member; `added`,
-  ## `removed`, `closed` and `zid` injected.
+  ## model_citizen's `changes:` for a set: `change.item` is the member; `zid` and the
+  ## flags (as for a table) injected.
   self.track proc (changes: seq[CrdtChange[T]], zid {.inject.}: ZID) {.gcsafe.} =
     for change {.inject.} in changes:
-      template added: bool {.inject, used.} = Added in change.changes
-      template removed: bool {.inject, used.} = Removed in change.changes
-      template touched: bool {.inject, used.} = Touched in change.changes
-      template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
-      template rejected: bool {.inject, used.} = Rejected in change.changes
-      template closed: bool {.inject, used.} = Closed in change.changes
+      inject_change_flags(change)
       body
 
 # ---- sequences (1.5) ----------------------------------------------------------------------
@@ -1329,16 +1317,6 @@ proc `[]`*[T](self: CrdtZenSeq[T], i: int): T =
   var ok: bool
   result = from_data[T](d, ok)
 
-proc sync_state*[T](self: CrdtZenSeq[T]): SyncState =
-  ## The state of the whole collection: LocalOnly while any entry has a write no peer
-  ## has, Converged once every member holds every entry's latest state.
-  collection_state(self.ctx.handle.h, self.h, self.id)
-
-proc len*[T](self: CrdtZenSeq[T]): int =
-  var n: csize_t
-  check zen_table_len(self.ctx.handle.h, self.h, addr n), "len (" & self.id & ")"
-  int(n)
-
 iterator items*[T](self: CrdtZenSeq[T]): T =
   ## Every item in order (a snapshot taken when the loop starts).
   for v in entry_values[T](self.ctx.handle.h, self.h, self.id): yield v
@@ -1353,27 +1331,15 @@ proc track*[T](self: CrdtZenSeq[T], callback: proc (changes: seq[CrdtChange[T]],
 proc track*[T](self: CrdtZenSeq[T], callback: proc (changes: seq[CrdtChange[T]]) {.gcsafe.}): ZID {.discardable.} =
   self.track(proc (changes: seq[CrdtChange[T]], zid: ZID) {.gcsafe.} = callback(changes))
 
-proc untrack*[T](self: CrdtZenSeq[T], zid: ZID) =
-  ## Stops a callback; it receives a last `{Closed}` change now.
-  drop_callback(self.ctx.table_callbacks, (self.h.owner, self.h.index), zid)
-
 template changes*[T](self: CrdtZenSeq[T], body: untyped): ZID =
-  ## model_citizen's `changes:` for a sequence: `change.item`, `change.index`; `added`,
-  ## `removed`, `modified`, `closed` and `zid` injected.
+  ## model_citizen's `changes:` for a sequence: `change.item`, `change.index`; `zid`
+  ## and the flags (as for a table) injected.
   self.track proc (changes: seq[CrdtChange[T]], zid {.inject.}: ZID) {.gcsafe.} =
     for change {.inject.} in changes:
-      template added: bool {.inject, used.} = Added in change.changes
-      template removed: bool {.inject, used.} = Removed in change.changes
-      template modified: bool {.inject, used.} = Modified in change.changes
-      template touched: bool {.inject, used.} = Touched in change.changes
-      template owner_changed: bool {.inject, used.} = OwnerChanged in change.changes
-      template rejected: bool {.inject, used.} = Rejected in change.changes
-      template closed: bool {.inject, used.} = Closed in change.changes
+      inject_change_flags(change)
       body
 
 # ---- owner-only collections (1.5) -------------------------------------------------------
-
-type AnyCrdtZenCollection = CrdtZenTable | CrdtZenSet | CrdtZenSeq
 
 proc owner*(self: AnyCrdtZenCollection): uint64 =
   ## The owner of an owner-only table, set or sequence as this context knows it; 0 if
