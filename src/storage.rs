@@ -37,7 +37,11 @@
 //! it without a transaction (`update_scan::next_overwrite`, tested byte for byte against
 //! yrs) and queued like a remote contribution. A document nobody else wrote (`foreign`
 //! unset) hibernates as that contribution, and overwrites patch the cold bytes: a value
-//! one peer owns and writes needs no live document at all.
+//! one peer owns and writes needs no live document at all. On its receivers the same
+//! holds: a hibernated document only one writer wrote is that writer's contribution, and
+//! the writer's next one replaces it whole (when it has the fixed shape, whose one live
+//! record is the one shown), so a value written now and then among thousands is never
+//! revived on either side.
 //!
 //! Owns the yrs documents only; it never decides what a write means.
 
@@ -271,14 +275,19 @@ pub(crate) struct ValueDoc {
     /// This peer's whole contribution after its last write and its shape, while live and
     /// of the shape an overwrite is made from without yrs (`update_scan::next_overwrite`).
     own_last: Option<Box<(Box<[u8]>, OwnShape)>>,
-    /// While hibernated: the cold bytes are this peer's whole contribution, of this shape
-    /// (a value only this peer wrote), so an overwrite is made from them and the
-    /// document stays cold.
-    cold_shape: Option<OwnShape>,
+    /// While hibernated: the cold bytes are one writer's whole contribution (a value only
+    /// it wrote), of this shape. If the writer is this peer an overwrite is made from
+    /// them; if another, its next whole contribution replaces them (a canonical
+    /// contribution holds exactly one live slot record, the one `update_scan` shows, so
+    /// there is nothing to integrate or check). Either way the document stays cold.
+    cold_shape: Option<SoleWriter>,
     /// The document holds, or waits to integrate, another writer's items (or a save's,
     /// which may hold them): then it is more than this peer's contribution.
     foreign: bool,
 }
+
+/// The one writer whose whole contribution a document is, and that contribution's shape.
+type SoleWriter = (u64, OwnShape);
 
 /// A slot as stored: writer, its yrs clock in this document, the record bytes.
 pub(crate) type RawSlot = (u64, u32, Vec<u8>);
@@ -493,7 +502,10 @@ impl ValueDoc {
             let bytes = std::mem::take(bytes);
             // Cold bytes that were our contribution stay the one the next overwrite is
             // made from.
-            self.own_last = self.cold_shape.take().map(|shape| Box::new((bytes.clone(), shape)));
+            self.own_last = match self.cold_shape.take() {
+                Some((writer, shape)) if writer == peer => Some(Box::new((bytes.clone(), shape))),
+                _ => None,
+            };
             let live = new_doc(peer);
             // Our own encoding of a document that integrated cleanly; if yrs now refuses
             // or panics on it, the empty document left behind is refilled by peers.
@@ -520,6 +532,9 @@ impl ValueDoc {
     /// contained, with retries on a rebuilt document (see `with_retries`).
     fn local_change(&mut self, peer: u64, change: impl Fn(&Live, &mut TransactionMut)) -> Vec<u8> {
         self.live(peer);
+        // The contribution an overwrite is made from changes here (a revival may just
+        // have set it); `write` keeps the new one.
+        self.own_last = None;
         let own = self.with_retries(peer, |live| {
             contained(&live.doc, |txn| change(live, txn))?;
             Ok(own_state(live, peer))
@@ -546,12 +561,14 @@ impl ValueDoc {
     /// needed (a read, a remote update, a catch-up, hibernation), so a value this peer
     /// keeps writing costs no yrs transaction per write.
     pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
-        if let (None, State::Cold(prev), Some(shape)) = (meta, &self.state, self.cold_shape) {
+        if let (None, State::Cold(prev), Some((writer, shape))) = (meta, &self.state, self.cold_shape) {
             // A value only this peer wrote, hibernated: its state is our contribution.
-            if let Some((own, _, shape)) = crate::update_scan::next_overwrite(prev, shape, peer, record) {
-                self.state = State::Cold(own.as_slice().into());
-                self.cold_shape = Some(shape);
-                return own;
+            if writer == peer {
+                if let Some((own, _, shape)) = crate::update_scan::next_overwrite(prev, shape, peer, record) {
+                    self.state = State::Cold(own.as_slice().into());
+                    self.cold_shape = Some((peer, shape));
+                    return own;
+                }
             }
         }
         if let (None, true, Some((prev, shape))) = (meta, self.is_live(), self.own_last.as_deref()) {
@@ -583,7 +600,6 @@ impl ValueDoc {
     /// this peer's whole contribution as `write` does.
     pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Vec<u8> {
         // Not the shape an overwrite is made from: the next write goes through yrs.
-        self.own_last = None;
         self.local_change(peer, |live, txn| {
             live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
         })
@@ -594,6 +610,24 @@ impl ValueDoc {
     /// what it covers); it is integrated the next time the document is needed.
     pub fn defer(&mut self, peer: u64, bytes: Vec<u8>, span: Span) {
         self.foreign = true;
+        if let (State::Cold(cold), Some((writer, held)), true) =
+            (&self.state, self.cold_shape, self.deferred.is_empty() && span.start == 0)
+        {
+            // A value only this writer wrote, hibernated: its newer whole contribution
+            // is the whole state (a random value of thousands, written now and then,
+            // costs no revival), and an older one is held already.
+            if writer == span.client && span.end <= held.end() {
+                return;
+            }
+            let newer = (writer == span.client)
+                .then(|| crate::update_scan::later_shape(cold, held, &bytes, writer))
+                .flatten();
+            if let Some(shape) = newer {
+                self.state = State::Cold(bytes.into_boxed_slice());
+                self.cold_shape = Some((writer, shape));
+                return;
+            }
+        }
         if span.start == 0 {
             self.deferred.retain(|d| d.span.client != span.client || d.span.end > span.end);
         }
@@ -699,19 +733,63 @@ impl ValueDoc {
             let (own, shape) = *last;
             self.deferred.clear();
             self.state = State::Cold(own);
-            self.cold_shape = Some(shape);
+            self.cold_shape = Some((peer, shape));
             self.recovery = None;
             return true;
         }
+        if let Some(whole) = self.single_writer_whole() {
+            // Only one writer's items, its whole contribution waiting: that is the state.
+            self.deferred.clear();
+            self.state = State::Cold(whole.0);
+            self.cold_shape = Some(whole.1);
+            self.recovery = None;
+            self.own_last = None;
+            return true;
+        }
         let live = self.live(peer);
-        if live.doc.transact().has_missing_updates() {
+        let txn = live.doc.transact();
+        if txn.has_missing_updates() {
             return false;
         }
+        // A document only one writer wrote encodes as that writer's whole contribution.
+        let sv = txn.state_vector();
+        let only = match sv.iter().next() {
+            Some((client, _)) if sv.len() == 1 => Some(client.get()),
+            _ => None,
+        };
+        drop(txn);
         let bytes = self.encode_live(peer);
+        self.cold_shape = only.and_then(|w| crate::update_scan::own_shape(&bytes, w).map(|shape| (w, shape)));
         self.state = State::Cold(bytes.into_boxed_slice());
         self.recovery = None;
         self.own_last = None;
         true
+    }
+
+    /// The one deferred update, if it is a writer's canonical whole contribution (see
+    /// `cold_shape`) and the live document holds nothing it does not cover (no other
+    /// writer's items, none of this writer's past its end, nothing waiting for a missing
+    /// dependency): then it is the document's whole state.
+    fn single_writer_whole(&mut self) -> Option<(Box<[u8]>, SoleWriter)> {
+        let [d] = &self.deferred[..] else { return None };
+        let writer = d.span.client;
+        let shape = (d.span.start == 0).then(|| crate::update_scan::own_shape(&d.bytes, writer)).flatten()?;
+        let State::Live(live) = &self.state else { return None };
+        let txn = live.doc.transact();
+        // Strictly older (a contribution ending where the document's does may differ from
+        // what it holds, and yrs would keep what it holds), and the same meta record.
+        let covered = txn.state_vector().iter().all(|(c, &clock)| c.get() == writer && clock < shape.end());
+        let meta = match live.map.get(&txn, META_KEY) {
+            Some(Out::Any(Any::Buffer(held))) => Some(held),
+            _ => None,
+        };
+        let same_meta = meta.as_deref() == crate::update_scan::meta_record(&d.bytes, shape);
+        if !covered || !same_meta || txn.has_missing_updates() {
+            return None;
+        }
+        drop(txn);
+        let d = self.deferred.pop()?;
+        Some((d.bytes.into_boxed_slice(), (writer, shape)))
     }
 }
 
@@ -826,6 +904,104 @@ mod tests {
             assert_eq!(fast.encode_full(5), slow.encode_full(5));
             assert!(!fast.take_stale(), "the document holds every record it showed");
         }
+    }
+
+    /// A receiver's document that only one writer wrote stays hibernated as that
+    /// writer's overwrites arrive (each whole contribution replaces the cold bytes), and
+    /// holds what integrating every one of them through yrs holds; an older contribution
+    /// arriving late changes nothing; another writer's update, or our own write, ends it.
+    #[test]
+    fn a_single_writers_value_stays_cold_on_receivers() {
+        let mut a = ValueDoc::new(1);
+        let (mut cold, mut slow) = (ValueDoc::new(2), ValueDoc::new(2));
+        let (k1, k2, k3): (Arc<str>, Arc<str>, Arc<str>) = ("1".into(), "2".into(), "3".into());
+        let mut sent = Vec::new();
+        for i in 0..60u32 {
+            let meta = (i == 0).then_some(&[7u8, 0][..]);
+            let u = a.write(1, &k1, meta, &i.to_le_bytes()[..1 + (i as usize % 4)]);
+            let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&u, 1) else { panic!("a delta") };
+            cold.defer(2, bytes, span);
+            slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
+            if i == 1 {
+                assert!(
+                    a.deferred.iter().any(|d| d.span.client == 1),
+                    "the first overwrite made without yrs"
+                );
+            }
+            if i == 0 {
+                assert!(cold.hibernate(2) && !cold.is_live());
+            } else {
+                assert!(!cold.is_live() && cold.deferred.is_empty(), "write {i} kept it cold");
+                // Read from the tail only (`later_shape`), the same shape as read whole.
+                assert_eq!(cold.cold_shape, crate::update_scan::own_shape(&u, 1).map(|s| (1, s)));
+            }
+            sent.push(u);
+        }
+        // An older contribution, late: ignored while cold, no harm once integrated.
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&sent[40], 1) else { panic!() };
+        cold.defer(2, bytes, span);
+        assert!(!cold.is_live());
+        assert_eq!(cold.encode_full(2), slow.encode_full(2));
+        assert!(cold.hibernate(2) && !cold.is_live());
+        assert_eq!(cold.read(2), slow.read(2));
+        assert!(!cold.take_stale());
+        // Back to cold from live with only the writer's items: the state is its
+        // contribution again, so the next one is taken cold.
+        assert!(cold.hibernate(2) && cold.cold_shape.map(|c| c.0) == Some(1));
+        // Live, one newer contribution waiting: hibernating takes it as the state.
+        cold.read(2);
+        let u = a.write(1, &k1, None, &[8, 8]);
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&u, 1) else { panic!() };
+        cold.defer(2, bytes, span);
+        slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
+        assert!(cold.hibernate(2) && cold.cold_shape == crate::update_scan::own_shape(&u, 1).map(|s| (1, s)));
+        assert_eq!(cold.encode_full(2), slow.encode_full(2));
+        // A writer sending another meta record (yrs keeps the one it holds) is not taken
+        // as the state, cold or live: the receivers agree with yrs.
+        let mut liar = ValueDoc::new(1);
+        let mut lie = Vec::new();
+        for i in 0..80u8 {
+            lie = liar.write(1, &k1, (i == 0).then_some(&[9u8, 9][..]), &[i]);
+        }
+        fn meta(u: &[u8]) -> Option<&[u8]> {
+            crate::update_scan::meta_record(u, crate::update_scan::own_shape(u, 1)?)
+        }
+        assert_eq!((meta(&lie), meta(&u)), (Some(&[9u8, 9][..]), Some(&[7u8, 0][..])));
+        for live in [false, true] {
+            let mut d = ValueDoc::new(2);
+            d.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
+            assert!(d.hibernate(2) && d.cold_shape.is_some());
+            if live {
+                d.read(2);
+            }
+            let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&lie, 1) else { panic!() };
+            d.defer(2, bytes, span);
+            assert!(d.hibernate(2));
+            let mut yrs = ValueDoc::new(2);
+            for x in [&u, &lie] {
+                yrs.apply(2, Payload::Decoded(Update::decode_v1(x).unwrap())).unwrap();
+            }
+            assert_eq!(d.encode_full(2), yrs.encode_full(2), "live {live}");
+            assert_eq!(d.read(2).0, Some(vec![7, 0]));
+        }
+        // Another writer: the cold bytes are no longer one writer's.
+        let mut c = ValueDoc::new(3);
+        c.apply(3, Payload::Decoded(Update::decode_v1(&sent[59]).unwrap())).unwrap();
+        let other = c.write(3, &k3, None, &[9]);
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&other, 3) else { panic!() };
+        cold.defer(2, bytes, span);
+        slow.apply(2, Payload::Decoded(Update::decode_v1(&other).unwrap())).unwrap();
+        assert!(cold.hibernate(2) && cold.cold_shape.is_none());
+        let u = a.write(1, &k1, None, &[1, 2, 3]);
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&u, 1) else { panic!() };
+        cold.defer(2, bytes, span);
+        assert_eq!(cold.deferred.len(), 1, "deferred, not replacing the cold bytes");
+        slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
+        // Our own write to a value another wrote goes through yrs, and still agrees.
+        cold.write(2, &k2, None, &[4]);
+        slow.write(2, &k2, None, &[4]);
+        assert_eq!(cold.read(2), slow.read(2));
+        assert_eq!(cold.encode_full(2), slow.encode_full(2));
     }
 
     #[test]

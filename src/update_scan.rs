@@ -46,6 +46,7 @@ pub(crate) enum Refusal {
 }
 
 /// The codec's reader, failing with the scan's one refusal for malformed bytes.
+#[derive(Clone)]
 struct Cursor<'a>(codec::Reader<'a>);
 
 const MALFORMED: Refusal = Refusal::Shape("truncated or malformed yrs update");
@@ -253,7 +254,9 @@ fn deletes(
 /// Where an overwrite changes a writer's whole contribution (see `next_overwrite`): the
 /// run of its deleted slot records starts at clock `first` (1 after the meta item of a
 /// value it created, else 0) and is `run` records long; its length is written at byte
-/// `run_at`, after which the bytes are the newest record and the delete set.
+/// `run_at`, after which the bytes are the newest record and the delete set. After the
+/// writer's first write there is no run (`run` 0): `run_at` is where its one record
+/// starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OwnShape {
     run_at: u32,
@@ -261,72 +264,146 @@ pub(crate) struct OwnShape {
     run: u32,
 }
 
+impl OwnShape {
+    /// The writer's clock after the contribution (its span's end): the meta item, the
+    /// run and the newest record.
+    pub fn end(self) -> u32 {
+        self.first + self.run + 1
+    }
+}
+
 /// The shape of `prev`, `writer`'s whole contribution as yrs encoded it, if it is the
-/// one every contribution after a first overwrite has: the meta item if `writer`
-/// created the value, the run of its deleted slot records, its newest record, the run
-/// again as the delete set. `None` for any other (then yrs writes the next one).
+/// one every contribution has after a first write: the meta item if `writer` created the
+/// value, the run of its deleted slot records (none after the first write), its newest
+/// record, the run again as the delete set. `None` for any other (then yrs writes the
+/// next one).
 pub(crate) fn own_shape(prev: &[u8], writer: u64) -> Option<OwnShape> {
     let mut c = Cursor::new(prev);
     let want = |c: &mut Cursor, v: u32| (c.u32().ok()? == v).then_some(());
     let yes = |b: bool| b.then_some(());
     want(&mut c, 1)?;
-    let blocks = c.u32().ok()?;
+    let mut blocks = c.u32().ok()?;
     yes(c.var(64).ok()? == writer)?;
     want(&mut c, 0)?;
-    let first: u32 = match blocks {
-        3 => {
+    // The meta item: its key tells it from a first record, which has the same flags.
+    let mut first: u32 = 0;
+    let mut meta = c.clone();
+    if meta.byte().ok()? == CONTENT_ANY | HAS_PARENT_SUB
+        && meta.u32().ok()? == 1
+        && meta.string().ok()? == ROOT
+        && meta.string().ok()? == META_KEY
+    {
+        want(&mut meta, 1)?;
+        yes(meta.byte().ok()? == ANY_BUFFER)?;
+        let len = meta.u32().ok()?;
+        meta.skip(len as u64).ok()?;
+        (c, first, blocks) = (meta, 1, blocks.checked_sub(1)?);
+    }
+    let run_at;
+    let run = match blocks {
+        // Only the first record: named by its parent and key, nothing deleted.
+        1 => {
+            run_at = u32::try_from(c.pos()).ok()?;
             yes(c.byte().ok()? == CONTENT_ANY | HAS_PARENT_SUB)?;
             want(&mut c, 1)?;
-            yes(c.string().ok()? == ROOT && c.string().ok()? == META_KEY)?;
+            yes(c.string().ok()? == ROOT)?;
+            yes(slot_writer(c.string().ok()?) == Some(writer))?;
             want(&mut c, 1)?;
             yes(c.byte().ok()? == ANY_BUFFER)?;
             let len = c.u32().ok()?;
             c.skip(len as u64).ok()?;
-            1
+            want(&mut c, 0)?;
+            0
         }
-        2 => 0,
+        2 => {
+            yes(c.byte().ok()? == CONTENT_DELETED | HAS_PARENT_SUB)?;
+            want(&mut c, 1)?;
+            yes(c.string().ok()? == ROOT)?;
+            yes(slot_writer(c.string().ok()?) == Some(writer))?;
+            run_at = u32::try_from(c.pos()).ok()?;
+            run_and_record(&mut c, writer, first)?
+        }
         _ => return None,
     };
-    yes(c.byte().ok()? == CONTENT_DELETED | HAS_PARENT_SUB)?;
-    want(&mut c, 1)?;
-    yes(c.string().ok()? == ROOT)?;
-    yes(slot_writer(c.string().ok()?) == Some(writer))?;
-    let run_at = u32::try_from(c.pos()).ok()?;
-    let run = c.u32().ok()?;
-    yes(run > 0)?;
-    yes(c.byte().ok()? == CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB)?;
-    yes(c.var(64).ok()? == writer)?;
-    want(&mut c, first.checked_add(run - 1)?)?;
-    want(&mut c, 1)?;
-    yes(c.byte().ok()? == ANY_BUFFER)?;
-    let len = c.u32().ok()?;
-    c.skip(len as u64).ok()?;
-    want(&mut c, 1)?;
-    yes(c.var(64).ok()? == writer)?;
-    want(&mut c, 1)?;
-    want(&mut c, first)?;
-    want(&mut c, run)?;
     yes(c.pos() == prev.len())?;
     Some(OwnShape { run_at, first, run })
 }
 
+/// The rest of a contribution with a run, from its length on: the newest record after
+/// the run's last item, then the run as the delete set. Returns the run's length.
+fn run_and_record(c: &mut Cursor, writer: u64, first: u32) -> Option<u32> {
+    let want = |c: &mut Cursor, v: u32| (c.u32().ok()? == v).then_some(());
+    let yes = |b: bool| b.then_some(());
+    let run = c.u32().ok()?;
+    yes(run > 0)?;
+    yes(c.byte().ok()? == CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB)?;
+    yes(c.var(64).ok()? == writer)?;
+    want(c, first.checked_add(run - 1)?)?;
+    want(c, 1)?;
+    yes(c.byte().ok()? == ANY_BUFFER)?;
+    let len = c.u32().ok()?;
+    c.skip(len as u64).ok()?;
+    want(c, 1)?;
+    yes(c.var(64).ok()? == writer)?;
+    want(c, 1)?;
+    want(c, first)?;
+    want(c, run)?;
+    Some(run)
+}
+
+/// `own_shape` of `next`, a later contribution of the writer of `prev` (of shape
+/// `shape`), if it also begins as `prev` does up to the run or the first record: the
+/// same meta item (items a receiver holds already keep their content in yrs, so a
+/// writer sending another would make replicas differ; only its block count may grow).
+/// After a run only the rest is read.
+pub(crate) fn later_shape(prev: &[u8], shape: OwnShape, next: &[u8], writer: u64) -> Option<OwnShape> {
+    let at = shape.run_at as usize;
+    if next.get(2..at)? != prev.get(2..at)? {
+        return None;
+    }
+    if shape.run == 0 {
+        return own_shape(next, writer);
+    }
+    let mut c = Cursor::new(next);
+    c.skip(at as u64).ok()?;
+    let run = run_and_record(&mut c, writer, shape.first)?;
+    (c.pos() == next.len()).then_some(OwnShape { run, ..shape })
+}
+
 /// `writer`'s whole contribution after it overwrites its slot with `record`, made without
 /// yrs (a yrs transaction and an encode cost most of a write; see `storage`) from
-/// `prev`, its contribution after its previous overwrite, of shape `shape`
-/// (`own_shape`): the run one longer, the new record placed after the one it replaces.
-/// Byte for byte what yrs encodes (tested against it). Also returns the span the scan
-/// would find and the new contribution's shape.
+/// `prev`, its contribution after its previous write, of shape `shape` (`own_shape`):
+/// the run one longer (the first overwrite turns the first record's parent and key into
+/// the run's), the new record placed after the one it replaces. Byte for byte what yrs
+/// encodes (tested against it). Also returns the span the scan would find and the new
+/// contribution's shape.
 pub(crate) fn next_overwrite(
     prev: &[u8],
     shape: OwnShape,
     writer: u64,
     record: &[u8],
 ) -> Option<(Vec<u8>, Span, OwnShape)> {
-    let OwnShape { run_at, first, run } = shape;
+    let OwnShape { mut run_at, first, run } = shape;
     let run = run.checked_add(1)?;
     let end = first.checked_add(run)?.checked_add(1)?;
-    let mut out = Vec::with_capacity(run_at as usize + record.len() + 32);
-    out.extend_from_slice(prev.get(..run_at as usize)?);
+    let mut out = Vec::with_capacity(run_at as usize + record.len() + 40);
+    if run == 1 {
+        // The first record becomes the run: its parent and key stay, its content goes.
+        let mut c = Cursor::new(prev.get(run_at as usize + 1..)?);
+        c.u32().ok()?;
+        c.raw_string().ok()?;
+        c.raw_string().ok()?;
+        let parent_end = run_at as usize + 1 + c.pos();
+        out.extend_from_slice(prev.get(..run_at as usize)?);
+        // One more block (the run beside the record); the count is the byte after the
+        // section count, at most 3 here.
+        *out.get_mut(1)? += 1;
+        out.push(CONTENT_DELETED | HAS_PARENT_SUB);
+        out.extend_from_slice(prev.get(run_at as usize + 1..parent_end)?);
+        run_at = u32::try_from(out.len()).ok()?;
+    } else {
+        out.extend_from_slice(prev.get(..run_at as usize)?);
+    }
     codec::put_varint(&mut out, run as u64);
     out.push(CONTENT_ANY | HAS_ORIGIN | HAS_PARENT_SUB);
     codec::put_varint(&mut out, writer);
@@ -342,7 +419,26 @@ pub(crate) fn next_overwrite(
     codec::put_varint(&mut out, first as u64);
     codec::put_varint(&mut out, run as u64);
     let span = Span { client: writer, start: 0, end, last_buffer: Some((at, record.len())) };
-    Some((out, span, OwnShape { run, ..shape }))
+    Some((out, span, OwnShape { run_at, first, run }))
+}
+
+/// The meta record of a writer's whole contribution of shape `shape` (`own_shape`), if
+/// it holds one.
+pub(crate) fn meta_record(contribution: &[u8], shape: OwnShape) -> Option<&[u8]> {
+    if shape.first == 0 {
+        return None;
+    }
+    let mut c = Cursor::new(contribution);
+    c.u32().ok()?;
+    c.u32().ok()?;
+    c.var(64).ok()?;
+    c.u32().ok()?;
+    c.skip(2).ok()?;
+    c.raw_string().ok()?;
+    c.raw_string().ok()?;
+    c.skip(2).ok()?;
+    let len = c.u32().ok()?;
+    contribution.get(c.pos()..c.pos() + len as usize)
 }
 
 /// The map key of `writer`'s slot: its peer id in decimal.

@@ -118,6 +118,131 @@ impl Pipeline for Zen {
     }
 }
 
+/// The C workload, every call through the exported C functions (called as a C
+/// caller calls them: no inlining across the boundary, statuses checked): 1000 vec3
+/// values set on A, A ticks, its messages carried to B (`zen_context_poll_outbound`
+/// into a buffer, `zen_context_receive_from`), B ticks and drains its events
+/// (`zen_context_poll_change`, reading each new value), B's acks carried back, A drains
+/// its events. All of it timed, in one sample.
+struct ZenC {
+    a: zen_crdt::ffi::zen_context_t,
+    b: zen_crdt::ffi::zen_context_t,
+    values: Vec<zen_crdt::ffi::zen_value_t>,
+    buf: Vec<u8>,
+    now: u64,
+    /// Sum of what B read, so the reads cannot be optimised away.
+    seen: f64,
+}
+
+impl ZenC {
+    fn new() -> ZenC {
+        use zen_crdt::ffi::*;
+        let ok = zen_status_t::ZEN_OK;
+        let (mut a, mut b) = (zen_context_t::default(), zen_context_t::default());
+        assert_eq!(unsafe { zen_context_new(1, std::ptr::null(), &mut a) }, ok);
+        assert_eq!(unsafe { zen_context_new(2, std::ptr::null(), &mut b) }, ok);
+        assert_eq!(zen_context_add_peer(a, 2), ok);
+        assert_eq!(zen_context_add_peer(b, 1), ok);
+        let values = (0..1000)
+            .map(|i| {
+                let id = format!("unit/{i}/pos");
+                let mut v = zen_value_t::default();
+                let ty = zen_value_type_t::ZEN_TYPE_VEC3 as u32;
+                let st = unsafe {
+                    zen_value_create(a, id.as_ptr().cast(), id.len(), ty, std::ptr::null(), &mut v)
+                };
+                assert_eq!(st, ok);
+                v
+            })
+            .collect();
+        let mut z = ZenC { a, b, values, buf: vec![0; 1 << 16], now: 0, seen: 0.0 };
+        for s in 0..10 {
+            z.tick(s);
+        }
+        z
+    }
+
+    /// Moves every message `from` has to `to` through the caller's buffer.
+    fn carry(&mut self, from: zen_crdt::ffi::zen_context_t, to: zen_crdt::ffi::zen_context_t, from_id: u64) {
+        use zen_crdt::ffi::*;
+        loop {
+            let (mut len, mut dest, mut has) = (0usize, 0u64, false);
+            let st = unsafe {
+                zen_context_poll_outbound(
+                    from,
+                    self.buf.as_mut_ptr(),
+                    self.buf.len(),
+                    &mut len,
+                    &mut dest,
+                    &mut has,
+                )
+            };
+            if st == zen_status_t::ZEN_ERR_BUFFER_TOO_SMALL {
+                self.buf.resize(len, 0);
+                continue;
+            }
+            assert_eq!(st, zen_status_t::ZEN_OK);
+            if !has {
+                return;
+            }
+            let st = unsafe { zen_context_receive_from(to, from_id, self.buf.as_ptr(), len) };
+            assert_eq!(st, zen_status_t::ZEN_OK);
+        }
+    }
+
+    /// Drains `ctx`'s change events, reading each new vec3.
+    fn drain(&mut self, ctx: zen_crdt::ffi::zen_context_t) {
+        use zen_crdt::ffi::*;
+        let mut change = std::mem::MaybeUninit::<zen_change_t>::uninit();
+        loop {
+            let mut has = false;
+            assert_eq!(
+                unsafe { zen_context_poll_change(ctx, change.as_mut_ptr(), &mut has) },
+                zen_status_t::ZEN_OK
+            );
+            if !has {
+                return;
+            }
+            let c = unsafe { change.assume_init_ref() };
+            if c.new_value.value_type == zen_value_type_t::ZEN_TYPE_VEC3 as u32 {
+                self.seen += unsafe { c.new_value.data.vec[0] } as f64;
+            }
+        }
+    }
+
+    /// One tick of the whole workload; sample `s` is written.
+    fn tick(&mut self, s: usize) {
+        use zen_crdt::ffi::*;
+        for (i, &v) in self.values.iter().enumerate() {
+            let st = zen_value_set_vec3(self.a, v, zen_vec3_t { x: i as f32, y: s as f32, z: 0.5 });
+            debug_assert_eq!(st, zen_status_t::ZEN_OK);
+        }
+        self.now += 16;
+        assert_eq!(zen_context_tick(self.a, self.now), zen_status_t::ZEN_OK);
+        self.carry(self.a, self.b, 1);
+        assert_eq!(zen_context_tick(self.b, self.now), zen_status_t::ZEN_OK);
+        self.drain(self.b);
+        self.carry(self.b, self.a, 2);
+        self.drain(self.a);
+    }
+}
+
+impl Drop for ZenC {
+    fn drop(&mut self) {
+        zen_crdt::ffi::zen_context_free(self.a);
+        zen_crdt::ffi::zen_context_free(self.b);
+    }
+}
+
+impl Pipeline for ZenC {
+    fn sample(&mut self, s: usize, out: &mut Samples) {
+        let t = thread_cpu_ns();
+        self.tick(s);
+        out.pipe.push((thread_cpu_ns() - t) as f64 / self.values.len() as f64);
+        std::hint::black_box(self.seen);
+    }
+}
+
 /// A y-sync baseline: stage 1000 writes, one transaction, its update broadcast, applied
 /// and observed on B. Aged 600 ticks first (the one-Map layout slows and grows with its
 /// history; design.md measured at 600).
@@ -173,6 +298,7 @@ fn main() {
         Box::new(Zen::new(3)), // acks 3 ticks late: about a 50 ms round trip at 60 Hz
         Box::new(Y::new(Layout::OneMap)),
         Box::new(Y::new(Layout::DocPerValue)),
+        Box::new(ZenC::new()),
     ];
     let mut got: Vec<Samples> = (0..pipes.len()).map(|_| Samples::default()).collect();
     for s in 0..samples {
@@ -181,7 +307,8 @@ fn main() {
         }
     }
     drop(pipes);
-    let [mut zen, mut far, mut map, mut perdoc]: [Samples; 4] = got.try_into().ok().expect("four");
+    let [mut zen, mut far, mut map, mut perdoc, mut c_abi]: [Samples; 5] = got.try_into().ok().expect("five");
+    let c_workload = (median(&mut c_abi.pipe), median(&mut perdoc.pipe.clone()));
     let mut row = |name, z: &mut Vec<f64>, m: &mut Vec<f64>, p: &mut Vec<f64>, unit| {
         rows.push(Row { name, zen: median(z), map: median(m), perdoc: median(p), unit });
     };
@@ -258,6 +385,22 @@ fn main() {
         );
     }
 
+    // The C workload: everything through the C ABI beside yrs used directly, one
+    // Doc per entity (the y-sync one-Doc-per-value pipeline above), same run.
+    println!(
+        "\nThe C workload (median ns of thread CPU per entity-update, {samples} ticks of 1000 vec3 values,"
+    );
+    println!("interleaved with the pipelines above; target 600 ns)\n");
+    println!("| {:<48} | {:>10} | {:>12} | {:>8} |", "figure", "ns", "yrs doc/v", "ratio");
+    println!("|{:-<50}|{:->12}|{:->14}|{:->10}|", "", "", "", "");
+    println!(
+        "| {:<48} | {:>10.1} | {:>12.1} | {:>7.2}x |",
+        "set, ticks, carry, receive, events, acks: C ABI",
+        c_workload.0,
+        c_workload.1,
+        c_workload.0 / c_workload.1
+    );
+
     // 3. A tick's cost follows what changed: 100 changed among 10,000 vs among 100.
     let tick_cost = |total: usize, hibernate_after_ms: u64, same_hundred: bool| -> f64 {
         let opts = Options { hibernate_after_ms, ..Options::default() };
@@ -282,12 +425,12 @@ fn main() {
                 a.set(hs[i], [s as f32, k as f32, 1.0]).unwrap();
             }
             now += 16;
-            let t = Instant::now();
+            let t = thread_cpu_ns();
             a.tick(now);
             deliver(&mut a, &mut b);
             b.tick(now);
             deliver(&mut b, &mut a);
-            cost.push(t.elapsed().as_nanos() as f64);
+            cost.push((thread_cpu_ns() - t) as f64);
             drain(&mut a);
             drain(&mut b);
         }
@@ -301,7 +444,7 @@ fn main() {
     let cold = tick_cost(10_000, u64::MAX / 4, false);
     let hibernated = tick_cost(10_000, 2000, false);
     println!(
-        "\nA tick's cost follows what changed (median us per synced tick; baseline: the same 100 values"
+        "\nA tick's cost follows what changed (median us of thread CPU per synced tick; baseline: the same 100 values"
     );
     println!("changed among 100)\n");
     println!("| {:<48} | {:>10} | {:>12} | {:>8} |", "figure", "us", "100 of 100", "ratio");
