@@ -64,14 +64,19 @@ use crate::update_scan::{OwnShape, META_KEY, ROOT};
 /// and is integrated at once, so it is decoded now.
 #[derive(Debug)]
 pub(crate) enum Payload {
-    Scanned(Vec<u8>, Span),
+    Scanned(Shared, Span),
     Decoded(Update),
 }
+
+/// Update bytes as this module keeps them: a contribution is often held in several
+/// places at once (the document's cold state or the queue, the recovery journal, the
+/// writer's last contribution, the outgoing message), so it is shared, not copied.
+pub(crate) type Shared = Arc<[u8]>;
 
 impl Payload {
     /// A delta entry's update from `sender`.
     pub fn delta(raw: &[u8], sender: u64) -> Result<Payload, Refusal> {
-        crate::update_scan::scan_delta(raw, sender).map(|span| Payload::Scanned(raw.to_vec(), span))
+        crate::update_scan::scan_delta(raw, sender).map(|span| Payload::Scanned(Shared::from(raw), span))
     }
 
     /// A snapshot entry's update.
@@ -106,13 +111,13 @@ struct Live {
 enum State {
     Live(Box<Live>),
     /// Full document state as a yrs v1 update.
-    Cold(Box<[u8]>),
+    Cold(Shared),
 }
 
 /// A remote update not yet integrated: its bytes and what `update_scan` found in them
 /// (the writer, its clock range, and the slot record the receiver showed).
 struct Deferred {
-    bytes: Vec<u8>,
+    bytes: Shared,
     span: Span,
 }
 
@@ -192,7 +197,7 @@ struct Journaled {
     /// Clock range end (what a later whole contribution of `client` must reach to
     /// supersede it).
     end: u32,
-    bytes: Vec<u8>,
+    bytes: Shared,
 }
 
 /// What rebuilds a live document yrs panicked in: its state when it was last encoded (or
@@ -201,7 +206,7 @@ struct Journaled {
 /// bytes a new checkpoint is encoded.
 #[derive(Default)]
 struct Recovery {
-    checkpoint: Box<[u8]>,
+    checkpoint: Shared,
     journal: Vec<Journaled>,
     journal_bytes: usize,
 }
@@ -209,13 +214,13 @@ struct Recovery {
 const MAX_JOURNAL: usize = 24;
 
 impl Recovery {
-    fn from_checkpoint(checkpoint: Box<[u8]>) -> Recovery {
+    fn from_checkpoint(checkpoint: Shared) -> Recovery {
         Recovery { checkpoint, journal: Vec::new(), journal_bytes: 0 }
     }
 
     /// Records an integrated update; true when the journal should be folded into a new
     /// checkpoint.
-    fn record(&mut self, client: u64, end: u32, whole: bool, bytes: Vec<u8>) -> bool {
+    fn record(&mut self, client: u64, end: u32, whole: bool, bytes: Shared) -> bool {
         if whole {
             self.journal.retain(|j| j.client != client || j.end > end);
         }
@@ -274,7 +279,7 @@ pub(crate) struct ValueDoc {
     rejected: u64,
     /// This peer's whole contribution after its last write and its shape, while live and
     /// of the shape an overwrite is made from without yrs (`update_scan::next_overwrite`).
-    own_last: Option<Box<(Box<[u8]>, OwnShape)>>,
+    own_last: Option<Box<(Shared, OwnShape)>>,
     /// While hibernated: the cold bytes are one writer's whole contribution (a value only
     /// it wrote), of this shape. If the writer is this peer an overwrite is made from
     /// them; if another, its next whole contribution replaces them (a canonical
@@ -318,7 +323,7 @@ impl ValueDoc {
     /// What a forgotten table entry's place holds until it is reused: no document.
     pub fn forgotten() -> ValueDoc {
         ValueDoc {
-            state: State::Cold(Box::new([])),
+            state: State::Cold(Shared::from([])),
             deferred: Vec::new(),
             recovery: None,
             stale: false,
@@ -371,7 +376,7 @@ impl ValueDoc {
         let live = self.live_ref();
         let ours = live.doc.transact().state_vector().get(&ClientID::new(peer)) > 0;
         if let Some(own) = ours.then(|| guarded(|| own_state(live, peer)).ok()).flatten() {
-            self.rec().record(peer, u32::MAX, true, own);
+            self.rec().record(peer, u32::MAX, true, own.into());
         }
     }
 
@@ -459,7 +464,7 @@ impl ValueDoc {
             rec.journal.retain(|j| keep < Keep::Nothing && j.client == peer);
         }
         if keep > Keep::CheckpointAndOwn {
-            rec.checkpoint = Box::default();
+            rec.checkpoint = Shared::from([]);
         }
         self.state = State::Live(Box::new(live));
         self.stale = true;
@@ -493,13 +498,13 @@ impl ValueDoc {
         // checkpoint still has every write of ours, so our clocks never restart.
         let rec = self.rec();
         let own: Vec<Journaled> = rec.journal.drain(..).filter(|j| j.client == peer).collect();
-        *rec = Recovery::from_checkpoint(bytes.into_boxed_slice());
+        *rec = Recovery::from_checkpoint(bytes.into());
         rec.journal = own;
     }
 
     fn revive(&mut self, peer: u64) {
         if let State::Cold(bytes) = &mut self.state {
-            let bytes = std::mem::take(bytes);
+            let bytes = std::mem::replace(bytes, Shared::from([]));
             // Cold bytes that were our contribution stay the one the next overwrite is
             // made from.
             self.own_last = match self.cold_shape.take() {
@@ -530,15 +535,17 @@ impl ValueDoc {
     /// Runs a local change and returns this peer's whole contribution afterwards,
     /// journaled for recovery. The commit garbage-collects remote items too, so it runs
     /// contained, with retries on a rebuilt document (see `with_retries`).
-    fn local_change(&mut self, peer: u64, change: impl Fn(&Live, &mut TransactionMut)) -> Vec<u8> {
+    fn local_change(&mut self, peer: u64, change: impl Fn(&Live, &mut TransactionMut)) -> Shared {
         self.live(peer);
         // The contribution an overwrite is made from changes here (a revival may just
         // have set it); `write` keeps the new one.
         self.own_last = None;
-        let own = self.with_retries(peer, |live| {
-            contained(&live.doc, |txn| change(live, txn))?;
-            Ok(own_state(live, peer))
-        });
+        let own: Shared = self
+            .with_retries(peer, |live| {
+                contained(&live.doc, |txn| change(live, txn))?;
+                Ok(own_state(live, peer))
+            })
+            .into();
         if self.rec().record(peer, u32::MAX, true, own.clone()) {
             self.checkpoint(peer);
         }
@@ -560,12 +567,13 @@ impl ValueDoc {
     /// document like a remote whole contribution: integrated when the document is next
     /// needed (a read, a remote update, a catch-up, hibernation), so a value this peer
     /// keeps writing costs no yrs transaction per write.
-    pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Vec<u8> {
+    pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Shared {
         if let (None, State::Cold(prev), Some((writer, shape))) = (meta, &self.state, self.cold_shape) {
             // A value only this peer wrote, hibernated: its state is our contribution.
             if writer == peer {
                 if let Some((own, _, shape)) = crate::update_scan::next_overwrite(prev, shape, peer, record) {
-                    self.state = State::Cold(own.as_slice().into());
+                    let own = Shared::from(own);
+                    self.state = State::Cold(own.clone());
                     self.cold_shape = Some((peer, shape));
                     return own;
                 }
@@ -573,7 +581,8 @@ impl ValueDoc {
         }
         if let (None, true, Some((prev, shape))) = (meta, self.is_live(), self.own_last.as_deref()) {
             if let Some((own, span, shape)) = crate::update_scan::next_overwrite(prev, *shape, peer, record) {
-                self.own_last = Some(Box::new((own.as_slice().into(), shape)));
+                let own = Shared::from(own);
+                self.own_last = Some(Box::new((own.clone(), shape)));
                 self.deferred.retain(|d| d.span.client != peer);
                 self.deferred.push(Deferred { bytes: own.clone(), span });
                 if self.rec().record(peer, u32::MAX, true, own.clone()) {
@@ -591,14 +600,13 @@ impl ValueDoc {
             }
             live.map.insert(txn, key.clone(), Any::Buffer(record.into()));
         });
-        self.own_last =
-            crate::update_scan::own_shape(&own, peer).map(|shape| Box::new((own.as_slice().into(), shape)));
+        self.own_last = crate::update_scan::own_shape(&own, peer).map(|shape| Box::new((own.clone(), shape)));
         own
     }
 
     /// Writes only the meta record (a value created without an initial write); returns
     /// this peer's whole contribution as `write` does.
-    pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Vec<u8> {
+    pub fn write_meta(&mut self, peer: u64, meta: &[u8]) -> Shared {
         // Not the shape an overwrite is made from: the next write goes through yrs.
         self.local_change(peer, |live, txn| {
             live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
@@ -608,7 +616,7 @@ impl ValueDoc {
     /// Queues a remote update that `update_scan` found to be `span` (see the module
     /// comment; `span.start == 0` is its writer's whole contribution, which replaces
     /// what it covers); it is integrated the next time the document is needed.
-    pub fn defer(&mut self, peer: u64, bytes: Vec<u8>, span: Span) {
+    pub fn defer(&mut self, peer: u64, bytes: Shared, span: Span) {
         self.foreign = true;
         if let (State::Cold(cold), Some((writer, held)), true) =
             (&self.state, self.cold_shape, self.deferred.is_empty() && span.start == 0)
@@ -623,7 +631,7 @@ impl ValueDoc {
                 .then(|| crate::update_scan::later_shape(cold, held, &bytes, writer))
                 .flatten();
             if let Some(shape) = newer {
-                self.state = State::Cold(bytes.into_boxed_slice());
+                self.state = State::Cold(bytes);
                 self.cold_shape = Some((writer, shape));
                 return;
             }
@@ -760,7 +768,7 @@ impl ValueDoc {
         drop(txn);
         let bytes = self.encode_live(peer);
         self.cold_shape = only.and_then(|w| crate::update_scan::own_shape(&bytes, w).map(|shape| (w, shape)));
-        self.state = State::Cold(bytes.into_boxed_slice());
+        self.state = State::Cold(bytes.into());
         self.recovery = None;
         self.own_last = None;
         true
@@ -770,7 +778,7 @@ impl ValueDoc {
     /// `cold_shape`) and the live document holds nothing it does not cover (no other
     /// writer's items, none of this writer's past its end, nothing waiting for a missing
     /// dependency): then it is the document's whole state.
-    fn single_writer_whole(&mut self) -> Option<(Box<[u8]>, SoleWriter)> {
+    fn single_writer_whole(&mut self) -> Option<(Shared, SoleWriter)> {
         let [d] = &self.deferred[..] else { return None };
         let writer = d.span.client;
         let shape = (d.span.start == 0).then(|| crate::update_scan::own_shape(&d.bytes, writer)).flatten()?;
@@ -789,7 +797,7 @@ impl ValueDoc {
         }
         drop(txn);
         let d = self.deferred.pop()?;
-        Some((d.bytes.into_boxed_slice(), (writer, shape)))
+        Some((d.bytes, (writer, shape)))
     }
 }
 
@@ -847,7 +855,7 @@ mod tests {
         key: &Arc<str>,
         meta: Option<&[u8]>,
         rec: &[u8],
-    ) -> Vec<u8> {
+    ) -> Shared {
         d.local_change(peer, |live, txn| {
             if let Some(meta) = meta {
                 live.map.insert(txn, META_KEY, Any::Buffer(meta.into()));
@@ -959,7 +967,7 @@ mod tests {
         // A writer sending another meta record (yrs keeps the one it holds) is not taken
         // as the state, cold or live: the receivers agree with yrs.
         let mut liar = ValueDoc::new(1);
-        let mut lie = Vec::new();
+        let mut lie = Shared::from([]);
         for i in 0..80u8 {
             lie = liar.write(1, &k1, (i == 0).then_some(&[9u8, 9][..]), &[i]);
         }

@@ -1424,7 +1424,7 @@ mod fuzz {
             let mut rec = Vec::new();
             crate::register::encode_record(&[(PeerId::new(3), crate::ids::Clock::new(1))], Some(&crate::value::Value::Vec3([1.0, 2.0, 3.0])), &mut rec);
             doc.write(2, &key, Some(&[7, 0]), &rec);
-            let mut update = doc.write(2, &key, None, &rec);
+            let mut update = doc.write(2, &key, None, &rec).to_vec();
             for (at, x) in flips {
                 let i = at % update.len();
                 update[i] ^= x | 1;

@@ -264,8 +264,8 @@ impl ValueState {
 
 /// A local write turned into a CRDT update by [`ValueTable::commit_pending`].
 pub(crate) struct Commit {
-    /// The yrs update to put in this tick's delta.
-    pub update: Vec<u8>,
+    /// The yrs update to put in this tick's delta (shared with the document's queue).
+    pub update: crate::storage::Shared,
     /// Our clock in the value after it.
     pub clock: Clock,
     /// The write it carried (`None`: only the meta record of a created value).

@@ -494,7 +494,7 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..40u32 {
             let meta = (i == 0).then_some(&[7u8, 0][..]);
-            out.push(doc.write(5, &key, meta, &record(i)));
+            out.push(doc.write(5, &key, meta, &record(i)).to_vec());
         }
         out
     }
