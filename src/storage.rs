@@ -289,10 +289,21 @@ pub(crate) struct ValueDoc {
     /// The document holds, or waits to integrate, another writer's items (or a save's,
     /// which may hold them): then it is more than this peer's contribution.
     foreign: bool,
+    /// The live document holds two writers' items: it is never one writer's
+    /// contribution again (`defer` stops asking).
+    several_writers: bool,
 }
 
 /// The one writer whose whole contribution a document is, and that contribution's shape.
 type SoleWriter = (u64, OwnShape);
+
+/// Whether a document's one queued update is its whole state (`single_writer_whole`).
+enum Whole {
+    Is(Shared, SoleWriter),
+    /// The document holds another writer's items: it never will be.
+    SeveralWriters,
+    Not,
+}
 
 /// A slot as stored: writer, its yrs clock in this document, the record bytes.
 pub(crate) type RawSlot = (u64, u32, Vec<u8>);
@@ -317,6 +328,7 @@ impl ValueDoc {
             own_last: None,
             cold_shape: None,
             foreign: false,
+            several_writers: false,
         }
     }
 
@@ -331,7 +343,17 @@ impl ValueDoc {
             own_last: None,
             cold_shape: None,
             foreign: false,
+            several_writers: false,
         }
+    }
+
+    /// Reads the first byte of the document's cold state or queue (see `ValueTable::warm`).
+    pub fn warm(&self) -> u64 {
+        let first = match &self.state {
+            State::Cold(bytes) => bytes.first(),
+            State::Live(_) => self.deferred.first().and_then(|d| d.bytes.first()),
+        };
+        first.copied().unwrap_or(0) as u64
     }
 
     pub fn is_live(&self) -> bool {
@@ -568,6 +590,11 @@ impl ValueDoc {
     /// needed (a read, a remote update, a catch-up, hibernation), so a value this peer
     /// keeps writing costs no yrs transaction per write.
     pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Shared {
+        if meta.is_none() && !self.foreign && self.own_last.is_some() && self.is_live() {
+            // Only this peer wrote it, and the next overwrite is made without yrs: the live
+            // document is dead weight (a kilobyte or two of cache lines per value).
+            self.hibernate(peer);
+        }
         if let (None, State::Cold(prev), Some((writer, shape))) = (meta, &self.state, self.cold_shape) {
             // A value only this peer wrote, hibernated: its state is our contribution.
             if writer == peer {
@@ -640,6 +667,21 @@ impl ValueDoc {
             self.deferred.retain(|d| d.span.client != span.client || d.span.end > span.end);
         }
         self.deferred.push(Deferred { bytes, span });
+        if self.deferred.len() == 1 && !self.several_writers && self.is_live() {
+            // A live document only this writer wrote (the first update a receiver takes
+            // is integrated): its next contribution is the whole state, so it goes cold
+            // and later ones replace it there.
+            match self.single_writer_whole() {
+                Whole::Is(bytes, sole) => {
+                    self.state = State::Cold(bytes);
+                    self.cold_shape = Some(sole);
+                    self.recovery = None;
+                    self.own_last = None;
+                }
+                Whole::SeveralWriters => self.several_writers = true,
+                Whole::Not => {}
+            }
+        }
         if self.deferred.len() >= MAX_DEFERRED {
             self.live(peer);
         }
@@ -745,11 +787,11 @@ impl ValueDoc {
             self.recovery = None;
             return true;
         }
-        if let Some(whole) = self.single_writer_whole() {
+        if let Whole::Is(bytes, sole) = self.single_writer_whole() {
             // Only one writer's items, its whole contribution waiting: that is the state.
             self.deferred.clear();
-            self.state = State::Cold(whole.0);
-            self.cold_shape = Some(whole.1);
+            self.state = State::Cold(bytes);
+            self.cold_shape = Some(sole);
             self.recovery = None;
             self.own_last = None;
             return true;
@@ -778,12 +820,15 @@ impl ValueDoc {
     /// `cold_shape`) and the live document holds nothing it does not cover (no other
     /// writer's items, none of this writer's past its end, nothing waiting for a missing
     /// dependency): then it is the document's whole state.
-    fn single_writer_whole(&mut self) -> Option<(Shared, SoleWriter)> {
-        let [d] = &self.deferred[..] else { return None };
+    fn single_writer_whole(&mut self) -> Whole {
+        let [d] = &self.deferred[..] else { return Whole::Not };
         let writer = d.span.client;
-        let shape = (d.span.start == 0).then(|| crate::update_scan::own_shape(&d.bytes, writer)).flatten()?;
-        let State::Live(live) = &self.state else { return None };
+        let shape = (d.span.start == 0).then(|| crate::update_scan::own_shape(&d.bytes, writer)).flatten();
+        let (Some(shape), State::Live(live)) = (shape, &self.state) else { return Whole::Not };
         let txn = live.doc.transact();
+        if txn.state_vector().iter().any(|(c, _)| c.get() != writer) {
+            return Whole::SeveralWriters;
+        }
         // Strictly older (a contribution ending where the document's does may differ from
         // what it holds, and yrs would keep what it holds), and the same meta record.
         let covered = txn.state_vector().iter().all(|(c, &clock)| c.get() == writer && clock < shape.end());
@@ -793,11 +838,13 @@ impl ValueDoc {
         };
         let same_meta = meta.as_deref() == crate::update_scan::meta_record(&d.bytes, shape);
         if !covered || !same_meta || txn.has_missing_updates() {
-            return None;
+            return Whole::Not;
         }
         drop(txn);
-        let d = self.deferred.pop()?;
-        Some((d.bytes, (writer, shape)))
+        match self.deferred.pop() {
+            Some(d) => Whole::Is(d.bytes, (writer, shape)),
+            None => Whole::Not,
+        }
     }
 }
 
@@ -883,12 +930,13 @@ mod tests {
                     .map(|b| (b as u32 + i) as u8)
                     .collect();
                 let meta = if i == 0 { meta } else { None };
-                let cold = !fast.is_live();
                 let (a, b) =
                     (fast.write(5, &k5, meta, &rec), write_through_yrs(&mut slow, 5, &k5, meta, &rec));
                 assert_eq!(a, b, "write {i} (creator {creator}, another writer {with_other})");
-                cold_writes += (cold && !fast.is_live()) as u32;
+                cold_writes += !fast.is_live() as u32;
                 without_yrs += fast.deferred.iter().any(|d| d.span.client == 5) as u32;
+                // A value only this peer wrote has no live document after an overwrite.
+                assert!(i == 0 || fast.foreign || !fast.is_live(), "write {i}");
                 match rng.below(12) {
                     0 if with_other => {
                         let u = other.write(7, &k7, None, &i.to_le_bytes());
@@ -906,8 +954,8 @@ mod tests {
                 without_yrs + cold_writes > 300,
                 "{without_yrs} + {cold_writes} of 400 writes without yrs"
             );
-            // A value only this peer writes stays cold through its overwrites.
-            assert_eq!(cold_writes > 0, !with_other, "{cold_writes} writes to a cold document");
+            // Once another writer's update is in, overwrites are queued for the live document.
+            assert_eq!(without_yrs > 0, with_other, "{without_yrs} overwrites queued");
             assert_eq!(fast.read(5), slow.read(5));
             assert_eq!(fast.encode_full(5), slow.encode_full(5));
             assert!(!fast.take_stale(), "the document holds every record it showed");
@@ -931,10 +979,7 @@ mod tests {
             cold.defer(2, bytes, span);
             slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
             if i == 1 {
-                assert!(
-                    a.deferred.iter().any(|d| d.span.client == 1),
-                    "the first overwrite made without yrs"
-                );
+                assert!(!a.is_live(), "the first overwrite made without yrs, cold");
             }
             if i == 0 {
                 assert!(cold.hibernate(2) && !cold.is_live());
