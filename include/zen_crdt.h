@@ -675,6 +675,10 @@ typedef struct zen_metrics_t {
   uint64_t values;
   // Values whose document is live (the others are hibernated).
   uint64_t live_docs;
+  // WaitForSync write-to-converged latency, median and 99th percentile, in ms
+  // (`UINT64_MAX` before the first sample): from the last tick before the write to
+  // the tick that found every member holding it (a game that writes and then ticks in
+  // the same frame saw one tick less).
   uint64_t converge_ms_p50;
   uint64_t converge_ms_p99;
   // Current members (see `zen_context_peer_lag`).

@@ -127,7 +127,10 @@ pub struct Metrics {
     /// Values and table entries whose yrs document is currently live (the rest are
     /// hibernated).
     pub live_docs: u64,
-    /// WaitForSync write-to-converged latency in ms (`None` before the first sample).
+    /// WaitForSync write-to-converged latency in ms (`None` before the first sample):
+    /// from the last tick before the write (the context sees no clock between ticks) to
+    /// the tick that found every member holding it. A game that writes and then ticks
+    /// in the same frame saw one tick less.
     pub converge_ms_p50: Option<u64>,
     pub converge_ms_p99: Option<u64>,
     pub peers: Vec<PeerLag>,

@@ -1057,6 +1057,47 @@ mod tests {
         assert_eq!(cold.encode_full(2), slow.encode_full(2));
     }
 
+    /// Seeded: a writer's contributions in any order, late, repeated, some applied at
+    /// once (a catch-up's), with hibernation, reads and catch-up encodes between: a
+    /// receiver that keeps them cold reads and encodes exactly what one integrating every
+    /// update through yrs holds. (A writer sending two different contributions for the
+    /// same clocks breaks any CRDT, yrs included, whose replicas then keep whichever came
+    /// first; the meta record, which decides the value's type, is guarded anyway: see
+    /// `a_single_writers_value_stays_cold_on_receivers`.)
+    #[test]
+    fn cold_receivers_agree_with_yrs_whatever_arrives() {
+        let k1: Arc<str> = "1".into();
+        for seed in 0..200u64 {
+            let mut rng = crate::sim::Rng::new(seed);
+            let mut w = ValueDoc::new(1);
+            let sent: Vec<Shared> = (0..30u8)
+                .map(|i| {
+                    let rec = [i, (seed as u8).wrapping_mul(i), 3];
+                    w.write(1, &k1, (i == 0).then_some(&[7, 0]), &rec[..1 + rng.below(3) as usize])
+                })
+                .collect();
+            let (mut cold, mut yrs) = (ValueDoc::new(2), ValueDoc::new(2));
+            for step in 0..40 {
+                let u = &sent[rng.below(sent.len() as u64) as usize];
+                let Ok(Payload::Scanned(bytes, span)) = Payload::delta(u, 1) else { panic!("a delta") };
+                if step == 0 || rng.below(8) == 0 {
+                    cold.apply(2, Payload::Scanned(bytes, span)).unwrap();
+                } else {
+                    cold.defer(2, bytes, span);
+                }
+                yrs.apply(2, Payload::Decoded(Update::decode_v1(u).unwrap())).unwrap();
+                match rng.below(6) {
+                    0 => assert!(cold.hibernate(2)),
+                    1 => assert_eq!(cold.read(2), yrs.read(2), "seed {seed} step {step}"),
+                    2 => assert_eq!(cold.encode_full(2), yrs.encode_full(2), "seed {seed} step {step}"),
+                    _ => {}
+                }
+            }
+            assert_eq!(cold.read(2), yrs.read(2), "seed {seed}");
+            assert_eq!(cold.encode_full(2), yrs.encode_full(2), "seed {seed}");
+        }
+    }
+
     #[test]
     fn only_canonical_decimal_keys_are_slots() {
         for w in [1u64, 9, 10, 4096, (1 << 53) - 1] {

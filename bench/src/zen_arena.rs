@@ -58,6 +58,11 @@ pub struct ZenArena {
     score: Vec<ValueHandle>,
     /// Per peer: health values it wrote, and when (to time corrections).
     wrote: Vec<HashMap<ValueHandle, u64>>,
+    /// Per peer: the tick time of its oldest score write not yet converged.
+    score_written: Vec<Option<u64>>,
+    /// WaitForSync score writes, from the tick the game wrote one to the tick whose
+    /// events tell the writer every peer has it (the y-sync side's accounting).
+    converge: Histogram,
     acct: Acct,
     pub rejected: u64,
 }
@@ -95,6 +100,8 @@ impl ZenArena {
             hp,
             score,
             wrote: (0..peers).map(|_| HashMap::with_capacity(4 * ENTITIES)).collect(),
+            score_written: vec![None; peers],
+            converge: Histogram::new(),
             acct: Acct::default(),
             rejected: 0,
         }
@@ -115,12 +122,12 @@ impl ZenArena {
             })
     }
 
+    /// WaitForSync score convergence as the games saw it (see `converge`). The library's
+    /// own histogram (`Context::converge_histogram`) counts from the tick before the
+    /// write, the last time the context was told, so it reads one tick more for a game
+    /// that writes and then ticks, as this one does.
     pub fn converge_histogram(&self) -> Histogram {
-        let mut h = Histogram::new();
-        for c in &self.sim.peers {
-            h.merge(c.converge_histogram());
-        }
-        h
+        self.converge.clone()
     }
 }
 
@@ -158,6 +165,7 @@ impl Arena for ZenArena {
                     _ => 1,
                 };
                 c.set(self.score[p], next).unwrap();
+                self.score_written[p].get_or_insert(now);
             }
             self.acct.cpu_ns[Work::Write as usize] += thread_cpu_ns() - t;
         }
@@ -175,6 +183,11 @@ impl Arena for ZenArena {
             let t = thread_cpu_ns();
             let mut events = Vec::new();
             while let Some(ev) = c.poll_change() {
+                if ev.value == self.score[p] && ev.state == SyncState::Converged {
+                    if let Some(t0) = self.score_written[p].take().filter(|_| measure) {
+                        self.converge.record(now - t0);
+                    }
+                }
                 if ev.is_correction {
                     events.push(ev);
                 }

@@ -549,6 +549,10 @@ pub struct zen_metrics_t {
     pub values: u64,
     /// Values whose document is live (the others are hibernated).
     pub live_docs: u64,
+    /// WaitForSync write-to-converged latency, median and 99th percentile, in ms
+    /// (`UINT64_MAX` before the first sample): from the last tick before the write to
+    /// the tick that found every member holding it (a game that writes and then ticks in
+    /// the same frame saw one tick less).
     pub converge_ms_p50: u64,
     pub converge_ms_p99: u64,
     /// Current members (see `zen_context_peer_lag`).
