@@ -335,7 +335,17 @@ fn main() {
     a.tick(16);
     drain(&mut a);
     let live = (heap() - before) as f64 / 10_000.0;
+    // Each written twice more, a tick each: a value one peer keeps writing.
     let mut t = 16;
+    for k in 0..2 {
+        for (i, &h) in hs.iter().enumerate() {
+            a.set(h, [i as f32, k as f32, 2.0]).unwrap();
+        }
+        t += 16;
+        a.tick(t);
+        drain(&mut a);
+    }
+    let steady = (heap() - before) as f64 / 10_000.0;
     while a.metrics().live_docs > 0 && t < 10_000 {
         t += 16;
         a.tick(t);
@@ -356,8 +366,15 @@ fn main() {
     let (m, p) = (per_value(Layout::OneMap), per_value(Layout::DocPerValue));
     rows.push(Row { name: "memory per idle value, 10,000 values", zen: idle, map: m, perdoc: p, unit: "B" });
     rows.push(Row {
-        name: "memory per value while live (not hibernated)",
+        name: "memory per value after its first write",
         zen: live,
+        map: m,
+        perdoc: p,
+        unit: "B",
+    });
+    rows.push(Row {
+        name: "memory per value its writer keeps writing",
+        zen: steady,
         map: m,
         perdoc: p,
         unit: "B",
