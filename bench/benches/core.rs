@@ -404,18 +404,13 @@ fn main() {
 
     // The issue's C workload: everything through the C ABI beside yrs used directly, one
     // Doc per entity (the y-sync one-Doc-per-value pipeline above), same run.
-    println!(
-        "\nThe C workload (median ns of thread CPU per entity-update, {samples} ticks of 1000 vec3 values,"
-    );
-    println!("interleaved with the pipelines above; target 600 ns)\n");
-    println!("| {:<48} | {:>10} | {:>12} | {:>8} |", "figure", "ns", "yrs doc/v", "ratio");
-    println!("|{:-<50}|{:->12}|{:->14}|{:->10}|", "", "", "", "");
-    println!(
-        "| {:<48} | {:>10.1} | {:>12.1} | {:>7.2}x |",
-        "set, ticks, carry, receive, events, acks: C ABI",
-        c_workload.0,
-        c_workload.1,
-        c_workload.0 / c_workload.1
+    ratio_table(
+        &format!(
+            "The C workload (median ns of thread CPU per entity-update, {samples} ticks of 1000 vec3 values,\n\
+             interleaved with the pipelines above; target 600 ns)"
+        ),
+        ("ns", "yrs doc/v"),
+        &[("set, ticks, carry, receive, events, acks: C ABI", c_workload.0, c_workload.1)],
     );
 
     // 3. A tick's cost follows what changed: 100 changed among 10,000 vs among 100.
@@ -442,40 +437,26 @@ fn main() {
         }
     }
     let [small, hot, cold, hibernated] = cases.map(|mut c| median(&mut c.cost));
-    println!(
-        "\nA tick's cost follows what changed (median us of thread CPU per synced tick; baseline: the same 100 values"
+    ratio_table(
+        "A tick's cost follows what changed (median us of thread CPU per synced tick; baseline: the same 100 values\n\
+         changed among 100)",
+        ("us", "100 of 100"),
+        &[
+            ("tick, 100 of 10,000 changed", hot / 1000.0, small / 1000.0),
+            ("  same, a random 100 each tick", cold / 1000.0, small / 1000.0),
+            ("  same, random, most hibernated (defaults)", hibernated / 1000.0, small / 1000.0),
+        ],
     );
-    println!("changed among 100)\n");
-    println!("| {:<48} | {:>10} | {:>12} | {:>8} |", "figure", "us", "100 of 100", "ratio");
-    println!("|{:-<50}|{:->12}|{:->14}|{:->10}|", "", "", "", "");
-    for (name, us) in [
-        ("tick, 100 of 10,000 changed", hot),
-        ("  same, a random 100 each tick", cold),
-        ("  same, random, most hibernated (defaults)", hibernated),
-    ] {
-        println!(
-            "| {:<48} | {:>10.1} | {:>12.1} | {:>7.2}x |",
-            name,
-            us / 1000.0,
-            small / 1000.0,
-            us / small
-        );
-    }
 
     // 4. What the C boundary adds to a set: the exported function, called through a
     // function pointer as a C caller calls it (no inlining), beside `Context::set`, in
     // the same loop over the same 1000 values, interleaved sample by sample.
     let (core_set, c_set) = c_boundary(samples);
 
-    println!("\nThe C boundary (median ns per FastLocal vec3 set, {samples} x 1000 writes, interleaved)\n");
-    println!("| {:<46} | {:>12} | {:>12} | {:>8} |", "figure", "ns", "Context::set", "ratio");
-    println!("|{:-<48}|{:->14}|{:->14}|{:->10}|", "", "", "", "");
-    println!(
-        "| {:<46} | {:>12.1} | {:>12.1} | {:>7.2}x |",
-        "zen_value_set_vec3 through the C ABI",
-        c_set,
-        core_set,
-        c_set / core_set
+    ratio_table(
+        &format!("The C boundary (median ns per FastLocal vec3 set, {samples} x 1000 writes, interleaved)"),
+        ("ns", "Context::set"),
+        &[("zen_value_set_vec3 through the C ABI", c_set, core_set)],
     );
 }
 
@@ -531,6 +512,18 @@ impl TickCase {
             drain(&mut self.a);
             drain(&mut self.b);
         }
+    }
+}
+
+/// Prints a table of figures beside their baselines: `heading`, then a row per
+/// (name, figure, baseline) with the ratio; `columns` names the figure's unit and the
+/// baseline.
+fn ratio_table(heading: &str, columns: (&str, &str), rows: &[(&str, f64, f64)]) {
+    println!("\n{heading}\n");
+    println!("| {:<48} | {:>10} | {:>12} | {:>8} |", "figure", columns.0, columns.1, "ratio");
+    println!("|{:-<50}|{:->12}|{:->14}|{:->10}|", "", "", "", "");
+    for (name, figure, base) in rows {
+        println!("| {:<48} | {:>10.1} | {:>12.1} | {:>7.2}x |", name, figure, base, figure / base);
     }
 }
 
