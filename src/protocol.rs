@@ -37,8 +37,9 @@ use crate::codec;
 use crate::error::Error;
 use crate::ids::{Clock, PeerId, Seq};
 use crate::seqwindow::SeqWindow;
-use crate::storage::Payload;
+use crate::storage::{Payload, Shared, Slice};
 use crate::update_scan::Refusal;
+use std::sync::Arc;
 
 pub const MAGIC: [u8; 2] = *b"ZC";
 /// Protocol version this library writes; messages with a higher version are rejected
@@ -228,7 +229,15 @@ impl<'a> Reader<'a> {
 
 /// Reads one entry. A delta's entries must change only `sender`'s own writes; a
 /// snapshot's carry the state of every writer of a value.
-fn read_entry(r: &mut Reader, limits: &Limits, sender: PeerId, snapshot: bool) -> Result<Entry, Error> {
+/// Reads one entry. `body` is the buffer `r` reads, shared: a delta's update is kept as a
+/// part of it rather than copied (see `storage::Slice`).
+fn read_entry(
+    r: &mut Reader,
+    body: &Shared,
+    limits: &Limits,
+    sender: PeerId,
+    snapshot: bool,
+) -> Result<Entry, Error> {
     let index = r.u32("value index")?;
     let id_len = r.varint("id length")? as usize;
     let id = if id_len == 0 {
@@ -257,12 +266,14 @@ fn read_entry(r: &mut Reader, limits: &Limits, sender: PeerId, snapshot: bool) -
             (Seq::new(r.varint("stream seq")?), Clock::new(r.u32("stream clock")?));
         return Ok(Entry { index, id, update, stream_seq, stream_clock });
     }
-    let update = Payload::delta(raw, sender.get()).map_err(|why| match why {
-        Refusal::Shape(what) => {
-            Error::decode(format!("entry {index}'s update is not one zen-crdt writes: {what}"))
-        }
-        Refusal::Forged(what) => Error::Forged(format!("delta from peer {sender} {what}")),
-    })?;
+    let at = raw.as_ptr() as usize - body.as_ptr() as usize;
+    let update =
+        Payload::delta(Slice::new(body.clone(), at, raw.len()), sender.get()).map_err(|why| match why {
+            Refusal::Shape(what) => {
+                Error::decode(format!("entry {index}'s update is not one zen-crdt writes: {what}"))
+            }
+            Refusal::Forged(what) => Error::Forged(format!("delta from peer {sender} {what}")),
+        })?;
     let stream_clock = Clock::new(update.clock_end().expect("a delta's update is scanned"));
     Ok(Entry { index, id, update, stream_seq: Seq::NONE, stream_clock })
 }
@@ -292,8 +303,8 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
     }
     let mut r = Reader(codec::Reader::at(content, 3));
     let mut kind = r.byte("kind")?;
-    let unpacked;
-    if kind & COMPRESSED != 0 {
+    // The rest, shared by the entries that keep parts of it (one allocation a message).
+    let body: Shared = if kind & COMPRESSED != 0 {
         kind &= !COMPRESSED;
         let len = r.varint("uncompressed length")?;
         if len > limits.max_message_bytes as u64 {
@@ -303,13 +314,18 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
                 max: limits.max_message_bytes,
             });
         }
-        unpacked = lz4_flex::block::decompress(r.0.rest(), len as usize)
+        let mut unpacked: Shared = std::iter::repeat_n(0u8, len as usize).collect();
+        let out = Arc::get_mut(&mut unpacked).expect("just made");
+        let n = lz4_flex::block::decompress_into(r.0.rest(), out)
             .map_err(|e| Error::decode(format!("compressed body is invalid: {e}")))?;
-        if unpacked.len() != len as usize {
+        if n != len as usize {
             return Err(Error::decode("compressed body has the wrong length"));
         }
-        r = Reader(codec::Reader::new(&unpacked));
-    }
+        unpacked
+    } else {
+        Shared::from(r.0.rest())
+    };
+    let mut r = Reader(codec::Reader::new(&body));
     let sender = PeerId::new(r.varint("sender")?);
     let nacks = r.count("ack count", 3)?;
     let mut acks = Vec::with_capacity(nacks);
@@ -327,7 +343,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
             let n = r.count("entry count", 3)?;
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
-                entries.push(read_entry(&mut r, limits, sender, false)?);
+                entries.push(read_entry(&mut r, &body, limits, sender, false)?);
             }
             Body::Delta { seq, entries }
         }
@@ -366,7 +382,7 @@ pub(crate) fn decode(buf: &[u8], limits: &Limits) -> Result<Message, Error> {
             let n = r.count("entry count", 5)?;
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
-                entries.push(read_entry(&mut r, limits, sender, true)?);
+                entries.push(read_entry(&mut r, &body, limits, sender, true)?);
             }
             Body::Snapshot { stream, catchup, chunks, base, target, manifest, entries }
         }

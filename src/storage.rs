@@ -36,12 +36,13 @@
 //! yrs, this peer's whole contribution has a fixed shape, so the next one is made from
 //! it without a transaction (`update_scan::next_overwrite`, tested byte for byte against
 //! yrs) and queued like a remote contribution. A document nobody else wrote (`foreign`
-//! unset) hibernates as that contribution, and overwrites patch the cold bytes: a value
-//! one peer owns and writes needs no live document at all. On its receivers the same
-//! holds: a hibernated document only one writer wrote is that writer's contribution, and
-//! the writer's next one replaces it whole (when it has the fixed shape, whose one live
-//! record is the one shown), so a value written now and then among thousands is never
-//! revived on either side.
+//! unset) is kept as that contribution instead, from its second write on, and overwrites
+//! patch the cold bytes: a value one peer writes needs no live document at all. On its
+//! receivers the same holds: a document only one writer wrote is that writer's
+//! contribution, and the writer's next one replaces it whole (when it has the fixed
+//! shape, whose one live record is the one shown, and the meta record held), so neither
+//! a position rewritten every tick nor a value written now and then among thousands
+//! keeps or revives a live document on either side.
 //!
 //! Owns the yrs documents only; it never decides what a write means.
 
@@ -64,8 +65,50 @@ use crate::update_scan::{OwnShape, META_KEY, ROOT};
 /// and is integrated at once, so it is decoded now.
 #[derive(Debug)]
 pub(crate) enum Payload {
-    Scanned(Shared, Span),
+    Scanned(Slice, Span),
     Decoded(Update),
+}
+
+/// Bytes within a received message's body, sharing it: a delta's entries are kept as
+/// parts of their message, so taking one costs no allocation (a cold document copies
+/// its entry into its own bytes; see `defer`).
+#[derive(Clone, Debug)]
+pub(crate) struct Slice {
+    buf: Shared,
+    at: usize,
+    len: usize,
+}
+
+impl Slice {
+    /// Bytes `at..at + len` of `buf` (within it).
+    pub fn new(buf: Shared, at: usize, len: usize) -> Slice {
+        debug_assert!(at.checked_add(len).is_some_and(|end| end <= buf.len()), "a slice within its buffer");
+        Slice { buf, at, len }
+    }
+
+    /// The bytes in an allocation of their own (the message they came in is not kept
+    /// alive by what is stored).
+    pub fn to_shared(&self) -> Shared {
+        if self.at == 0 && self.len == self.buf.len() {
+            self.buf.clone()
+        } else {
+            Shared::from(&**self)
+        }
+    }
+}
+
+impl std::ops::Deref for Slice {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.at..self.at + self.len]
+    }
+}
+
+impl From<Shared> for Slice {
+    fn from(buf: Shared) -> Slice {
+        let len = buf.len();
+        Slice { buf, at: 0, len }
+    }
 }
 
 /// Update bytes as this module keeps them: a contribution is often held in several
@@ -75,8 +118,8 @@ pub(crate) type Shared = Arc<[u8]>;
 
 impl Payload {
     /// A delta entry's update from `sender`.
-    pub fn delta(raw: &[u8], sender: u64) -> Result<Payload, Refusal> {
-        crate::update_scan::scan_delta(raw, sender).map(|span| Payload::Scanned(Shared::from(raw), span))
+    pub fn delta(raw: Slice, sender: u64) -> Result<Payload, Refusal> {
+        crate::update_scan::scan_delta(&raw, sender).map(|span| Payload::Scanned(raw, span))
     }
 
     /// A snapshot entry's update.
@@ -585,10 +628,12 @@ impl ValueDoc {
     /// `key` is `slot_key(peer)`, passed in so the hot path does not format it.
     ///
     /// An overwrite after the first is made without yrs, from the previous contribution
-    /// (`update_scan::next_overwrite`, byte for byte what yrs encodes), and queued for the
-    /// document like a remote whole contribution: integrated when the document is next
-    /// needed (a read, a remote update, a catch-up, hibernation), so a value this peer
-    /// keeps writing costs no yrs transaction per write.
+    /// (`update_scan::next_overwrite`, byte for byte what yrs encodes). A value only this
+    /// peer wrote then has no live document: the contribution is its cold state. One
+    /// that others wrote too queues it for its live document like a remote whole
+    /// contribution, integrated when the document is next needed (a read, a remote
+    /// update, a catch-up, hibernation). Either way a value this peer keeps writing costs
+    /// no yrs transaction per write.
     pub fn write(&mut self, peer: u64, key: &Arc<str>, meta: Option<&[u8]>, record: &[u8]) -> Shared {
         if meta.is_none() && !self.foreign && self.own_last.is_some() && self.is_live() {
             // Only this peer wrote it, and the next overwrite is made without yrs: the live
@@ -599,10 +644,8 @@ impl ValueDoc {
             // A value only this peer wrote, hibernated: its state is our contribution.
             if writer == peer {
                 if let Some((own, _, shape)) = crate::update_scan::next_overwrite(prev, shape, peer, record) {
-                    let own = Shared::from(own);
-                    self.state = State::Cold(own.clone());
                     self.cold_shape = Some((peer, shape));
-                    return own;
+                    return self.set_cold(&own);
                 }
             }
         }
@@ -640,10 +683,26 @@ impl ValueDoc {
         })
     }
 
+    /// Makes `bytes` the hibernated state and returns it, shared: copied over the previous
+    /// state when this document holds it alone and it is as long (an overwrite of a
+    /// fixed-size value usually is), so a steady writer's contribution costs no
+    /// allocation on its receivers, nor on the writer once its message went out.
+    fn set_cold(&mut self, bytes: &[u8]) -> Shared {
+        if let State::Cold(cold) = &mut self.state {
+            if let Some(held) = Arc::get_mut(cold).filter(|held| held.len() == bytes.len()) {
+                held.copy_from_slice(bytes);
+                return cold.clone();
+            }
+        }
+        let fresh = Shared::from(bytes);
+        self.state = State::Cold(fresh.clone());
+        fresh
+    }
+
     /// Queues a remote update that `update_scan` found to be `span` (see the module
     /// comment; `span.start == 0` is its writer's whole contribution, which replaces
     /// what it covers); it is integrated the next time the document is needed.
-    pub fn defer(&mut self, peer: u64, bytes: Shared, span: Span) {
+    pub fn defer(&mut self, peer: u64, bytes: Slice, span: Span) {
         self.foreign = true;
         if let (State::Cold(cold), Some((writer, held)), true) =
             (&self.state, self.cold_shape, self.deferred.is_empty() && span.start == 0)
@@ -658,7 +717,7 @@ impl ValueDoc {
                 .then(|| crate::update_scan::later_shape(cold, held, &bytes, writer))
                 .flatten();
             if let Some(shape) = newer {
-                self.state = State::Cold(bytes);
+                self.set_cold(&bytes);
                 self.cold_shape = Some((writer, shape));
                 return;
             }
@@ -666,7 +725,7 @@ impl ValueDoc {
         if span.start == 0 {
             self.deferred.retain(|d| d.span.client != span.client || d.span.end > span.end);
         }
-        self.deferred.push(Deferred { bytes, span });
+        self.deferred.push(Deferred { bytes: bytes.to_shared(), span });
         if self.deferred.len() == 1 && !self.several_writers && self.is_live() {
             // A live document only this writer wrote (the first update a receiver takes
             // is integrated): its next contribution is the whole state, so it goes cold
@@ -718,7 +777,9 @@ impl ValueDoc {
         // A snapshot (decoded on arrival, bytes gone) is folded into a checkpoint; catch-ups
         // are rare.
         let fold = match journal {
-            Some((span, bytes)) => self.rec().record(span.client, span.end, span.start == 0, bytes),
+            Some((span, bytes)) => {
+                self.rec().record(span.client, span.end, span.start == 0, bytes.to_shared())
+            }
             None => true,
         };
         if fold {
@@ -975,7 +1036,9 @@ mod tests {
         for i in 0..60u32 {
             let meta = (i == 0).then_some(&[7u8, 0][..]);
             let u = a.write(1, &k1, meta, &i.to_le_bytes()[..1 + (i as usize % 4)]);
-            let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&u, 1) else { panic!("a delta") };
+            let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(u.clone()), 1) else {
+                panic!("a delta")
+            };
             cold.defer(2, bytes, span);
             slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
             if i == 1 {
@@ -990,8 +1053,32 @@ mod tests {
             }
             sent.push(u);
         }
+        // Same-length contributions are copied over the cold bytes, on the receiver and
+        // on the writer (whose previous one went out): no allocation.
+        let cold_at = |d: &ValueDoc| match &d.state {
+            State::Cold(c) => Some(c.as_ptr()),
+            State::Live(_) => None,
+        };
+        let mut at = Vec::new();
+        for _ in 0..3 {
+            let u = a.write(1, &k1, None, &[5, 5, 5]);
+            let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(u.clone()), 1) else {
+                panic!()
+            };
+            drop(u);
+            cold.defer(2, bytes, span);
+            at.push((cold_at(&cold), cold_at(&a)));
+        }
+        assert!(at[1].0.is_some() && at[2].0 == at[1].0, "copied in place");
+        assert!(at[1].1.is_some() && at[2].1 == at[1].1, "the writer's too");
+        let u = a.write(1, &k1, None, &[6, 6, 6]);
+        slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(u), 1) else { panic!() };
+        cold.defer(2, bytes, span);
         // An older contribution, late: ignored while cold, no harm once integrated.
-        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&sent[40], 1) else { panic!() };
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(sent[40].clone()), 1) else {
+            panic!()
+        };
         cold.defer(2, bytes, span);
         assert!(!cold.is_live());
         assert_eq!(cold.encode_full(2), slow.encode_full(2));
@@ -1004,7 +1091,7 @@ mod tests {
         // Live, one newer contribution waiting: hibernating takes it as the state.
         cold.read(2);
         let u = a.write(1, &k1, None, &[8, 8]);
-        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&u, 1) else { panic!() };
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(u.clone()), 1) else { panic!() };
         cold.defer(2, bytes, span);
         slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
         assert!(cold.hibernate(2) && cold.cold_shape == crate::update_scan::own_shape(&u, 1).map(|s| (1, s)));
@@ -1027,7 +1114,9 @@ mod tests {
             if live {
                 d.read(2);
             }
-            let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&lie, 1) else { panic!() };
+            let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(lie.clone()), 1) else {
+                panic!()
+            };
             d.defer(2, bytes, span);
             assert!(d.hibernate(2));
             let mut yrs = ValueDoc::new(2);
@@ -1041,12 +1130,14 @@ mod tests {
         let mut c = ValueDoc::new(3);
         c.apply(3, Payload::Decoded(Update::decode_v1(&sent[59]).unwrap())).unwrap();
         let other = c.write(3, &k3, None, &[9]);
-        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&other, 3) else { panic!() };
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(other.clone()), 3) else {
+            panic!()
+        };
         cold.defer(2, bytes, span);
         slow.apply(2, Payload::Decoded(Update::decode_v1(&other).unwrap())).unwrap();
         assert!(cold.hibernate(2) && cold.cold_shape.is_none());
         let u = a.write(1, &k1, None, &[1, 2, 3]);
-        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(&u, 1) else { panic!() };
+        let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(u.clone()), 1) else { panic!() };
         cold.defer(2, bytes, span);
         assert_eq!(cold.deferred.len(), 1, "deferred, not replacing the cold bytes");
         slow.apply(2, Payload::Decoded(Update::decode_v1(&u).unwrap())).unwrap();
@@ -1079,7 +1170,9 @@ mod tests {
             let (mut cold, mut yrs) = (ValueDoc::new(2), ValueDoc::new(2));
             for step in 0..40 {
                 let u = &sent[rng.below(sent.len() as u64) as usize];
-                let Ok(Payload::Scanned(bytes, span)) = Payload::delta(u, 1) else { panic!("a delta") };
+                let Ok(Payload::Scanned(bytes, span)) = Payload::delta(Slice::from(u.clone()), 1) else {
+                    panic!("a delta")
+                };
                 if step == 0 || rng.below(8) == 0 {
                     cold.apply(2, Payload::Scanned(bytes, span)).unwrap();
                 } else {
