@@ -398,10 +398,11 @@ impl ValueDoc {
             State::Cold(bytes) => bytes,
             State::Live(_) => self.deferred.first().map_or(&[], |d| &d.bytes[..]),
         };
-        match (bytes.first(), bytes.last()) {
+        let ends = match (bytes.first(), bytes.last()) {
             (Some(&a), Some(&b)) => a as u64 + b as u64,
             _ => 0,
-        }
+        };
+        ends + self.cold_shape.is_some() as u64 + self.own_last.is_some() as u64 + self.stale as u64
     }
 
     pub fn is_live(&self) -> bool {

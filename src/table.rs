@@ -626,12 +626,33 @@ impl ValueTable {
     pub fn warm(&self, i: ValueIndex) -> u64 {
         let v = &self.values[i.slot()];
         let streams = v.book.streams.first().map_or(0, |r| r.clock.get() as u64);
-        let slots = v.crdt.slots.first().map_or(0, |s| s.clock.get() as u64);
-        // A field of each part (the compiler orders the fields, so several of each).
-        let view = v.view.local_only as u64 + v.view.shows_local as u64 + v.view.state as u64;
-        let crdt = v.crdt.meta_known as u64 + v.crdt.ty as u64 + v.crdt.resolved.is_some() as u64;
+        // Every field of the first slot: a slot spans two cache lines, and integrating a
+        // record reads and drops the old one whole.
+        let slots = v.crdt.slots.first().map_or(0, |s| {
+            s.clock.get() as u64
+                + s.writer.get()
+                + s.seen.len() as u64
+                + s.value.is_some() as u64
+                + matches!(s.touch, Touch::No) as u64
+                + s.own.is_some() as u64
+        });
+        // A field of each part (the compiler orders the fields, so several of each: the
+        // state spans seven to eight cache lines).
+        let view = v.view.local_only as u64
+            + v.view.shows_local as u64
+            + v.view.state as u64
+            + v.view.pending.is_some() as u64
+            + v.view.acked.is_some() as u64
+            + v.view.write_time_ms.is_some() as u64
+            + v.view.touch_arrived.is_some() as u64;
+        let crdt = v.crdt.meta_known as u64
+            + v.crdt.ty as u64
+            + v.crdt.resolved.is_some() as u64
+            + v.crdt.owner.is_some() as u64
+            + v.crdt.guard.is_some() as u64;
+        let marks = v.marks.last_touch_ms.get() + v.marks.queued_event.is_some() as u64 + v.marks.dirty as u64;
         let rest = v.entry.is_some() as u64 + v.head.is_some() as u64 + v.id.len() as u64;
-        streams + slots + v.marks.last_touch_ms.get() + view + crdt + rest + v.crdt.doc.warm()
+        streams + slots + marks + view + crdt + rest + v.crdt.doc.warm()
     }
 
     /// The value was used now: it hibernates only after `hibernate_after_ms` more.
