@@ -390,19 +390,27 @@ impl ValueDoc {
         }
     }
 
+    /// Reads the document's own fields (see `ValueTable::warm`).
+    pub fn warm_fields(&self) -> u64 {
+        self.cold_shape.is_some() as u64
+            + self.own_last.is_some() as u64
+            + self.stale as u64
+            + self.is_live() as u64
+            + self.deferred.len() as u64
+    }
+
     /// Reads the first and last byte of the document's cold state or queue (see
     /// `ValueTable::warm`): a contribution of tens of bytes after the Arc's counts often
     /// spans two cache lines, and a receiver compares its prefix and overwrites its tail.
-    pub fn warm(&self) -> u64 {
+    pub fn warm_bytes(&self) -> u64 {
         let bytes: &[u8] = match &self.state {
             State::Cold(bytes) => bytes,
             State::Live(_) => self.deferred.first().map_or(&[], |d| &d.bytes[..]),
         };
-        let ends = match (bytes.first(), bytes.last()) {
+        match (bytes.first(), bytes.last()) {
             (Some(&a), Some(&b)) => a as u64 + b as u64,
             _ => 0,
-        };
-        ends + self.cold_shape.is_some() as u64 + self.own_last.is_some() as u64 + self.stale as u64
+        }
     }
 
     pub fn is_live(&self) -> bool {

@@ -435,7 +435,7 @@ impl SyncEngine {
         let limit = self.delta_limit();
         let dirty = table.take_dirty();
         // As in `apply_entries`: the misses of values spread over thousands overlap.
-        std::hint::black_box(dirty.iter().map(|&i| table.warm(i)).sum::<u64>());
+        table.warm(dirty.iter().copied());
         let any_active = self.members.any_active();
         // Table entries inserted here and first sent in the current delta.
         let mut births_here = 0u64;
@@ -648,12 +648,7 @@ impl SyncEngine {
             // state; reading a little of each first, in a loop short enough for the
             // processor to run many iterations at once, overlaps those misses instead of
             // paying them one after another in the long loop below.
-            let warmed = entries
-                .iter()
-                .filter_map(|e| stream.index.get(&e.index))
-                .map(|&i| table.warm(i))
-                .sum::<u64>();
-            std::hint::black_box(warmed);
+            table.warm(entries.iter().filter_map(|e| stream.index.get(&e.index).copied()));
         }
         for e in entries {
             let known = self.streams.get(&origin).and_then(|s| s.index.get(&e.index).copied());

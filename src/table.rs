@@ -620,24 +620,22 @@ impl ValueTable {
         self.scratch = list;
     }
 
-    /// Reads a word from each part of value `i`'s state a tick touches (its cache lines,
-    /// its streams, its slots), so that they are in the cache when used (see
-    /// `SyncEngine::apply_entries`); the sum means nothing.
-    pub fn warm(&self, i: ValueIndex) -> u64 {
+    /// Reads a word from each part of the state of each of `values` a tick touches (its
+    /// cache lines, its streams, its slots, its cold bytes), so that they are in the cache
+    /// when used (see `SyncEngine::apply_entries`); returns a sum that means nothing. Two
+    /// passes: the states first, a short loop the processor runs many iterations of at
+    /// once, so their misses overlap; then what they point to, whose addresses are in
+    /// the cache by then (in one pass, each value's heap reads wait on its state's miss).
+    pub fn warm<I: Iterator<Item = ValueIndex> + Clone>(&self, values: I) -> u64 {
+        let states: u64 = values.clone().map(|i| self.warm_state(i)).sum();
+        let heap: u64 = values.map(|i| self.warm_heap(i)).sum();
+        std::hint::black_box(states + heap)
+    }
+
+    /// A field of each part of value `i`'s state (the compiler orders the fields, so
+    /// several of each: the state spans seven to eight cache lines).
+    fn warm_state(&self, i: ValueIndex) -> u64 {
         let v = &self.values[i.slot()];
-        let streams = v.book.streams.first().map_or(0, |r| r.clock.get() as u64);
-        // Every field of the first slot: a slot spans two cache lines, and integrating a
-        // record reads and drops the old one whole.
-        let slots = v.crdt.slots.first().map_or(0, |s| {
-            s.clock.get() as u64
-                + s.writer.get()
-                + s.seen.len() as u64
-                + s.value.is_some() as u64
-                + matches!(s.touch, Touch::No) as u64
-                + s.own.is_some() as u64
-        });
-        // A field of each part (the compiler orders the fields, so several of each: the
-        // state spans seven to eight cache lines).
         let view = v.view.local_only as u64
             + v.view.shows_local as u64
             + v.view.state as u64
@@ -649,10 +647,32 @@ impl ValueTable {
             + v.crdt.ty as u64
             + v.crdt.resolved.is_some() as u64
             + v.crdt.owner.is_some() as u64
-            + v.crdt.guard.is_some() as u64;
-        let marks = v.marks.last_touch_ms.get() + v.marks.queued_event.is_some() as u64 + v.marks.dirty as u64;
-        let rest = v.entry.is_some() as u64 + v.head.is_some() as u64 + v.id.len() as u64;
-        streams + slots + marks + view + crdt + rest + v.crdt.doc.warm()
+            + v.crdt.guard.is_some() as u64
+            + v.crdt.slots.len() as u64;
+        let marks =
+            v.marks.last_touch_ms.get() + v.marks.queued_event.is_some() as u64 + v.marks.dirty as u64;
+        let rest = v.entry.is_some() as u64
+            + v.head.is_some() as u64
+            + v.id.len() as u64
+            + v.book.streams.len() as u64;
+        view + crdt + marks + rest + v.crdt.doc.warm_fields()
+    }
+
+    /// What value `i`'s state points to: its first stream, every field of its first slot
+    /// (a slot spans two cache lines, and integrating a record reads and drops the old
+    /// one whole) and its cold bytes or queue.
+    fn warm_heap(&self, i: ValueIndex) -> u64 {
+        let v = &self.values[i.slot()];
+        let streams = v.book.streams.first().map_or(0, |r| r.clock.get() as u64);
+        let slots = v.crdt.slots.first().map_or(0, |s| {
+            s.clock.get() as u64
+                + s.writer.get()
+                + s.seen.len() as u64
+                + s.value.is_some() as u64
+                + matches!(s.touch, Touch::No) as u64
+                + s.own.is_some() as u64
+        });
+        streams + slots + v.crdt.doc.warm_bytes()
     }
 
     /// The value was used now: it hibernates only after `hibernate_after_ms` more.
@@ -676,8 +696,7 @@ impl ValueTable {
     pub fn hibernate_idle(&mut self, after_ms: u64, any_active: bool, metrics: &mut Metrics) {
         let now = self.now;
         // Values last touched long ago: their misses overlap (see `warm`).
-        let due = self.idle.iter().take_while(|&&(t, _)| t + after_ms <= now);
-        std::hint::black_box(due.map(|&(_, i)| self.warm(i)).sum::<u64>());
+        self.warm(self.idle.iter().take_while(|&&(t, _)| t + after_ms <= now).map(|&(_, i)| i));
         while let Some(&(t, i)) = self.idle.front() {
             if t + after_ms > now {
                 break;
