@@ -61,8 +61,9 @@ pub(crate) struct Crdt {
     pub slots: Vec<Slot>,
     /// What the policy makes of the slots.
     pub resolved: Option<Value>,
-    /// `Some` for an owner-only value (`ValueOptions::owner`).
-    pub owner: Option<OwnerState>,
+    /// `Some` for an owner-only value (`ValueOptions::owner`); boxed, as few are (see
+    /// `ValueState`).
+    pub owner: Option<Box<OwnerState>>,
     /// `Some` for an entry of an owner-only collection: how its records resolved under
     /// the collection's owners (`register::resolve_guarded`).
     pub guard: Option<Guard>,
@@ -129,7 +130,9 @@ pub(crate) struct View {
     pub pending_touch: bool,
     /// A peer's touch arrived (from that peer) since the last resolution: tell the host
     /// if nothing else changed.
-    pub touch_arrived: Option<PeerId>,
+    /// (The peer's raw id: a peer id is never 0, so the option costs no word of its own
+    /// and the value's state stays within six cache lines; see `ValueState`.)
+    pub touch_arrived: Option<NonZeroU64>,
     /// Some event already showed the host content of this value (or it wrote it): later
     /// events are not `is_initial`.
     pub shown_content: bool,
@@ -200,6 +203,11 @@ struct Marks {
     vacant: bool,
 }
 
+/// One value's state. Aligned to a cache line and kept within six: a tick that touches a
+/// random hundred of ten thousand values misses on every line of each (see `warm`), so
+/// each line more is a miss more per value (the rarely used parts, such as `OwnerState`,
+/// are boxed for that reason).
+#[repr(align(64))]
 pub(crate) struct ValueState {
     pub id: Arc<str>,
     pub crdt: Crdt,
@@ -211,6 +219,10 @@ pub(crate) struct ValueState {
     pub head: Option<u32>,
     marks: Marks,
 }
+
+#[cfg(target_pointer_width = "64")]
+const _: () =
+    assert!(std::mem::size_of::<ValueState>() == 6 * 64, "a value's state grew past six cache lines");
 
 /// Where a table entry belongs.
 pub(crate) struct EntryLink {
@@ -520,7 +532,7 @@ impl ValueTable {
         v.crdt.meta_known = s.meta_known;
         v.crdt.meta_unwritten = s.meta_unwritten;
         if let Some(first) = s.first_owner {
-            v.crdt.owner = Some(OwnerState::new(first));
+            v.crdt.owner = Some(Box::new(OwnerState::new(first)));
         }
         read_all(v, self.me);
         if let Some(o) = &mut v.crdt.owner {
@@ -633,7 +645,7 @@ impl ValueTable {
     }
 
     /// A field of each part of value `i`'s state (the compiler orders the fields, so
-    /// several of each: the state spans seven to eight cache lines).
+    /// several of each: the state spans six cache lines).
     fn warm_state(&self, i: ValueIndex) -> u64 {
         let v = &self.values[i.slot()];
         let view = v.view.local_only as u64
@@ -1086,7 +1098,7 @@ impl ValueTable {
         if let Some(s) = v.crdt.slots.iter().find(|s| s.writer == origin) {
             self.fresh_record = prev_clock.is_none_or(|c| s.clock > c);
             if s.touch != Touch::No && self.fresh_record {
-                v.view.touch_arrived = Some(origin);
+                v.view.touch_arrived = NonZeroU64::new(origin.get());
             }
         }
         true
@@ -1151,7 +1163,7 @@ impl ValueTable {
         let me = self.me;
         let v = &mut self.values[i.slot()];
         let old_visible = shown.unwrap_or_else(|| v.visible());
-        let owner_before = v.crdt.owner.map(|o| o.current().owner);
+        let owner_before = v.crdt.owner.as_deref().map(|o| o.current().owner);
         // Whether a record of ours counted (an entry anyone could write counts all).
         let mine_before = match v.crdt.guard {
             Some(g) => g.mine,
@@ -1160,7 +1172,7 @@ impl ValueTable {
         let owners = guard_owners(&self.tables, &self.values[i.slot()]);
         let v = &mut self.values[i.slot()];
         let r = resolve_slots(&mut v.crdt, &self.merges, me, &self.roster, owners);
-        let owner_now = v.crdt.owner.map(|o| o.current().owner);
+        let owner_now = v.crdt.owner.as_deref().map(|o| o.current().owner);
         let owner_changed = owner_before.is_some() && owner_now.is_some() && owner_before != owner_now;
         // Lost the ownership (not by our own transfer, which moved it already): what we
         // wrote as owner is refused everywhere, and a write not yet sent never goes out.
@@ -1201,7 +1213,8 @@ impl ValueTable {
         // A touch is news only from a record the value reads: an owner-only value
         // ignores a non-owner's touch (or an heir's claim that did not stand).
         let touched = std::mem::take(&mut v.view.touch_arrived)
-            .filter(|&t| v.crdt.owner.is_none_or(|o| o.walked.decided_by == Some(t)))
+            .map(|t| PeerId::new(t.get()))
+            .filter(|&t| v.crdt.owner.as_deref().is_none_or(|o| o.walked.decided_by == Some(t)))
             // An owner-only collection's entry: only a record that counts touches it.
             .filter(|&t| {
                 owners.is_none_or(|owners| {
@@ -1213,7 +1226,7 @@ impl ValueTable {
         let v = &mut self.values[i.slot()];
         // An owner-only value changes only by the record it reads: its writer caused it,
         // whoever's message carried it (a catch-up snapshot from any member).
-        let origin = v.crdt.owner.and_then(|o| o.walked.decided_by).unwrap_or(origin);
+        let origin = v.crdt.owner.as_deref().and_then(|o| o.walked.decided_by).unwrap_or(origin);
         if created {
             self.emit(i, ChangeKind::Created, None, false, origin);
         } else if rejected {
@@ -1240,12 +1253,12 @@ impl ValueTable {
     /// Makes value `i` (created here, meta not yet written) owner-only, `first` its
     /// first owner.
     pub fn make_owned(&mut self, i: ValueIndex, first: PeerId) {
-        self.values[i.slot()].crdt.owner = Some(OwnerState::new(first));
+        self.values[i.slot()].crdt.owner = Some(Box::new(OwnerState::new(first)));
     }
 
     /// The owner of value `i` as this replica knows it, `None` if anyone may write.
     pub fn owner(&self, i: ValueIndex) -> Option<PeerId> {
-        self.values[i.slot()].crdt.owner.map(|o| o.current().owner)
+        self.values[i.slot()].crdt.owner.as_deref().map(|o| o.current().owner)
     }
 
     /// `NotOwner` unless this replica may write value `i`.
@@ -1391,7 +1404,7 @@ fn read_all(v: &mut ValueState, me: PeerId) -> usize {
         // The creator's choice stands, whatever this replica declared.
         match (owner, &mut c.owner) {
             (Some(first), Some(o)) => o.first = first,
-            (Some(first), None) => c.owner = Some(OwnerState::new(first)),
+            (Some(first), None) => c.owner = Some(Box::new(OwnerState::new(first))),
             (None, _) => c.owner = None,
         }
     }

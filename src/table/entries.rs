@@ -643,7 +643,7 @@ impl ValueTable {
         let me = self.me;
         let staged = table
             .head
-            .and_then(|h| self.values[h.slot()].crdt.owner)
+            .and_then(|h| self.values[h.slot()].crdt.owner.as_deref().copied())
             .and_then(|o| o.staged.filter(|s| s.owner == me && s.epoch > o.walked.own.epoch))
             .map(|s| s.epoch);
         Some(staged.or_else(|| owners.iter().rposition(|&o| o == me.get()).map(|k| k as u32)))
